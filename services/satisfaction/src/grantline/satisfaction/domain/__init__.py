@@ -1,0 +1,1 @@
+"""Pure satisfaction rules: requirements, reports, the connection mirror ordering and run admission."""
