@@ -1,0 +1,277 @@
+"""The satisfaction report against a small in-test catalogue (DESIGN section 1, the documented examples)."""
+
+from grantline.satisfaction.domain.catalogue import CatalogueView, Definition, StaticCatalogue
+from grantline.satisfaction.domain.report import (
+    HeldConnection,
+    RequirementStatus,
+    SatisfactionReport,
+    build_report,
+    missing_message,
+)
+from grantline.satisfaction.domain.requirements import merge_requirements
+
+CATALOGUE = StaticCatalogue.of(
+    {"email": "Email", "code": "Code Repository", "file_storage": "File Storage", "crm": "CRM"},
+    [
+        Definition("gmail", "email", "google"),
+        Definition("outlook", "email", "microsoft"),
+        Definition("sendgrid", "email", "sendgrid"),
+        Definition("smartlead", "email", "smartlead", enabled=False),
+        Definition("agentmail", "email", "agentmail"),
+        Definition("github", "code", "github"),
+        Definition("gitlab", "code", "gitlab"),
+        Definition("google_drive", "file_storage", "google"),
+        Definition("salesforce", "crm", "salesforce"),
+        Definition("hubspot", "crm", "hubspot", enabled=False),
+    ],
+)
+
+FIELDS = {
+    "type",
+    "id",
+    "is_required",
+    "category_name",
+    "is_satisfied",
+    "satisfied_by",
+    "available",
+    "missing_scopes",
+}
+
+
+def user(provider: str, *scopes: str, connected: bool = True, cid: str | None = None) -> HeldConnection:
+    return HeldConnection(
+        provider=provider,
+        connection_id=cid or f"conn-{provider}",
+        scopes=frozenset(scopes),
+        connected=connected,
+        owner="user",
+    )
+
+
+def workspace(provider: str, *scopes: str) -> HeldConnection:
+    return HeldConnection(
+        provider=provider, connection_id=f"ws-{provider}", scopes=frozenset(scopes), owner="workspace"
+    )
+
+
+def report_for(app: list[object], connections: list[HeldConnection], **kwargs: object) -> SatisfactionReport:
+    return build_report(merge_requirements(app), connections, CATALOGUE, **kwargs)  # type: ignore[arg-type]
+
+
+def only(report: SatisfactionReport) -> RequirementStatus:
+    assert len(report.requirements) == 1
+    return report.requirements[0]
+
+
+def test_static_catalogue_is_a_catalogue_view() -> None:
+    view: CatalogueView = CATALOGUE
+    assert view.provider_of("gmail") == "google"
+    assert view.provider_of("google") == "google"
+    assert view.definitions_in("email") == ["gmail", "outlook", "sendgrid", "agentmail"]
+
+
+def test_documented_category_example() -> None:
+    report = report_for(
+        [{"type": "category", "id": "email", "is_required": True}], [user("google", "gmail.readonly")]
+    )
+    assert only(report).model_dump(mode="json") == {
+        "type": "category",
+        "id": "email",
+        "is_required": True,
+        "category_name": "Email",
+        "is_satisfied": True,
+        "satisfied_by": ["gmail"],
+        "available": ["gmail", "outlook", "sendgrid", "agentmail"],
+        "missing_scopes": [],
+    }
+    assert report.is_satisfied is True
+    assert report.missing == []
+
+
+def test_entries_serialize_to_exactly_the_design_fields() -> None:
+    report = report_for(["github", {"type": "category", "id": "crm", "label": "A CRM"}], [])
+    dumped = report.model_dump(mode="json")
+    assert set(dumped) == {"requirements", "is_satisfied", "missing"}
+    for entry in dumped["requirements"] + dumped["missing"]:
+        assert set(entry) == FIELDS
+
+
+def test_short_form_specific_satisfied_by_its_provider() -> None:
+    status = only(report_for(["github"], [user("github")]))
+    assert status.is_satisfied is True
+    assert status.satisfied_by == ["github"]
+    assert status.available == ["github"]
+    assert status.category_name == "Code Repository"
+
+
+def test_specific_app_is_satisfied_through_the_owning_provider() -> None:
+    status = only(report_for(["gmail"], [user("google")]))
+    assert (status.is_satisfied, status.satisfied_by, status.category_name) == (True, ["gmail"], "Email")
+
+
+def test_specific_provider_id_is_satisfied_by_a_connection_to_it() -> None:
+    status = only(report_for(["google"], [user("google")]))
+    assert status.is_satisfied is True
+    assert status.satisfied_by == ["google"]
+    # "google" spans categories, so it has no single category name.
+    assert status.category_name is None
+
+
+def test_disconnected_connections_do_not_count() -> None:
+    report = report_for(["github"], [user("github", connected=False)])
+    assert report.is_satisfied is False
+    assert only(report).satisfied_by == []
+    assert only(report).missing_scopes == []
+
+
+def test_category_unsatisfied_lists_what_could_satisfy_it() -> None:
+    status = only(report_for([{"type": "category", "id": "email"}], [user("github")]))
+    assert status.is_satisfied is False
+    assert status.satisfied_by == []
+    assert status.available == ["gmail", "outlook", "sendgrid", "agentmail"]
+
+
+def test_category_satisfied_by_several_definitions_in_catalogue_order() -> None:
+    status = only(report_for([{"type": "category", "id": "email"}], [user("sendgrid"), user("google")]))
+    assert status.satisfied_by == ["gmail", "sendgrid"]
+
+
+def test_disabled_definitions_are_neither_available_nor_satisfying() -> None:
+    category = only(report_for([{"type": "category", "id": "crm"}], [user("hubspot")]))
+    assert category.available == ["salesforce"]
+    assert category.is_satisfied is False
+
+    specific = only(report_for(["hubspot"], [user("hubspot")]))
+    assert specific.is_satisfied is False
+    assert specific.available == []
+    assert specific.category_name == "CRM"
+
+
+def test_missing_scopes_make_a_specific_requirement_unsatisfied() -> None:
+    requirement = {"type": "specific", "id": "gmail", "scopes": ["gmail.readonly", "gmail.send"]}
+    report = report_for([requirement], [user("google", "gmail.readonly")])
+    status = only(report)
+    assert status.is_satisfied is False
+    assert status.missing_scopes == ["gmail.send"]
+    assert status.satisfied_by == []
+    assert report.missing == [status]
+
+
+def test_missing_scopes_come_from_the_closest_connection() -> None:
+    requirement = {"type": "specific", "id": "gmail", "scopes": ["a", "b", "c"]}
+    status = only(report_for([requirement], [user("google", "a", cid="one"), user("google", "a", "b")]))
+    assert status.missing_scopes == ["c"]
+
+
+def test_any_connection_with_every_scope_satisfies() -> None:
+    requirement = {"type": "specific", "id": "gmail", "scopes": ["gmail.send"]}
+    connections = [user("google", "gmail.readonly", cid="personal"), user("google", "gmail.send")]
+    status = only(report_for([requirement], connections))
+    assert status.is_satisfied is True
+    assert status.missing_scopes == []
+
+
+def test_no_connection_means_no_missing_scopes() -> None:
+    # Nothing to re-authorize: the fix is "connect", which the empty missing_scopes signals.
+    status = only(report_for([{"type": "specific", "id": "gmail", "scopes": ["gmail.send"]}], []))
+    assert (status.is_satisfied, status.missing_scopes) == (False, [])
+
+
+def test_category_scopes_apply_to_each_candidate() -> None:
+    requirement = {"type": "category", "id": "email", "scopes": ["send"]}
+    status = only(report_for([requirement], [user("google", "read"), user("sendgrid", "send")]))
+    assert status.satisfied_by == ["sendgrid"]
+    unsatisfied = only(report_for([requirement], [user("google", "read")]))
+    assert (unsatisfied.is_satisfied, unsatisfied.missing_scopes) == (False, ["send"])
+
+
+def test_workspace_connection_counts_only_with_shared_fallback() -> None:
+    without = report_for(["salesforce"], [workspace("salesforce")])
+    assert without.is_satisfied is False
+
+    allowed = report_for(
+        ["salesforce"], [workspace("salesforce")], fallback_providers=frozenset({"salesforce"})
+    )
+    assert allowed.is_satisfied is True
+    assert only(allowed).satisfied_by == ["salesforce"]
+
+    other_provider = report_for(
+        ["salesforce"], [workspace("salesforce")], fallback_providers=frozenset({"github"})
+    )
+    assert other_provider.is_satisfied is False
+
+
+def test_workspace_fallback_satisfies_categories_too() -> None:
+    status = only(
+        report_for(
+            [{"type": "category", "id": "crm"}],
+            [workspace("salesforce")],
+            fallback_providers=frozenset({"salesforce"}),
+        )
+    )
+    assert status.satisfied_by == ["salesforce"]
+
+
+def test_optional_requirements_never_make_the_report_unsatisfied() -> None:
+    report = report_for(
+        ["github", {"type": "specific", "id": "gitlab", "is_required": False}], [user("github")]
+    )
+    assert report.is_satisfied is True
+    assert report.missing == []
+    optional = report.requirements[1]
+    assert (optional.is_required, optional.is_satisfied) == (False, False)
+
+
+def test_unknown_ids_give_unsatisfied_entries_not_errors() -> None:
+    report = report_for(["nosuchthing", {"type": "category", "id": "nosuchcategory"}], [user("nosuchthing")])
+    specific, category = report.requirements
+    assert specific.model_dump(mode="json") == {
+        "type": "specific",
+        "id": "nosuchthing",
+        "is_required": True,
+        "category_name": None,
+        "is_satisfied": False,
+        "satisfied_by": [],
+        "available": [],
+        "missing_scopes": [],
+    }
+    assert (category.category_name, category.is_satisfied, category.available) == (None, False, [])
+    assert report.is_satisfied is False
+    assert report.missing == [specific, category]
+
+
+def test_skills_requirements_are_part_of_the_report() -> None:
+    requirements = merge_requirements(["github"], [], [["slack"], ["github"]])
+    report = build_report(requirements, [user("github")], CATALOGUE)
+    assert [s.id for s in report.requirements] == ["github", "slack"]
+    assert [s.id for s in report.missing] == ["slack"]
+
+
+def test_missing_message_exact_text() -> None:
+    report = report_for(
+        [
+            {"type": "category", "id": "email", "label": "Any inbox we can send from"},
+            {"type": "category", "id": "crm"},
+            "github",
+            {"type": "specific", "id": "gitlab", "is_required": False},
+            {"type": "specific", "id": "salesforce", "label": "Company Salesforce"},
+            "nosuchthing",
+        ],
+        [],
+    )
+    assert missing_message(report) == (
+        "Missing required connections: "
+        "Any inbox we can send from, CRM, github, Company Salesforce, nosuchthing"
+    )
+
+
+def test_missing_message_names_each_thing_once_and_is_empty_when_nothing_is_missing() -> None:
+    labelled = report_for(
+        [
+            {"type": "specific", "id": "gmail", "label": "Mail"},
+            {"type": "specific", "id": "outlook", "label": "Mail"},
+        ],
+        [],
+    )
+    assert missing_message(labelled) == "Missing required connections: Mail"
+    assert missing_message(report_for(["github"], [user("github")])) == ""
