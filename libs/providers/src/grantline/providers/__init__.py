@@ -1,0 +1,1 @@
+"""The provider catalogue: definitions, schema, authorize URLs and token response parsing."""
