@@ -1,0 +1,241 @@
+"""``grantline dev``: every service on one machine (DESIGN section 7).
+
+Starts embedded NATS and Postgres under the data directory unless ``GRANTLINE_NATS_URL`` and
+``GRANTLINE_DATABASE_URL`` are set, migrates, creates the ``dev`` tenant, serves the sandbox provider,
+runs each service as its own process (as in Kubernetes), waits until all are ready, writes
+``dev.json`` and prints how to reach the API. Ctrl-C or SIGTERM stops everything cleanly.
+"""
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grantline.cli.services import ROLES
+
+READY_TIMEOUT_SECONDS = 90.0
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on ``port`` on loopback."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class DevStack:
+    data_dir: Path
+    api_port: int
+    environ: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    stoppers: list[object] = field(default_factory=list)
+    info: dict[str, object] = field(default_factory=dict)
+
+    def log_path(self, name: str) -> Path:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return logs / f"{name}.log"
+
+    # -- infrastructure -----------------------------------------------------------------------------
+
+    def start_infrastructure(self) -> tuple[str, str]:
+        from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
+
+        nats_url = self.environ.get("GRANTLINE_NATS_URL")
+        if not nats_url:
+            nats = EmbeddedNats(self.data_dir / "nats", log_file=self.log_path("nats-server"))
+            nats.start()
+            self.stoppers.append(nats)
+            nats_url = nats.url
+            print(f"  embedded NATS      {nats_url}", flush=True)
+        database_url = self.environ.get("GRANTLINE_DATABASE_URL")
+        if not database_url:
+            postgres = EmbeddedPostgres(self.data_dir / "postgres")
+            postgres.start()
+            self.stoppers.append(postgres)
+            postgres.create_database("grantline")
+            database_url = postgres.url.rsplit("/", 1)[0] + "/grantline"
+            print(f"  embedded Postgres  {database_url}", flush=True)
+        return nats_url, database_url
+
+    # -- processes ----------------------------------------------------------------------------------
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = self.log_path(name).open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "grantline.cli.main", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us; we stop children in order
+        )
+
+    def wait_ready(self, urls: dict[str, str]) -> list[str]:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        pending = dict(urls)
+        while pending and time.monotonic() < deadline:
+            for name, url in list(pending.items()):
+                process = self.processes.get(name)
+                if process is not None and process.poll() is not None:
+                    return [f"{name} exited with {process.returncode}; see {self.log_path(name)}"]
+                try:
+                    with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback only
+                        if response.status == 200:
+                            del pending[name]
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        return [
+            f"{name} not ready after {READY_TIMEOUT_SECONDS:.0f}s; see {self.log_path(name)}"
+            for name in pending
+        ]
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for stopper in reversed(self.stoppers):
+            stopper.stop()  # type: ignore[attr-defined]
+
+
+def _dev_api_key(data_dir: Path, environ: dict[str, str]) -> str:
+    if environ.get("GRANTLINE_DEV_API_KEY"):
+        return environ["GRANTLINE_DEV_API_KEY"]
+    previous = data_dir / "dev.json"
+    if previous.exists():
+        try:
+            return str(json.loads(previous.read_text())["api_key"])
+        except (ValueError, KeyError):
+            pass
+    return "glk_dev_" + secrets.token_urlsafe(32)
+
+
+def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
+    """Run the whole stack until interrupted; returns the exit code."""
+    started = time.monotonic()
+    root = Path(data_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    if not port_is_free(api_port):
+        print(f"port {api_port} is taken; pass --port", file=sys.stderr)
+        return 2
+    stack = DevStack(root, api_port, environ)
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
+    print("Starting Grantline (development)", flush=True)
+    try:
+        nats_url, database_url = stack.start_infrastructure()
+        from grantline.cli.migrate import migrate_all
+
+        migrate_all(database_url)
+        api_key = _dev_api_key(root, environ)
+        sandbox_port = free_port()
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        api_url = f"http://127.0.0.1:{api_port}"
+        tenant_id = _ensure_dev_tenant(database_url, api_key)
+        base_env = {
+            **environ,
+            "GRANTLINE_NATS_URL": nats_url,
+            "GRANTLINE_DATABASE_URL": database_url,
+            "GRANTLINE_ENVIRONMENT": "development",
+            "GRANTLINE_ALLOW_PRIVATE_PROVIDER_URLS": "true",
+            "GRANTLINE_SANDBOX_URL": sandbox_url,
+            "GRANTLINE_PUBLIC_URL": api_url,
+            "GRANTLINE_LOG_FORMAT": environ.get("GRANTLINE_LOG_FORMAT", "json"),
+            "GRANTLINE_MASTER_KEYRING_FILE": str(_ensure_dev_keyring(root)),
+        }
+        health: dict[str, str] = {}
+        stack.spawn("sandbox", ["sandbox", "--port", str(sandbox_port)], base_env)
+        health["sandbox"] = f"{sandbox_url}/healthz"
+        for name in ROLES:
+            port = api_port if name == "auth-gateway" else free_port()
+            env = {**base_env, "GRANTLINE_HTTP_PORT": str(port), "GRANTLINE_SERVICE_NAME": name}
+            stack.spawn(name, ["run", name], env)
+            health[name] = f"http://127.0.0.1:{port}/readyz"
+        problems = stack.wait_ready(health)
+        if problems:
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            return 1
+        info = {
+            "api_url": api_url,
+            "api_key": api_key,
+            "tenant_id": tenant_id,
+            "nats_url": nats_url,
+            "database_url": database_url,
+            "sandbox_url": sandbox_url,
+            "services": health,
+            "logs": str(root / "logs"),
+        }
+        dev_json = root / "dev.json"
+        dev_json.write_text(json.dumps(info, indent=2) + "\n")
+        os.chmod(dev_json, 0o600)
+        print(f"\nGrantline is ready in {time.monotonic() - started:.1f}s", flush=True)
+        print(f"  API          {api_url}  (docs: {api_url}/docs)")
+        print(f"  API key      {api_key}")
+        print(f"  tenant       {tenant_id}")
+        print(f"  NATS         {nats_url}")
+        print(f"  Postgres     {database_url}")
+        print(f"  sandbox      {sandbox_url}")
+        print(f"  written to   {dev_json}; logs in {root / 'logs'}")
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stop_requested.wait(0.5):
+            for name, process in stack.processes.items():
+                if process.poll() is not None:
+                    print(
+                        f"error: {name} exited with {process.returncode}; see {stack.log_path(name)}",
+                        file=sys.stderr,
+                    )
+                    return 1
+        return 0
+    finally:
+        print("Stopping Grantline...", flush=True)
+        stack.stop()
+        print("Stopped.", flush=True)
+
+
+def _ensure_dev_keyring(root: Path) -> Path:
+    """A master keyring for development, kept beside the data (production reads it from a Secret)."""
+    path = root / "master-keyring.json"
+    if not path.exists():
+        import base64
+
+        key_id = "dev-1"
+        keyring = {"active": key_id, "keys": {key_id: base64.b64encode(secrets.token_bytes(32)).decode()}}
+        path.write_text(json.dumps(keyring))
+        os.chmod(path, 0o600)
+    return path
+
+
+def _ensure_dev_tenant(database_url: str, api_key: str) -> str:
+    """Create the ``dev`` tenant and its API key (through the gateway's bootstrap, once it exists)."""
+    try:
+        from grantline.auth_gateway.bootstrap import ensure_tenant_with_key
+    except ImportError:
+        return "dev"
+    return str(ensure_tenant_with_key(database_url, name="dev", api_key=api_key))

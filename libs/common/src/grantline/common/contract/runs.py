@@ -1,0 +1,96 @@
+"""Events on the RUNS stream (``runs.>``) and the requirement shapes they carry."""
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from grantline.common.contract.envelope import Event, Message
+
+Trigger = Literal["manual", "api", "schedule"]
+
+
+class RequirementIn(BaseModel):
+    """A requirement as a runner writes it; the satisfaction service normalizes and validates it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["specific", "category"]
+    id: str = Field(min_length=1, max_length=128)
+    is_required: bool = True
+    label: str | None = None
+    scopes: list[str] = []
+
+
+# The short form "github" means {"type": "specific", "id": "github", "is_required": true}.
+RequirementSpec = str | RequirementIn
+
+
+class SkillRequirements(Message):
+    id: str
+    requirements: list[RequirementSpec] = []
+
+
+class StageRequirements(Message):
+    id: str
+    requirements: list[RequirementSpec] = []
+
+
+class RequirementStatus(Message):
+    """One entry of a satisfaction report (DESIGN section 1)."""
+
+    type: Literal["specific", "category"]
+    id: str
+    is_required: bool
+    category_name: str | None
+    is_satisfied: bool
+    satisfied_by: list[str]
+    available: list[str]
+    missing_scopes: list[str]
+
+
+class RunRequested(Event):
+    SUBJECT: ClassVar[str] = "runs.requested"
+    type: Literal["runs.requested"] = "runs.requested"
+    run_id: str = Field(min_length=1, max_length=200)
+    user_id: str = Field(min_length=1, max_length=200)
+    app_id: str = Field(min_length=1, max_length=200)
+    requirements: list[RequirementSpec] = []
+    skills: list[SkillRequirements] = []
+    stages: list[StageRequirements] = []
+    trigger: Trigger = "api"
+    is_test: bool = False
+
+
+class RunAdmitted(Event):
+    SUBJECT: ClassVar[str] = "runs.admitted"
+    type: Literal["runs.admitted"] = "runs.admitted"
+    run_id: str
+    report: list[RequirementStatus]
+    trigger: Trigger = "api"
+    # True when the run had been held and a later grant satisfied it (the just-in-time path).
+    resumed: bool = False
+
+
+class RunHeld(Event):
+    SUBJECT: ClassVar[str] = "runs.held"
+    type: Literal["runs.held"] = "runs.held"
+    run_id: str
+    report: list[RequirementStatus]
+    missing: list[RequirementStatus]
+    message: str
+    trigger: Trigger = "api"
+
+
+class RunFinished(Event):
+    SUBJECT: ClassVar[str] = "runs.finished"
+    type: Literal["runs.finished"] = "runs.finished"
+    run_id: str
+
+
+class RunConnectionRevoked(Event):
+    SUBJECT: ClassVar[str] = "runs.connection_revoked"
+    type: Literal["runs.connection_revoked"] = "runs.connection_revoked"
+    run_id: str
+    connection_id: str
+    provider: str
+    reason: str

@@ -1,0 +1,93 @@
+"""Request/reply messages served by the vault (``vault.*``). Only ``ResolveReply`` carries a token."""
+
+from datetime import datetime
+
+from pydantic import Field, SecretStr, model_validator
+
+from grantline.common.contract.envelope import Message
+
+SUBJECT_RESOLVE = "vault.resolve"
+SUBJECT_EXCHANGE = "vault.exchange"
+SUBJECT_REFRESH = "vault.refresh"
+SUBJECT_REVOKE = "vault.revoke"
+
+
+class ResolveRequest(Message):
+    tenant_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1)
+    provider: str | None = None
+    app: str | None = None
+    run_id: str | None = None
+    app_id: str | None = None
+    tool: str | None = None
+    scopes: list[str] = []
+
+    @model_validator(mode="after")
+    def _provider_or_app(self) -> "ResolveRequest":
+        if not (self.provider or self.app):
+            raise ValueError("one of provider or app is required")
+        return self
+
+
+class ResolveReply(Message):
+    access_token: SecretStr
+    token_type: str = "Bearer"
+    expires_at: datetime | None
+    scopes: list[str]
+    connection_id: str
+
+
+class ExchangeRequest(Message):
+    tenant_id: str
+    connection_id: str
+    owner: str
+    provider: str
+    code: SecretStr
+    code_verifier: SecretStr | None = None
+    redirect_uri: str
+    requested_scopes: list[str] = []
+    reauthorize: bool = False
+    # Provider-app settings the token URL may need (Shopify shop, Atlassian cloud id).
+    settings: dict[str, str] = {}
+
+
+class ConnectionInfo(Message):
+    """Connection metadata: what any reply about a connection may say. Never a token."""
+
+    connection_id: str
+    tenant_id: str
+    owner: str
+    provider: str
+    status: str
+    scopes: list[str]
+    account: str | None = None
+    expires_at: datetime | None = None
+    last_refreshed_at: datetime | None = None
+    last_used_at: datetime | None = None
+    created_at: datetime | None = None
+    is_default: bool = True
+    name: str | None = None
+
+
+class RefreshRequest(Message):
+    tenant_id: str
+    connection_id: str
+    # Set by the refresher so an early refresh is not repeated by a second worker.
+    only_if_expiring_before: datetime | None = None
+
+
+class RefreshReply(Message):
+    connection_id: str
+    expires_at: datetime | None
+    refreshed: bool
+
+
+class RevokeRequest(Message):
+    tenant_id: str
+    connection_id: str
+    reason: str = "user"
+    actor: str = "api"
+
+
+class OkReply(Message):
+    ok: bool = True

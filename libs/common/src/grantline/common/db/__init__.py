@@ -1,0 +1,1 @@
+"""The database layer: SQLAlchemy 2 async on psycopg 3, one Postgres schema per service."""

@@ -1,0 +1,1 @@
+"""The NATS layer: connections, the three JetStream streams, publishing, consuming, request/reply."""

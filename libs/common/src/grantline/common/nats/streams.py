@@ -1,0 +1,75 @@
+"""The JetStream streams of DESIGN section 3, declared idempotently by every service at start-up."""
+
+import logging
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+DAY_SECONDS = 24 * 3600
+# JetStream drops a message whose Nats-Msg-Id it saw within this window; the outbox relay relies on it.
+DUPLICATE_WINDOW_SECONDS = 10 * 60
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_days: int
+
+    def config(self, replicas: int = 1) -> StreamConfig:
+        """The JetStream configuration of this stream."""
+        return StreamConfig(
+            name=self.name,
+            subjects=list(self.subjects),
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_age=float(self.max_age_days * DAY_SECONDS),
+            duplicate_window=float(DUPLICATE_WINDOW_SECONDS),
+            num_replicas=replicas,
+        )
+
+
+CONNECTIONS = StreamSpec("CONNECTIONS", ("connections.>",), 30)
+RUNS = StreamSpec("RUNS", ("runs.>",), 7)
+AUDIT = StreamSpec("AUDIT", ("audit.>",), 365)
+
+
+def stream_specs(audit_retention_days: int = 365) -> list[StreamSpec]:
+    """The three streams, with the AUDIT retention as configured."""
+    return [CONNECTIONS, RUNS, StreamSpec(AUDIT.name, AUDIT.subjects, audit_retention_days)]
+
+
+def stream_for_subject(subject: str) -> StreamSpec:
+    """The stream that stores ``subject``."""
+    for spec in (CONNECTIONS, RUNS, AUDIT):
+        if subject.startswith(spec.subjects[0][:-1]):
+            return spec
+    raise ValueError(f"no stream stores subject {subject!r}")
+
+
+async def ensure_streams(js: JetStreamContext, specs: list[StreamSpec], *, replicas: int = 1) -> None:
+    """Create each stream, or bring an existing one to the declared configuration."""
+    for spec in specs:
+        wanted = spec.config(replicas)
+        try:
+            info = await js.stream_info(spec.name)
+        except NotFoundError:
+            await js.add_stream(wanted)
+            log.info("stream created", extra={"stream": spec.name})
+            continue
+        current = info.config
+        if (
+            sorted(current.subjects or []) != sorted(wanted.subjects or [])
+            or current.max_age != wanted.max_age
+            or current.duplicate_window != wanted.duplicate_window
+        ):
+            # Replicas and storage cannot change in place; only the mutable parts are updated.
+            wanted.num_replicas = current.num_replicas
+            wanted.storage = current.storage
+            await js.update_stream(wanted)
+            log.info("stream updated", extra={"stream": spec.name})

@@ -1,0 +1,219 @@
+"""The process every service runs in: connections, streams, subscribers, the outbox relay, HTTP.
+
+A service's ``app.py`` builds a ``ServiceRuntime``, registers its subscribers on ``runtime.broker``
+and its background tasks, and hands it to the CLI (``grantline run <service>``) or to a test.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from faststream.nats import NatsBroker
+from nats.aio.client import Client
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
+
+from grantline.common.db.engine import create_engine, session_factory
+from grantline.common.health import Readiness, health_routes
+from grantline.common.nats.connection import connect_nats, make_broker
+from grantline.common.nats.streams import ensure_streams, stream_specs
+from grantline.common.outbox import OutboxRelay
+from grantline.common.settings import ServiceSettings
+from grantline.common.telemetry.logging import configure_logging
+from grantline.common.telemetry.tracing import configure_tracing
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+
+async def _retry_until(what: str, attempt: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> Any:
+    """Keep trying a start-up dependency: a pod may start before NATS or Postgres is up."""
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except Exception as error:
+            if stop.is_set():
+                raise
+            log.warning("waiting for dependency", extra={"dependency": what, "error": type(error).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 5.0)
+
+
+class ServiceRuntime:
+    """Owns one service's connections and lifecycle."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        outbox: Table | None = None,
+        http_app: ASGIApp | None = None,
+        audit_retention_days: int = 365,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        self.engine: AsyncEngine = create_engine(
+            settings.database_url, pool_size=settings.database_pool_size, application_name=self.name
+        )
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.broker: NatsBroker = make_broker(settings)
+        self.nc: Client | None = None
+        self.outbox = outbox
+        self.relay: OutboxRelay | None = None
+        self._http_app = http_app
+        self._audit_retention_days = audit_retention_days
+        self._tasks: list[BackgroundTask] = []
+        self._running: list[asyncio.Task[None]] = []
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._stop = asyncio.Event()
+        self.readiness = Readiness(self.name, {"nats": self._nats_ready, "postgres": self._postgres_ready})
+        self.http_port: int | None = None
+
+    # -- wiring -------------------------------------------------------------------------------------
+
+    def add_background_task(self, task: BackgroundTask) -> None:
+        """Run ``task`` for the life of the service (it must return when cancelled)."""
+        self._tasks.append(task)
+
+    def on_start(self, hook: Hook) -> Hook:
+        """Run ``hook`` after connections are up and before subscribers start."""
+        self._on_start.append(hook)
+        return hook
+
+    def on_stop(self, hook: Hook) -> Hook:
+        """Run ``hook`` while stopping, before connections close."""
+        self._on_stop.append(hook)
+        return hook
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work for an entrypoint: commit at the end, then wake the outbox relay."""
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        if self.relay is not None:
+            self.relay.wake()
+
+    @property
+    def nats(self) -> Client:
+        """The raw nats-py connection (available once started)."""
+        assert self.nc is not None, "service not started"
+        return self.nc
+
+    # -- readiness ----------------------------------------------------------------------------------
+
+    async def _nats_ready(self) -> bool:
+        return bool(self.nc is not None and self.nc.is_connected)
+
+    async def _postgres_ready(self) -> bool:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, declare streams, start subscribers, the relay and background tasks."""
+        await _retry_until("postgres", self._postgres_ready, self._stop)
+        self.nc = await _retry_until("nats", lambda: connect_nats(self.settings), self._stop)
+        await ensure_streams(self.nc.jetstream(), stream_specs(self._audit_retention_days))
+        if self.outbox is not None:
+            self.relay = OutboxRelay(service=self.name, engine=self.engine, outbox=self.outbox, nats=self.nc)
+            self._tasks.insert(0, self.relay.run)
+        for hook in self._on_start:
+            await hook()
+        await self.broker.start()
+        for task in self._tasks:
+            self._running.append(asyncio.create_task(self._guard(task), name=f"{self.name}:{task}"))
+        log.info("service started", extra={"service": self.name})
+
+    async def _guard(self, task: BackgroundTask) -> None:
+        # A background task that crashes is restarted: one bad iteration must not stop refreshing.
+        while not self._stop.is_set():
+            try:
+                await task()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task failed; restarting", extra={"task": str(task)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+
+    async def stop(self) -> None:
+        """Stop accepting work, finish what is in hand, close connections."""
+        self._stop.set()
+        if self.relay is not None:
+            self.relay.stop()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        for hook in reversed(self._on_stop):
+            with contextlib.suppress(Exception):
+                await hook()
+        for running in self._running:
+            running.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        self._running.clear()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        await self.engine.dispose()
+        log.info("service stopped", extra={"service": self.name})
+
+    def http_application(self) -> ASGIApp:
+        """The service's HTTP app: its own routes (if any) plus health and metrics."""
+        routes = health_routes(self.name, self.readiness)
+        if self._http_app is None:
+            return Starlette(routes=routes)
+        router = getattr(self._http_app, "router", None)
+        if router is not None and hasattr(router, "routes"):
+            router.routes[0:0] = routes
+            return self._http_app
+        outer = Starlette(routes=routes)
+        outer.mount("/", self._http_app)
+        return outer
+
+    async def serve(self) -> None:
+        """Run until SIGTERM or SIGINT: start, serve HTTP, then stop cleanly."""
+        settings = self.settings
+        configure_logging(self.name, level=settings.log_level, fmt=settings.log_format)
+        configure_tracing(
+            self.name, otlp_endpoint=settings.otel_exporter_endpoint, console=settings.otel_console
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        config = uvicorn.Config(
+            self.http_application(),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        http = asyncio.create_task(server.serve())
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            server.should_exit = True
+            await self.stop()
+            await http

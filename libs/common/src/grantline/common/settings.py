@@ -1,0 +1,45 @@
+"""Settings shared by every service; each service derives its own class from ``ServiceSettings``.
+
+Every value comes from the environment with the ``GRANTLINE_`` prefix (``GRANTLINE_NATS_URL``, ...),
+so a Kubernetes Deployment configures a service with plain environment variables and Secrets.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """The settings every Grantline service reads."""
+
+    model_config = SettingsConfigDict(env_prefix="GRANTLINE_", extra="ignore", frozen=True)
+
+    service_name: str = "grantline"
+    environment: Literal["development", "test", "production"] = "production"
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    # Credentials for this service's NATS user (DESIGN section 5: one user per service).
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_credentials_file: Path | None = None
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/grantline"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    # OpenTelemetry: traces go to an OTLP/HTTP endpoint when one is set.
+    otel_exporter_endpoint: str | None = None
+    otel_console: bool = False
+
+    # Development only: allow provider URLs on loopback/private addresses (the sandbox provider).
+    allow_private_provider_urls: bool = False
+    sandbox_url: str | None = None
+    # Extra provider definition directories (YAML), layered over the built-in catalogue.
+    provider_dirs: list[Path] = []

@@ -1,0 +1,1 @@
+"""Telemetry set up once for every service: JSON logs, OpenTelemetry traces and Prometheus metrics."""

@@ -1,0 +1,9 @@
+"""Tables of the auth gateway, all in the ``gateway`` schema."""
+
+from sqlalchemy import MetaData
+
+from grantline.common.outbox import outbox_table
+
+SCHEMA = "gateway"
+metadata = MetaData(schema=SCHEMA)
+outbox = outbox_table(metadata)

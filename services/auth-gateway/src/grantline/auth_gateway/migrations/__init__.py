@@ -1,0 +1,7 @@
+"""Alembic migrations of the auth gateway (schema ``gateway``)."""
+
+from pathlib import Path
+
+from grantline.common.db.migrations import MigrationSet
+
+MIGRATIONS = MigrationSet(service="auth-gateway", schema="gateway", script_location=Path(__file__).parent)

@@ -1,0 +1,9 @@
+"""Tables of the refresher, all in the ``refresher`` schema."""
+
+from sqlalchemy import MetaData
+
+from grantline.common.outbox import outbox_table
+
+SCHEMA = "refresher"
+metadata = MetaData(schema=SCHEMA)
+outbox = outbox_table(metadata)

@@ -1,0 +1,7 @@
+"""Alembic migrations of the refresher (schema ``refresher``)."""
+
+from pathlib import Path
+
+from grantline.common.db.migrations import MigrationSet
+
+MIGRATIONS = MigrationSet(service="refresher", schema="refresher", script_location=Path(__file__).parent)

@@ -1,0 +1,9 @@
+"""Tables of the satisfaction service, all in the ``satisfaction`` schema."""
+
+from sqlalchemy import MetaData
+
+from grantline.common.outbox import outbox_table
+
+SCHEMA = "satisfaction"
+metadata = MetaData(schema=SCHEMA)
+outbox = outbox_table(metadata)

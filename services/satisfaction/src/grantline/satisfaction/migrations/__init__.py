@@ -1,0 +1,9 @@
+"""Alembic migrations of the satisfaction service (schema ``satisfaction``)."""
+
+from pathlib import Path
+
+from grantline.common.db.migrations import MigrationSet
+
+MIGRATIONS = MigrationSet(
+    service="satisfaction", schema="satisfaction", script_location=Path(__file__).parent
+)
