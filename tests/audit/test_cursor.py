@@ -157,3 +157,16 @@ def test_action_families_match_by_prefix() -> None:
 def test_unknown_fields_are_refused() -> None:
     with pytest.raises(ValidationError):
         AuditQuery.model_validate({"tenant_id": "acme", "order": "oldest"})
+
+
+def test_a_query_request_from_the_bus_becomes_a_query() -> None:
+    from grantline.common.contract.audit import AuditQueryRequest
+
+    request = AuditQueryRequest(tenant_id="acme", run_id="run-1", action="token.resolved", limit=50)
+    query = AuditQuery.model_validate(request.model_dump())
+    assert (query.tenant_id, query.run_id, query.action, query.limit) == (
+        "acme",
+        "run-1",
+        "token.resolved",
+        50,
+    )

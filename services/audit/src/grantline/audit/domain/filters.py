@@ -14,10 +14,12 @@ from pydantic import (
     model_validator,
 )
 
-# Same shape as the `action` of AuditRecord in grantline.common: dotted lower-case words.
-ACTION_PATTERN = r"^[a-z_]+(\.[a-z_]+)*$"
-# A query may also ask for a family of actions, as NATS subjects do: "connection.*" or "*".
-ACTION_FILTER_PATTERN = r"^(\*|[a-z_]+(\.[a-z_]+)*(\.\*)?)$"
+from grantline.common.contract.audit import ACTION_PATTERN
+
+# An exact action (the shape AuditRecord.action has in the contract) or, as NATS subjects allow, a
+# family of actions: "connection.*", or "*" for all.
+_ACTION_BODY = ACTION_PATTERN.removeprefix("^").removesuffix("$")
+ACTION_FILTER_PATTERN = rf"^(\*|{_ACTION_BODY}(\.\*)?)$"
 _ACTION_FILTER_RE = re.compile(ACTION_FILTER_PATTERN)
 
 # The actions the services record (issue 8). A query may name others that match ACTION_PATTERN: the
