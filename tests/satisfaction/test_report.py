@@ -1,5 +1,6 @@
 """The satisfaction report against a small in-test catalogue (DESIGN section 1, the documented examples)."""
 
+from grantline.satisfaction.domain.admission import Admit, Hold, RunRequest, decide_admission, recheck_held
 from grantline.satisfaction.domain.catalogue import CatalogueView, Definition, StaticCatalogue
 from grantline.satisfaction.domain.report import (
     HeldConnection,
@@ -11,7 +12,13 @@ from grantline.satisfaction.domain.report import (
 from grantline.satisfaction.domain.requirements import merge_requirements
 
 CATALOGUE = StaticCatalogue.of(
-    {"email": "Email", "code": "Code Repository", "file_storage": "File Storage", "crm": "CRM"},
+    {
+        "email": "Email",
+        "code": "Code Repository",
+        "file_storage": "File Storage",
+        "crm": "CRM",
+        "messaging": "Messaging",
+    },
     [
         Definition("gmail", "email", "google"),
         Definition("outlook", "email", "microsoft"),
@@ -21,6 +28,7 @@ CATALOGUE = StaticCatalogue.of(
         Definition("github", "code", "github"),
         Definition("gitlab", "code", "gitlab"),
         Definition("google_drive", "file_storage", "google"),
+        Definition("slack", "messaging", "slack"),
         Definition("salesforce", "crm", "salesforce"),
         Definition("hubspot", "crm", "hubspot", enabled=False),
     ],
@@ -275,3 +283,50 @@ def test_missing_message_names_each_thing_once_and_is_empty_when_nothing_is_miss
     )
     assert missing_message(labelled) == "Missing required connections: Mail"
     assert missing_message(report_for(["github"], [user("github")])) == ""
+
+
+# Run admission decisions (domain/admission.py) are driven by the report, so they are pinned here.
+
+
+def test_satisfied_runs_are_admitted_with_their_trigger() -> None:
+    outcome = decide_admission(RunRequest(trigger="api"), report_for(["github"], [user("github")]))
+    assert isinstance(outcome, Admit)
+    assert (outcome.trigger, outcome.check_skipped, outcome.http_status) == ("api", False, 200)
+
+
+def test_unsatisfied_runs_are_held_with_missing_and_message() -> None:
+    report = report_for(["github", {"type": "category", "id": "email"}], [user("github")])
+    outcome = decide_admission(RunRequest(trigger="api"), report)
+    assert isinstance(outcome, Hold)
+    assert [status.id for status in outcome.missing] == ["email"]
+    assert outcome.message == "Missing required connections: Email"
+    assert (outcome.http_status, outcome.resumable) == (422, True)
+
+
+def test_test_runs_skip_the_check() -> None:
+    outcome = decide_admission(RunRequest(trigger="manual", is_test=True), report_for(["github"], []))
+    assert isinstance(outcome, Admit)
+    assert outcome.check_skipped is True
+    assert outcome.report.is_satisfied is False
+
+
+def test_held_run_is_admitted_once_the_missing_connection_is_granted() -> None:
+    held = decide_admission(RunRequest(trigger="manual"), report_for(["github", "slack"], []))
+    assert isinstance(held, Hold)
+
+    still = recheck_held(held, report_for(["github", "slack"], [user("github")]))
+    assert isinstance(still, Hold)
+    assert still.message == "Missing required connections: slack"
+
+    admitted = recheck_held(still, report_for(["github", "slack"], [user("github"), user("slack")]))
+    assert isinstance(admitted, Admit)
+    assert admitted.trigger == "manual"
+
+
+def test_scheduled_ticks_are_held_with_the_trigger_and_not_resumed() -> None:
+    held = decide_admission(RunRequest(trigger="schedule"), report_for(["github"], []))
+    assert isinstance(held, Hold)
+    # The scheduler records last_status='error' with this message and keeps next_run_at.
+    assert (held.trigger, held.resumable) == ("schedule", False)
+    assert held.message == "Missing required connections: github"
+    assert recheck_held(held, report_for(["github"], [user("github")])) == held
