@@ -107,12 +107,18 @@ def _load_categories(directory: Traversable) -> dict[str, Category]:
 class Catalogue:
     """An immutable set of providers and categories, with the lookups the services need."""
 
-    def __init__(self, providers: Iterable[ProviderDefinition], categories: Iterable[Category]) -> None:
+    def __init__(
+        self,
+        providers: Iterable[ProviderDefinition],
+        categories: Iterable[Category],
+        *,
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
         self._categories = {category.id: category for category in categories}
         self._providers: dict[str, ProviderDefinition] = {}
         self._app_owner: dict[str, str] = {}
         for definition in providers:
-            self._add(definition, source=definition.id)
+            self._add(definition, source=(sources or {}).get(definition.id, definition.id))
 
     def _add(self, definition: ProviderDefinition, *, source: str) -> None:
         if definition.id in self._providers or definition.id in self._app_owner:
@@ -210,7 +216,10 @@ class Catalogue:
 
 
 def _load_directory(
-    directory: Traversable | Path, label: str, substitutions: Mapping[str, str] | None = None
+    directory: Traversable | Path,
+    label: str,
+    sources: dict[str, str],
+    substitutions: Mapping[str, str] | None = None,
 ) -> list[ProviderDefinition]:
     definitions = []
     for path in _yaml_files(directory):
@@ -222,6 +231,7 @@ def _load_directory(
         if path.name != f"{definition.id}.yaml":
             raise CatalogueError(f"{source}: id: {definition.id!r} must match the file name")
         definitions.append(definition)
+        sources.setdefault(definition.id, source)
     return definitions
 
 
@@ -229,13 +239,14 @@ def load_catalogue(extra_dirs: Iterable[str | Path] = (), sandbox_url: str | Non
     """Load the shipped catalogue, plus sandbox entries when `sandbox_url` is given, plus extra dirs."""
     package_dir = resources.files("grantline.providers") / "catalogue"
     categories = _load_categories(package_dir)
-    definitions = _load_directory(package_dir, "catalogue")
+    sources: dict[str, str] = {}
+    definitions = _load_directory(package_dir, "catalogue", sources)
     if sandbox_url is not None:
         substitutions = {SANDBOX_URL_PLACEHOLDER: sandbox_url.rstrip("/")}
-        definitions += _load_directory(package_dir / "sandbox", "catalogue/sandbox", substitutions)
+        definitions += _load_directory(package_dir / "sandbox", "catalogue/sandbox", sources, substitutions)
     for extra in extra_dirs:
         directory = Path(extra)
         if not directory.is_dir():
             raise CatalogueError(f"{directory}: not a directory")
-        definitions += _load_directory(directory, str(directory))
-    return Catalogue(definitions, categories.values())
+        definitions += _load_directory(directory, str(directory), sources)
+    return Catalogue(definitions, categories.values(), sources=sources)

@@ -126,6 +126,20 @@ class OAuthSpec(_Frozen):
             raise ValueError("token_location must be a dotted path such as 'authed_user'")
         return value
 
+    @model_validator(mode="after")
+    def _no_reserved_params(self) -> OAuthSpec:
+        # The flow itself sets these; a definition overriding them would break state or PKCE checks.
+        reserved = {"response_type", "redirect_uri", "state", "code_challenge", "code_challenge_method"}
+        reserved |= {self.client_id_param, self.scopes.param} - {"none"}
+        clashes = sorted(reserved & set(self.authorize_params))
+        if clashes:
+            raise ValueError(f"authorize_params must not set {', '.join(clashes)}")
+        token_reserved = {"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token"}
+        clashes = sorted(token_reserved & set(self.token_params))
+        if clashes:
+            raise ValueError(f"token_params must not set {', '.join(clashes)}")
+        return self
+
     def template_texts(self) -> dict[str, str]:
         """Every templated string, keyed by its field path (for validation and error messages)."""
         texts = {"authorize_url": self.authorize_url, "token_url": self.token_url}
