@@ -520,7 +520,7 @@ def test_risc_hs256_signed_with_the_public_key_is_rejected(jwks: dict[str, Any])
 
 
 def test_risc_unsigned_token_is_rejected(jwks: dict[str, Any]) -> None:
-    body = jwt.encode(risc_claims(), None, algorithm="none", headers={"kid": "key-1"}).encode()
+    body = jwt.encode(risc_claims(), "", algorithm="none", headers={"kid": "key-1"}).encode()
     with pytest.raises(WebhookVerificationError) as excinfo:
         verify_risc(body, jwks)
     assert reason_of(excinfo) is WebhookRejection.UNSUPPORTED_ALGORITHM
