@@ -189,4 +189,5 @@ def _subject(raw: object, kind: WebhookKind) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise WebhookVerificationError(WebhookRejection.MALFORMED, "event has no subject")
     # iss-sub / id_token_claims carry iss+sub(+email); token subjects carry token_type/alg/token.
+    # A `token` value is a refresh-token prefix or hash: match on it, never log it.
     return {key: value for key, value in raw.items() if isinstance(key, str) and isinstance(value, str)}
