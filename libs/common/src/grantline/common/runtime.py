@@ -26,6 +26,7 @@ from grantline.common.nats.connection import connect_nats, make_broker
 from grantline.common.nats.streams import ensure_streams, stream_specs
 from grantline.common.outbox import OutboxRelay
 from grantline.common.settings import ServiceSettings
+from grantline.common.telemetry.http import TracingMiddleware
 from grantline.common.telemetry.logging import configure_logging
 from grantline.common.telemetry.tracing import configure_tracing
 
@@ -179,15 +180,17 @@ class ServiceRuntime:
     def http_application(self) -> ASGIApp:
         """The service's HTTP app: its own routes (if any) plus health and metrics."""
         routes = health_routes(self.name, self.readiness)
+        app: ASGIApp
         if self._http_app is None:
-            return Starlette(routes=routes)
-        router = getattr(self._http_app, "router", None)
-        if router is not None and hasattr(router, "routes"):
-            router.routes[0:0] = routes
-            return self._http_app
-        outer = Starlette(routes=routes)
-        outer.mount("/", self._http_app)
-        return outer
+            app = Starlette(routes=routes)
+        elif hasattr(getattr(self._http_app, "router", None), "routes"):
+            self._http_app.router.routes[0:0] = routes  # type: ignore[attr-defined]
+            app = self._http_app
+        else:
+            outer = Starlette(routes=routes)
+            outer.mount("/", self._http_app)
+            app = outer
+        return TracingMiddleware(app, service=self.name)
 
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT: start, serve HTTP, then stop cleanly."""

@@ -1,0 +1,125 @@
+"""Generate the AsyncAPI document of the NATS contract from the pydantic models.
+
+``python -m grantline.common.contract.asyncapi > docs/asyncapi.json``; a test checks that the
+checked-in document matches the models.
+"""
+
+import json
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+
+from grantline.common.contract import audit, connections, runs, satisfaction, vault
+from grantline.common.contract.errors import ErrorReply
+from grantline.common.contract.registry import EVENT_TYPES
+
+# Request/reply subjects: (subject, request, reply, summary).
+REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
+    (vault.SUBJECT_RESOLVE, vault.ResolveRequest, vault.ResolveReply,
+     "Resolve the acting user's token at tool-call time (the only reply that carries a token)."),
+    (vault.SUBJECT_EXCHANGE, vault.ExchangeRequest, vault.ConnectionInfo,
+     "Exchange an authorization code for tokens; replies with connection metadata, never tokens."),
+    (vault.SUBJECT_REFRESH, vault.RefreshRequest, vault.RefreshReply, "Refresh a connection's access token."),
+    (vault.SUBJECT_REVOKE, vault.RevokeRequest, vault.OkReply,
+     "Revoke a connection: delete its secrets, tell the provider, emit connections.revoked."),
+    (satisfaction.SUBJECT_CHECK, satisfaction.SatisfactionCheckRequest, satisfaction.SatisfactionReport,
+     "Compute a satisfaction report from the app_user_connect mirror."),
+    ("audit.query", audit.AuditQueryRequest, audit.AuditQueryReply, "Query the audit ledger."),
+]
+
+STREAMS = {"connections": "CONNECTIONS", "runs": "RUNS", "audit": "AUDIT"}
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        components[name] = definition
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def build_document() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document for every event and request/reply subject."""
+    schemas: dict[str, Any] = {}
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for type_name, model in EVENT_TYPES.items():
+        subject = "audit.{action}" if model is audit.AuditRecord else model.SUBJECT
+        channel_id = type_name.replace(".", "_")
+        messages[model.__name__] = {
+            "name": model.__name__,
+            "contentType": "application/json",
+            "payload": _schema(model, schemas),
+            "headers": {
+                "type": "object",
+                "properties": {
+                    "Nats-Msg-Id": {"type": "string", "description": "the event id; JetStream drops duplicates"},
+                    "traceparent": {"type": "string", "description": "W3C trace context"},
+                },
+            },
+        }
+        channels[channel_id] = {
+            "address": subject,
+            "description": f"JetStream stream {STREAMS[subject.split('.')[0]]}",
+            "messages": {model.__name__: {"$ref": f"#/components/messages/{model.__name__}"}},
+        }
+        operations[f"publish_{channel_id}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+        }
+    error = _schema(ErrorReply, schemas)
+    messages["ErrorReply"] = {"name": "ErrorReply", "contentType": "application/json", "payload": error}
+    for subject, request_model, reply_model, summary in REQUEST_REPLY:
+        channel_id = subject.replace(".", "_")
+        reply_id = f"{channel_id}_reply"
+        messages[request_model.__name__] = {
+            "name": request_model.__name__, "contentType": "application/json",
+            "payload": _schema(request_model, schemas),
+        }
+        messages[reply_model.__name__] = {
+            "name": reply_model.__name__, "contentType": "application/json",
+            "payload": _schema(reply_model, schemas),
+        }
+        channels[channel_id] = {
+            "address": subject,
+            "description": summary,
+            "messages": {request_model.__name__: {"$ref": f"#/components/messages/{request_model.__name__}"}},
+        }
+        channels[reply_id] = {
+            "address": None,
+            "description": f"Reply inbox of {subject}",
+            "messages": {
+                reply_model.__name__: {"$ref": f"#/components/messages/{reply_model.__name__}"},
+                "ErrorReply": {"$ref": "#/components/messages/ErrorReply"},
+            },
+        }
+        operations[f"serve_{channel_id}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+            "summary": summary,
+            "reply": {"channel": {"$ref": f"#/channels/{reply_id}"}},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Grantline NATS contract",
+            "version": "1",
+            "description": "Events on the CONNECTIONS, RUNS and AUDIT JetStream streams and the "
+            "request/reply subjects between Grantline services and app runners.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"schemas": schemas, "messages": messages},
+    }
+
+
+def render() -> str:
+    """The document as stable, pretty-printed JSON."""
+    return json.dumps(build_document(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
