@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grantline.common.contract import audit, connections, runs, satisfaction, vault
+from grantline.common.contract import audit, satisfaction, vault, vault_admin
 from grantline.common.contract.errors import ErrorReply
 from grantline.common.contract.registry import EVENT_TYPES
 
@@ -26,6 +26,24 @@ REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
     (satisfaction.SUBJECT_CHECK, satisfaction.SatisfactionCheckRequest, satisfaction.SatisfactionReport,
      "Compute a satisfaction report from the app_user_connect mirror."),
     ("audit.query", audit.AuditQueryRequest, audit.AuditQueryReply, "Query the audit ledger."),
+    (vault_admin.SUBJECT_PROVIDER_APP_PUT, vault_admin.PutProviderAppRequest, vault_admin.ProviderAppInfo,
+     "Create or update a tenant's provider app (secrets are write-only)."),
+    (vault_admin.SUBJECT_PROVIDER_APP_GET, vault_admin.ProviderAppRef, vault_admin.ProviderAppInfo,
+     "Read a provider app (never its secrets)."),
+    (vault_admin.SUBJECT_PROVIDER_APP_LIST, vault_admin.ProviderAppRef, vault_admin.ProviderAppList,
+     "List a tenant's provider apps."),
+    (vault_admin.SUBJECT_PROVIDER_APP_DELETE, vault_admin.ProviderAppDeleteRequest,
+     vault_admin.ProviderAppDeleted, "Disable a provider app and revoke every connection made with it."),
+    (vault_admin.SUBJECT_CONNECTION_API_KEY, vault_admin.StoreApiKeyRequest, vault.ConnectionInfo,
+     "Store an API-key connection."),
+    (vault_admin.SUBJECT_CONNECTION_LIST, vault_admin.ListConnectionsRequest, vault_admin.ConnectionList,
+     "List connections (metadata only)."),
+    (vault_admin.SUBJECT_CONNECTION_GET, vault_admin.ConnectionRef, vault.ConnectionInfo,
+     "Read one connection (metadata only)."),
+    (vault_admin.SUBJECT_CONNECTION_SET_DEFAULT, vault_admin.ConnectionRef, vault.ConnectionInfo,
+     "Make a connection the owner's default for its provider."),
+    (vault_admin.SUBJECT_WEBHOOK_VERIFY, vault_admin.WebhookVerifyRequest, vault_admin.WebhookVerdict,
+     "Verify a provider webhook with the secret only the vault holds."),
 ]
 
 STREAMS = {"connections": "CONNECTIONS", "runs": "RUNS", "audit": "AUDIT"}

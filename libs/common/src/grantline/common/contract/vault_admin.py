@@ -1,0 +1,119 @@
+"""Request/reply messages the gateway sends the vault to manage provider apps and connections.
+
+Secrets travel only towards the vault (write-only); no reply here ever carries one.
+"""
+
+from datetime import datetime
+
+from pydantic import Field, SecretStr
+
+from grantline.common.contract.envelope import Message
+from grantline.common.contract.vault import ConnectionInfo
+
+SUBJECT_PROVIDER_APP_PUT = "vault.provider_apps.put"
+SUBJECT_PROVIDER_APP_GET = "vault.provider_apps.get"
+SUBJECT_PROVIDER_APP_LIST = "vault.provider_apps.list"
+SUBJECT_PROVIDER_APP_DELETE = "vault.provider_apps.delete"
+SUBJECT_CONNECTION_API_KEY = "vault.connections.api_key"
+SUBJECT_CONNECTION_LIST = "vault.connections.list"
+SUBJECT_CONNECTION_GET = "vault.connections.get"
+SUBJECT_CONNECTION_SET_DEFAULT = "vault.connections.set_default"
+SUBJECT_WEBHOOK_VERIFY = "vault.webhooks.verify"
+
+
+class PutProviderAppRequest(Message):
+    tenant_id: str
+    provider: str
+    client_id: str = Field(min_length=1, max_length=512)
+    # None keeps the stored secret (an edit that does not change it).
+    client_secret: SecretStr | None = None
+    # Provider webhook signing secret (Slack signing secret, GitHub webhook secret), write-only.
+    webhook_secret: SecretStr | None = None
+    scopes: list[str] = []
+    settings: dict[str, str] = {}
+    allow_workspace_fallback: bool = False
+    enabled: bool = True
+    actor: str = "api"
+
+
+class ProviderAppRef(Message):
+    tenant_id: str
+    provider: str
+
+
+class ProviderAppDeleteRequest(Message):
+    tenant_id: str
+    provider: str
+    actor: str = "api"
+
+
+class ProviderAppInfo(Message):
+    tenant_id: str
+    provider: str
+    client_id: str
+    has_client_secret: bool
+    has_webhook_secret: bool = False
+    scopes: list[str]
+    settings: dict[str, str]
+    allow_workspace_fallback: bool
+    enabled: bool
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ProviderAppList(Message):
+    provider_apps: list[ProviderAppInfo]
+
+
+class ProviderAppDeleted(Message):
+    provider: str
+    revoked_connections: int
+
+
+class StoreApiKeyRequest(Message):
+    tenant_id: str
+    owner: str = Field(pattern=r"^(user:.+|workspace)$")
+    provider: str
+    # The fields the provider's definition asks for (e.g. {"api_key": ...}), each write-only.
+    fields: dict[str, SecretStr]
+    name: str | None = None
+    actor: str = "api"
+
+
+class ListConnectionsRequest(Message):
+    tenant_id: str
+    owner: str | None = None
+    provider: str | None = None
+    status: str | None = None
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class ConnectionList(Message):
+    connections: list[ConnectionInfo]
+    next_cursor: str | None = None
+
+
+class ConnectionRef(Message):
+    tenant_id: str
+    connection_id: str
+
+
+class WebhookVerifyRequest(Message):
+    provider: str
+    body: bytes
+    headers: dict[str, str]
+
+
+class WebhookVerdict(Message):
+    """What the vault concluded about a webhook; carries no secret and no token."""
+
+    verified: bool
+    reason: str | None = None
+    tenant_id: str | None = None
+    kind: str | None = None
+    delivery_id: str | None = None
+    account: str | None = None
+    revoked_tokens: bool = False
+    connection_ids: list[str] = []
+    challenge: str | None = None
