@@ -61,3 +61,22 @@ class StoredAuditRecord(Message):
 class AuditQueryReply(Message):
     records: list[StoredAuditRecord]
     next_cursor: str | None = None
+
+
+class AuditAction:
+    """The actions services record. Subjects are ``audit.<action>``."""
+
+    CONNECTION_INITIATED = "connection.initiated"  # gateway: a flow started
+    CONNECTION_GRANTED = "connection.granted"  # vault: first grant
+    CONNECTION_REAUTHORIZED = "connection.reauthorized"  # vault: re-authorization of an existing one
+    CONNECTION_EXCHANGED = "connection.exchanged"  # vault: a code exchange (success or failure)
+    CONNECTION_REVOKED = "connection.revoked"  # vault: revocation (detail: reason, by whom)
+    CONNECTION_REAUTH_REQUIRED = "connection.reauth_required"  # vault: the provider refused a refresh
+    TOKEN_RESOLVED = "token.resolved"  # vault: a token handed to a tool call (app, run, user, tool)
+    TOKEN_REFRESHED = "token.refreshed"  # vault
+    TOKEN_REFRESH_FAILED = "token.refresh_failed"  # vault
+    WEBHOOK_RECEIVED = "webhook.received"  # gateway
+    PROVIDER_APP_CHANGED = "provider_app.changed"  # vault: created, updated or disabled
+    API_KEY_CREATED = "api_key.created"  # gateway: a tenant API key
+    API_KEY_REVOKED = "api_key.revoked"  # gateway
+    KEY_ROTATED = "key.rotated"  # vault: master key rotation
