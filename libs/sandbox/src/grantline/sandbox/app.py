@@ -1,0 +1,36 @@
+"""The sandbox provider as an ASGI app, and a coroutine that serves it with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from grantline.sandbox.authorize_endpoint import authorize, decide
+from grantline.sandbox.control import CONTROL_ROUTES
+from grantline.sandbox.resource_endpoints import revoke, userinfo
+from grantline.sandbox.state import SandboxState
+from grantline.sandbox.token_endpoint import token
+
+
+def create_sandbox_app(state: SandboxState | None = None) -> Starlette:
+    """A sandbox OAuth 2.0 server; pass a SandboxState to inspect or steer it in-process."""
+    routes = [
+        Route("/p/{profile}/authorize", authorize, methods=["GET"]),
+        Route("/p/{profile}/authorize/decision", decide, methods=["POST"]),
+        Route("/p/{profile}/token", token, methods=["POST"]),
+        Route("/p/{profile}/revoke", revoke, methods=["POST"]),
+        Route("/p/{profile}/userinfo", userinfo, methods=["GET", "POST"]),
+        *CONTROL_ROUTES,
+    ]
+    app = Starlette(routes=routes)
+    app.state.sandbox = state if state is not None else SandboxState()
+    return app
+
+
+async def serve(host: str = "127.0.0.1", port: int = 8765, state: SandboxState | None = None) -> None:
+    """Serve the sandbox until cancelled (used by `grantline dev`)."""
+    config = uvicorn.Config(
+        create_sandbox_app(state), host=host, port=port, log_level="warning", lifespan="off"
+    )
+    await uvicorn.Server(config).serve()
