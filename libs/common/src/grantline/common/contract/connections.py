@@ -32,6 +32,9 @@ class ConnectionGranted(ConnectionEvent):
     # refresh token itself (Microsoft), and whether the provider issued a refresh token at all.
     refresh_token_expires_at: datetime | None = None
     refreshable: bool = True
+    # Whether this workspace connection may serve users without their own (the provider app's setting).
+    shared_fallback: bool = False
+    auth_kind: str = "oauth2"
 
 
 class TokenRefreshed(ConnectionEvent):

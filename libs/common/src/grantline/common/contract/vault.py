@@ -1,6 +1,7 @@
 """Request/reply messages served by the vault (``vault.*``). Only ``ResolveReply`` carries a token."""
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -49,6 +50,10 @@ class ExchangeRequest(Message):
     reauthorize: bool = False
     # Provider-app settings the token URL may need (Shopify shop, Atlassian cloud id).
     settings: dict[str, str] = {}
+    # A tenant-defined provider's definition (POST /v1/providers); the vault keeps a copy with the
+    # connection so that refresh and revocation use the definition the grant was made with.
+    provider_definition: dict[str, Any] | None = None
+    name: str | None = None
 
 
 class ConnectionInfo(Message):

@@ -4,6 +4,7 @@ Secrets travel only towards the vault (write-only); no reply here ever carries o
 """
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field, SecretStr
 
@@ -34,6 +35,8 @@ class PutProviderAppRequest(Message):
     allow_workspace_fallback: bool = False
     enabled: bool = True
     actor: str = "api"
+    # For a tenant-defined provider, its definition (validated by the catalogue schema).
+    provider_definition: dict[str, Any] | None = None
 
 
 class ProviderAppRef(Message):
