@@ -204,7 +204,7 @@ async def test_rotating_profile_rotates_and_rejects_reuse(flow, state):
 
 
 async def test_pkce_profile_requires_a_matching_verifier(flow):
-    response, verifier = await flow.authorize("sandbox_pkce")
+    response, _verifier = await flow.authorize("sandbox_pkce")
     code = query_of(response)["code"]
     wrong = await flow.exchange("sandbox_pkce", code, "x" * 64)
     assert wrong.status_code == 400 and "PKCE" in wrong.json()["error_description"]
@@ -213,7 +213,7 @@ async def test_pkce_profile_requires_a_matching_verifier(flow):
 
 
 async def test_pkce_profile_enforces_basic_auth_and_json(flow):
-    response, verifier = await flow.authorize("sandbox_pkce")
+    response, _verifier = await flow.authorize("sandbox_pkce")
     code = query_of(response)["code"]
     as_form = await flow.http.post(
         f"{SANDBOX_URL}/p/pkce/token", data={"grant_type": "authorization_code", "code": code}
@@ -240,7 +240,7 @@ async def test_mcp_scopeless_profile_rejects_scope_and_requires_resource(flow):
     without_resource = await flow.http.get(f"{SANDBOX_URL}/p/mcp_scopeless/authorize", params=base)
     assert query_of(without_resource)["error"] == "invalid_target"
 
-    response, verifier = await flow.authorize("sandbox_mcp_scopeless", scopes=["read"])
+    response, _verifier = await flow.authorize("sandbox_mcp_scopeless", scopes=["read"])
     assert "scope=" not in str(response.request.url)
     tokens = await flow.connect("sandbox_mcp_scopeless")
     info = await userinfo(flow, "sandbox_mcp_scopeless", tokens)
