@@ -5,7 +5,7 @@ import contextlib
 import socket
 
 import httpx
-from conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, query_of
+from sandbox_support import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, query_of
 
 from grantline.sandbox import SandboxState, create_sandbox_app, serve
 

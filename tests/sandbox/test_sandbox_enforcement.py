@@ -1,7 +1,7 @@
 """What real providers enforce, the sandbox enforces too."""
 
 import pytest
-from conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SANDBOX_URL, query_of
+from sandbox_support import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SANDBOX_URL, query_of
 
 BASE = {
     "response_type": "code",

@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, query_of
+from sandbox_support import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, query_of
 
 BASE = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "scope": "read"}
 CREDENTIALS = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}

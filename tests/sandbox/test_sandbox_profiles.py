@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import pytest
-from conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SANDBOX_URL, query_of
+from sandbox_support import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SANDBOX_URL, query_of
 
 from grantline.providers.token_response import (
     TokenResponseError,
