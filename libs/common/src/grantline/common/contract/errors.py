@@ -1,8 +1,9 @@
 """Error replies: request/reply failures are replies, not exceptions (DESIGN section 3)."""
 
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from grantline.common.contract.envelope import Message
 
@@ -23,6 +24,16 @@ class ErrorCode(StrEnum):
 class ErrorDetail(Message):
     code: ErrorCode
     message: str = Field(max_length=2000)
+    # For provider_unavailable after a 429: how long the provider asked callers to wait. Left out of
+    # the JSON when unset, so the documented shape ({"code", "message"}) is unchanged.
+    retry_after_seconds: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_retry_after(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("retry_after_seconds") is None:
+            data.pop("retry_after_seconds", None)
+        return data
 
 
 class ErrorReply(Message):
