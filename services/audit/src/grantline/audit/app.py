@@ -1,6 +1,11 @@
-"""Wiring of the audit service: one runtime with its subscribers and background tasks."""
+"""Wiring of the audit service: the ledger ingest loop, ``audit.query``, and retention."""
 
+from grantline.audit.adapters.audit_stream import ConsumerOptions
+from grantline.audit.adapters.keys import checkpoint_keyring, cursor_key
 from grantline.audit.adapters.tables import outbox
+from grantline.audit.entrypoints.query_handler import serve_audit_query
+from grantline.audit.entrypoints.retention_task import retention_loop
+from grantline.audit.entrypoints.stream_consumer import LedgerIngest
 from grantline.audit.settings import AuditSettings
 from grantline.common.runtime import ServiceRuntime
 
@@ -8,5 +13,24 @@ from grantline.common.runtime import ServiceRuntime
 def create_runtime(settings: AuditSettings | None = None) -> ServiceRuntime:
     """Build the audit service runtime."""
     settings = settings or AuditSettings()
+    # Resolved first, so a production deployment without keys fails at start-up, not at the first cut.
+    keyring = checkpoint_keyring(settings)
     runtime = ServiceRuntime(settings, outbox=outbox)
+    ingest = LedgerIngest(
+        runtime,
+        batch_size=settings.audit_ingest_batch,
+        options=ConsumerOptions(ack_wait_seconds=settings.audit_ingest_ack_wait_seconds),
+    )
+    runtime.add_background_task(ingest.run)
+    serve_audit_query(runtime, cursor_key=cursor_key(settings))
+    if settings.audit_retention_interval_seconds > 0:
+        runtime.add_background_task(
+            retention_loop(
+                runtime.sessions,
+                keyring=keyring,
+                default_days=settings.audit_retention_days,
+                batch=settings.audit_retention_batch,
+                interval_seconds=settings.audit_retention_interval_seconds,
+            )
+        )
     return runtime

@@ -1,0 +1,37 @@
+"""``audit.query``: one page of a tenant's records, newest first. Errors are replies."""
+
+from pydantic import BaseModel, SecretBytes, ValidationError
+
+from grantline.audit.domain.cursor import CursorError
+from grantline.audit.service.query import query_from_request, query_records
+from grantline.common.contract.audit import AuditQueryRequest
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.nats.consuming import validation_summary
+from grantline.common.nats.request_reply import serve_requests
+from grantline.common.runtime import ServiceRuntime
+
+QUERY_SUBJECT = "audit.query"
+
+
+def serve_audit_query(runtime: ServiceRuntime, *, cursor_key: SecretBytes, max_workers: int = 4) -> None:
+    """Answer ``audit.query`` requests from the ledger."""
+
+    async def handle(request: AuditQueryRequest) -> BaseModel:
+        try:
+            query = query_from_request(request)
+        except ValidationError as error:
+            return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"invalid query: {validation_summary(error)}")
+        try:
+            async with runtime.sessions() as session:
+                return await query_records(session, query, cursor_key=cursor_key)
+        except CursorError as error:
+            return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error))
+
+    serve_requests(
+        runtime.broker,
+        service="audit",
+        subject=QUERY_SUBJECT,
+        request_model=AuditQueryRequest,
+        handler=handle,
+        max_workers=max_workers,
+    )

@@ -1,0 +1,77 @@
+"""Appending received records to their tenants' chains, exactly once and without forking a chain."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.audit.adapters import ledger_repository as repo
+from grantline.audit.domain.hash_chain import AuditEntry, ChainHead, StoredRecord, append
+from grantline.common.contract.audit import AuditRecord
+
+
+def entry_from_record(record: AuditRecord, received_at: datetime) -> AuditEntry:
+    """The ledger entry for an `AuditRecord` event: its event id becomes the record id."""
+    return AuditEntry(
+        tenant_id=record.tenant_id,
+        record_id=record.id,
+        occurred_at=record.occurred_at,
+        received_at=received_at,
+        action=record.action,
+        actor=record.actor,
+        connection_id=record.connection_id,
+        provider=record.provider,
+        app_id=record.app_id,
+        run_id=record.run_id,
+        tool=record.tool,
+        user_id=record.user_id,
+        outcome=record.outcome,
+        detail=record.detail,
+    )
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What a batch did: records stored, and records dropped as already stored."""
+
+    stored: int
+    duplicates: int
+
+
+async def append_entries(session: AsyncSession, entries: Sequence[AuditEntry]) -> AppendResult:
+    """Chain `entries` (in the given order per tenant) after each tenant's locked head; flush, not commit.
+
+    The head rows stay locked until the caller commits, so a second replica appending to the same tenant
+    waits and then continues from the new head: chains never fork. Entries whose record id is already
+    stored, or repeated within the batch, are dropped.
+    """
+    if not entries:
+        return AppendResult(0, 0)
+    now = datetime.now(UTC)
+    heads = await repo.lock_chain_heads(session, [entry.tenant_id for entry in entries], now)
+    # Checked under the head locks: a replica storing the same record has committed or waits for us.
+    seen = await repo.stored_record_ids(session, (entry.record_id for entry in entries))
+    by_tenant: dict[str, list[AuditEntry]] = defaultdict(list)
+    duplicates = 0
+    for entry in entries:
+        if entry.record_id in seen:
+            duplicates += 1
+            continue
+        seen.add(entry.record_id)
+        by_tenant[entry.tenant_id].append(entry)
+
+    stored: list[StoredRecord] = []
+    new_heads: dict[str, ChainHead] = {}
+    for tenant_id, tenant_entries in by_tenant.items():
+        head = heads[tenant_id]
+        for entry in tenant_entries:
+            record = append(head, entry)
+            stored.append(record)
+            head = ChainHead.of(record)
+        new_heads[tenant_id] = head
+    await repo.insert_records(session, stored)
+    await repo.move_chain_heads(session, new_heads, now)
+    await session.flush()
+    return AppendResult(len(stored), duplicates)
