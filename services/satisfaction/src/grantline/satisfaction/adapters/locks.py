@@ -1,0 +1,34 @@
+"""Advisory locks that serialize the decisions about one user (or a whole tenant) across replicas.
+
+A run request reads the mirror and may hold the run; a grant writes the mirror and resumes held runs.
+Without a lock, a grant committed between the request's read and its insert would leave the run held
+forever. Both take the user's lock (and the tenant's lock shared); a workspace grant, which can satisfy
+any user of the tenant, takes the tenant's lock exclusively. Locks are always taken tenant first, so
+they cannot deadlock. They are transaction-scoped: commit or rollback releases them.
+"""
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_USER_LOCK = text(
+    "SELECT pg_advisory_xact_lock_shared(hashtextextended(:tenant_key, 0)),"
+    " pg_advisory_xact_lock(hashtextextended(:user_key, 0))"
+)
+_TENANT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:tenant_key, 0))")
+
+
+def _tenant_key(tenant_id: str) -> str:
+    return f"satisfaction/tenant/{tenant_id}"
+
+
+async def lock_user(session: AsyncSession, tenant_id: str, user_id: str) -> None:
+    """Serialize with every other decision about this user (and with workspace changes of the tenant)."""
+    await session.execute(
+        _USER_LOCK,
+        {"tenant_key": _tenant_key(tenant_id), "user_key": f"satisfaction/user/{tenant_id}/{user_id}"},
+    )
+
+
+async def lock_tenant(session: AsyncSession, tenant_id: str) -> None:
+    """Serialize with every decision about any user of the tenant."""
+    await session.execute(_TENANT_LOCK, {"tenant_key": _tenant_key(tenant_id)})

@@ -1,0 +1,139 @@
+"""Reading and writing ``connection_mirror`` rows as ``MirrorRecord``s."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.satisfaction.adapters.tables import connection_mirror as mirror
+from grantline.satisfaction.domain.mirror_records import MirrorRecord
+from grantline.satisfaction.domain.mirror_rules import MirrorRow
+
+_UPDATABLE = [
+    c.name for c in mirror.columns if c.name not in ("tenant_id", "owner", "provider", "connection_id")
+]
+
+
+def record_from_row(row: Row[Any]) -> MirrorRecord:
+    """A table row as a record."""
+    return MirrorRecord(
+        tenant_id=row.tenant_id,
+        row=MirrorRow(
+            owner=row.owner,
+            provider=row.provider,
+            connection_id=row.connection_id,
+            connected=row.connected,
+            scopes=frozenset(row.scopes or ()),
+            connected_at=row.connected_at,
+            last_grant_event_id=row.last_grant_event_id,
+            last_event_at=row.last_event_at,
+            last_event_id=row.last_event_id,
+        ),
+        last_event_kind=row.last_event_kind,
+        account=row.account,
+        shared_fallback=row.shared_fallback,
+        last_reason=row.last_reason,
+    )
+
+
+def record_values(record: MirrorRecord) -> dict[str, Any]:
+    """A record as column values."""
+    row = record.row
+    return {
+        "tenant_id": record.tenant_id,
+        "owner": row.owner,
+        "provider": row.provider,
+        "connection_id": row.connection_id,
+        "connected": row.connected,
+        "scopes": sorted(row.scopes),
+        "connected_at": row.connected_at,
+        "last_grant_event_id": row.last_grant_event_id,
+        "last_event_at": row.last_event_at,
+        "last_event_id": row.last_event_id,
+        "last_event_kind": record.last_event_kind,
+        "account": record.account,
+        "shared_fallback": record.shared_fallback,
+        "last_reason": record.last_reason,
+    }
+
+
+async def get_record(
+    session: AsyncSession, tenant_id: str, owner: str, provider: str, connection_id: str
+) -> MirrorRecord | None:
+    """One connection's record, locked for update; None when the mirror has not seen it."""
+    row = (
+        await session.execute(
+            select(mirror)
+            .where(
+                mirror.c.tenant_id == tenant_id,
+                mirror.c.owner == owner,
+                mirror.c.provider == provider,
+                mirror.c.connection_id == connection_id,
+            )
+            .with_for_update()
+        )
+    ).first()
+    return record_from_row(row) if row is not None else None
+
+
+async def save_record(session: AsyncSession, record: MirrorRecord) -> None:
+    """Insert or overwrite one record."""
+    values = record_values(record)
+    stmt = insert(mirror).values(values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            constraint="connection_mirror_pkey", set_={name: stmt.excluded[name] for name in _UPDATABLE}
+        )
+    )
+
+
+async def records_for_user(session: AsyncSession, tenant_id: str, user_id: str) -> list[MirrorRecord]:
+    """The user's own records and the tenant's workspace records: what a report for the user reads."""
+    rows = (
+        await session.execute(
+            select(mirror).where(
+                mirror.c.tenant_id == tenant_id, mirror.c.owner.in_((f"user:{user_id}", "workspace"))
+            )
+        )
+    ).all()
+    return [record_from_row(row) for row in rows]
+
+
+async def records_for_webhook(
+    session: AsyncSession, tenant_id: str, provider: str, connection_ids: Sequence[str], account: str | None
+) -> list[MirrorRecord]:
+    """The records a webhook names: by connection id when the gateway matched them, else by account."""
+    matches: list[ColumnElement[bool]] = []
+    if connection_ids:
+        matches.append(mirror.c.connection_id.in_(list(connection_ids)))
+    if account:
+        matches.append(and_(mirror.c.provider == provider, mirror.c.account == account))
+    if not matches:
+        return []
+    rows = (
+        await session.execute(
+            select(mirror).where(mirror.c.tenant_id == tenant_id, or_(*matches)).with_for_update()
+        )
+    ).all()
+    return [record_from_row(row) for row in rows]
+
+
+async def all_records(session: AsyncSession) -> list[MirrorRecord]:
+    """Every record, in key order (used to compare mirrors)."""
+    rows = (
+        await session.execute(
+            select(mirror).order_by(
+                mirror.c.tenant_id, mirror.c.owner, mirror.c.provider, mirror.c.connection_id
+            )
+        )
+    ).all()
+    return [record_from_row(row) for row in rows]
+
+
+def values_of(records: Iterable[MirrorRecord]) -> list[dict[str, Any]]:
+    """Column values of many records (for bulk inserts)."""
+    return [record_values(record) for record in records]

@@ -1,0 +1,90 @@
+"""Use case: apply a ``connections.*`` event to the mirror, then resume held runs or tell in-flight runs.
+
+- A change that leaves a connection connected may satisfy held runs: those of the owner, or of every user
+  of the tenant for a workspace connection (shared fallback).
+- ``connections.revoked`` reaches every in-flight run that resolved the connection, whether or not the
+  mirror row changed (the revocation may be older than the row's state, yet runs must still hear of it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.common.contract.connections import ConnectionEvent as ContractConnectionEvent
+from grantline.common.contract.connections import ConnectionRevoked, WebhookReceived
+from grantline.common.contract.envelope import Event
+from grantline.common.contract.runs import RunAdmitted, RunConnectionRevoked
+from grantline.satisfaction.adapters.locks import lock_tenant, lock_user
+from grantline.satisfaction.adapters.mirror_repository import get_record, records_for_webhook, save_record
+from grantline.satisfaction.domain.catalogue import CatalogueView
+from grantline.satisfaction.domain.mirror_records import (
+    MirrorRecord,
+    apply_to_record,
+    event_extras,
+    to_mirror_event,
+    webhook_mirror_events,
+)
+from grantline.satisfaction.domain.mirror_rules import Ignore
+from grantline.satisfaction.service.revocations import tell_runs_of_revocation
+from grantline.satisfaction.service.run_admission import resume_held_runs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConnectionOutcome:
+    """What one event changed (for tests, metrics and logs)."""
+
+    changed: list[MirrorRecord] = field(default_factory=list)
+    admitted: list[RunAdmitted] = field(default_factory=list)
+    revoked: list[RunConnectionRevoked] = field(default_factory=list)
+
+
+async def apply_connection_event(
+    session: AsyncSession, outbox: Table, catalogue: CatalogueView, event: Event
+) -> ConnectionOutcome:
+    """Apply one event from the CONNECTIONS stream."""
+    outcome = ConnectionOutcome()
+    if isinstance(event, WebhookReceived):
+        await lock_tenant(session, event.tenant_id)
+        outcome.changed = await _apply_webhook(session, event)
+        return outcome
+    mirror_event = to_mirror_event(event)
+    if mirror_event is None:
+        return outcome  # connections.expiring says nothing about connectedness
+    assert isinstance(event, ContractConnectionEvent)
+    user_id = event.user_id()
+    if user_id is None:
+        await lock_tenant(session, event.tenant_id)
+    else:
+        await lock_user(session, event.tenant_id, user_id)
+    record = await get_record(session, event.tenant_id, event.owner, event.provider, event.connection_id)
+    updated = apply_to_record(record, event.tenant_id, mirror_event, event_extras(event))
+    if not isinstance(updated, Ignore):
+        await save_record(session, updated)
+        outcome.changed.append(updated)
+        if updated.row.connected:
+            outcome.admitted = await resume_held_runs(session, outbox, catalogue, event.tenant_id, user_id)
+    if isinstance(event, ConnectionRevoked):
+        outcome.revoked = await tell_runs_of_revocation(
+            session, outbox, event.tenant_id, event.connection_id, event.provider, event.reason
+        )
+    return outcome
+
+
+async def _apply_webhook(session: AsyncSession, event: WebhookReceived) -> list[MirrorRecord]:
+    records = await records_for_webhook(
+        session, event.tenant_id, event.provider, event.connection_ids, event.account
+    )
+    changed = []
+    by_key = {record.row.connection_id: record for record in records}
+    for mirror_event in webhook_mirror_events(event, records):
+        updated = apply_to_record(by_key[mirror_event.connection_id], event.tenant_id, mirror_event)
+        if not isinstance(updated, Ignore):
+            await save_record(session, updated)
+            changed.append(updated)
+    return changed
