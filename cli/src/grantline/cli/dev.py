@@ -171,7 +171,7 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
         }
         health: dict[str, str] = {}
         stack.spawn("sandbox", ["sandbox", "--port", str(sandbox_port)], base_env)
-        health["sandbox"] = f"{sandbox_url}/healthz"
+        health["sandbox"] = f"{sandbox_url}/_sandbox/health"
         for name in ROLES:
             port = api_port if name == "auth-gateway" else free_port()
             env = {**base_env, "GRANTLINE_HTTP_PORT": str(port), "GRANTLINE_SERVICE_NAME": name}
