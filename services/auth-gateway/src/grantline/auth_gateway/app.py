@@ -1,12 +1,33 @@
-"""Wiring of the auth gateway: one runtime with its subscribers and background tasks."""
+"""Wiring of the auth gateway: one runtime serving the public HTTP API."""
 
+from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.adapters.tables import outbox
+from grantline.auth_gateway.entrypoints.housekeeping import housekeeping
+from grantline.auth_gateway.entrypoints.http.api import create_api
+from grantline.auth_gateway.entrypoints.http.context import Gateway
+from grantline.auth_gateway.service.catalogue import TenantCatalogue
+from grantline.auth_gateway.service.oauth_flow import OAuthFlow
 from grantline.auth_gateway.settings import GatewaySettings
 from grantline.common.runtime import ServiceRuntime
+from grantline.providers.catalogue import load_catalogue  # type: ignore[attr-defined]
 
 
 def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
     """Build the auth gateway runtime."""
     settings = settings or GatewaySettings()
-    runtime = ServiceRuntime(settings, outbox=outbox)
+    api = create_api()
+    runtime = ServiceRuntime(settings, outbox=outbox, http_app=api)
+    catalogue = TenantCatalogue(
+        load_catalogue(settings.provider_dirs, sandbox_url=settings.sandbox_url),
+        allow_private_urls=settings.allow_private_provider_urls,
+    )
+    bus = Bus(lambda: runtime.nats, timeout=settings.bus_timeout_seconds)
+    api.state.gateway = Gateway(
+        runtime=runtime,
+        settings=settings,
+        bus=bus,
+        catalogue=catalogue,
+        flow=OAuthFlow(bus=bus, catalogue=catalogue, redirect_uri=settings.redirect_uri),
+    )
+    runtime.add_background_task(housekeeping(runtime))
     return runtime

@@ -1,6 +1,7 @@
 """Tables of the auth gateway, all in the ``gateway`` schema."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
 
 from grantline.common.inbox import processed_events_table
 from grantline.common.outbox import outbox_table
@@ -9,3 +10,81 @@ SCHEMA = "gateway"
 metadata = MetaData(schema=SCHEMA)
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    # Origins (or origin + path prefixes) a browser may be sent back to after a flow.
+    Column("return_to_allow_list", JSONB, nullable=False, server_default="[]"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey(tenants.c.tenant_id, ondelete="CASCADE"), nullable=False),
+    # SHA-256 of the whole key: the key has 256 random bits, so a fast hash is enough.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),  # the first characters, to tell keys apart
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+tenant_providers = Table(
+    "tenant_providers",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey(tenants.c.tenant_id, ondelete="CASCADE"), primary_key=True),
+    Column("provider", String(64), primary_key=True),
+    Column("definition", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+pending_authorizations = Table(
+    "pending_authorizations",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("owner", String(300), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("connection_id", String(64), nullable=False),
+    Column("scopes", JSONB, nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("return_to", Text, nullable=False),
+    # The PKCE verifier never leaves this table except towards the vault, with the code.
+    Column("code_verifier", Text, nullable=True),
+    Column("reauthorize", Boolean, nullable=False, server_default="false"),
+    Column("name", String(200), nullable=True),
+    # The provider app's settings at initiation (Shopify shop, ...): the token URL may need them.
+    Column("settings", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Index("pending_authorizations_expires_at", "expires_at"),
+)
+
+connect_sessions = Table(
+    "connect_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("session_id", String(64), nullable=False, unique=True),
+    Column("tenant_id", String(64), ForeignKey(tenants.c.tenant_id, ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("connect_sessions_expires_at", "expires_at"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("delivery_id", String(300), primary_key=True),
+    Column("tenant_id", String(64), nullable=True),
+    Column("kind", String(100), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("webhook_deliveries_received_at", "received_at"),
+)

@@ -1,7 +1,8 @@
 """`return_to` allow-listing: where the gateway may send a browser after a flow (no open redirect).
 
 An allow-list entry is an origin (`https://app.example.com`) or an origin plus a path prefix
-(`https://app.example.com/settings`). A URL matches when scheme, host (case-insensitive, IDNA) and
+(`https://app.example.com/settings`); the port may be `*` (`http://127.0.0.1:*`, for development
+front ends on changing ports). A URL matches when scheme, host (case-insensitive, IDNA) and
 port are equal and its path is the prefix or lies under it at a segment boundary. Anything a
 browser could read differently from us (backslashes, control characters, userinfo, dot segments,
 encoded slashes) is refused rather than normalised.
@@ -28,7 +29,7 @@ class ReturnToError(ValueError):
 class _Target:
     scheme: str
     host: str
-    port: int
+    port: int | None  # None: any port (an allow-list entry written with `:*`)
     path: str
 
 
@@ -44,8 +45,11 @@ def check_return_to(url: str, allow_list: list[str]) -> str:
         raise ReturnToError("return_to path has dot segments or encoded slashes")
     for entry in allow_list:
         allowed = _allow_entry(entry)
-        if (allowed.scheme, allowed.host, allowed.port) == (target.scheme, target.host, target.port) and (
-            _under_prefix(target.path or "/", allowed.path)
+        same_port = allowed.port is None or allowed.port == target.port
+        if (
+            (allowed.scheme, allowed.host) == (target.scheme, target.host)
+            and same_port
+            and (_under_prefix(target.path or "/", allowed.path))
         ):
             return _rebuild(parts, target)
     raise ReturnToError("return_to is not in the tenant's allow-list")
@@ -132,13 +136,20 @@ def _path_is_plain(path: str) -> bool:
 
 
 def _allow_entry(entry: str) -> _Target:
+    any_port = False
+    scheme, sep, rest = entry.partition("://")
+    authority, slash, path = rest.partition("/")
+    if sep and authority.endswith(":*"):
+        any_port = True
+        entry = f"{scheme}://{authority[:-2]}{slash}{path}"
     parts = _parse(entry, what="allow-list entry")
     if parts.query or parts.fragment:
         raise ReturnToError("an allow-list entry is an origin or origin + path, without query or fragment")
     target = _target(parts, what="allow-list entry")
     if not _path_is_plain(target.path):
         raise ReturnToError("allow-list entry path has dot segments or encoded slashes")
-    return _Target(target.scheme, target.host, target.port, target.path.rstrip("/") or "/")
+    port = None if any_port else target.port
+    return _Target(target.scheme, target.host, port, target.path.rstrip("/") or "/")
 
 
 def _under_prefix(path: str, prefix: str) -> bool:
@@ -146,6 +157,12 @@ def _under_prefix(path: str, prefix: str) -> bool:
         return True
     # Segment boundary: "/app" allows "/app" and "/app/x", never "/application".
     return path == prefix or path.startswith(prefix + "/")
+
+
+def check_allow_entry(entry: str) -> str:
+    """Validate one allow-list entry (origin or origin + path, port may be `*`); returns it unchanged."""
+    _allow_entry(entry)
+    return entry
 
 
 def _rebuild(parts: SplitResult, target: _Target) -> str:

@@ -1,0 +1,1 @@
+"""Use cases of the auth gateway: they flush, the entrypoint commits."""

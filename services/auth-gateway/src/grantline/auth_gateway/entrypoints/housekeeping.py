@@ -1,0 +1,35 @@
+"""A background task that forgets expired flows, connect sessions and old webhook deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from grantline.auth_gateway.adapters import flow_store, webhook_store
+from grantline.common.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+# Expired states are kept a day so a late callback is told "expired", not "unknown".
+PENDING_GRACE = timedelta(days=1)
+# Longer than every provider's replay window (Slack 5 minutes, RISC tokens a few days).
+DELIVERY_RETENTION = timedelta(days=7)
+
+
+def housekeeping(runtime: ServiceRuntime, *, every_seconds: float = 300.0):  # type: ignore[no-untyped-def]
+    """The task: one sweep every `every_seconds` (replicas may sweep concurrently; deletes are idempotent)."""
+
+    async def sweep_forever() -> None:
+        while True:
+            now = datetime.now(UTC)
+            try:
+                async with runtime.transaction() as session:
+                    await flow_store.delete_expired_pending(session, before=now - PENDING_GRACE)
+                    await flow_store.delete_expired_connect_sessions(session, before=now)
+                    await webhook_store.delete_old_deliveries(session, before=now - DELIVERY_RETENTION)
+            except Exception as error:  # Postgres restarting: try again next round
+                log.warning("housekeeping failed", extra={"error": type(error).__name__})
+            await asyncio.sleep(every_seconds)
+
+    return sweep_forever

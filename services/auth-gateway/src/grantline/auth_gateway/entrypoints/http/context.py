@@ -1,0 +1,62 @@
+"""What every route needs (runtime, bus, catalogue, flow) and who is calling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from grantline.auth_gateway.adapters.bus import Bus
+from grantline.auth_gateway.service import tenants
+from grantline.auth_gateway.service.catalogue import TenantCatalogue
+from grantline.auth_gateway.service.oauth_flow import OAuthFlow
+from grantline.auth_gateway.service.principal import Principal, require_api_key
+from grantline.auth_gateway.settings import GatewaySettings
+from grantline.common.runtime import ServiceRuntime
+
+
+@dataclass
+class Gateway:
+    runtime: ServiceRuntime
+    settings: GatewaySettings
+    bus: Bus
+    catalogue: TenantCatalogue
+    flow: OAuthFlow
+
+
+def gateway(request: Request) -> Gateway:
+    """The gateway wiring, attached to the app at creation."""
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+_bearer = HTTPBearer(auto_error=False, description="A tenant API key, or a connect-session token")
+
+
+async def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    connect_session: Annotated[
+        str | None,
+        Query(
+            max_length=300,
+            description="A connect-session token, for browser pages that cannot set headers",
+            include_in_schema=False,
+        ),
+    ] = None,
+) -> Principal:
+    """The caller: a tenant API key or a connect session (header, or `connect_session` query)."""
+    value = credentials.credentials if credentials else connect_session
+    async with gateway(request).runtime.sessions() as session:
+        return await tenants.authenticate(session, value)
+
+
+async def tenant_admin(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The caller, who must hold the tenant API key."""
+    return require_api_key(caller)
+
+
+GatewayDep = Annotated[Gateway, Depends(gateway)]
+CallerDep = Annotated[Principal, Depends(principal)]
+AdminDep = Annotated[Principal, Depends(tenant_admin)]

@@ -1,0 +1,76 @@
+"""`/v1/webhooks/{provider}`: provider events (no API key; the provider's signature, checked by the vault)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel
+
+from grantline.auth_gateway.entrypoints.http.context import GatewayDep
+from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES
+from grantline.auth_gateway.service.problems import Problem
+from grantline.auth_gateway.service.webhook_ingress import WebhookIngress
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+class WebhookAck(BaseModel):
+    status: Literal["accepted", "duplicate", "challenge"]
+    challenge: str | None = None
+    revoked_connections: int = 0
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "payload_too_large", f"a webhook body is at most {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "payload_too_large", f"a webhook body is at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/{provider}",
+    response_model=WebhookAck,
+    summary="Provider webhook (signature-verified)",
+    responses={
+        401: PROBLEM_RESPONSES[401] | {"description": "signature, timestamp or token not valid"},
+        503: PROBLEM_RESPONSES[503],
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                "application/secevent+jwt": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def receive_webhook(
+    gw: GatewayDep,
+    request: Request,
+    provider: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
+) -> WebhookAck:
+    """Verify via the vault; a replayed delivery is acknowledged (200, `duplicate`) and changes nothing."""
+    body = await _body(request, gw.settings.webhook_max_body_bytes)
+    ingress = WebhookIngress(gw.bus)
+    verdict = await ingress.verify(provider, body, dict(request.headers))
+    if not verdict.verified:
+        raise Problem(401, "invalid_signature", f"webhook not verified: {verdict.reason or 'rejected'}")
+    if verdict.challenge is not None:
+        return WebhookAck(status="challenge", challenge=verdict.challenge)
+    async with gw.runtime.sessions() as session:
+        if await ingress.seen(session, provider, verdict):
+            return WebhookAck(status="duplicate")
+    affected = await ingress.revoke_matching(verdict)
+    async with gw.runtime.transaction() as session:
+        recorded = await ingress.record(session, provider, verdict, affected)
+    return WebhookAck(status="accepted" if recorded else "duplicate", revoked_connections=len(affected))

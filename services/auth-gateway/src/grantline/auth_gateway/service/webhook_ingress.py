@@ -1,0 +1,118 @@
+"""Provider webhooks: the vault verifies (it holds the secrets); the gateway de-duplicates and acts.
+
+A verified token-revocation event revokes the matching connections through the vault (reason
+`provider`), then the delivery is recorded with a `connections.webhook` event and a
+`webhook.received` audit record in one transaction. A delivery seen before is acknowledged with
+200 and changes nothing; the revocations themselves are idempotent, so a crash between them and
+the record only means the provider's retry repeats harmless work.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.auth_gateway.adapters import webhook_store
+from grantline.auth_gateway.adapters.bus import Bus
+from grantline.auth_gateway.adapters.tables import outbox
+from grantline.auth_gateway.service.problems import from_error_reply
+from grantline.common.contract import vault, vault_admin
+from grantline.common.contract.audit import AuditAction, AuditRecord
+from grantline.common.contract.connections import WebhookReceived
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.outbox import add_events
+
+# Headers a provider signature scheme may need; everything else (cookies, proxies' additions) stays here.
+_FORWARDED_HEADER_PREFIXES = ("x-slack-", "x-hub-", "x-github-", "content-type", "user-agent", "x-goog-")
+# A revocation already done (or of a connection gone) is not a failure of this delivery.
+_ALREADY_DONE = {ErrorCode.REVOKED, ErrorCode.NOT_FOUND, ErrorCode.NOT_CONNECTED}
+
+
+def forwarded_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The headers the vault needs to verify a signature, lower-cased."""
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith(_FORWARDED_HEADER_PREFIXES)}
+
+
+class WebhookIngress:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def verify(self, provider: str, body: bytes, headers: dict[str, str]) -> vault_admin.WebhookVerdict:
+        """The vault's verdict on a delivery (signature, timestamp window, what it means)."""
+        return await self._bus.ask(
+            vault_admin.SUBJECT_WEBHOOK_VERIFY,
+            vault_admin.WebhookVerifyRequest(
+                provider=provider, body=body, headers=forwarded_headers(headers)
+            ),
+            vault_admin.WebhookVerdict,
+        )
+
+    async def seen(self, session: AsyncSession, provider: str, verdict: vault_admin.WebhookVerdict) -> bool:
+        """True when this delivery was handled before."""
+        if not verdict.delivery_id:
+            return False
+        return await webhook_store.delivery_seen(session, provider, verdict.delivery_id)
+
+    async def revoke_matching(self, verdict: vault_admin.WebhookVerdict) -> list[str]:
+        """Revoke the connections a token-revocation event names; returns those it affected."""
+        if not (verdict.revoked_tokens and verdict.tenant_id):
+            return []
+        revoked: list[str] = []
+        for connection_id in verdict.connection_ids:
+            reply = await self._bus.ask_or_error(
+                vault.SUBJECT_REVOKE,
+                vault.RevokeRequest(
+                    tenant_id=verdict.tenant_id,
+                    connection_id=connection_id,
+                    reason="provider",
+                    actor="provider",
+                ),
+                vault.OkReply,
+            )
+            if isinstance(reply, ErrorReply) and reply.error.code not in _ALREADY_DONE:
+                raise from_error_reply(reply)
+            revoked.append(connection_id)
+        return revoked
+
+    async def record(
+        self, session: AsyncSession, provider: str, verdict: vault_admin.WebhookVerdict, affected: list[str]
+    ) -> bool:
+        """Remember the delivery and emit its events; False when a concurrent replay got there first."""
+        if verdict.delivery_id and not await webhook_store.record_delivery(
+            session,
+            provider=provider,
+            delivery_id=verdict.delivery_id,
+            tenant_id=verdict.tenant_id,
+            kind=verdict.kind,
+        ):
+            return False
+        if verdict.tenant_id:
+            kind = verdict.kind or "unknown"
+            await add_events(
+                session,
+                outbox,
+                [
+                    WebhookReceived(
+                        tenant_id=verdict.tenant_id,
+                        provider=provider,
+                        kind=kind,
+                        account=verdict.account,
+                        verified=True,
+                        received_at=datetime.now(UTC),
+                        connection_ids=affected,
+                    ),
+                    AuditRecord(
+                        tenant_id=verdict.tenant_id,
+                        actor=f"provider:{provider}",
+                        action=AuditAction.WEBHOOK_RECEIVED,
+                        provider=provider,
+                        detail={
+                            "kind": kind,
+                            "delivery_id": verdict.delivery_id,
+                            "revoked_connections": affected,
+                        },
+                    ),
+                ],
+            )
+        return True
