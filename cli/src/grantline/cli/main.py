@@ -7,6 +7,7 @@ import sys
 import typer
 
 from grantline.cli.services import ROLES
+from grantline.cli.tenant_commands import app as tenant_commands_app
 
 app = typer.Typer(
     help="Grantline: an OAuth connection broker for agent platforms.",
@@ -71,6 +72,9 @@ def sandbox(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8090
     from grantline.sandbox import serve
 
     asyncio.run(serve(host, port))
+
+
+app.add_typer(tenant_commands_app)  # `tenants ...` and `api-keys ...`
 
 
 def main() -> None:
