@@ -94,3 +94,28 @@ def now() -> datetime:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+@asynccontextmanager
+async def ledger_sessions(database_url: str) -> AsyncIterator[Any]:
+    """Sessions on the test database, for driving the service layer without NATS."""
+    from grantline.common.db.engine import create_engine, session_factory
+
+    engine = create_engine(database_url, pool_size=2)
+    try:
+        yield engine, session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def append_direct(sessions: Any, entries: Sequence[Any]) -> None:
+    from grantline.audit.service.ingest import append_entries
+
+    async with sessions() as session, session.begin():
+        await append_entries(session, entries)
+
+
+def entry(tenant_id: str = "acme", *, received_at: datetime | None = None, **fields: Any) -> Any:
+    from grantline.audit.service.ingest import entry_from_record
+
+    return entry_from_record(record(tenant_id, **fields), received_at or now())
