@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from grantline.cli import audit_commands
 from grantline.cli.services import ROLES
 from grantline.cli.tenant_commands import app as tenant_commands_app
 
@@ -74,6 +75,7 @@ def sandbox(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8090
     asyncio.run(serve(host, port))
 
 
+app.add_typer(audit_commands.app, name="audit")
 app.add_typer(tenant_commands_app)  # `tenants ...` and `api-keys ...`
 
 
