@@ -18,11 +18,12 @@ from grantline.common.contract import (
     RunAdmitted,
     RunConnectionRevoked,
     RunHeld,
+    RunRequested,
     decode_event,
     encode_message,
 )
-from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
 from grantline.common.contract.errors import ErrorReply
+from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
 from grantline.common.nats.request_reply import request
 from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.app import create_runtime
@@ -89,10 +90,17 @@ def granted(
     )
 
 
-def revoked(connection_id: str, user: str = "alice", provider: str = "google", when: float = 100) -> ConnectionRevoked:
+def revoked(
+    connection_id: str, user: str = "alice", provider: str = "google", when: float = 100
+) -> ConnectionRevoked:
     owner = "workspace" if user == "workspace" else f"user:{user}"
     return ConnectionRevoked(
-        tenant_id=TENANT, connection_id=connection_id, owner=owner, provider=provider, reason="user", occurred_at=at(when)
+        tenant_id=TENANT,
+        connection_id=connection_id,
+        owner=owner,
+        provider=provider,
+        reason="user",
+        occurred_at=at(when),
     )
 
 
@@ -109,7 +117,9 @@ def resolved(run_id: str, connection_id: str, user: str = "alice", provider: str
     )
 
 
-async def check(nc: Client, user: str, requirements: list[object], **extra: object) -> SatisfactionReport | ErrorReply:
+async def check(
+    nc: Client, user: str, requirements: list[object], **extra: object
+) -> SatisfactionReport | ErrorReply:
     message = SatisfactionCheckRequest(tenant_id=TENANT, user_id=user, requirements=requirements, **extra)  # type: ignore[arg-type]
     return await request(nc, SUBJECT_CHECK, message, SatisfactionReport)
 
@@ -137,3 +147,58 @@ class RunEvents:
 async def settle() -> None:
     """Give in-flight callbacks a turn (used only after a positive wait, never to wait for work)."""
     await asyncio.sleep(0)
+
+
+DURABLES = (
+    ("CONNECTIONS", "satisfaction-connections"),
+    ("RUNS", "satisfaction-runs-requested"),
+    ("RUNS", "satisfaction-runs-finished"),
+    ("AUDIT", "satisfaction-token-resolved"),
+)
+
+
+async def idle(runtime: ServiceRuntime) -> bool:
+    """True when every consumer has handled everything and the outbox is published: nothing more will come."""
+    from sqlalchemy import func, select
+
+    from grantline.satisfaction.adapters.tables import outbox
+
+    js = runtime.nats.jetstream()
+    for stream, durable in DURABLES:
+        info = await js.consumer_info(stream, durable)
+        if info.num_pending or info.num_ack_pending:
+            return False
+    async with runtime.sessions() as session:
+        return (await session.scalar(select(func.count()).select_from(outbox))) == 0
+
+
+async def stream_events(nc: Client, subject: str) -> list[Event]:
+    """Every event stored on ``subject`` (read with an ephemeral ordered consumer)."""
+    from grantline.common.nats.streams import stream_for_subject
+
+    js = nc.jetstream()
+    stream = stream_for_subject(subject).name
+    info = await js.stream_info(stream, subjects_filter=subject)
+    total = (info.state.subjects or {}).get(subject, 0)
+    events: list[Event] = []
+    if not total:
+        return events
+    sub = await js.subscribe(subject, ordered_consumer=True)
+    try:
+        while len(events) < total:
+            msg = await sub.next_msg(timeout=5)
+            events.append(decode_event(msg.data))
+    finally:
+        await sub.unsubscribe()
+    return events
+
+
+def requested(run_id: str, requirements: list[object], user: str = "alice", **extra: object) -> RunRequested:
+    return RunRequested(
+        tenant_id=TENANT,
+        run_id=run_id,
+        user_id=user,
+        app_id="app-1",
+        requirements=requirements,
+        **extra,  # type: ignore[arg-type]
+    )

@@ -1,4 +1,4 @@
-"""``satisfaction.check`` against the real service: every requirement shape, from the mirror, and bad input."""
+"""``satisfaction.check`` against the real service: every requirement shape, and bad input."""
 
 from collections.abc import AsyncIterator
 
@@ -21,9 +21,13 @@ async def service(nats_url: str, database_url: str, nats_client: Client) -> Asyn
     runtime = make_service(nats_url, database_url)
     async with running(runtime):
         # alice: Google with gmail.readonly, and GitHub; the workspace: Salesforce shared, Slack not shared.
-        await publish(nats_client, granted("c-google", scopes=["gmail.readonly"], account="alice@example.com"))
+        await publish(
+            nats_client, granted("c-google", scopes=["gmail.readonly"], account="alice@example.com")
+        )
         await publish(nats_client, granted("c-github", provider="github", scopes=["repo"]))
-        await publish(nats_client, granted("w-sf", user="workspace", provider="salesforce", shared_fallback=True))
+        await publish(
+            nats_client, granted("w-sf", user="workspace", provider="salesforce", shared_fallback=True)
+        )
         await publish(nats_client, granted("w-slack", user="workspace", provider="slack"))
         await wait_for_async(lambda: _satisfied(nats_client, ["gmail", "github", "salesforce"]), timeout=10)
         await wait_for_async(lambda: _mirrored(runtime, 4), timeout=10)
@@ -44,7 +48,9 @@ async def _mirrored(runtime: ServiceRuntime, count: int) -> bool:
         return (await session.scalar(select(func.count()).select_from(connection_mirror))) == count
 
 
-async def report(nc: Client, requirements: list[object], user: str = "alice", **extra: object) -> SatisfactionReport:
+async def report(
+    nc: Client, requirements: list[object], user: str = "alice", **extra: object
+) -> SatisfactionReport:
     reply = await check(nc, user, requirements, **extra)
     assert isinstance(reply, SatisfactionReport), reply
     return reply
@@ -71,7 +77,9 @@ async def test_category_requirement_matches_the_documented_example(
     assert reply.is_satisfied and reply.missing == [] and reply.message is None
 
 
-async def test_short_form_and_specific_app_of_a_provider(service: ServiceRuntime, nats_client: Client) -> None:
+async def test_short_form_and_specific_app_of_a_provider(
+    service: ServiceRuntime, nats_client: Client
+) -> None:
     reply = await report(nats_client, ["github", {"type": "specific", "id": "gmail"}, "gitlab"])
     github, gmail, gitlab = (entry(reply, i) for i in range(3))
     assert github["is_satisfied"] and github["satisfied_by"] == ["github"]
@@ -86,7 +94,14 @@ async def test_short_form_and_specific_app_of_a_provider(service: ServiceRuntime
 async def test_scopes_the_connection_lacks_are_listed(service: ServiceRuntime, nats_client: Client) -> None:
     reply = await report(
         nats_client,
-        [{"type": "specific", "id": "gmail", "scopes": ["gmail.readonly", "gmail.send"], "label": "Gmail (send)"}],
+        [
+            {
+                "type": "specific",
+                "id": "gmail",
+                "scopes": ["gmail.readonly", "gmail.send"],
+                "label": "Gmail (send)",
+            }
+        ],
     )
     gmail = entry(reply)
     assert not gmail["is_satisfied"] and gmail["missing_scopes"] == ["gmail.send"]
@@ -98,7 +113,9 @@ async def test_optional_requirements_never_block(service: ServiceRuntime, nats_c
     assert reply.is_satisfied and not entry(reply)["is_satisfied"]
 
 
-async def test_app_stage_and_skill_requirements_are_merged(service: ServiceRuntime, nats_client: Client) -> None:
+async def test_app_stage_and_skill_requirements_are_merged(
+    service: ServiceRuntime, nats_client: Client
+) -> None:
     reply = await report(
         nats_client,
         [{"type": "specific", "id": "github", "is_required": False}],
@@ -148,7 +165,10 @@ async def test_seeding_again_keeps_an_operator_disabled_definition_disabled(
     [
         ({"requirements": ["github", {"type": "specific", "id": "gmail", "scope": ["x"]}]}, "requirements.1"),
         ({"requirements": [{"type": "project", "id": "x"}]}, "requirements.0"),
-        ({"requirements": [], "skills": [{"id": "s", "requirements": [{"type": "specific", "id": " "}]}]}, "skills.0"),
+        (
+            {"requirements": [], "skills": [{"id": "s", "requirements": [{"type": "specific", "id": " "}]}]},
+            "skills.0",
+        ),
         ({"requirements": [{"type": "specific", "id": "gmail", "scopes": ["a", " "]}]}, "requirements.0"),
     ],
 )
