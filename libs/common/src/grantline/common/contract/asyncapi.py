@@ -64,7 +64,7 @@ def build_document() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for type_name, model in EVENT_TYPES.items():
-        subject = "audit.{action}" if model is audit.AuditRecord else model.SUBJECT
+        subject = "audit.{family}.{verb}" if model is audit.AuditRecord else model.SUBJECT
         channel_id = type_name.replace(".", "_")
         messages[model.__name__] = {
             "name": model.__name__,

@@ -8,8 +8,9 @@ from pydantic import Field
 
 from grantline.common.contract.envelope import Event, Message
 
-# Actions are dotted lower-case words: "connection.granted", "token.resolved", "key.rotated", ...
-ACTION_PATTERN = r"^[a-z_]+(\.[a-z_]+)*$"
+# Actions are at least two dotted lower-case words: "connection.granted", "token.resolved", ...
+# (so that record subjects ``audit.<action>`` never collide with the ``audit.query`` request subject).
+ACTION_PATTERN = r"^[a-z_]+(\.[a-z_]+)+$"
 _ACTION_RE = re.compile(ACTION_PATTERN)
 
 Outcome = Literal["success", "failure", "denied"]

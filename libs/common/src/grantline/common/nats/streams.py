@@ -36,7 +36,10 @@ class StreamSpec:
 
 CONNECTIONS = StreamSpec("CONNECTIONS", ("connections.>",), 30)
 RUNS = StreamSpec("RUNS", ("runs.>",), 7)
-AUDIT = StreamSpec("AUDIT", ("audit.>",), 365)
+# Audit records travel on ``audit.<family>.<verb>`` (at least three tokens), so the stream captures
+# ``audit.*.>``: the ``audit.query`` request subject (two tokens) stays plain request/reply instead of
+# being stored in the log stream and acknowledged by JetStream ahead of the audit service's reply.
+AUDIT = StreamSpec("AUDIT", ("audit.*.>",), 365)
 
 
 def stream_specs(audit_retention_days: int = 365) -> list[StreamSpec]:
@@ -47,7 +50,9 @@ def stream_specs(audit_retention_days: int = 365) -> list[StreamSpec]:
 def stream_for_subject(subject: str) -> StreamSpec:
     """The stream that stores ``subject``."""
     for spec in (CONNECTIONS, RUNS, AUDIT):
-        if subject.startswith(spec.subjects[0][:-1]):
+        if subject.startswith(spec.subjects[0].split(".", 1)[0] + ".") and subject.count(".") >= (
+            spec.subjects[0].count(".")
+        ):
             return spec
     raise ValueError(f"no stream stores subject {subject!r}")
 
