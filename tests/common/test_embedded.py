@@ -168,14 +168,20 @@ def test_database_url_is_emptied_between_tests(database_url: str, session_databa
         assert conn.execute("SELECT count(*) FROM fixture_check.item").fetchone() == (0,)
         assert conn.execute("INSERT INTO fixture_check.item (v) VALUES ('c') RETURNING id").fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM fixture_check.alembic_version").fetchone() == (1,)
+
+        # An emptied table whose sequence moved on still starts again at 1.
+        conn.execute("DELETE FROM fixture_check.item")
+        DatabaseCleaner(session_database_url).truncate_all()
+        assert conn.execute("INSERT INTO fixture_check.item (v) VALUES ('d') RETURNING id").fetchone() == (1,)
         conn.execute("DROP SCHEMA fixture_check CASCADE")
 
 
 def test_database_cleaner_ends_sessions_left_in_a_transaction(session_database_url: str) -> None:
     with psycopg.connect(session_database_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS public.locked (v int)")
+        conn.execute("INSERT INTO public.locked VALUES (1)")
     leaked = psycopg.connect(session_database_url)
-    leaked.execute("INSERT INTO public.locked VALUES (1)")  # holds a lock, idle in transaction
+    leaked.execute("SELECT * FROM public.locked")  # holds a lock, idle in transaction
     try:
         DatabaseCleaner(session_database_url).truncate_all()
         assert leaked.closed or leaked.broken or _is_dead(leaked)
