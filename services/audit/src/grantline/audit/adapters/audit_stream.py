@@ -14,7 +14,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from grantline.common.nats.streams import AUDIT
 
 LEDGER_DURABLE = "audit-ledger"
-LEDGER_SUBJECT = "audit.>"
+LEDGER_SUBJECT = AUDIT.subjects[0]
 
 
 @dataclass(frozen=True)

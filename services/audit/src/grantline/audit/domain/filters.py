@@ -17,9 +17,10 @@ from pydantic import (
 from grantline.common.contract.audit import ACTION_PATTERN
 
 # An exact action (the shape AuditRecord.action has in the contract) or, as NATS subjects allow, a
-# family of actions: "connection.*", or "*" for all.
+# family of actions: "connection.*" (one or more leading words), or "*" for all.
 _ACTION_BODY = ACTION_PATTERN.removeprefix("^").removesuffix("$")
-ACTION_FILTER_PATTERN = rf"^(\*|{_ACTION_BODY}(\.\*)?)$"
+_FAMILY = r"[a-z_]+(\.[a-z_]+)*\.\*"
+ACTION_FILTER_PATTERN = rf"^(\*|{_ACTION_BODY}|{_FAMILY})$"
 _ACTION_FILTER_RE = re.compile(ACTION_FILTER_PATTERN)
 
 # The actions the services record (issue 8). A query may name others that match ACTION_PATTERN: the

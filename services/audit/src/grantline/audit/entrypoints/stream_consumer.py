@@ -30,10 +30,7 @@ from grantline.common.telemetry.tracing import tracer
 
 log = logging.getLogger(__name__)
 
-METRIC_SUBJECT = "audit.>"
-# audit.query shares the stream's subject space (DESIGN section 3), so JetStream stores every query
-# request too. Those are not records: they are acknowledged and skipped without a warning.
-QUERY_SUBJECT = "audit.query"
+METRIC_SUBJECT = "audit.*.>"
 # A batch failing this often is retried one record at a time, so one bad record cannot block the rest.
 ISOLATE_AFTER_DELIVERIES = 4
 
@@ -103,9 +100,6 @@ class LedgerIngest:
         received_at = datetime.now(UTC)
         valid: list[Received] = []
         for msg in messages:
-            if msg.subject == QUERY_SUBJECT:
-                await msg.ack()
-                continue
             decoded = decode(msg, received_at)
             if isinstance(decoded, str):
                 await self._reject(msg, decoded)
@@ -113,7 +107,7 @@ class LedgerIngest:
                 valid.append(Received(msg, decoded))
         if not valid:
             return
-        with tracer().start_as_current_span("audit.> ingest", kind=trace.SpanKind.CONSUMER) as span:
+        with tracer().start_as_current_span("audit ingest", kind=trace.SpanKind.CONSUMER) as span:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.batch.message_count", len(valid))
             if min(num_delivered(r.msg) for r in valid) >= ISOLATE_AFTER_DELIVERIES:
