@@ -1,12 +1,82 @@
-"""Wiring of the vault: one runtime with its subscribers and background tasks."""
+"""Wiring of the vault: keys, provider client, request handlers, the resolve hot path, audit flushing."""
 
+from __future__ import annotations
+
+import secrets
+import socket
+
+from grantline.common.db.engine import libpq_url
 from grantline.common.runtime import ServiceRuntime
+from grantline.providers.catalogue import load_catalogue
+from grantline.vault.adapters.audit_buffer import AuditBuffer
+from grantline.vault.adapters.data_key_store import DataKeyStore
+from grantline.vault.adapters.keyring_source import KeyringSource, fingerprint_key
+from grantline.vault.adapters.provider_client import ProviderClient
+from grantline.vault.adapters.resolve_reader import ResolveReader
 from grantline.vault.adapters.tables import outbox
+from grantline.vault.domain import DataKeyCache
+from grantline.vault.entrypoints.request_handlers import register_request_handlers
+from grantline.vault.entrypoints.resolve_subscription import ResolveSubscription
+from grantline.vault.service.context import VaultContext
+from grantline.vault.service.refresh import Refresher
+from grantline.vault.service.resolve import ResolveService
 from grantline.vault.settings import VaultSettings
 
 
-def create_runtime(settings: VaultSettings | None = None) -> ServiceRuntime:
+def build_context(
+    settings: VaultSettings, runtime: ServiceRuntime, providers: ProviderClient | None = None
+) -> VaultContext:
+    """The use cases' dependencies."""
+    keyring = KeyringSource(settings)
+    cache = DataKeyCache(
+        max_size=settings.data_key_cache_size, ttl_seconds=settings.data_key_cache_ttl_seconds
+    )
+    return VaultContext(
+        settings=settings,
+        catalogue=load_catalogue(settings.provider_dirs, sandbox_url=settings.sandbox_url),
+        keys=DataKeyStore(keyring, cache),
+        providers=providers or ProviderClient(settings),
+        fingerprint_key=fingerprint_key(settings, keyring.keyring),
+        outbox=outbox,
+        transaction=runtime.transaction,
+        instance_id=f"{socket.gethostname()[:60]}-{secrets.token_hex(4)}",
+    )
+
+
+def create_runtime(
+    settings: VaultSettings | None = None, providers: ProviderClient | None = None
+) -> ServiceRuntime:
     """Build the vault runtime."""
     settings = settings or VaultSettings()
     runtime = ServiceRuntime(settings, outbox=outbox)
+    ctx = build_context(settings, runtime, providers)
+    refresher = Refresher(ctx)
+    register_request_handlers(runtime.broker, ctx, refresher)
+    reader = ResolveReader(
+        libpq_url(settings.database_url),
+        connections=settings.resolve_db_connections,
+        max_batch=settings.resolve_max_batch,
+    )
+    audit = AuditBuffer(
+        runtime.engine,
+        outbox,
+        interval_seconds=settings.audit_flush_interval_seconds,
+        max_records=settings.audit_flush_max_records,
+        on_flushed=lambda: runtime.relay.wake() if runtime.relay is not None else None,
+    )
+    resolve = ResolveSubscription(ResolveService(ctx, reader, refresher, audit))
+    runtime.add_background_task(audit.run)
+
+    @runtime.on_start
+    async def _start_resolve() -> None:
+        await resolve.start(runtime.nats)
+
+    @runtime.on_stop
+    async def _stop_resolve() -> None:
+        await resolve.stop()
+        await audit.flush()
+        await reader.close()
+        await ctx.providers.aclose()
+
+    runtime.vault = ctx  # type: ignore[attr-defined]  # for tests and the CLI
     return runtime

@@ -1,8 +1,50 @@
 """Settings of the vault (environment variables with the ``GRANTLINE_`` prefix)."""
 
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
 from grantline.common.settings import ServiceSettings
 
 
 class VaultSettings(ServiceSettings):
+    """Everything the vault reads from its environment."""
+
     service_name: str = "vault"
     http_port: int = 8081
+
+    # The master keyring: a JSON document from a mounted Secret file (preferred) or a variable.
+    master_keyring_file: Path | None = None
+    master_keyring: SecretStr | None = None
+    # Key of the audit fingerprints (base64, >= 16 bytes). Unset: derived with HKDF from the active
+    # master key, so fingerprints of one token differ across a master rotation.
+    fingerprint_key: SecretStr | None = None
+
+    # Unwrapped data keys kept in memory.
+    data_key_cache_size: int = Field(default=10_000, ge=1)
+    data_key_cache_ttl_seconds: float = Field(default=300.0, gt=0)
+
+    # A token expiring within this margin is refreshed inline by resolve.
+    refresh_margin_seconds: int = Field(default=60, ge=0)
+    # How long one replica may hold a connection's refresh lease (longer than a provider call can take).
+    refresh_lease_seconds: int = Field(default=60, ge=5)
+
+    # Provider calls.
+    provider_timeout_seconds: float = Field(default=10.0, gt=0)
+    provider_max_attempts: int = Field(default=3, ge=1, le=10)
+    provider_retry_base_seconds: float = Field(default=0.2, ge=0)
+    provider_max_retry_after_seconds: float = Field(default=10.0, ge=0)
+    revoke_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # The resolve hot path (raw nats-py + psycopg, micro-batched).
+    resolve_db_connections: int = Field(default=3, ge=1, le=64)
+    resolve_max_batch: int = Field(default=256, ge=1)
+    # Resolve audit records are buffered and written to the outbox in one insert per flush.
+    audit_flush_interval_seconds: float = Field(default=0.1, gt=0)
+    audit_flush_max_records: int = Field(default=1000, ge=1)
+
+    request_workers: int = Field(default=8, ge=1)
+
+    # Google RISC: where its signing keys are published, and how long a fetched set is reused.
+    risc_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    risc_jwks_ttl_seconds: float = Field(default=3600.0, gt=0)

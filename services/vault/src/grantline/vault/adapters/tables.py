@@ -1,6 +1,18 @@
-"""Tables of the vault, all in the ``vault`` schema."""
+"""Tables of the vault, all in the ``vault`` schema (see migrations/versions for the DDL)."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from grantline.common.inbox import processed_events_table
 from grantline.common.outbox import outbox_table
@@ -9,3 +21,71 @@ SCHEMA = "vault"
 metadata = MetaData(schema=SCHEMA)
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
+
+
+def _timestamps() -> list[Column]:  # type: ignore[type-arg]
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+# One data key per tenant, wrapped by a master key of the keyring (never stored here).
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("data_key_id", String(64), nullable=False),
+    Column("master_key_id", String(64), nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    *_timestamps(),
+)
+
+provider_apps = Table(
+    "provider_apps",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("client_id", String(512), nullable=False),
+    Column("client_secret", LargeBinary, nullable=True),
+    Column("webhook_secret", LargeBinary, nullable=True),
+    Column("scopes", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("settings", JSONB, nullable=False, server_default="{}"),
+    Column("allow_workspace_fallback", Boolean, nullable=False, server_default="false"),
+    Column("enabled", Boolean, nullable=False, server_default="true"),
+    Column("provider_definition", JSONB, nullable=True),
+    *_timestamps(),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("owner", String(300), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("provider_app_id", String(64), nullable=True),
+    Column("auth_kind", String(16), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_reason", String(100), nullable=True),
+    Column("scopes", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("account", String(300), nullable=True),
+    Column("name", String(200), nullable=True),
+    Column("is_default", Boolean, nullable=False, server_default="false"),
+    Column("token_type", String(40), nullable=False, server_default="Bearer"),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("refresh_token_expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_refreshed_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    *_timestamps(),
+    Column("version", BigInteger, nullable=False, server_default="1"),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("settings", JSONB, nullable=False, server_default="{}"),
+    Column("provider_definition", JSONB, nullable=True),
+    Column("access_token", LargeBinary, nullable=True),
+    Column("refresh_token", LargeBinary, nullable=True),
+    Column("id_token", LargeBinary, nullable=True),
+    Column("api_key", LargeBinary, nullable=True),
+)

@@ -1,0 +1,187 @@
+"""Connection rows (SQLAlchemy Core): lookups, writes, the refresh lease with its fencing token."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.vault.adapters.tables import connections
+
+c = connections.c
+SECRET_COLUMNS = ("access_token", "refresh_token", "id_token", "api_key")
+NO_SECRETS: dict[str, Any] = dict.fromkeys(SECRET_COLUMNS)
+
+
+async def get(
+    session: AsyncSession, tenant_id: str, connection_id: str, *, for_update: bool = False
+) -> Row[Any] | None:
+    """One connection of a tenant (optionally locked for the rest of the transaction)."""
+    query = select(connections).where(c.tenant_id == tenant_id, c.id == connection_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def find_by_account(
+    session: AsyncSession, tenant_id: str, owner: str, provider: str, account: str
+) -> Row[Any] | None:
+    """The owner's connection to this provider's account (re-authorization keeps its id)."""
+    query = (
+        select(connections)
+        .where(c.tenant_id == tenant_id, c.owner == owner, c.provider == provider, c.account == account)
+        .order_by(c.created_at)
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.execute(query)).first()
+
+
+async def current_default(
+    session: AsyncSession, tenant_id: str, owner: str, provider: str
+) -> Row[Any] | None:
+    """The owner's default connection to the provider, if any."""
+    query = select(connections).where(
+        c.tenant_id == tenant_id, c.owner == owner, c.provider == provider, c.is_default
+    )
+    return (await session.execute(query.with_for_update())).first()
+
+
+async def insert(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Insert a connection row."""
+    await session.execute(connections.insert().values(**values))
+
+
+async def update_row(session: AsyncSession, connection_id: str, values: dict[str, Any]) -> None:
+    """Update a connection, bumping its version (fencing token) and updated_at."""
+    await session.execute(
+        update(connections)
+        .where(c.id == connection_id)
+        .values(**values, version=c.version + 1, updated_at=func.now())
+    )
+
+
+async def set_default(session: AsyncSession, row: Row[Any]) -> None:
+    """Make `row` its owner's default for the provider (clearing the previous default first)."""
+    await session.execute(
+        update(connections)
+        .where(
+            c.tenant_id == row.tenant_id,
+            c.owner == row.owner,
+            c.provider == row.provider,
+            c.is_default,
+            c.id != row.id,
+        )
+        .values(is_default=False, updated_at=func.now())
+    )
+    await session.execute(
+        update(connections).where(c.id == row.id).values(is_default=True, updated_at=func.now())
+    )
+
+
+async def promote_next_default(session: AsyncSession, row: Row[Any]) -> None:
+    """After `row` stops being usable, hand the default to the owner's newest active connection."""
+    successor = (
+        await session.execute(
+            select(connections)
+            .where(
+                c.tenant_id == row.tenant_id,
+                c.owner == row.owner,
+                c.provider == row.provider,
+                c.status == "active",
+                c.id != row.id,
+            )
+            .order_by(c.created_at.desc())
+            .limit(1)
+        )
+    ).first()
+    if successor is not None:
+        await set_default(session, successor)
+
+
+async def list_page(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    owner: str | None,
+    provider: str | None,
+    status: str | None,
+    after_id: str | None,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    """A page of a tenant's connections ordered by id."""
+    conditions = [c.tenant_id == tenant_id]
+    if owner is not None:
+        conditions.append(c.owner == owner)
+    if provider is not None:
+        conditions.append(c.provider == provider)
+    if status is not None:
+        conditions.append(c.status == status)
+    if after_id is not None:
+        conditions.append(c.id > after_id)
+    query = select(connections).where(and_(*conditions)).order_by(c.id).limit(limit)
+    return (await session.execute(query)).all()
+
+
+async def active_for_app(session: AsyncSession, provider_app_id: str) -> Sequence[Row[Any]]:
+    """Every not-yet-revoked connection made with a provider app, locked."""
+    query = (
+        select(connections)
+        .where(c.provider_app_id == provider_app_id, c.status != "revoked")
+        .order_by(c.id)
+        .with_for_update()
+    )
+    return (await session.execute(query)).all()
+
+
+async def by_accounts(
+    session: AsyncSession, tenant_id: str, provider: str, accounts: Sequence[str]
+) -> Sequence[Row[Any]]:
+    """Connections of these provider accounts (webhooks name accounts, not connections)."""
+    query = select(c.id).where(
+        c.tenant_id == tenant_id, c.provider == provider, c.account.in_(list(accounts)), c.status != "revoked"
+    )
+    return (await session.execute(query)).all()
+
+
+async def acquire_lease(
+    session: AsyncSession, tenant_id: str, connection_id: str, owner: str, seconds: int
+) -> Row[Any] | None:
+    """Take the refresh lease when free or expired; returns the row with its new version (the fence)."""
+    query = (
+        update(connections)
+        .where(
+            c.tenant_id == tenant_id,
+            c.id == connection_id,
+            or_(c.lease_owner.is_(None), c.lease_expires_at < func.now()),
+        )
+        .values(
+            lease_owner=owner,
+            lease_expires_at=func.now() + timedelta(seconds=seconds),
+            version=c.version + 1,
+        )
+        .returning(*connections.c)
+    )
+    return (await session.execute(query)).first()
+
+
+async def fenced_update(
+    session: AsyncSession, connection_id: str, owner: str, fence: int, values: dict[str, Any]
+) -> bool:
+    """Write as the lease holder and release the lease; False when the fence no longer holds."""
+    result = await session.execute(
+        update(connections)
+        .where(c.id == connection_id, c.lease_owner == owner, c.version == fence)
+        .values(
+            **values,
+            lease_owner=None,
+            lease_expires_at=None,
+            version=c.version + 1,
+            updated_at=func.now(),
+        )
+        .returning(c.id)
+    )
+    return result.first() is not None

@@ -1,0 +1,97 @@
+"""Every `vault.*` subject but resolve, served through FastStream (queue groups share replicas)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream.nats import NatsBroker
+from pydantic import BaseModel
+
+from grantline.common.contract import vault, vault_admin
+from grantline.common.contract.errors import ErrorReply
+from grantline.common.nats.request_reply import serve_requests
+from grantline.vault.service import connections_admin, provider_apps
+from grantline.vault.service.context import VaultContext
+from grantline.vault.service.exchange import exchange
+from grantline.vault.service.refresh import Refresher
+from grantline.vault.service.revocation import revoke_connection
+from grantline.vault.service.webhooks import RiscKeys, verify_webhook
+
+
+def register_request_handlers(broker: NatsBroker, ctx: VaultContext, refresher: Refresher) -> None:
+    """Register the handlers on the runtime's broker."""
+    workers = ctx.settings.request_workers
+    risc = RiscKeys(ctx)
+
+    async def refresh(request: vault.RefreshRequest) -> BaseModel:
+        outcome = await refresher.refresh(
+            request.tenant_id,
+            request.connection_id,
+            force=request.only_if_expiring_before is None,
+            only_if_expiring_before=request.only_if_expiring_before,
+        )
+        if outcome.error is not None:
+            return outcome.error
+        return vault.RefreshReply(
+            connection_id=outcome.connection_id, expires_at=outcome.expires_at, refreshed=outcome.refreshed
+        )
+
+    def bind(
+        handler: Callable[[VaultContext, Any], Awaitable[BaseModel | ErrorReply]],
+    ) -> Callable[[Any], Awaitable[BaseModel]]:
+        async def handle(request: Any) -> BaseModel:
+            return await handler(ctx, request)
+
+        return handle
+
+    async def webhook(request: vault_admin.WebhookVerifyRequest) -> BaseModel:
+        return await verify_webhook(ctx, risc, request)
+
+    subjects: list[tuple[str, type[BaseModel], Callable[[Any], Awaitable[BaseModel]]]] = [
+        (vault.SUBJECT_EXCHANGE, vault.ExchangeRequest, bind(exchange)),
+        (vault.SUBJECT_REFRESH, vault.RefreshRequest, refresh),
+        (vault.SUBJECT_REVOKE, vault.RevokeRequest, bind(revoke_connection)),
+        (
+            vault_admin.SUBJECT_PROVIDER_APP_PUT,
+            vault_admin.PutProviderAppRequest,
+            bind(provider_apps.put_app),
+        ),
+        (vault_admin.SUBJECT_PROVIDER_APP_GET, vault_admin.ProviderAppRef, bind(provider_apps.get_app)),
+        (vault_admin.SUBJECT_PROVIDER_APP_LIST, vault_admin.ProviderAppRef, bind(provider_apps.list_apps)),
+        (
+            vault_admin.SUBJECT_PROVIDER_APP_DELETE,
+            vault_admin.ProviderAppDeleteRequest,
+            bind(provider_apps.delete_app),
+        ),
+        (
+            vault_admin.SUBJECT_CONNECTION_API_KEY,
+            vault_admin.StoreApiKeyRequest,
+            bind(connections_admin.store_api_key),
+        ),
+        (
+            vault_admin.SUBJECT_CONNECTION_LIST,
+            vault_admin.ListConnectionsRequest,
+            bind(connections_admin.list_connections),
+        ),
+        (
+            vault_admin.SUBJECT_CONNECTION_GET,
+            vault_admin.ConnectionRef,
+            bind(connections_admin.get_connection),
+        ),
+        (
+            vault_admin.SUBJECT_CONNECTION_SET_DEFAULT,
+            vault_admin.ConnectionRef,
+            bind(connections_admin.set_default),
+        ),
+        (vault_admin.SUBJECT_WEBHOOK_VERIFY, vault_admin.WebhookVerifyRequest, webhook),
+    ]
+    for subject, model, handler in subjects:
+        serve_requests(
+            broker,
+            service="vault",
+            subject=subject,
+            request_model=model,
+            handler=handler,
+            max_workers=workers,
+        )

@@ -1,0 +1,140 @@
+"""API-key connections, connection listing and reading, and choosing an owner's default."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+
+from grantline.common.contract.audit import AuditAction
+from grantline.common.contract.connections import ConnectionGranted
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.contract.vault import ConnectionInfo
+from grantline.common.contract.vault_admin import (
+    ConnectionList,
+    ConnectionRef,
+    ListConnectionsRequest,
+    StoreApiKeyRequest,
+)
+from grantline.common.nats.secret_wire import is_masked
+from grantline.vault.adapters import connection_repository as connection_rows
+from grantline.vault.domain import SealContext, SecretField, seal
+from grantline.vault.domain.connection_rules import ConnectionStatus
+from grantline.vault.service.context import UnknownProvider, VaultContext
+from grantline.vault.service.records import audit, connection_info, emit, owner_user
+
+
+async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> ConnectionInfo | ErrorReply:
+    """Validate the fields against the provider's definition and store them sealed."""
+    try:
+        definition = ctx.definition(request.provider)
+    except UnknownProvider:
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
+    if definition.api_key is None:
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"{request.provider!r} does not take API keys")
+    if any(is_masked(value) for value in request.fields.values()):
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, "a secret arrived masked; send it with grantline.common.nats.secret_wire")
+    values: dict[str, str] = {}
+    for field in definition.api_key.fields:
+        given = request.fields.get(field.id)
+        if given is None or not given.get_secret_value():
+            return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"field {field.id!r} is required")
+        if field.pattern and not re.fullmatch(field.pattern, given.get_secret_value()):
+            # The value is never echoed: it is a secret.
+            return ErrorReply.of(
+                ErrorCode.INVALID_REQUEST, f"field {field.id!r} does not have the expected format"
+            )
+        values[field.id] = given.get_secret_value()
+    unknown = sorted(set(request.fields) - set(values))
+    if unknown:
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown field(s): {', '.join(unknown)}")
+    connection_id = f"conn_{secrets.token_hex(12)}"
+    async with ctx.transaction() as session:
+        key = await ctx.keys.get_or_create(session, request.tenant_id)
+        context = SealContext.for_connection(request.tenant_id, connection_id, SecretField.API_KEY)
+        await connection_rows.insert(
+            session,
+            {
+                "id": connection_id,
+                "tenant_id": request.tenant_id,
+                "owner": request.owner,
+                "provider": request.provider,
+                "auth_kind": "api_key",
+                "status": ConnectionStatus.ACTIVE.value,
+                "scopes": [],
+                "name": request.name or definition.name,
+                "token_type": "api_key",
+                "api_key": seal(key, context=context, plaintext=json.dumps(values)),
+            },
+        )
+        default = await connection_rows.current_default(
+            session, request.tenant_id, request.owner, request.provider
+        )
+        row = await connection_rows.get(session, request.tenant_id, connection_id)
+        assert row is not None
+        if default is None or default.status == ConnectionStatus.REVOKED:
+            await connection_rows.set_default(session, row)
+            row = await connection_rows.get(session, request.tenant_id, connection_id)
+            assert row is not None
+        await emit(
+            ctx,
+            session,
+            ConnectionGranted(
+                tenant_id=request.tenant_id,
+                connection_id=connection_id,
+                owner=request.owner,
+                provider=request.provider,
+                refreshable=False,
+                auth_kind="api_key",
+            ),
+            audit(
+                request.tenant_id,
+                AuditAction.CONNECTION_GRANTED,
+                actor=request.actor,
+                connection_id=connection_id,
+                provider=request.provider,
+                user_id=owner_user(request.owner),
+                detail={"auth_kind": "api_key"},
+            ),
+        )
+        return connection_info(row)
+
+
+async def list_connections(ctx: VaultContext, request: ListConnectionsRequest) -> ConnectionList:
+    """A page of connections (metadata only), ordered by id; the cursor is the last id."""
+    async with ctx.transaction() as session:
+        rows = await connection_rows.list_page(
+            session,
+            request.tenant_id,
+            owner=request.owner,
+            provider=request.provider,
+            status=request.status,
+            after_id=request.cursor,
+            limit=request.limit + 1,
+        )
+    page = rows[: request.limit]
+    next_cursor = page[-1].id if len(rows) > request.limit else None
+    return ConnectionList(connections=[connection_info(row) for row in page], next_cursor=next_cursor)
+
+
+async def get_connection(ctx: VaultContext, request: ConnectionRef) -> ConnectionInfo | ErrorReply:
+    """One connection's metadata."""
+    async with ctx.transaction() as session:
+        row = await connection_rows.get(session, request.tenant_id, request.connection_id)
+    if row is None:
+        return ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
+    return connection_info(row)
+
+
+async def set_default(ctx: VaultContext, request: ConnectionRef) -> ConnectionInfo | ErrorReply:
+    """Make an active connection its owner's default for its provider."""
+    async with ctx.transaction() as session:
+        row = await connection_rows.get(session, request.tenant_id, request.connection_id, for_update=True)
+        if row is None:
+            return ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
+        if row.status != ConnectionStatus.ACTIVE:
+            return ErrorReply.of(ErrorCode.CONFLICT, f"a {row.status} connection cannot be the default")
+        await connection_rows.set_default(session, row)
+        updated = await connection_rows.get(session, request.tenant_id, request.connection_id)
+        assert updated is not None
+        return connection_info(updated)

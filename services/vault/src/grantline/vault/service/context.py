@@ -1,0 +1,54 @@
+"""What every vault use case needs, built once in app.py and passed to the use cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition
+from grantline.providers.definition import ProviderDefinition
+from grantline.vault.adapters.data_key_store import DataKeyStore
+from grantline.vault.adapters.provider_client import ProviderClient
+from grantline.vault.settings import VaultSettings
+
+UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+class UnknownProvider(Exception):
+    """Neither the catalogue nor the stored tenant definition knows this provider."""
+
+
+@dataclass
+class VaultContext:
+    """Settings, catalogue, keys and the provider client; `transaction` opens one unit of work."""
+
+    settings: VaultSettings
+    catalogue: Catalogue
+    keys: DataKeyStore
+    providers: ProviderClient
+    fingerprint_key: bytes
+    outbox: Table
+    transaction: UnitOfWork
+    # Replica identity, written as the refresh lease owner.
+    instance_id: str
+
+    def definition(self, provider: str, stored: dict[str, Any] | None = None) -> ProviderDefinition:
+        """The definition a grant was made with: the tenant's stored copy, else the catalogue's."""
+        if stored:
+            return parse_definition(stored, source=f"tenant provider {provider!r}")
+        try:
+            return self.catalogue.get(provider)
+        except UnknownProviderError:
+            raise UnknownProvider(provider) from None
+
+    def provider_for(self, provider_or_app: str) -> str:
+        """The provider id that serves an app (`gmail` -> `google`); unknown ids map to themselves."""
+        try:
+            return self.catalogue.provider_for_app(provider_or_app).id
+        except UnknownProviderError:
+            return provider_or_app

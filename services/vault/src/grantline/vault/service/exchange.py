@@ -1,0 +1,213 @@
+"""`vault.exchange`: trade an authorization code for tokens and store the grant.
+
+The provider call happens between two short transactions, never inside one: a slow provider must
+not hold a database connection or row locks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Row
+
+from grantline.common.contract.audit import AuditAction
+from grantline.common.contract.connections import ConnectionGranted
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.contract.vault import ConnectionInfo, ExchangeRequest
+from grantline.common.nats.secret_wire import is_masked
+from grantline.providers.catalogue import CatalogueError
+from grantline.providers.definition import ProviderDefinition
+from grantline.providers.token_response import TokenResponseError, TokenSet
+from grantline.vault.adapters import connection_repository as connection_rows
+from grantline.vault.adapters import provider_app_repository as app_rows
+from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
+from grantline.vault.domain import fingerprint
+from grantline.vault.domain.connection_rules import ConnectionStatus, union_scopes
+from grantline.vault.service.context import UnknownProvider, VaultContext
+from grantline.vault.service.provider_apps import client_credentials
+from grantline.vault.service.records import audit, connection_info, emit, owner_user
+from grantline.vault.service.sealing import seal_tokens
+
+log = logging.getLogger(__name__)
+MASKED_SECRET = "a secret arrived masked; send it with grantline.common.nats.secret_wire"
+
+
+async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInfo | ErrorReply:
+    """Exchange the code, then create the connection or re-authorize the existing one."""
+    try:
+        definition = ctx.definition(request.provider, request.provider_definition)
+    except (UnknownProvider, CatalogueError):
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
+    if definition.oauth is None:
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"{request.provider!r} is not an OAuth provider")
+    if is_masked(request.code) or is_masked(request.code_verifier):
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, MASKED_SECRET)
+    async with ctx.transaction() as session:
+        app = await app_rows.get(session, request.tenant_id, request.provider)
+        if app is None or not app.enabled:
+            return ErrorReply.of(
+                ErrorCode.INVALID_REQUEST, f"no enabled provider app for {request.provider!r} in this tenant"
+            )
+        client = await client_credentials(ctx, session, app)
+    if request.settings:
+        client = ClientCredentials(
+            client.client_id, client.client_secret, {**client.settings, **request.settings}
+        )
+    try:
+        tokens = await ctx.providers.exchange_code(
+            definition,
+            client,
+            code=request.code.get_secret_value(),
+            redirect_uri=request.redirect_uri,
+            code_verifier=request.code_verifier.get_secret_value() if request.code_verifier else None,
+            requested_scopes=request.requested_scopes,
+        )
+    except (TokenResponseError, ProviderUnavailable) as error:
+        return await _failed(ctx, request, error)
+    return await _store(ctx, request, definition, app, client, tokens)
+
+
+async def _failed(
+    ctx: VaultContext, request: ExchangeRequest, error: TokenResponseError | ProviderUnavailable
+) -> ErrorReply:
+    code = error.error if isinstance(error, TokenResponseError) else "provider_unavailable"
+    async with ctx.transaction() as session:
+        await emit(
+            ctx,
+            session,
+            audit(
+                request.tenant_id,
+                AuditAction.CONNECTION_EXCHANGED,
+                connection_id=request.connection_id,
+                provider=request.provider,
+                user_id=owner_user(request.owner),
+                outcome="failure",
+                detail={"error": code},
+            ),
+        )
+    if isinstance(error, ProviderUnavailable):
+        return ErrorReply.of(
+            ErrorCode.PROVIDER_UNAVAILABLE, f"{request.provider} did not answer the code exchange"
+        )
+    return ErrorReply.of(
+        ErrorCode.INVALID_REQUEST, f"{request.provider} refused the authorization code: {code}"
+    )
+
+
+async def _store(
+    ctx: VaultContext,
+    request: ExchangeRequest,
+    definition: ProviderDefinition,
+    app: Row[Any],
+    client: ClientCredentials,
+    tokens: TokenSet,
+) -> ConnectionInfo:
+    account = tokens.account.id if tokens.account else None
+    async with ctx.transaction() as session:
+        existing = await connection_rows.get(
+            session, request.tenant_id, request.connection_id, for_update=True
+        )
+        if existing is not None and (
+            existing.owner != request.owner or existing.provider != request.provider
+        ):
+            existing = None  # an id from another grant: never re-use it across owners or providers
+        if existing is None and account is not None:
+            existing = await connection_rows.find_by_account(
+                session, request.tenant_id, request.owner, request.provider, account
+            )
+        connection_id = existing.id if existing is not None else request.connection_id
+        key = await ctx.keys.get_or_create(session, request.tenant_id)
+        sealed = seal_tokens(key, request.tenant_id, connection_id, tokens)
+        values: dict[str, Any] = {
+            "status": ConnectionStatus.ACTIVE.value,
+            "status_reason": None,
+            "provider_app_id": app.id,
+            "auth_kind": definition.auth,
+            "account": account or (existing.account if existing is not None else None),
+            "token_type": _token_type(tokens.token_type),
+            "expires_at": tokens.expires_at,
+            "refresh_token_expires_at": tokens.refresh_token_expires_at,
+            "last_refreshed_at": None,
+            "settings": dict(client.settings),
+            "provider_definition": request.provider_definition,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            **sealed,
+        }
+        reauthorized = existing is not None
+        if existing is not None:
+            values["scopes"] = union_scopes(existing.scopes or [], tokens.scopes)
+            await connection_rows.update_row(session, connection_id, values)
+        else:
+            values["scopes"] = union_scopes(tokens.scopes)
+            await connection_rows.insert(
+                session,
+                {
+                    "id": connection_id,
+                    "tenant_id": request.tenant_id,
+                    "owner": request.owner,
+                    "provider": request.provider,
+                    "name": request.name or _default_name(definition, tokens),
+                    **values,
+                },
+            )
+        row = await connection_rows.get(session, request.tenant_id, connection_id)
+        assert row is not None
+        default = await connection_rows.current_default(
+            session, request.tenant_id, request.owner, request.provider
+        )
+        if default is None or default.status == ConnectionStatus.REVOKED or default.id == row.id:
+            await connection_rows.set_default(session, row)
+        row = await connection_rows.get(session, request.tenant_id, connection_id)
+        assert row is not None
+        fallback = bool(app.allow_workspace_fallback) and request.owner == "workspace"
+        await emit(
+            ctx,
+            session,
+            ConnectionGranted(
+                tenant_id=request.tenant_id,
+                connection_id=connection_id,
+                owner=request.owner,
+                provider=request.provider,
+                scopes=list(row.scopes),
+                account=row.account,
+                expires_at=row.expires_at,
+                reauthorized=reauthorized,
+                refresh_token_expires_at=row.refresh_token_expires_at,
+                refreshable=row.refresh_token is not None,
+                shared_fallback=fallback,
+                auth_kind=definition.auth,
+            ),
+            audit(
+                request.tenant_id,
+                AuditAction.CONNECTION_EXCHANGED,
+                connection_id=connection_id,
+                provider=request.provider,
+                user_id=owner_user(request.owner),
+                detail={
+                    "token_fingerprint": fingerprint(
+                        ctx.fingerprint_key, tokens.access_token.get_secret_value()
+                    )
+                },
+            ),
+            audit(
+                request.tenant_id,
+                AuditAction.CONNECTION_REAUTHORIZED if reauthorized else AuditAction.CONNECTION_GRANTED,
+                connection_id=connection_id,
+                provider=request.provider,
+                user_id=owner_user(request.owner),
+                detail={"scopes": list(row.scopes), "account": row.account},
+            ),
+        )
+        return connection_info(row)
+
+
+def _token_type(value: str) -> str:
+    return "Bearer" if value.lower() == "bearer" else value[:40]
+
+
+def _default_name(definition: ProviderDefinition, tokens: TokenSet) -> str:
+    if tokens.account is not None:
+        return f"{definition.name} ({tokens.account.name or tokens.account.id})"[:200]
+    return definition.name[:200]

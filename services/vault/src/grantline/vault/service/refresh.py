@@ -1,0 +1,315 @@
+"""Refreshing a connection's tokens: one refresh per connection at a time, in and across processes.
+
+In a process, concurrent callers share one in-flight refresh (single flight). Across replicas, a
+lease on the connection row (owner + expiry, with the row version as fencing token) lets one
+replica call the provider; the others poll the row until the lease is released and use what the
+winner committed. The winner commits the new tokens (a rotated refresh token included) before
+anyone is answered, and its write only lands if its fence still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import Row
+
+from grantline.common.contract.audit import AuditAction
+from grantline.common.contract.connections import ReauthRequired, TokenRefreshed
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.providers.catalogue import CatalogueError
+from grantline.providers.token_response import ExternalAccount, TokenResponseError, TokenSet
+from grantline.vault.adapters import connection_repository as connection_rows
+from grantline.vault.adapters import provider_app_repository as app_rows
+from grantline.vault.adapters.provider_client import ProviderUnavailable
+from grantline.vault.domain import SecretField, fingerprint
+from grantline.vault.domain.connection_rules import ConnectionStatus, needs_refresh
+from grantline.vault.service.context import UnknownProvider, VaultContext
+from grantline.vault.service.provider_apps import client_credentials
+from grantline.vault.service.records import audit, emit, owner_user
+from grantline.vault.service.sealing import open_value, seal_tokens
+
+log = logging.getLogger(__name__)
+_LEASE_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """What a refresh attempt came to: the connection's expiry now, or an error reply."""
+
+    connection_id: str
+    refreshed: bool
+    expires_at: datetime | None = None
+    error: ErrorReply | None = None
+
+
+class Refresher:
+    """Refreshes connections; `refresh` is safe to call concurrently for the same connection."""
+
+    def __init__(self, ctx: VaultContext) -> None:
+        self._ctx = ctx
+        self._in_flight: dict[str, asyncio.Future[RefreshOutcome]] = {}
+
+    async def refresh(
+        self,
+        tenant_id: str,
+        connection_id: str,
+        *,
+        force: bool = False,
+        only_if_expiring_before: datetime | None = None,
+    ) -> RefreshOutcome:
+        """Refresh if still needed; concurrent callers for one connection share one attempt."""
+        running = self._in_flight.get(connection_id)
+        if running is None:
+            running = asyncio.ensure_future(
+                self._refresh_once(tenant_id, connection_id, force, only_if_expiring_before)
+            )
+            self._in_flight[connection_id] = running
+            running.add_done_callback(lambda _: self._in_flight.pop(connection_id, None))
+        # Shielded: one waiter giving up must not cancel the refresh the others wait for.
+        return await asyncio.shield(running)
+
+    async def _refresh_once(
+        self, tenant_id: str, connection_id: str, force: bool, before: datetime | None
+    ) -> RefreshOutcome:
+        ctx = self._ctx
+        deadline = asyncio.get_running_loop().time() + ctx.settings.refresh_lease_seconds + 5
+        while True:
+            async with ctx.transaction() as session:
+                row = await connection_rows.acquire_lease(
+                    session, tenant_id, connection_id, ctx.instance_id, ctx.settings.refresh_lease_seconds
+                )
+                if row is None:
+                    current = await connection_rows.get(session, tenant_id, connection_id)
+                    if current is None:
+                        return RefreshOutcome(
+                            connection_id,
+                            False,
+                            error=ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection"),
+                        )
+            if row is not None:
+                return await self._as_lease_holder(row, force, before)
+            # Another replica holds the lease: wait for it to finish, then use what it committed.
+            if asyncio.get_running_loop().time() > deadline:
+                return RefreshOutcome(
+                    connection_id,
+                    False,
+                    error=ErrorReply.of(
+                        ErrorCode.PROVIDER_UNAVAILABLE, "refresh still in progress elsewhere"
+                    ),
+                )
+            await asyncio.sleep(_LEASE_POLL_SECONDS)
+            force, before = False, None
+
+    async def _as_lease_holder(self, row: Row[Any], force: bool, before: datetime | None) -> RefreshOutcome:
+        ctx = self._ctx
+        fence = row.version
+        now = datetime.now(UTC)
+        status_error = _status_error(row)
+        due = force or needs_refresh(row.expires_at, now, ctx.settings.refresh_margin_seconds)
+        if before is not None:
+            due = row.expires_at is not None and row.expires_at < before
+        if status_error is not None or not due or row.refresh_token is None:
+            if (
+                status_error is None
+                and due
+                and row.refresh_token is None
+                and row.expires_at is not None
+                and row.expires_at <= now
+            ):
+                return await self._mark_reauth(row, fence, "no_refresh_token", now)
+            await self._release(row.id, fence)
+            return RefreshOutcome(row.id, False, row.expires_at, error=status_error)
+        try:
+            definition = ctx.definition(row.provider, row.provider_definition)
+        except (UnknownProvider, CatalogueError):
+            await self._release(row.id, fence)
+            return RefreshOutcome(
+                row.id, False, row.expires_at, ErrorReply.of(ErrorCode.INTERNAL, "unknown provider")
+            )
+        if definition.refresh.non_expiring:
+            await self._release(row.id, fence)
+            return RefreshOutcome(row.id, False, row.expires_at)
+        async with ctx.transaction() as session:
+            app = await app_rows.get_by_id(session, row.provider_app_id) if row.provider_app_id else None
+            if app is None or not app.enabled:
+                await self._release(row.id, fence)
+                return RefreshOutcome(
+                    row.id,
+                    False,
+                    row.expires_at,
+                    ErrorReply.of(ErrorCode.REVOKED, "the provider app is disabled"),
+                )
+            client = await client_credentials(ctx, session, app)
+            key = await ctx.keys.get_or_create(session, row.tenant_id)
+        previous = TokenSet(
+            access_token=open_value(key, row.tenant_id, row.id, SecretField.ACCESS_TOKEN, row.access_token)
+            or _EMPTY,
+            refresh_token=open_value(
+                key, row.tenant_id, row.id, SecretField.REFRESH_TOKEN, row.refresh_token
+            ),
+            id_token=open_value(key, row.tenant_id, row.id, SecretField.ID_TOKEN, row.id_token),
+            expires_at=row.expires_at,
+            refresh_token_expires_at=row.refresh_token_expires_at,
+            scopes=tuple(row.scopes or ()),
+            account=ExternalAccount(id=row.account) if row.account else None,
+        )
+        try:
+            tokens = await ctx.providers.refresh(definition, client, previous)
+        except TokenResponseError as error:
+            if error.is_invalid_grant:
+                return await self._mark_reauth(row, fence, error.error, now)
+            return await self._failed(row, fence, error.error)
+        except ProviderUnavailable:
+            return await self._failed(row, fence, "provider_unavailable")
+        return await self._store(row, fence, key, tokens)
+
+    async def _store(self, row: Row[Any], fence: int, key: Any, tokens: TokenSet) -> RefreshOutcome:
+        ctx = self._ctx
+        async with ctx.transaction() as session:
+            stored = await connection_rows.fenced_update(
+                session,
+                row.id,
+                ctx.instance_id,
+                fence,
+                {
+                    **seal_tokens(key, row.tenant_id, row.id, tokens),
+                    "expires_at": tokens.expires_at,
+                    "refresh_token_expires_at": tokens.refresh_token_expires_at,
+                    "scopes": list(tokens.scopes) or list(row.scopes or []),
+                    "last_refreshed_at": datetime.now(UTC),
+                },
+            )
+            if stored:
+                await emit(
+                    ctx,
+                    session,
+                    TokenRefreshed(
+                        tenant_id=row.tenant_id,
+                        connection_id=row.id,
+                        owner=row.owner,
+                        provider=row.provider,
+                        expires_at=tokens.expires_at,
+                        refresh_token_rotated=tokens.refresh_token_rotated,
+                        refresh_token_expires_at=tokens.refresh_token_expires_at,
+                    ),
+                    audit(
+                        row.tenant_id,
+                        AuditAction.TOKEN_REFRESHED,
+                        connection_id=row.id,
+                        provider=row.provider,
+                        user_id=owner_user(row.owner),
+                        detail={
+                            "token_fingerprint": fingerprint(
+                                ctx.fingerprint_key, tokens.access_token.get_secret_value()
+                            ),
+                            "refresh_token_rotated": tokens.refresh_token_rotated,
+                        },
+                    ),
+                )
+        if not stored:
+            # Revoked (or the lease lapsed) while the provider answered: these tokens must not land.
+            log.warning("refresh result discarded: fence lost", extra={"connection_id": row.id})
+            return RefreshOutcome(
+                row.id, False, error=ErrorReply.of(ErrorCode.REVOKED, "connection changed during refresh")
+            )
+        return RefreshOutcome(row.id, True, tokens.expires_at)
+
+    async def _mark_reauth(self, row: Row[Any], fence: int, reason: str, now: datetime) -> RefreshOutcome:
+        ctx = self._ctx
+        async with ctx.transaction() as session:
+            stored = await connection_rows.fenced_update(
+                session,
+                row.id,
+                ctx.instance_id,
+                fence,
+                {
+                    "status": ConnectionStatus.REAUTH_REQUIRED.value,
+                    "status_reason": reason,
+                    **connection_rows.NO_SECRETS,
+                },
+            )
+            if stored:
+                await emit(
+                    ctx,
+                    session,
+                    ReauthRequired(
+                        tenant_id=row.tenant_id,
+                        connection_id=row.id,
+                        owner=row.owner,
+                        provider=row.provider,
+                        reason=reason,
+                    ),
+                    audit(
+                        row.tenant_id,
+                        AuditAction.TOKEN_REFRESH_FAILED,
+                        connection_id=row.id,
+                        provider=row.provider,
+                        user_id=owner_user(row.owner),
+                        outcome="failure",
+                        detail={"error": reason},
+                    ),
+                    audit(
+                        row.tenant_id,
+                        AuditAction.CONNECTION_REAUTH_REQUIRED,
+                        connection_id=row.id,
+                        provider=row.provider,
+                        user_id=owner_user(row.owner),
+                        detail={"reason": reason},
+                    ),
+                )
+        return RefreshOutcome(
+            row.id,
+            False,
+            row.expires_at,
+            ErrorReply.of(
+                ErrorCode.REAUTH_REQUIRED, f"{row.provider} refused the refresh; the user must re-authorize"
+            ),
+        )
+
+    async def _failed(self, row: Row[Any], fence: int, error: str) -> RefreshOutcome:
+        ctx = self._ctx
+        async with ctx.transaction() as session:
+            await connection_rows.fenced_update(session, row.id, ctx.instance_id, fence, {})
+            await emit(
+                ctx,
+                session,
+                audit(
+                    row.tenant_id,
+                    AuditAction.TOKEN_REFRESH_FAILED,
+                    connection_id=row.id,
+                    provider=row.provider,
+                    user_id=owner_user(row.owner),
+                    outcome="failure",
+                    detail={"error": error},
+                ),
+            )
+        return RefreshOutcome(
+            row.id,
+            False,
+            row.expires_at,
+            ErrorReply.of(
+                ErrorCode.PROVIDER_UNAVAILABLE, f"{row.provider} could not refresh the token ({error})"
+            ),
+        )
+
+    async def _release(self, connection_id: str, fence: int) -> None:
+        async with self._ctx.transaction() as session:
+            await connection_rows.fenced_update(session, connection_id, self._ctx.instance_id, fence, {})
+
+
+_EMPTY = SecretStr("")
+
+
+def _status_error(row: Row[Any]) -> ErrorReply | None:
+    if row.status == ConnectionStatus.REVOKED:
+        return ErrorReply.of(ErrorCode.REVOKED, "the connection was revoked")
+    if row.status == ConnectionStatus.REAUTH_REQUIRED:
+        return ErrorReply.of(ErrorCode.REAUTH_REQUIRED, "the user must re-authorize this connection")
+    if row.status != ConnectionStatus.ACTIVE:
+        return ErrorReply.of(ErrorCode.NOT_CONNECTED, "the connection is not active")
+    return None

@@ -1,0 +1,174 @@
+"""`vault.resolve`: the acting user's token at tool-call time.
+
+Order: the user's own default connection to the provider (or to the provider owning the app),
+else the workspace's when the provider app allows fallback, else `not_connected`. Status and
+scopes are checked on every call against fresh rows; a token expired or about to expire is
+refreshed inline (single flight, see refresh.py) before the answer. Only this reply carries a token.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.contract.registry import encode_message
+from grantline.common.contract.vault import ResolveRequest
+from grantline.common.nats.consuming import validation_summary
+from grantline.vault.adapters.audit_buffer import AuditBuffer
+from grantline.vault.adapters.resolve_reader import CandidateRow, DatabaseUnavailable, ResolveReader
+from grantline.vault.domain import DecryptionError, SealContext, SecretField, WrappedDataKey, open_sealed
+from grantline.vault.domain.connection_rules import (
+    WORKSPACE_OWNER,
+    ConnectionStatus,
+    is_expired,
+    missing_scopes,
+    needs_refresh,
+    user_owner,
+)
+from grantline.vault.service.context import VaultContext
+from grantline.vault.service.refresh import Refresher
+
+_STATUS_ERRORS = {
+    ConnectionStatus.REVOKED.value: (ErrorCode.REVOKED, "the connection was revoked"),
+    ConnectionStatus.REAUTH_REQUIRED.value: (
+        ErrorCode.REAUTH_REQUIRED,
+        "the provider refused this connection's refresh token; the user must re-authorize",
+    ),
+}
+
+
+class ResolveService:
+    """Serves resolve requests from raw bytes to raw reply bytes."""
+
+    def __init__(
+        self, ctx: VaultContext, reader: ResolveReader, refresher: Refresher, audit: AuditBuffer
+    ) -> None:
+        self._ctx = ctx
+        self._reader = reader
+        self._refresher = refresher
+        self._audit = audit
+        self._margin = ctx.settings.refresh_margin_seconds
+
+    async def handle(self, data: bytes) -> tuple[bytes, str]:
+        """Reply bytes for a request, and an outcome label for metrics."""
+        try:
+            request = ResolveRequest.model_validate_json(data)
+        except ValidationError as error:
+            reply = ErrorReply.of(ErrorCode.INVALID_REQUEST, f"invalid request: {validation_summary(error)}")
+            return encode_message(reply), "rejected"
+        try:
+            return await self.resolve(request)
+        except DatabaseUnavailable as error:
+            return encode_message(ErrorReply.of(ErrorCode.INTERNAL, str(error))), "failed"
+
+    async def resolve(self, request: ResolveRequest) -> tuple[bytes, str]:
+        """Find, check, refresh if due, decrypt, record, reply."""
+        provider = self._ctx.provider_for(request.provider or request.app or "")
+        owner = user_owner(request.user_id)
+        row = await self._candidate(request.tenant_id, owner, provider)
+        if row is None:
+            return self._deny(
+                request, provider, None, ErrorCode.NOT_CONNECTED, f"no {provider} connection for this user"
+            )
+        now = datetime.now(UTC)
+        if row.auth_kind != "api_key" and needs_refresh(row.expires_at, now, self._margin):
+            outcome = await self._refresher.refresh(request.tenant_id, row.id)
+            fresh = await self._candidate(request.tenant_id, owner, provider)
+            if fresh is None or fresh.id != row.id:
+                return (
+                    await self.resolve(request)
+                    if fresh is not None
+                    else self._deny(
+                        request,
+                        provider,
+                        row.id,
+                        ErrorCode.NOT_CONNECTED,
+                        f"no {provider} connection for this user",
+                    )
+                )
+            row = fresh
+            if row.status == ConnectionStatus.ACTIVE and is_expired(row.expires_at, datetime.now(UTC)):
+                error = outcome.error or ErrorReply.of(ErrorCode.PROVIDER_UNAVAILABLE, "token expired")
+                return self._deny(request, provider, row.id, error.error.code, error.error.message)
+        status_error = _STATUS_ERRORS.get(row.status)
+        if status_error is not None:
+            return self._deny(request, provider, row.id, *status_error)
+        if row.status != ConnectionStatus.ACTIVE:
+            return self._deny(
+                request, provider, row.id, ErrorCode.NOT_CONNECTED, "the connection is not active"
+            )
+        missing = missing_scopes(row.scopes, request.scopes)
+        if missing:
+            return self._deny(
+                request,
+                provider,
+                row.id,
+                ErrorCode.MISSING_SCOPES,
+                f"the connection lacks scope(s): {' '.join(missing)}",
+            )
+        token = self._open(request.tenant_id, row)
+        self._record(request, provider, row.id, "success", {})
+        reply = {
+            "access_token": token,
+            "token_type": row.token_type,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            "scopes": row.scopes,
+            "connection_id": row.id,
+        }
+        return json.dumps(reply, separators=(",", ":")).encode(), "ok"
+
+    async def _candidate(self, tenant_id: str, owner: str, provider: str) -> CandidateRow | None:
+        rows = await self._reader.lookup(tenant_id, owner, provider)
+        own = next((row for row in rows if row.owner == owner), None)
+        if own is not None:
+            return own
+        shared = next((row for row in rows if row.owner == WORKSPACE_OWNER), None)
+        return shared if shared is not None and shared.fallback_allowed else None
+
+    def _open(self, tenant_id: str, row: CandidateRow) -> str:
+        if row.data_key_id is None or row.master_key_id is None or row.wrapped is None:
+            raise DecryptionError("tenant has no data key", reason="format")
+        key = self._ctx.keys.unwrap(
+            tenant_id, WrappedDataKey(row.master_key_id, row.data_key_id, bytes(row.wrapped))
+        )
+        if row.auth_kind == "api_key":
+            context = SealContext.for_connection(tenant_id, row.id, SecretField.API_KEY)
+            fields: dict[str, str] = json.loads(
+                open_sealed(key, context=context, sealed=bytes(row.api_key or b""))
+            )
+            return next(iter(fields.values()))
+        context = SealContext.for_connection(tenant_id, row.id, SecretField.ACCESS_TOKEN)
+        return open_sealed(key, context=context, sealed=bytes(row.access_token or b""))
+
+    def _deny(
+        self, request: ResolveRequest, provider: str, connection_id: str | None, code: ErrorCode, message: str
+    ) -> tuple[bytes, str]:
+        self._record(request, provider, connection_id, "denied", {"error": code.value})
+        return encode_message(ErrorReply.of(code, message)), "error_reply"
+
+    def _record(
+        self,
+        request: ResolveRequest,
+        provider: str,
+        connection_id: str | None,
+        outcome: str,
+        detail: dict[str, Any],
+    ) -> None:
+        self._audit.add(
+            (
+                request.tenant_id,
+                connection_id,
+                provider,
+                request.user_id,
+                request.app_id,
+                request.run_id,
+                request.tool,
+                outcome,
+                detail,
+                datetime.now(UTC),
+            )
+        )

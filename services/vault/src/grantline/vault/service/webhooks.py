@@ -1,0 +1,121 @@
+"""`vault.webhooks.verify`: check a provider webhook with the secrets only the vault holds.
+
+Each tenant has its own provider app, hence its own signing secret (Slack, GitHub) or client id
+(Google RISC audience): the secret that verifies the body tells which tenant the webhook is for.
+The verdict names the tenant and the affected connections (matched by account), never a secret.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from grantline.common.contract.vault_admin import WebhookVerdict, WebhookVerifyRequest
+from grantline.providers.webhooks import (
+    VerifiedWebhook,
+    WebhookRejection,
+    WebhookVerificationError,
+    verify_github_webhook,
+    verify_google_risc_webhook,
+    verify_slack_webhook,
+)
+from grantline.vault.adapters import connection_repository as connection_rows
+from grantline.vault.adapters import provider_app_repository as app_rows
+from grantline.vault.adapters.url_guard import UnsafeProviderUrl, check_provider_url
+from grantline.vault.domain import SecretField
+from grantline.vault.service.context import UnknownProvider, VaultContext
+from grantline.vault.service.sealing import open_app_secret
+
+_HMAC_SCHEMES = {"slack_v0": verify_slack_webhook, "github_hmac_sha256": verify_github_webhook}
+
+
+class RiscKeys:
+    """Google's RISC signing keys, fetched from the configured URL and reused for a while."""
+
+    def __init__(self, ctx: VaultContext) -> None:
+        self._ctx = ctx
+        self._jwks: dict[str, Any] | None = None
+        self._fetched_at = 0.0
+
+    async def get(self) -> dict[str, Any]:
+        """The JWKS document (refetched after its lifetime)."""
+        settings = self._ctx.settings
+        if self._jwks is None or time.monotonic() - self._fetched_at > settings.risc_jwks_ttl_seconds:
+            await check_provider_url(
+                settings.risc_jwks_url, allow_private=settings.allow_private_provider_urls
+            )
+            async with httpx.AsyncClient(timeout=settings.provider_timeout_seconds) as http:
+                response = await http.get(settings.risc_jwks_url)
+                response.raise_for_status()
+                self._jwks = response.json()
+                self._fetched_at = time.monotonic()
+        return self._jwks
+
+
+async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVerifyRequest) -> WebhookVerdict:
+    """Try each tenant's secret for the provider; the first that verifies names the tenant."""
+    try:
+        definition = ctx.definition(request.provider)
+    except UnknownProvider:
+        return WebhookVerdict(verified=False, reason="unknown_provider")
+    now = datetime.now(UTC)
+    async with ctx.transaction() as session:
+        apps = await app_rows.enabled_for_provider(session, request.provider)
+        if not apps:
+            return WebhookVerdict(verified=False, reason=WebhookRejection.NOT_CONFIGURED.value)
+        verified: VerifiedWebhook | None = None
+        tenant_id: str | None = None
+        last_reason = WebhookRejection.NOT_CONFIGURED.value
+        if request.provider == "google" or definition.webhook_scheme == "google_risc":
+            try:
+                jwks = await risc.get()
+            except (httpx.HTTPError, ValueError, UnsafeProviderUrl):
+                return WebhookVerdict(verified=False, reason="jwks_unavailable")
+            for app in apps:
+                try:
+                    verified = verify_google_risc_webhook(
+                        request.body, request.headers, jwks=jwks, client_ids=[app.client_id], now=now
+                    )
+                except WebhookVerificationError as error:
+                    last_reason = error.reason.value
+                    continue
+                tenant_id = app.tenant_id
+                break
+        else:
+            verify = _HMAC_SCHEMES.get(definition.webhook_scheme or "")
+            if verify is None:
+                return WebhookVerdict(verified=False, reason="unsupported_scheme")
+            for app in apps:
+                if app.webhook_secret is None:
+                    continue
+                key = await ctx.keys.get_or_create(session, app.tenant_id)
+                secret = open_app_secret(key, app.tenant_id, app.id, SecretField.API_KEY, app.webhook_secret)
+                assert secret is not None
+                try:
+                    verified = verify(request.body, request.headers, secret, now=now)
+                except WebhookVerificationError as error:
+                    last_reason = error.reason.value
+                    continue
+                tenant_id = app.tenant_id
+                break
+        if verified is None or tenant_id is None:
+            return WebhookVerdict(verified=False, reason=last_reason)
+        accounts = list(verified.accounts) or ([verified.account] if verified.account else [])
+        rows = (
+            await connection_rows.by_accounts(session, tenant_id, request.provider, accounts)
+            if accounts
+            else []
+        )
+    return WebhookVerdict(
+        verified=True,
+        tenant_id=tenant_id,
+        kind=verified.kind.value,
+        delivery_id=verified.delivery_id,
+        account=verified.account,
+        revoked_tokens=verified.revoked_tokens,
+        connection_ids=[row.id for row in rows],
+        challenge=verified.challenge,
+    )

@@ -1,0 +1,158 @@
+"""Exchange, resolve, refresh, revocation against real Postgres, NATS and the sandbox provider."""
+
+from __future__ import annotations
+
+import asyncio
+
+from vault_harness import TENANT, VaultHarness
+
+from grantline.common.contract import vault as contract
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+
+
+async def test_exchange_then_resolve_returns_the_sandbox_token(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox")
+    info = await vault.connect("sandbox", scopes=["profile", "read"])
+    assert info.status == "active" and info.is_default and info.account == "alice"
+    assert info.scopes == ["profile", "read"]
+    reply = await vault.resolve("sandbox", scopes=["read"], app_id="app-1", run_id="run-1", tool="search")
+    assert isinstance(reply, contract.ResolveReply)
+    assert reply.access_token.get_secret_value().startswith("sbx_at_")
+    assert reply.connection_id == info.connection_id
+    # An app id resolves through the provider that owns it.
+    by_app = await vault.call(
+        contract.SUBJECT_RESOLVE,
+        contract.ResolveRequest(tenant_id=TENANT, user_id="alice", app="sandbox_mail"),
+        contract.ResolveReply,
+    )
+    assert isinstance(by_app, contract.ResolveReply) and by_app.connection_id == info.connection_id
+
+
+async def test_resolve_errors_are_clear(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox")
+    nothing = await vault.resolve("sandbox", user="bob")
+    assert isinstance(nothing, ErrorReply) and nothing.error.code == ErrorCode.NOT_CONNECTED
+    await vault.connect("sandbox", scopes=["read"])
+    missing = await vault.resolve("sandbox", scopes=["write"])
+    assert isinstance(missing, ErrorReply) and missing.error.code == ErrorCode.MISSING_SCOPES
+    raw = await vault.runtime.nats.request(contract.SUBJECT_RESOLVE, b'{"tenant_id": ""}', timeout=5)
+    assert ErrorReply.model_validate_json(raw.data).error.code == ErrorCode.INVALID_REQUEST
+
+
+async def test_reauthorization_keeps_id_and_name_and_unions_scopes(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox")
+    first = await vault.connect("sandbox", scopes=["read"])
+    again = await vault.connect("sandbox", scopes=["write"])
+    assert again.connection_id == first.connection_id and again.name == first.name
+    assert set(again.scopes) == {"read", "write"}
+    other_account = await vault.connect("sandbox", scopes=["read"], subject="alice-work")
+    assert other_account.connection_id != first.connection_id and not other_account.is_default
+
+
+async def test_workspace_fallback_only_when_the_app_allows_it(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox", fallback=False)
+    shared = await vault.connect("sandbox", owner="workspace", subject="team")
+    denied = await vault.resolve("sandbox", user="carol")
+    assert isinstance(denied, ErrorReply) and denied.error.code == ErrorCode.NOT_CONNECTED
+    await vault.put_app("sandbox", fallback=True)
+    reply = await vault.resolve("sandbox", user="carol")
+    assert isinstance(reply, contract.ResolveReply) and reply.connection_id == shared.connection_id
+
+
+async def test_fifty_concurrent_resolves_of_an_expired_token_refresh_once(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox")
+    info = await vault.connect("sandbox")
+    old = await vault.token()
+    await vault.expire(info.connection_id)
+    replies = await asyncio.gather(*(vault.resolve("sandbox") for _ in range(50)))
+    tokens = {r.access_token.get_secret_value() for r in replies if isinstance(r, contract.ResolveReply)}
+    assert len(tokens) == 1 and old not in tokens, replies[:3]
+    assert vault.sandbox.refresh_grants("standard") == 1
+
+
+async def test_two_replicas_share_one_refresh_through_the_lease(vault: VaultHarness) -> None:
+    from grantline.vault.service.refresh import Refresher
+
+    await vault.put_app("sandbox_rotating")
+    info = await vault.connect("sandbox_rotating")
+    await vault.expire(info.connection_id)
+    ctx = vault.ctx
+    other = Refresher(type(ctx)(**{**ctx.__dict__, "instance_id": "replica-b"}))
+    mine = Refresher(ctx)
+    outcomes = await asyncio.gather(
+        mine.refresh(TENANT, info.connection_id), other.refresh(TENANT, info.connection_id)
+    )
+    assert sum(o.refreshed for o in outcomes) == 1 and all(o.error is None for o in outcomes)
+    assert vault.sandbox.refresh_grants("rotating") == 1
+
+
+async def test_rotated_refresh_token_is_never_lost(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox_rotating")
+    info = await vault.connect("sandbox_rotating")
+    seen = set()
+    for _ in range(3):
+        await vault.expire(info.connection_id)
+        seen.add(await vault.token("sandbox_rotating"))
+    # Each refresh used the newest refresh token: a lost rotation would have been invalid_grant.
+    assert len(seen) == 3
+    assert vault.sandbox.refresh_grants("rotating") == 3
+    counts = vault.sandbox.state.refresh_counts
+    assert all(count == 1 for count in counts.values())
+
+
+async def test_invalid_grant_marks_reauth_required_after_one_attempt(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox")
+    info = await vault.connect("sandbox")
+    vault.sandbox.state.revoke_subject("alice")  # the user revoked us at the provider
+    await vault.expire(info.connection_id)
+    reply = await vault.resolve("sandbox")
+    assert isinstance(reply, ErrorReply) and reply.error.code == ErrorCode.REAUTH_REQUIRED
+    assert vault.sandbox.refresh_grants("standard") == 1
+    again = await vault.resolve("sandbox")
+    assert isinstance(again, ErrorReply) and again.error.code == ErrorCode.REAUTH_REQUIRED
+    assert vault.sandbox.refresh_grants("standard") == 1
+    rows = await vault.sql("SELECT status, access_token, refresh_token FROM vault.connections")
+    assert rows == [("reauth_required", None, None)]
+
+
+async def test_non_expiring_tokens_are_never_refreshed(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox_github")
+    info = await vault.connect("sandbox_github")
+    assert info.expires_at is None
+    for _ in range(3):
+        await vault.token("sandbox_github")
+    assert vault.sandbox.refresh_grants("github") == 0
+
+
+async def test_revocation_deletes_secrets_fails_next_resolve_and_tells_the_provider(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox")
+    info = await vault.connect("sandbox")
+    await vault.token()
+    reply = await vault.call(
+        contract.SUBJECT_REVOKE,
+        contract.RevokeRequest(tenant_id=TENANT, connection_id=info.connection_id, reason="user"),
+        contract.OkReply,
+    )
+    assert isinstance(reply, contract.OkReply)
+    after = await vault.resolve("sandbox")
+    assert isinstance(after, ErrorReply) and after.error.code == ErrorCode.REVOKED
+    assert len(vault.sandbox.requests_to("revoke", "standard")) == 1
+    rows = await vault.sql("SELECT status, access_token, refresh_token, id_token FROM vault.connections")
+    assert rows == [("revoked", None, None, None)]
+
+
+async def test_revocation_survives_a_provider_that_is_down(vault: VaultHarness) -> None:
+    from grantline.sandbox import Fault
+
+    await vault.put_app("sandbox")
+    info = await vault.connect("sandbox")
+    vault.sandbox.state.add_fault(Fault(endpoint="revoke", status=503))
+    reply = await vault.call(
+        contract.SUBJECT_REVOKE,
+        contract.RevokeRequest(tenant_id=TENANT, connection_id=info.connection_id, reason="admin"),
+        contract.OkReply,
+    )
+    assert isinstance(reply, contract.OkReply)
+    rows = await vault.sql("SELECT status, access_token, refresh_token FROM vault.connections")
+    assert rows == [("revoked", None, None)]
+

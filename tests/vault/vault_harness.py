@@ -1,0 +1,203 @@
+"""Helpers for vault integration tests: a sandbox served on a real port and a vault driven over NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import uvicorn
+from pydantic import BaseModel, SecretStr
+
+from grantline.common.contract import vault, vault_admin
+from grantline.common.contract.errors import ErrorReply
+from grantline.common.nats.secret_wire import request_with_secrets
+from grantline.common.runtime import ServiceRuntime
+from grantline.providers.authorize import build_authorize_url, code_challenge_s256, new_code_verifier
+from grantline.sandbox import SandboxState, create_sandbox_app
+
+CLIENT_ID = "vault-tests"
+CLIENT_SECRET = "sbx_secret_vault_tests_0123456789"
+REDIRECT_URI = "https://grantline.test/v1/oauth/callback"
+TENANT = "tenant-a"
+
+ReplyT = TypeVar("ReplyT", bound=BaseModel)
+
+
+class SandboxServer:
+    """The sandbox provider on a free loopback port, served by uvicorn in a thread."""
+
+    def __init__(self, port: int) -> None:
+        self.state = SandboxState()
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(
+            create_sandbox_app(self.state), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def reset(self) -> None:
+        self.state.reset(keep_clients=False)
+        self.state.canary = None
+        self.state.register_client(CLIENT_ID, CLIENT_SECRET, redirect_uris=[REDIRECT_URI])
+
+    def refresh_grants(self, profile: str) -> int:
+        with self.state.lock:
+            return self.state.grant_counts[f"{profile}:refresh_token"]
+
+    def requests_to(self, endpoint: str, profile: str | None = None) -> list[Any]:
+        with self.state.lock:
+            return [
+                r for r in self.state.requests if r.endpoint == endpoint and profile in (None, r.profile)
+            ]
+
+
+def write_keyring(path: Path, key_id: str = "mk-test-1") -> Path:
+    """A one-key master keyring file."""
+    document = {"active": key_id, "keys": {key_id: base64.b64encode(secrets.token_bytes(32)).decode()}}
+    path.write_text(json.dumps(document))
+    return path
+
+
+PROFILE_OF = {
+    "sandbox": "standard",
+    "sandbox_google": "google",
+    "sandbox_rotating": "rotating",
+    "sandbox_slack": "slack",
+    "sandbox_github": "github",
+    "sandbox_pkce": "pkce",
+}
+
+
+@dataclass
+class VaultHarness:
+    """Talks to a running vault the way the gateway and app runners do."""
+
+    runtime: ServiceRuntime
+    sandbox: SandboxServer
+
+    @property
+    def ctx(self) -> Any:
+        return self.runtime.vault  # type: ignore[attr-defined]
+
+    async def call(self, subject: str, message: BaseModel, reply_model: type[ReplyT]) -> ReplyT | ErrorReply:
+        return await request_with_secrets(self.runtime.nats, subject, message, reply_model, timeout=15)
+
+    async def put_app(self, provider: str, *, tenant: str = TENANT, fallback: bool = False, **extra: Any) -> Any:
+        reply = await self.call(
+            vault_admin.SUBJECT_PROVIDER_APP_PUT,
+            vault_admin.PutProviderAppRequest(
+                tenant_id=tenant,
+                provider=provider,
+                client_id=CLIENT_ID,
+                client_secret=SecretStr(CLIENT_SECRET),
+                allow_workspace_fallback=fallback,
+                **extra,
+            ),
+            vault_admin.ProviderAppInfo,
+        )
+        assert not isinstance(reply, ErrorReply), reply
+        return reply
+
+    async def authorization_code(
+        self, provider: str, *, scopes: list[str] | None = None, subject: str | None = None
+    ) -> tuple[str, str | None]:
+        definition = self.ctx.catalogue.get(provider)
+        verifier = new_code_verifier() if definition.oauth.pkce != "none" else None
+        url = build_authorize_url(
+            definition,
+            client_id=CLIENT_ID,
+            redirect_uri=REDIRECT_URI,
+            scopes=scopes,
+            state="st",
+            code_challenge=code_challenge_s256(verifier) if verifier else None,
+        )
+        if subject:
+            url += f"&sandbox_user={subject}"
+        async with httpx.AsyncClient() as http:
+            response = await http.get(url)
+        assert response.status_code == 302, response.text
+        query = parse_qs(urlsplit(response.headers["location"]).query)
+        return query["code"][0], verifier
+
+    async def connect(
+        self,
+        provider: str = "sandbox",
+        *,
+        user: str = "alice",
+        tenant: str = TENANT,
+        owner: str | None = None,
+        scopes: list[str] | None = None,
+        subject: str | None = None,
+        connection_id: str | None = None,
+    ) -> vault.ConnectionInfo:
+        code, verifier = await self.authorization_code(provider, scopes=scopes, subject=subject or user)
+        reply = await self.call(
+            vault.SUBJECT_EXCHANGE,
+            vault.ExchangeRequest(
+                tenant_id=tenant,
+                connection_id=connection_id or f"conn_{uuid.uuid4().hex[:16]}",
+                owner=owner or f"user:{user}",
+                provider=provider,
+                code=SecretStr(code),
+                code_verifier=SecretStr(verifier) if verifier else None,
+                redirect_uri=REDIRECT_URI,
+                requested_scopes=scopes or [],
+            ),
+            vault.ConnectionInfo,
+        )
+        assert isinstance(reply, vault.ConnectionInfo), reply
+        return reply
+
+    async def resolve(
+        self, provider: str = "sandbox", *, user: str = "alice", tenant: str = TENANT, **extra: Any
+    ) -> vault.ResolveReply | ErrorReply:
+        return await self.call(
+            vault.SUBJECT_RESOLVE,
+            vault.ResolveRequest(tenant_id=tenant, user_id=user, provider=provider, **extra),
+            vault.ResolveReply,
+        )
+
+    async def token(self, provider: str = "sandbox", **kwargs: Any) -> str:
+        reply = await self.resolve(provider, **kwargs)
+        assert isinstance(reply, vault.ResolveReply), reply
+        return reply.access_token.get_secret_value()
+
+    async def sql(self, statement: str, **params: Any) -> list[Any]:
+        from sqlalchemy import text
+
+        async with self.runtime.transaction() as session:
+            result = await session.execute(text(statement), params)
+            return list(result.all()) if result.returns_rows else []
+
+    async def expire(self, connection_id: str) -> None:
+        """Make the stored access token look expired (the provider's copy stays valid)."""
+        await self.sql(
+            "UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE id = :id",
+            id=connection_id,
+        )
+
+
+async def gather_all(*coros: Any) -> list[Any]:
+    return list(await asyncio.gather(*coros))
