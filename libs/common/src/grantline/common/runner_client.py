@@ -1,0 +1,222 @@
+"""A small client for app runners: request a run and await admission, resolve tokens, hear revocations.
+
+One ``RunnerClient`` per process and NATS connection. It listens (core NATS) to ``runs.admitted``,
+``runs.held`` and ``runs.connection_revoked`` and routes each event to the run it names, so any number of
+runs can be awaited at once. It subscribes before it publishes, so an answer cannot overtake the
+subscription; outcomes and revocations of the runs it requested are kept until ``finish``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.contract.registry import decode_event, encode_message
+from grantline.common.contract.runs import (
+    RequirementSpec,
+    RunAdmitted,
+    RunConnectionRevoked,
+    RunFinished,
+    RunHeld,
+    RunRequested,
+    SkillRequirements,
+    StageRequirements,
+    Trigger,
+)
+from grantline.common.contract.vault import SUBJECT_RESOLVE, ResolveReply, ResolveRequest
+from grantline.common.nats.headers import event_headers
+from grantline.common.nats.request_reply import request
+
+RunOutcome = RunAdmitted | RunHeld
+
+_OUTCOME_SUBJECTS = (RunAdmitted.SUBJECT, RunHeld.SUBJECT)
+
+
+class ResolveError(Exception):
+    """``vault.resolve`` answered with an error; ``code`` is the DESIGN error code (``not_connected``...)."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _WatchedRun:
+    tenant_id: str
+    outcome: RunOutcome | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    revocations: list[RunConnectionRevoked] = field(default_factory=list)
+    finished: bool = False
+
+
+class RunnerClient:
+    """Request runs, await their admission, resolve tokens for their tool calls, hear revocations."""
+
+    def __init__(self, nc: Client, *, timeout: float = 10.0) -> None:
+        self._nc = nc
+        self._timeout = timeout
+        self._runs: dict[str, _WatchedRun] = {}
+        self._subscriptions: list[Subscription] = []
+        self._listening = asyncio.Lock()
+
+    async def request_run(
+        self,
+        tenant_id: str,
+        run_id: str,
+        user_id: str,
+        app_id: str,
+        requirements: Sequence[RequirementSpec] = (),
+        skills: Sequence[SkillRequirements] = (),
+        trigger: Trigger = "api",
+        is_test: bool = False,
+        *,
+        stages: Sequence[StageRequirements] = (),
+        timeout: float | None = None,
+    ) -> RunOutcome:
+        """Publish ``runs.requested`` and return the ``runs.admitted`` or ``runs.held`` answer for the run."""
+        event = RunRequested(
+            tenant_id=tenant_id,
+            run_id=run_id,
+            user_id=user_id,
+            app_id=app_id,
+            requirements=list(requirements),
+            skills=list(skills),
+            stages=list(stages),
+            trigger=trigger,
+            is_test=is_test,
+        )
+        await self._listen()
+        watched = self._runs.setdefault(run_id, _WatchedRun(tenant_id))
+        await self._nc.jetstream().publish(
+            event.subject(), encode_message(event), headers=event_headers(event)
+        )
+        return await self._wait(run_id, watched, lambda o: o is not None, timeout)
+
+    async def wait_until_admitted(self, run_id: str, timeout: float | None = None) -> RunAdmitted:
+        """Wait until a run this client requested is admitted (a held run resumes after the user connects)."""
+        watched = self._runs.get(run_id)
+        if watched is None:
+            raise KeyError(f"run {run_id!r} was not requested through this client")
+        outcome = await self._wait(run_id, watched, lambda o: isinstance(o, RunAdmitted), timeout)
+        assert isinstance(outcome, RunAdmitted)
+        return outcome
+
+    async def resolve(
+        self,
+        tenant_id: str,
+        user_id: str,
+        provider: str | None = None,
+        *,
+        app: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        tool: str | None = None,
+        scopes: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> ResolveReply:
+        """The acting user's token for a tool call; raises ``ResolveError`` with the vault's error code."""
+        message = ResolveRequest(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            provider=provider,
+            app=app,
+            run_id=run_id,
+            app_id=app_id,
+            tool=tool,
+            scopes=list(scopes),
+        )
+        reply = await request(
+            self._nc, SUBJECT_RESOLVE, message, ResolveReply, timeout=timeout or self._timeout
+        )
+        if isinstance(reply, ErrorReply):
+            raise ResolveError(reply.error.code, reply.error.message)
+        return reply
+
+    async def revocations(self, run_id: str) -> AsyncIterator[RunConnectionRevoked]:
+        """Each ``runs.connection_revoked`` for the run, including earlier ones; ends at ``finish``."""
+        await self._listen()
+        watched = self._runs.get(run_id)
+        if watched is None:
+            raise KeyError(f"run {run_id!r} was not requested through this client")
+        seen = 0
+        while True:
+            while seen < len(watched.revocations):
+                seen += 1
+                yield watched.revocations[seen - 1]
+            if watched.finished:
+                return
+            watched.changed.clear()
+            await watched.changed.wait()
+
+    async def finish(self, run_id: str, tenant_id: str | None = None) -> None:
+        """Publish ``runs.finished`` (revocations stop reaching the run) and forget the run."""
+        watched = self._runs.pop(run_id, None)
+        tenant = tenant_id or (watched.tenant_id if watched else None)
+        if tenant is None:
+            raise KeyError(f"run {run_id!r} was not requested through this client; pass tenant_id")
+        event = RunFinished(tenant_id=tenant, run_id=run_id)
+        await self._nc.jetstream().publish(
+            event.subject(), encode_message(event), headers=event_headers(event)
+        )
+        if watched is not None:
+            watched.finished = True
+            watched.changed.set()
+
+    async def close(self) -> None:
+        """Stop listening."""
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        self._subscriptions.clear()
+
+    async def _wait(
+        self,
+        run_id: str,
+        watched: _WatchedRun,
+        done: Callable[[RunOutcome | None], bool],
+        timeout: float | None,
+    ) -> RunOutcome:
+        async with asyncio.timeout(timeout or self._timeout):
+            while not done(watched.outcome):
+                watched.changed.clear()
+                await watched.changed.wait()
+        assert watched.outcome is not None
+        return watched.outcome
+
+    async def _listen(self) -> None:
+        async with self._listening:
+            if self._subscriptions:
+                return
+            for subject in (*_OUTCOME_SUBJECTS, RunConnectionRevoked.SUBJECT):
+                self._subscriptions.append(await self._nc.subscribe(subject, cb=self._on_message))
+            # The server must know the subscriptions before the request goes out.
+            await self._nc.flush()
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            run_id = json.loads(msg.data).get("run_id")
+        except (ValueError, AttributeError):
+            return
+        watched = self._runs.get(run_id) if isinstance(run_id, str) else None
+        if watched is None:
+            return  # another runner's run
+        try:
+            event = decode_event(msg.data)
+        except ValidationError:
+            return
+        if isinstance(event, RunConnectionRevoked):
+            watched.revocations.append(event)
+        elif isinstance(event, RunAdmitted) or (isinstance(event, RunHeld) and watched.outcome is None):
+            # A late "held" never overrides an admission: admission is final.
+            watched.outcome = event
+        watched.changed.set()
