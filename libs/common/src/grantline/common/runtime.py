@@ -133,7 +133,11 @@ class ServiceRuntime:
         """Connect, declare streams, start subscribers, the relay and background tasks."""
         await _retry_until("postgres", self._postgres_ready, self._stop)
         self.nc = await _retry_until("nats", lambda: connect_nats(self.settings), self._stop)
-        await ensure_streams(self.nc.jetstream(), stream_specs(self._audit_retention_days))
+        await ensure_streams(
+            self.nc.jetstream(),
+            stream_specs(self._audit_retention_days),
+            replicas=self.settings.nats_stream_replicas,
+        )
         if self.outbox is not None:
             self.relay = OutboxRelay(service=self.name, engine=self.engine, outbox=self.outbox, nats=self.nc)
             self._tasks.insert(0, self.relay.run)

@@ -4,7 +4,7 @@ import logging
 from typing import Any
 
 import nats
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsUserPassword
 from nats.aio.client import Client
 
 from grantline.common.settings import ServiceSettings
@@ -41,6 +41,8 @@ def connect_options(settings: ServiceSettings, *, name: str | None = None) -> di
     if settings.nats_user:
         options["user"] = settings.nats_user
         options["password"] = settings.nats_password.get_secret_value() if settings.nats_password else ""
+    if settings.nats_inbox_prefix:
+        options["inbox_prefix"] = settings.nats_inbox_prefix
     if settings.nats_credentials_file:
         options["user_credentials"] = str(settings.nats_credentials_file)
     return options
@@ -57,4 +59,7 @@ def make_broker(settings: ServiceSettings) -> NatsBroker:
     """A FastStream broker for the service's subscribers, without FastStream's per-message log line."""
     options = connect_options(settings)
     options.pop("pending_size", None)
+    # FastStream takes user and password only through `security` (NatsBroker rejects the raw kwargs).
+    if "user" in options:
+        options["security"] = NatsUserPassword(options.pop("user"), options.pop("password"))
     return NatsBroker(logger=None, graceful_timeout=10.0, **options)

@@ -109,6 +109,17 @@ async def handle_event_message(msg: NatsMessage, *, service: str, durable: str, 
     return outcome
 
 
+def _pull_inbox_prefix(broker: NatsBroker) -> bytes:
+    """The connection's reply inbox prefix, for pull requests (FastStream would use ``_INBOX.``).
+
+    With per-service NATS users a service may only subscribe to its own inboxes
+    (``deploy/nats/permissions.yaml``), so its pull subscriptions must use that prefix too.
+    """
+    prefix = getattr(broker, "_connection_kwargs", {}).get("inbox_prefix") or "_INBOX"
+    prefix = prefix.decode() if isinstance(prefix, bytes) else str(prefix)
+    return (prefix.rstrip(".") + ".").encode()
+
+
 def subscribe_events(
     broker: NatsBroker,
     *,
@@ -138,7 +149,7 @@ def subscribe_events(
         deliver_policy=DeliverPolicy.NEW if deliver_new_only else DeliverPolicy.ALL,
         filter_subject=subject,
     )
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"inbox_prefix": _pull_inbox_prefix(broker)}
     if max_workers > 1:
         options["max_workers"] = max_workers
     return broker.subscriber(
