@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nats
+import psutil
 import psycopg
 import pytest
 from fixtures.database import DatabaseCleaner
@@ -81,7 +84,7 @@ async def test_embedded_nats_uses_config_file_with_our_port(embedded_dir: Path) 
 
 def test_embedded_postgres_keeps_data_across_instances_and_kill(embedded_dir: Path) -> None:
     data_dir = embedded_dir / "pg"
-    first = EmbeddedPostgres(data_dir)
+    first = EmbeddedPostgres(data_dir, durable=False)
     first.start()
     try:
         url = first.create_database("app")
@@ -90,12 +93,11 @@ def test_embedded_postgres_keeps_data_across_instances_and_kill(embedded_dir: Pa
             conn.execute("CREATE TABLE t (v int)")
             conn.execute("INSERT INTO t VALUES (1)")
             assert conn.execute("SHOW max_connections").fetchone() == ("300",)
-            assert conn.execute("SHOW fsync").fetchone() == ("on",)
     finally:
         first.stop()
 
     # A second server on the same directory reuses it (how `grantline dev` keeps `.grantline/`).
-    second = EmbeddedPostgres(data_dir, port=first.port)
+    second = EmbeddedPostgres(data_dir, port=first.port, durable=False)
     second.start()
     try:
         second.kill()  # leaves a stale postmaster.pid behind
@@ -109,7 +111,7 @@ def test_embedded_postgres_keeps_data_across_instances_and_kill(embedded_dir: Pa
 
 
 def test_embedded_postgres_ignores_pid_file_of_a_dead_process(embedded_dir: Path) -> None:
-    server = EmbeddedPostgres(embedded_dir / "pg", durable=False)
+    server = EmbeddedPostgres(embedded_dir / "pg")  # durable, as `grantline dev` runs it
     server.start()
     server.stop()
     pid_file = server.pgdata / "postmaster.pid"
@@ -117,9 +119,52 @@ def test_embedded_postgres_ignores_pid_file_of_a_dead_process(embedded_dir: Path
     server.start()  # our own pid is alive but is not a postgres: the file must not block us
     try:
         with psycopg.connect(server.url) as conn:
-            assert conn.execute("SHOW fsync").fetchone() == ("off",)
+            assert conn.execute("SHOW fsync").fetchone() == ("on",)
     finally:
         server.stop()
+
+
+ORPHANING_PARENT = """
+import sys, time
+from pathlib import Path
+from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
+base = Path(sys.argv[1])
+nats = EmbeddedNats(base / "nats"); nats.start()
+pg = EmbeddedPostgres(base / "pg", durable=False); pg.start()
+print(nats.port, pg.port, nats._process.pid, pg._process.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_servers_orphaned_by_a_killed_parent_are_replaced(embedded_dir: Path) -> None:
+    # `grantline dev` killed with SIGKILL runs no atexit: its servers live on, holding the data dirs.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ORPHANING_PARENT, str(embedded_dir)], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    nats_port, pg_port, nats_pid, pg_pid = map(int, parent.stdout.readline().split())
+    parent.kill()
+    parent.wait()
+    assert psutil.pid_exists(nats_pid) and psutil.pid_exists(pg_pid)
+
+    nats_server = EmbeddedNats(embedded_dir / "nats", port=nats_port)
+    pg = EmbeddedPostgres(embedded_dir / "pg", durable=False, port=pg_port)
+    nats_server.start()
+    pg.start()
+    try:
+        assert not _alive(nats_pid) and not _alive(pg_pid)
+        with psycopg.connect(pg.url) as conn:
+            conn.execute("SELECT 1")
+    finally:
+        nats_server.stop()
+        pg.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_resolve_infra_defaults_to_embedded() -> None:

@@ -47,7 +47,11 @@ def make_traversable(path: Path) -> None:
 
 
 class EmbeddedPostgres:
-    """A Postgres server child process; data in `data_dir/pgdata`, log in `data_dir/postgres.log`."""
+    """A Postgres server child process; data in `data_dir/pgdata`, log in `data_dir/postgres.log` by default.
+
+    As root, the server runs as the system user `grantline-pg`, which needs to traverse `data_dir`'s
+    parents: they are given o+x, and must keep it while the server starts.
+    """
 
     def __init__(
         self,
@@ -56,12 +60,13 @@ class EmbeddedPostgres:
         host: str = "127.0.0.1",
         port: int | None = None,
         durable: bool = True,
+        log_file: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.durable = durable
-        self.log_file = self.data_dir / "postgres.log"
+        self.log_file = log_file if log_file is not None else self.data_dir / "postgres.log"
         # SIGINT is Postgres's "fast" shutdown: it disconnects clients instead of waiting for them.
         self._process = ChildProcess("postgres", self.log_file, stop_signal=signal.SIGINT)
         self._socket_dir: Path | None = None
