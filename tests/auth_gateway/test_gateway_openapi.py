@@ -10,16 +10,24 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 def test_checked_in_openapi_is_current():
     current = json.loads(json.dumps(openapi_document()))
-    assert json.loads(DOC.read_text()) == current, (
-        "docs/openapi.json is stale: uv run python -m grantline.auth_gateway.entrypoints.http.api > docs/openapi.json"
-    )
+    regenerate = "uv run python -m grantline.auth_gateway.entrypoints.http.api > docs/openapi.json"
+    assert json.loads(DOC.read_text()) == current, f"docs/openapi.json is stale: {regenerate}"
 
 
 def test_every_v1_path_of_the_design_is_served():
     paths = openapi_document()["paths"]
     for path in (
-        "/v1/providers", "/v1/provider-apps/{provider}", "/v1/connect-sessions", "/v1/connections/initiate",
-        "/v1/oauth/callback", "/v1/oauth/token", "/v1/connections/api-key", "/v1/connections",
-        "/v1/connections/{connection_id}", "/v1/satisfaction/check", "/v1/webhooks/{provider}", "/v1/audit",
+        "/v1/providers",
+        "/v1/provider-apps/{provider}",
+        "/v1/connect-sessions",
+        "/v1/connections/initiate",
+        "/v1/oauth/callback",
+        "/v1/oauth/token",
+        "/v1/connections/api-key",
+        "/v1/connections",
+        "/v1/connections/{connection_id}",
+        "/v1/satisfaction/check",
+        "/v1/webhooks/{provider}",
+        "/v1/audit",
     ):
         assert path in paths, path

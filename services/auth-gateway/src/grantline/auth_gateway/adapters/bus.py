@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from grantline.auth_gateway.service.problems import Problem, from_error_reply, service_unavailable
 from grantline.common.contract.errors import ErrorReply
 from grantline.common.nats.request_reply import RequestFailed, request
+from grantline.common.nats.secret_wire import request_with_secrets
 
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 
@@ -23,17 +24,23 @@ class Bus:
         self._nats = nats
         self._timeout = timeout
 
-    async def ask(self, subject: str, message: BaseModel, reply_model: type[ReplyT]) -> ReplyT:
+    async def ask(
+        self, subject: str, message: BaseModel, reply_model: type[ReplyT], *, with_secrets: bool = False
+    ) -> ReplyT:
         """The reply to `message`, or raise `Problem` (503 when nobody answered)."""
-        reply = await self.ask_or_error(subject, message, reply_model)
+        reply = await self.ask_or_error(subject, message, reply_model, with_secrets=with_secrets)
         if isinstance(reply, ErrorReply):
             raise from_error_reply(reply)
         return reply
 
     async def ask_or_error(
-        self, subject: str, message: BaseModel, reply_model: type[ReplyT]
+        self, subject: str, message: BaseModel, reply_model: type[ReplyT], *, with_secrets: bool = False
     ) -> ReplyT | ErrorReply:
-        """The reply or the error reply; raise `Problem` only when nobody answered."""
+        """The reply or the error reply; raise `Problem` only when nobody answered.
+
+        `with_secrets` sends `SecretStr` fields in clear: only for requests whose purpose is to hand
+        the vault a secret (code exchange, provider-app secrets, API-key connections).
+        """
         service = subject.split(".", 1)[0]
         try:
             nc = self._nats()
@@ -42,7 +49,8 @@ class Bus:
         if not nc.is_connected:
             raise service_unavailable(service)
         try:
-            return await request(nc, subject, message, reply_model, timeout=self._timeout)
+            send = request_with_secrets if with_secrets else request
+            return await send(nc, subject, message, reply_model, timeout=self._timeout)
         except RequestFailed:
             raise service_unavailable(service) from None
         except ValidationError:

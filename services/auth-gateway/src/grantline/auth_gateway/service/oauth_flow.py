@@ -288,7 +288,9 @@ class OAuthFlow:
             provider_definition=own,
             name=stored.name,
         )
-        return await self._bus.ask_or_error(vault.SUBJECT_EXCHANGE, request, vault.ConnectionInfo)
+        return await self._bus.ask_or_error(
+            vault.SUBJECT_EXCHANGE, request, vault.ConnectionInfo, with_secrets=True
+        )
 
 
 def provider_error_code(error: str) -> str:

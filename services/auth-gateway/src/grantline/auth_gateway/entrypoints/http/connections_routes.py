@@ -161,6 +161,7 @@ async def store_api_key(gw: GatewayDep, caller: CallerDep, body: ApiKeyConnectio
             actor=caller.actor,
         ),
         vault.ConnectionInfo,
+        with_secrets=True,
     )
     return connection_view(info)
 

@@ -108,6 +108,7 @@ async def put_provider_app(
             provider_definition=own,
         ),
         vault_admin.ProviderAppInfo,
+        with_secrets=True,
     )
     return _view(info)
 
