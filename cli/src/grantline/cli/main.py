@@ -17,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(__import__("grantline.cli.nats_commands", fromlist=["app"]).app, name="nats-config")
 
 
 def _use_uvloop() -> None:

@@ -1,0 +1,160 @@
+"""The permission file, its loader and `grantline nats-config`: what compose and Kubernetes mount."""
+
+import json
+from pathlib import Path
+
+import nats
+import pytest
+from typer.testing import CliRunner
+
+from grantline.cli.main import app
+from grantline.common.contract.audit import AuditAction
+from grantline.common.contract.registry import EVENT_TYPES
+from grantline.common.embedded import EmbeddedNats
+from grantline.common.nats.permissions import (
+    SERVICE_USERS,
+    PermissionFileError,
+    bcrypt_passwords,
+    client_environment,
+    generate_passwords,
+    load_or_create_passwords,
+    load_permissions,
+    parse_permissions,
+    password_env_name,
+    render_authorization,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+PERMISSION_FILE = REPO / "deploy" / "nats" / "permissions.yaml"
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard matching: `*` one token, `>` the rest."""
+    wanted, given = pattern.split("."), subject.split(".")
+    for position, token in enumerate(wanted):
+        if token == ">":
+            return len(given) > position
+        if position >= len(given) or (token != "*" and token != given[position]):
+            return False
+    return len(wanted) == len(given)
+
+
+def may_publish(user, subject: str) -> bool:
+    allowed = any(subject_matches(p, subject) for p in user.publish.allow)
+    return allowed and not any(subject_matches(p, subject) for p in user.publish.deny)
+
+
+def test_committed_auth_conf_is_rendered_from_the_permission_file() -> None:
+    committed = (REPO / "deploy" / "nats" / "auth.conf").read_text()
+    assert committed == render_authorization(load_permissions(PERMISSION_FILE)), (
+        "deploy/nats/auth.conf is stale: run `grantline nats-config -o deploy/nats/auth.conf`"
+    )
+
+
+def test_every_event_has_exactly_its_owner_as_publisher() -> None:
+    permissions = load_permissions(PERMISSION_FILE)
+    owners = {
+        "connections.granted": {"vault"},
+        "connections.refreshed": {"vault"},
+        "connections.revoked": {"vault"},
+        "connections.reauth_required": {"vault"},
+        "connections.expiring": {"refresher"},
+        "connections.webhook": {"auth-gateway"},
+        "runs.requested": {"runner"},
+        "runs.finished": {"runner"},
+        "runs.admitted": {"satisfaction"},
+        "runs.held": {"satisfaction"},
+        "runs.connection_revoked": {"satisfaction"},
+    }
+    subjects = {cls.SUBJECT for cls in EVENT_TYPES.values() if not cls.SUBJECT.startswith("audit")}
+    assert subjects == set(owners), "a new event needs an owner here and in permissions.yaml"
+    for subject, owner in owners.items():
+        publishers = {name for name, user in permissions.users.items() if may_publish(user, subject)}
+        assert publishers == owner, subject
+
+
+def test_audit_records_are_publishable_by_the_service_the_contract_names() -> None:
+    permissions = load_permissions(PERMISSION_FILE)
+    gateway_actions = {"connection.initiated", "webhook.received", "api_key.created", "api_key.revoked"}
+    for name, value in vars(AuditAction).items():
+        if name.startswith("_") or not isinstance(value, str):
+            continue
+        owner = "auth-gateway" if value in gateway_actions else "vault"
+        publishers = {n for n, u in permissions.users.items() if may_publish(u, f"audit.{value}")}
+        assert publishers == {owner}, value
+
+
+def test_only_the_vault_serves_vault_subjects() -> None:
+    permissions = load_permissions(PERMISSION_FILE)
+    for name, user in permissions.users.items():
+        can_serve = any(subject_matches(p, "vault.resolve") for p in user.subscribe_allow())
+        assert can_serve == (name == "vault"), name
+
+
+def test_invalid_permission_files_are_refused_with_a_clear_error() -> None:
+    with pytest.raises(PermissionFileError, match="users missing"):
+        parse_permissions("version: 1\nusers:\n  vault: {kind: service}\n")
+    text = PERMISSION_FILE.read_text().replace('"vault.refresh"', '"vault.>.refresh"')
+    with pytest.raises(PermissionFileError, match="last token"):
+        parse_permissions(text)
+    with pytest.raises(PermissionFileError, match="not valid YAML"):
+        parse_permissions("users: [")
+
+
+def test_passwords_file_is_private_and_stable(tmp_path) -> None:
+    permissions = load_permissions(PERMISSION_FILE)
+    path = tmp_path / "nats-users.json"
+    first = load_or_create_passwords(path, permissions)
+    assert set(first) == set(permissions.users)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_or_create_passwords(path, permissions) == first
+
+
+def test_cli_renders_env_references_and_bcrypt(tmp_path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["nats-config", "--file", str(PERMISSION_FILE), "--user", "vault"])
+    assert result.exit_code == 0, result.output
+    assert f"password: ${password_env_name('vault')}" in result.output
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({"vault": "sekret-vault-password"}))
+    out = tmp_path / "auth.conf"
+    result = runner.invoke(
+        app, ["nats-config", "--user", "vault", "--passwords", str(passwords), "--bcrypt", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "sekret-vault-password" not in out.read_text()
+    assert '"$2a$' in out.read_text()
+    result = runner.invoke(app, ["nats-config", "--user", "nobody"])
+    assert result.exit_code == 2 and "no NATS user 'nobody'" in result.output
+
+
+async def test_env_referenced_and_bcrypt_passwords_work_on_nats_server(tmp_path, monkeypatch) -> None:
+    # compose/Kubernetes: the committed file, passwords from the server's environment; the vault's
+    # password given as a bcrypt hash instead (both forms in one server).
+    permissions = load_permissions(PERMISSION_FILE)
+    passwords = generate_passwords(permissions)
+    for name, value in passwords.items():
+        monkeypatch.setenv(password_env_name(name), value)
+    others = [name for name in permissions.users if name != "vault"]
+    config = tmp_path / "auth.conf"
+    config.write_text(
+        render_authorization(permissions, users=others).replace("  ]\n}\n", "")
+        + render_authorization(
+            permissions, bcrypt_passwords({"vault": passwords["vault"]}, rounds=4), users=["vault"]
+        ).split("  users = [\n", 1)[1]
+    )
+    server = EmbeddedNats(tmp_path / "data", config_file=config)
+    server.start()
+    try:
+        for name in SERVICE_USERS:
+            env = client_environment(permissions, name, passwords[name])
+            nc = await nats.connect(
+                server.url,
+                user=env["GRANTLINE_NATS_USER"],
+                password=env["GRANTLINE_NATS_PASSWORD"],
+                inbox_prefix=env["GRANTLINE_NATS_INBOX_PREFIX"],
+                allow_reconnect=False,
+            )
+            await nc.close()
+    finally:
+        server.stop()
