@@ -33,7 +33,9 @@ def keyring_file(tmp_path: Path) -> Path:
     return write_keyring(tmp_path / "master-keyring.json")
 
 
-def vault_settings(nats_url: str, database_url: str, sandbox_url: str, keyring_file: Path, **overrides: object) -> VaultSettings:
+def vault_settings(
+    nats_url: str, database_url: str, sandbox_url: str, keyring_file: Path, **overrides: object
+) -> VaultSettings:
     values: dict[str, object] = {
         "nats_url": nats_url,
         "database_url": database_url,

@@ -124,7 +124,9 @@ async def test_non_expiring_tokens_are_never_refreshed(vault: VaultHarness) -> N
     assert vault.sandbox.refresh_grants("github") == 0
 
 
-async def test_revocation_deletes_secrets_fails_next_resolve_and_tells_the_provider(vault: VaultHarness) -> None:
+async def test_revocation_deletes_secrets_fails_next_resolve_and_tells_the_provider(
+    vault: VaultHarness,
+) -> None:
     await vault.put_app("sandbox")
     info = await vault.connect("sandbox")
     await vault.token()
@@ -155,4 +157,3 @@ async def test_revocation_survives_a_provider_that_is_down(vault: VaultHarness) 
     assert isinstance(reply, contract.OkReply)
     rows = await vault.sql("SELECT status, access_token, refresh_token FROM vault.connections")
     assert rows == [("revoked", None, None)]
-

@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(__import__("grantline.cli.nats_commands", fromlist=["app"]).app, name="nats-config")
+app.add_typer(__import__("grantline.cli.keys_commands", fromlist=["app"]).app, name="keys")
 
 
 def _use_uvloop() -> None:

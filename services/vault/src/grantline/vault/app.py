@@ -7,7 +7,9 @@ import socket
 
 from grantline.common.db.engine import libpq_url
 from grantline.common.runtime import ServiceRuntime
-from grantline.providers.catalogue import load_catalogue
+
+# mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
+from grantline.providers.catalogue import load_catalogue  # type: ignore[attr-defined]
 from grantline.vault.adapters.audit_buffer import AuditBuffer
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.keyring_source import KeyringSource, fingerprint_key

@@ -71,6 +71,7 @@ class ResolveReader:
         self._pending: list[tuple[LookupKey, asyncio.Future[list[CandidateRow]]]] = []
         self._scheduled = False
         self._closed = False
+        self._running: set[asyncio.Task[None]] = set()
 
     async def lookup(self, tenant_id: str, owner: str, provider: str) -> list[CandidateRow]:
         """The default connections of `owner` and of the workspace for the provider."""
@@ -87,7 +88,9 @@ class ResolveReader:
             connection = self._free.pop()
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
-            asyncio.ensure_future(self._run(connection, batch))
+            task = asyncio.ensure_future(self._run(connection, batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     async def _run(
         self,

@@ -33,7 +33,10 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
     if definition.api_key is None:
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"{request.provider!r} does not take API keys")
     if any(is_masked(value) for value in request.fields.values()):
-        return ErrorReply.of(ErrorCode.INVALID_REQUEST, "a secret arrived masked; send it with grantline.common.nats.secret_wire")
+        return ErrorReply.of(
+            ErrorCode.INVALID_REQUEST,
+            "a secret arrived masked; send it with grantline.common.nats.secret_wire",
+        )
     values: dict[str, str] = {}
     for field in definition.api_key.fields:
         given = request.fields.get(field.id)

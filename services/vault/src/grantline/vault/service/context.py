@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition
+# mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
+from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition  # type: ignore[attr-defined]
 from grantline.providers.definition import ProviderDefinition
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.provider_client import ProviderClient

@@ -16,7 +16,9 @@ from grantline.common.contract.connections import ConnectionGranted
 from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.common.contract.vault import ConnectionInfo, ExchangeRequest
 from grantline.common.nats.secret_wire import is_masked
-from grantline.providers.catalogue import CatalogueError
+
+# mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
+from grantline.providers.catalogue import CatalogueError  # type: ignore[attr-defined]
 from grantline.providers.definition import ProviderDefinition
 from grantline.providers.token_response import TokenResponseError, TokenSet
 from grantline.vault.adapters import connection_repository as connection_rows

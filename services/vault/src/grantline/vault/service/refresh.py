@@ -21,7 +21,9 @@ from sqlalchemy import Row
 from grantline.common.contract.audit import AuditAction
 from grantline.common.contract.connections import ReauthRequired, TokenRefreshed
 from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.providers.catalogue import CatalogueError
+
+# mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
+from grantline.providers.catalogue import CatalogueError  # type: ignore[attr-defined]
 from grantline.providers.token_response import ExternalAccount, TokenResponseError, TokenSet
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows

@@ -8,6 +8,7 @@ The verdict names the tenant and the affected connections (matched by account), 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,10 @@ from grantline.vault.domain import SecretField
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.sealing import open_app_secret
 
-_HMAC_SCHEMES = {"slack_v0": verify_slack_webhook, "github_hmac_sha256": verify_github_webhook}
+_HMAC_SCHEMES: dict[str, Callable[..., VerifiedWebhook]] = {
+    "slack_v0": verify_slack_webhook,
+    "github_hmac_sha256": verify_github_webhook,
+}
 
 
 class RiscKeys:
