@@ -1,4 +1,4 @@
-"""Webhook ingress: unverified -> 401 and nothing changes; verified revocation -> revoke + event; replay -> no effect."""
+"""Webhook ingress: 401 when unverified; verified revocation revokes once; a replay has no effect."""
 
 from conftest import KEY_A
 from gateway_support import bearer
