@@ -81,7 +81,9 @@ def create_api_key(
 
 
 @api_keys_app.command("revoke")
-def revoke_api_key(key_id: str = typer.Argument(..., help="the key id"), database_url: str = DatabaseUrl) -> None:
+def revoke_api_key(
+    key_id: str = typer.Argument(..., help="the key id"), database_url: str = DatabaseUrl
+) -> None:
     """Revoke an API key by id."""
     from grantline.auth_gateway.service.tenants import revoke_api_key as revoke
 
