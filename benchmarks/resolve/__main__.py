@@ -1,0 +1,239 @@
+"""`uv run python -m benchmarks.resolve`: vault.resolve latency and throughput beside the raw floor.
+
+Starts an embedded NATS and Postgres, migrates, seeds one tenant with one connection, runs the vault
+(`grantline run vault`) and the raw floor as separate processes, then measures from this process:
+p50/p99 of one sequential client, and throughput with 64 concurrent clients. Writes README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import nats
+import psycopg
+import uvloop
+
+from grantline.cli.migrate import migrate_all
+from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
+from grantline.vault.domain import (
+    Keyring,
+    SealContext,
+    SecretField,
+    generate_data_key,
+    seal,
+    wrap_data_key,
+)
+
+from benchmarks.resolve.raw_floor import SUBJECT as RAW_SUBJECT
+from benchmarks.resolve.raw_floor import seed as seed_raw
+
+HERE = Path(__file__).resolve().parent
+SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "3000"))
+CONCURRENCY = 64
+DURATION = float(os.environ.get("BENCH_SECONDS", "8"))
+TENANT = "bench-tenant"
+RESOLVE = json.dumps({"tenant_id": TENANT, "user_id": "alice", "provider": "sandbox", "scopes": ["read"]}).encode()
+RAW = json.dumps({"id": "t1"}).encode()
+
+
+def seed_vault(database_url: str, keyring: Keyring) -> None:
+    """One tenant, one provider app, one active connection whose token expires in a day."""
+    data_key = generate_data_key()
+    wrapped = wrap_data_key(keyring, TENANT, data_key)
+    context = SealContext.for_connection(TENANT, "conn-bench", SecretField.ACCESS_TOKEN)
+    sealed = seal(data_key, context=context, plaintext="sbx_at_bench_" + secrets.token_urlsafe(24))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO vault.data_keys (tenant_id, data_key_id, master_key_id, wrapped) VALUES (%s, %s, %s, %s)",
+            (TENANT, wrapped.data_key_id, wrapped.master_key_id, wrapped.ciphertext),
+        )
+        conn.execute(
+            "INSERT INTO vault.provider_apps (id, tenant_id, provider, client_id) VALUES ('pa-bench', %s, 'sandbox', 'c')",
+            (TENANT,),
+        )
+        conn.execute(
+            "INSERT INTO vault.connections (id, tenant_id, owner, provider, provider_app_id, auth_kind, status, "
+            "scopes, is_default, expires_at, access_token) VALUES ('conn-bench', %s, 'user:alice', 'sandbox', "
+            "'pa-bench', 'oauth2', 'active', %s, true, %s, %s)",
+            (TENANT, ["profile", "read"], datetime.now(UTC) + timedelta(days=1), sealed),
+        )
+
+
+async def sequential(nc: nats.NATS, subject: str, payload: bytes, count: int) -> list[float]:
+    """Latencies (ms) of `count` requests one after another."""
+    latencies = []
+    for _ in range(200):  # warm-up
+        await nc.request(subject, payload, timeout=5)
+    for _ in range(count):
+        started = time.perf_counter()
+        reply = await nc.request(subject, payload, timeout=5)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if b"error" in reply.data[:10]:
+            raise RuntimeError(reply.data.decode())
+    return sorted(latencies)
+
+
+async def concurrent(nc: nats.NATS, subject: str, payload: bytes) -> tuple[float, int, int]:
+    """(requests per second, successes, errors) of 64 clients for DURATION seconds."""
+    ok = errors = 0
+    deadline = time.perf_counter() + DURATION
+
+    async def client() -> None:
+        nonlocal ok, errors
+        while time.perf_counter() < deadline:
+            try:
+                reply = await nc.request(subject, payload, timeout=5)
+            except Exception:
+                errors += 1
+                continue
+            if reply.data.startswith(b'{"error"'):
+                errors += 1
+            else:
+                ok += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+    return ok / (time.perf_counter() - started), ok, errors
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * fraction))]
+
+
+async def measure(nats_url: str) -> dict[str, dict[str, float]]:
+    nc = await nats.connect(nats_url, pending_size=64 * 1024 * 1024)
+    results = {}
+    for name, subject, payload in (("raw floor", RAW_SUBJECT, RAW), ("vault.resolve", "vault.resolve", RESOLVE)):
+        latencies = await sequential(nc, subject, payload, SEQUENTIAL)
+        rate, ok, errors = await concurrent(nc, subject, payload)
+        results[name] = {
+            "p50_ms": percentile(latencies, 0.50),
+            "p99_ms": percentile(latencies, 0.99),
+            "rps_64": rate,
+            "ok": ok,
+            "errors": errors,
+        }
+    await nc.close()
+    return results
+
+
+def wait_ready(process: subprocess.Popen[bytes], nats_url: str, subject: str, payload: bytes) -> None:
+    async def probe() -> None:
+        nc = await nats.connect(nats_url)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                await nc.request(subject, payload, timeout=1)
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{subject} responder did not start") from None
+                await asyncio.sleep(0.2)
+        await nc.close()
+
+    asyncio.run(probe())
+
+
+def report(results: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| what | sequential p50 (ms) | sequential p99 (ms) | 64 concurrent (req/s) | errors |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, figures in results.items():
+        lines.append(
+            f"| {name} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} | {figures['rps_64']:,.0f} | "
+            f"{int(figures['errors'])} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-resolve-") as tmp:
+        root = Path(tmp)
+        nats_server = EmbeddedNats(root / "nats")
+        postgres = EmbeddedPostgres(root / "postgres", durable=False)
+        nats_server.start()
+        postgres.start()
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            database_url = postgres.create_database("bench")
+            migrate_all(database_url)
+            keyring = Keyring.from_bytes("mk-bench", {"mk-bench": secrets.token_bytes(32)})
+            (root / "keyring.json").write_text(keyring.to_json())
+            seed_vault(database_url, keyring)
+            seed_raw(database_url)
+            env = {
+                **os.environ,
+                "GRANTLINE_NATS_URL": nats_server.url,
+                "GRANTLINE_DATABASE_URL": database_url,
+                "GRANTLINE_MASTER_KEYRING_FILE": str(root / "keyring.json"),
+                "GRANTLINE_HTTP_PORT": "0",
+                "GRANTLINE_LOG_LEVEL": "WARNING",
+                "GRANTLINE_ENVIRONMENT": "development",
+                "GRANTLINE_SANDBOX_URL": "http://127.0.0.1:9",
+            }
+            vault = subprocess.Popen([sys.executable, "-m", "grantline.cli.main", "run", "vault"], env=env)
+            raw = subprocess.Popen([sys.executable, "-m", "benchmarks.resolve.raw_floor", nats_server.url, database_url])
+            processes += [vault, raw]
+            wait_ready(raw, nats_server.url, RAW_SUBJECT, RAW)
+            wait_ready(vault, nats_server.url, "vault.resolve", RESOLVE)
+            uvloop.install()
+            results = asyncio.run(measure(nats_server.url))
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            postgres.stop()
+            nats_server.stop()
+    table = report(results)
+    print(table)
+    write_readme(table)
+
+
+def write_readme(table: str) -> None:
+    machine = f"{os.cpu_count()} cores ({platform.machine()}, {platform.python_implementation()} {platform.python_version()})"
+    text = f"""# Benchmark: `vault.resolve`
+
+`uv run python -m benchmarks.resolve` (about half a minute).
+
+What it does: starts an embedded NATS (JetStream) and an embedded Postgres, runs the migrations,
+seeds one tenant (data key wrapped by a master key), one provider app and one active connection
+with a token valid for a day, then starts two responders as separate processes:
+
+- the vault itself (`grantline run vault`, uvloop), answering `vault.resolve` through its hot path:
+  a raw nats-py queue subscription, micro-batched psycopg lookups (one `unnest` join per batch,
+  3 connections), the in-memory data key cache, an AES-GCM open, and the buffered audit record
+  (flushed to the outbox and published to JetStream by the relay, in the same process, during the run);
+- the raw floor: a bare nats-py responder doing one primary-key select (psycopg, one connection,
+  unbatched) and one AES-GCM decrypt per request.
+
+From this process (nats-py, uvloop) it measures, for each: {SEQUENTIAL} sequential requests after a
+warm-up (p50, p99), then {CONCURRENCY} concurrent clients for {DURATION:.0f} seconds (requests per second, errors).
+Client, NATS, Postgres and both responders share the machine.
+
+Machine: {machine}; measured {datetime.now(UTC):%Y-%m-%d}.
+
+{table}
+
+Targets: sequential p50 <= 2 ms; >= 5,000 resolves/s at 64 concurrent with no error.
+"""
+    (HERE / "README.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
