@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
@@ -67,16 +68,23 @@ class LedgerIngest:
         self.batch_size = batch_size
         self.options = options
         self.stored = 0
+        self._subscription: JetStreamContext.PullSubscription | None = None
 
     async def run(self) -> None:
         """Fetch and store batches until cancelled, riding out NATS and Postgres outages."""
-        subscription = None
+        try:
+            await self._fetch_forever()
+        finally:
+            # A subscription left behind holds the connection's drain at shutdown until it times out.
+            await self._unsubscribe()
+
+    async def _fetch_forever(self) -> None:
         failures = 0
         while True:
             try:
-                if subscription is None:
-                    subscription = await ledger_subscription(self.runtime.nats, self.options)
-                messages = await subscription.fetch(self.batch_size, timeout=1.0)
+                if self._subscription is None:
+                    self._subscription = await ledger_subscription(self.runtime.nats, self.options)
+                messages = await self._subscription.fetch(self.batch_size, timeout=1.0)
             except (TimeoutError, NatsTimeoutError):
                 continue
             except asyncio.CancelledError:
@@ -84,15 +92,19 @@ class LedgerIngest:
             except Exception as error:
                 failures += 1
                 log.warning("audit stream fetch failed", extra={"error": type(error).__name__})
-                if failures >= 3 and subscription is not None:
+                if failures >= 3:
                     # The consumer may be gone (stream recreated): bind again from scratch.
-                    with contextlib.suppress(Exception):
-                        await subscription.unsubscribe()
-                    subscription = None
+                    await self._unsubscribe()
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 continue
             failures = 0
             await self.handle_batch(messages)
+
+    async def _unsubscribe(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     async def handle_batch(self, messages: Sequence[Msg]) -> None:
         """Store the valid records of `messages` in one transaction, then acknowledge them."""
