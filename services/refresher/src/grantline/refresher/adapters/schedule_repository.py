@@ -1,0 +1,169 @@
+"""Postgres access to the refresh schedule: entries, claims with leases, outcomes, warnings."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.refresher.adapters.tables import refresh_schedule as t
+from grantline.refresher.domain.schedule import ScheduleEntry
+
+_ENTRY_COLUMNS = [t.c[name] for name in ScheduleEntry.__dataclass_fields__]
+
+
+async def load_for_update(session: AsyncSession, connection_id: str) -> ScheduleEntry | None:
+    """The entry of a connection, locked until the transaction ends (None when unknown)."""
+    row = (
+        await session.execute(
+            select(*_ENTRY_COLUMNS).where(t.c.connection_id == connection_id).with_for_update()
+        )
+    ).first()
+    return ScheduleEntry(**row._mapping) if row is not None else None
+
+
+async def save_entry(session: AsyncSession, entry: ScheduleEntry) -> None:
+    """Insert or overwrite an older entry; any lease on it is dropped (its outcome is now stale)."""
+    values = {**asdict(entry), "lease_owner": None, "lease_token": None, "lease_until": None}
+    statement = insert(t).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[t.c.connection_id],
+            set_={name: statement.excluded[name] for name in values if name != "connection_id"},
+            # Guarded here too: two handlers may both have seen "no row yet" for one connection.
+            where=tuple_(t.c.last_event_at, t.c.last_event_id)
+            < tuple_(statement.excluded.last_event_at, statement.excluded.last_event_id),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ClaimedRefresh:
+    """A due row this worker holds under a lease until it records an outcome or the lease ends."""
+
+    connection_id: str
+    tenant_id: str
+    provider: str
+    expires_at: datetime | None
+    due_at: datetime | None
+    attempts: int
+    lease_token: uuid.UUID
+
+
+# Reads only the head of the partial index `refresh_schedule_due`; SKIP LOCKED lets replicas claim
+# side by side. The claimed row's next_attempt_at becomes its lease expiry: if this worker dies, the
+# row is due again exactly when the lease ends.
+_CLAIM_DUE = text(
+    """
+    WITH due AS (
+        SELECT connection_id FROM refresher.refresh_schedule
+         WHERE state = 'scheduled' AND next_attempt_at <= :now
+         ORDER BY next_attempt_at
+         LIMIT :limit
+         FOR UPDATE SKIP LOCKED
+    )
+    UPDATE refresher.refresh_schedule AS s
+       SET lease_owner = :owner, lease_token = gen_random_uuid(), lease_until = :until,
+           next_attempt_at = :until, attempts = s.attempts + 1
+      FROM due
+     WHERE s.connection_id = due.connection_id
+ RETURNING s.connection_id, s.tenant_id, s.provider, s.expires_at, s.due_at, s.attempts, s.lease_token
+    """
+)
+
+
+async def claim_due(
+    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedRefresh]:
+    """Claim up to ``limit`` due rows for ``owner`` until ``lease_until``."""
+    rows = await session.execute(
+        _CLAIM_DUE, {"now": now, "until": lease_until, "owner": owner, "limit": limit}
+    )
+    return [ClaimedRefresh(**row._mapping) for row in rows]
+
+
+@dataclass(frozen=True)
+class OutcomeWrite:
+    """The new state of a claimed row after its attempt; applied only while the lease is still ours."""
+
+    connection_id: str
+    lease_token: uuid.UUID
+    state: str
+    end_reason: str | None
+    expires_at: datetime | None
+    due_at: datetime | None
+    next_attempt_at: datetime | None
+    # attempts = 0 when reset, else attempts + attempts_delta (-1 gives back a deferred claim).
+    reset_attempts: bool
+    attempts_delta: int
+    last_error: str | None
+    refreshed_at: datetime | None
+    clear_warning: bool
+
+
+_RECORD_OUTCOME = text(
+    """
+    UPDATE refresher.refresh_schedule
+       SET state = :state, end_reason = :end_reason, expires_at = :expires_at, due_at = :due_at,
+           next_attempt_at = :next_attempt_at,
+           attempts = CASE WHEN :reset_attempts THEN 0 ELSE greatest(0, attempts + :attempts_delta) END,
+           last_error = :last_error,
+           last_refreshed_at = coalesce(CAST(:refreshed_at AS timestamptz), last_refreshed_at),
+           warn_at = CASE WHEN :clear_warning THEN NULL ELSE warn_at END,
+           lease_owner = NULL, lease_token = NULL, lease_until = NULL
+     WHERE connection_id = :connection_id AND lease_token = :lease_token
+    """
+)
+
+
+async def record_outcomes(session: AsyncSession, writes: Sequence[OutcomeWrite]) -> None:
+    """Apply outcomes in one round of statements; a write whose lease was taken over is dropped."""
+    if writes:
+        await session.execute(_RECORD_OUTCOME, [asdict(w) for w in writes])
+
+
+@dataclass(frozen=True)
+class DueWarning:
+    """A connection whose hard expiry has entered the warning window."""
+
+    connection_id: str
+    tenant_id: str
+    owner: str
+    provider: str
+    hard_expires_at: datetime
+
+
+async def claim_due_warnings(session: AsyncSession, *, now: datetime, limit: int) -> list[DueWarning]:
+    """Lock up to ``limit`` rows whose expiry warning is due (the caller marks them warned)."""
+    rows = await session.execute(
+        select(t.c.connection_id, t.c.tenant_id, t.c.owner, t.c.provider, t.c.hard_expires_at)
+        .where(t.c.warn_at.is_not(None), t.c.warn_at <= now)
+        .order_by(t.c.warn_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [DueWarning(**row._mapping) for row in rows]
+
+
+async def mark_warned(session: AsyncSession, warnings: Sequence[DueWarning]) -> None:
+    """Remember that each warning was given for its expiry, so it is given once."""
+    if warnings:
+        await session.execute(
+            update(t)
+            .where(t.c.connection_id == bindparam("b_connection_id"))
+            .values(warn_at=None, warned_expiry_at=bindparam("b_hard_expires_at")),
+            [{"b_connection_id": w.connection_id, "b_hard_expires_at": w.hard_expires_at} for w in warnings],
+        )
+
+
+async def due_counts(session: AsyncSession, *, now: datetime) -> dict[str, int]:
+    """How many scheduled rows are due now, per provider (reads only the due part of the index)."""
+    rows = await session.execute(
+        select(t.c.provider, func.count())
+        .where(t.c.state == "scheduled", t.c.next_attempt_at <= now)
+        .group_by(t.c.provider)
+    )
+    return {provider: int(count) for provider, count in rows}
