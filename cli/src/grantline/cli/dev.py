@@ -49,6 +49,8 @@ class DevStack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     stoppers: list[object] = field(default_factory=list)
     info: dict[str, object] = field(default_factory=dict)
+    # NATS user -> password, when the embedded NATS runs with deploy/nats/permissions.yaml.
+    nats_passwords: dict[str, str] = field(default_factory=dict)
 
     def log_path(self, name: str) -> Path:
         logs = self.data_dir / "logs"
@@ -62,7 +64,9 @@ class DevStack:
 
         nats_url = self.environ.get("GRANTLINE_NATS_URL")
         if not nats_url:
-            nats = EmbeddedNats(self.data_dir / "nats", log_file=self.log_path("nats-server"))
+            auth = self._nats_auth_config()
+            log_file = self.log_path("nats-server")
+            nats = EmbeddedNats(self.data_dir / "nats", config_file=auth, log_file=log_file)
             nats.start()
             self.stoppers.append(nats)
             nats_url = nats.url
@@ -76,6 +80,30 @@ class DevStack:
             database_url = postgres.url.rsplit("/", 1)[0] + "/grantline"
             print(f"  embedded Postgres  {database_url}", flush=True)
         return nats_url, database_url
+
+    def _nats_auth_config(self) -> Path:
+        # Embedded NATS runs with the same users and permissions as production (DESIGN section 5);
+        # random passwords are generated once and kept beside the data (0600).
+        from grantline.common.nats.permissions import (
+            load_or_create_passwords,
+            load_permissions,
+            render_authorization,
+        )
+
+        permissions = load_permissions()
+        self.nats_passwords = load_or_create_passwords(self.data_dir / "nats-users.json", permissions)
+        config = self.data_dir / "nats-auth.conf"
+        config.write_text(render_authorization(permissions, self.nats_passwords))
+        os.chmod(config, 0o600)
+        return config
+
+    def nats_client(self, user: str) -> dict[str, str]:
+        """The GRANTLINE_NATS_* variables for ``user`` (none when NATS runs without auth)."""
+        if not self.nats_passwords:
+            return {}
+        from grantline.common.nats.permissions import client_environment, load_permissions
+
+        return client_environment(load_permissions(), user, self.nats_passwords[user])
 
     # -- processes ----------------------------------------------------------------------------------
 
@@ -175,6 +203,7 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
         for name in ROLES:
             port = api_port if name == "auth-gateway" else free_port()
             env = {**base_env, "GRANTLINE_HTTP_PORT": str(port), "GRANTLINE_SERVICE_NAME": name}
+            env.update(stack.nats_client(name))
             stack.spawn(name, ["run", name], env)
             health[name] = f"http://127.0.0.1:{port}/readyz"
         problems = stack.wait_ready(health)
@@ -192,6 +221,12 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
             "services": health,
             "logs": str(root / "logs"),
         }
+        runner = stack.nats_client("runner")
+        if runner:
+            # What an app runner needs to connect (DESIGN section 7): user, password, reply inbox prefix.
+            info["nats_user"] = runner["GRANTLINE_NATS_USER"]
+            info["nats_password"] = runner["GRANTLINE_NATS_PASSWORD"]
+            info["nats_inbox_prefix"] = runner["GRANTLINE_NATS_INBOX_PREFIX"]
         dev_json = root / "dev.json"
         dev_json.write_text(json.dumps(info, indent=2) + "\n")
         os.chmod(dev_json, 0o600)
