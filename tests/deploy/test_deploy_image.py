@@ -1,0 +1,42 @@
+"""The container image definition: lint it, and check what the platform relies on."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def hadolint() -> str:
+    found = Path(sys.executable).parent / "hadolint"
+    return str(found) if found.is_file() else (shutil.which("hadolint") or "hadolint")
+
+
+def test_dockerfile_lints_clean() -> None:
+    result = subprocess.run(
+        [hadolint(), "--failure-threshold", "warning", "--format", "tty", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_final_stage_runs_grantline_as_a_numeric_non_root_user() -> None:
+    text = DOCKERFILE.read_text()
+    final = text.rsplit("\nFROM ", 1)[1]
+    assert 'ENTRYPOINT ["grantline"]' in final
+    assert 'CMD ["run", "auth-gateway"]' in final
+    assert "ARG UID=10001" in final and "USER ${UID}:${UID}" in final
+    # Nothing in the final stage installs packages or compilers.
+    assert "apt-get" not in final and "pip install" not in final
+    assert "uv sync --frozen --no-dev" in text
+
+
+def test_dockerignore_keeps_the_build_context_to_sources() -> None:
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    assert ignore[0].startswith("#") and "**" in ignore
+    for needed in ("!uv.lock", "!pyproject.toml", "!deploy/nats/permissions.yaml"):
+        assert needed in ignore
