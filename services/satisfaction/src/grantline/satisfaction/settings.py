@@ -10,7 +10,11 @@ class SatisfactionSettings(ServiceSettings):
     http_port: int = 8083
     # How often the in-memory catalogue is re-read, so an operator's enable/disable reaches every replica.
     catalogue_refresh_seconds: float = Field(default=30.0, gt=0)
-    # Concurrent handlers per consumer; runs.requested and checks are per-user independent.
-    run_workers: int = Field(default=16, ge=1, le=256)
-    check_workers: int = Field(default=16, ge=1, le=256)
-    connection_workers: int = Field(default=4, ge=1, le=256)
+    # Concurrent handlers per consumer; runs.requested and checks are per-user independent. Keep their
+    # sum (run + check + connection + 2 x event workers) within the pool: a handler that has to open an
+    # overflow connection pays a connect, and under load that costs more than the concurrency gains.
+    run_workers: int = Field(default=8, ge=1, le=256)
+    check_workers: int = Field(default=8, ge=1, le=256)
+    connection_workers: int = Field(default=2, ge=1, le=256)
+    event_workers: int = Field(default=2, ge=1, le=256)
+    database_pool_size: int = Field(default=24, ge=1, le=200)

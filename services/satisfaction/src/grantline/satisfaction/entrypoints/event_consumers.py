@@ -85,7 +85,7 @@ def register_consumers(
         stream=RUNS,
         subject=RunFinished.SUBJECT,
         handler=on_run_finished,
-        max_workers=settings.run_workers,
+        max_workers=settings.event_workers,
     )
     subscribe_events(
         broker,
@@ -94,5 +94,5 @@ def register_consumers(
         stream=AUDIT,
         subject=TOKEN_RESOLVED_SUBJECT,
         handler=on_token_resolved,
-        max_workers=settings.run_workers,
+        max_workers=settings.event_workers,
     )
