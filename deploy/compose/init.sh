@@ -1,0 +1,27 @@
+#!/bin/sh
+# Prepare docker-compose.yml's secrets on this laptop (idempotent; keeps what exists):
+# - deploy/compose/secrets/compose.env: a random password per NATS user and for Postgres
+#   (use it with `docker compose --env-file deploy/compose/secrets/compose.env ...`);
+# - deploy/compose/secrets/master-keyring.json: the vault's master keyring (DESIGN section 5).
+set -eu
+cd "$(dirname "$0")/../.."
+umask 077
+random() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
+mkdir -p deploy/compose/secrets
+env_file=deploy/compose/secrets/compose.env
+touch "$env_file"
+for name in POSTGRES_PASSWORD GRANTLINE_NATS_PASSWORD_AUTH_GATEWAY GRANTLINE_NATS_PASSWORD_VAULT \
+    GRANTLINE_NATS_PASSWORD_REFRESHER GRANTLINE_NATS_PASSWORD_SATISFACTION GRANTLINE_NATS_PASSWORD_AUDIT \
+    GRANTLINE_NATS_PASSWORD_RUNNER GRANTLINE_NATS_PASSWORD_AUDIT_READER; do
+  grep -q "^${name}=" "$env_file" || echo "${name}=$(random)" >> "$env_file"
+done
+
+keyring=deploy/compose/secrets/master-keyring.json
+if [ ! -f "$keyring" ]; then
+  key=$(head -c 32 /dev/urandom | base64)
+  printf '{"active": "compose-1", "keys": {"compose-1": "%s"}}\n' "$key" > "$keyring"
+fi
+# The directory stays private to you; the file must be readable by the container's user (10001).
+chmod 700 deploy/compose/secrets
+chmod 644 "$keyring"
+echo "ready: $env_file and $keyring (both git-ignored); now: docker compose --env-file $env_file up --build"
