@@ -8,7 +8,6 @@ p50/p99 of one sequential client, and throughput with 64 concurrent clients. Wri
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import platform
@@ -24,6 +23,8 @@ import nats
 import psycopg
 import uvloop
 
+from benchmarks.resolve.raw_floor import SUBJECT as RAW_SUBJECT
+from benchmarks.resolve.raw_floor import seed as seed_raw
 from grantline.cli.migrate import migrate_all
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
 from grantline.vault.domain import (
@@ -35,15 +36,14 @@ from grantline.vault.domain import (
     wrap_data_key,
 )
 
-from benchmarks.resolve.raw_floor import SUBJECT as RAW_SUBJECT
-from benchmarks.resolve.raw_floor import seed as seed_raw
-
 HERE = Path(__file__).resolve().parent
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "3000"))
 CONCURRENCY = 64
 DURATION = float(os.environ.get("BENCH_SECONDS", "8"))
 TENANT = "bench-tenant"
-RESOLVE = json.dumps({"tenant_id": TENANT, "user_id": "alice", "provider": "sandbox", "scopes": ["read"]}).encode()
+RESOLVE = json.dumps(
+    {"tenant_id": TENANT, "user_id": "alice", "provider": "sandbox", "scopes": ["read"]}
+).encode()
 RAW = json.dumps({"id": "t1"}).encode()
 
 
@@ -55,17 +55,19 @@ def seed_vault(database_url: str, keyring: Keyring) -> None:
     sealed = seal(data_key, context=context, plaintext="sbx_at_bench_" + secrets.token_urlsafe(24))
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO vault.data_keys (tenant_id, data_key_id, master_key_id, wrapped) VALUES (%s, %s, %s, %s)",
+            "INSERT INTO vault.data_keys (tenant_id, data_key_id, master_key_id, wrapped) "
+            "VALUES (%s, %s, %s, %s)",
             (TENANT, wrapped.data_key_id, wrapped.master_key_id, wrapped.ciphertext),
         )
         conn.execute(
-            "INSERT INTO vault.provider_apps (id, tenant_id, provider, client_id) VALUES ('pa-bench', %s, 'sandbox', 'c')",
+            "INSERT INTO vault.provider_apps (id, tenant_id, provider, client_id) "
+            "VALUES ('pa-bench', %s, 'sandbox', 'c')",
             (TENANT,),
         )
         conn.execute(
-            "INSERT INTO vault.connections (id, tenant_id, owner, provider, provider_app_id, auth_kind, status, "
-            "scopes, is_default, expires_at, access_token) VALUES ('conn-bench', %s, 'user:alice', 'sandbox', "
-            "'pa-bench', 'oauth2', 'active', %s, true, %s, %s)",
+            "INSERT INTO vault.connections (id, tenant_id, owner, provider, provider_app_id, auth_kind, "
+            "status, scopes, is_default, expires_at, access_token) VALUES ('conn-bench', %s, 'user:alice', "
+            "'sandbox', 'pa-bench', 'oauth2', 'active', %s, true, %s, %s)",
             (TENANT, ["profile", "read"], datetime.now(UTC) + timedelta(days=1), sealed),
         )
 
@@ -114,7 +116,10 @@ def percentile(values: list[float], fraction: float) -> float:
 async def measure(nats_url: str) -> dict[str, dict[str, float]]:
     nc = await nats.connect(nats_url, pending_size=64 * 1024 * 1024)
     results = {}
-    for name, subject, payload in (("raw floor", RAW_SUBJECT, RAW), ("vault.resolve", "vault.resolve", RESOLVE)):
+    for name, subject, payload in (
+        ("raw floor", RAW_SUBJECT, RAW),
+        ("vault.resolve", "vault.resolve", RESOLVE),
+    ):
         latencies = await sequential(nc, subject, payload, SEQUENTIAL)
         rate, ok, errors = await concurrent(nc, subject, payload)
         results[name] = {
@@ -184,7 +189,9 @@ def main() -> None:
                 "GRANTLINE_SANDBOX_URL": "http://127.0.0.1:9",
             }
             vault = subprocess.Popen([sys.executable, "-m", "grantline.cli.main", "run", "vault"], env=env)
-            raw = subprocess.Popen([sys.executable, "-m", "benchmarks.resolve.raw_floor", nats_server.url, database_url])
+            raw = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.resolve.raw_floor", nats_server.url, database_url]
+            )
             processes += [vault, raw]
             wait_ready(raw, nats_server.url, RAW_SUBJECT, RAW)
             wait_ready(vault, nats_server.url, "vault.resolve", RESOLVE)
@@ -206,7 +213,11 @@ def main() -> None:
 
 
 def write_readme(table: str) -> None:
-    machine = f"{os.cpu_count()} cores ({platform.machine()}, {platform.python_implementation()} {platform.python_version()})"
+    load = os.getloadavg()[0]
+    machine = (
+        f"{os.cpu_count()} cores ({platform.machine()}, Python {platform.python_version()}); "
+        f"1-minute load average when it finished: {load:.1f}"
+    )
     text = f"""# Benchmark: `vault.resolve`
 
 `uv run python -m benchmarks.resolve` (about half a minute).
@@ -222,8 +233,8 @@ with a token valid for a day, then starts two responders as separate processes:
 - the raw floor: a bare nats-py responder doing one primary-key select (psycopg, one connection,
   unbatched) and one AES-GCM decrypt per request.
 
-From this process (nats-py, uvloop) it measures, for each: {SEQUENTIAL} sequential requests after a
-warm-up (p50, p99), then {CONCURRENCY} concurrent clients for {DURATION:.0f} seconds (requests per second, errors).
+From this process (nats-py, uvloop) it measures, for each: {SEQUENTIAL} sequential requests after
+a warm-up (p50, p99), then {CONCURRENCY} concurrent clients for {DURATION:.0f} s (requests/s, errors).
 Client, NATS, Postgres and both responders share the machine.
 
 Machine: {machine}; measured {datetime.now(UTC):%Y-%m-%d}.

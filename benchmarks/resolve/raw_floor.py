@@ -58,7 +58,9 @@ def seed(database_url: str) -> None:
     nonce = os.urandom(12)
     sealed = aead.encrypt(nonce, b"sbx_at_raw_floor_token_0123456789", b"raw-floor")
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_raw_tokens (id text PRIMARY KEY, nonce bytea, sealed bytea)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw_tokens (id text PRIMARY KEY, nonce bytea, sealed bytea)"
+        )
         conn.execute(
             "INSERT INTO bench_raw_tokens VALUES ('t1', %s, %s) ON CONFLICT (id) DO NOTHING", (nonce, sealed)
         )

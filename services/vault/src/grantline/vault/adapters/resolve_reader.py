@@ -32,6 +32,19 @@ SELECT r.idx, c.id, c.owner, c.status, c.scopes, c.expires_at, c.token_type, c.a
   LEFT JOIN vault.provider_apps pa ON pa.tenant_id = c.tenant_id AND pa.provider = c.provider
 """
 
+# A batch of one (the sequential case) skips the array parameters: dumping them costs more client
+# CPU than the query itself.
+_LOOKUP_ONE = """
+SELECT 0, c.id, c.owner, c.status, c.scopes, c.expires_at, c.token_type, c.auth_kind,
+       c.access_token, c.api_key, c.refresh_token IS NOT NULL,
+       d.data_key_id, d.master_key_id, d.wrapped,
+       COALESCE(pa.allow_workspace_fallback AND pa.enabled, false)
+  FROM vault.connections c
+  LEFT JOIN vault.data_keys d ON d.tenant_id = c.tenant_id
+  LEFT JOIN vault.provider_apps pa ON pa.tenant_id = c.tenant_id AND pa.provider = c.provider
+ WHERE c.tenant_id = %s AND c.provider = %s AND c.is_default AND (c.owner = %s OR c.owner = 'workspace')
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class CandidateRow:
@@ -133,6 +146,10 @@ class ResolveReader:
         connection: psycopg.AsyncConnection[Any], keys: Sequence[LookupKey]
     ) -> list[tuple[Any, ...]]:
         async with connection.cursor() as cursor:
+            if len(keys) == 1:
+                tenant_id, owner, provider = keys[0]
+                await cursor.execute(_LOOKUP_ONE, (tenant_id, provider, owner), prepare=True)
+                return await cursor.fetchall()
             await cursor.execute(
                 _LOOKUP,
                 (
