@@ -5,6 +5,7 @@ from grantline.auth_gateway.adapters.tables import outbox
 from grantline.auth_gateway.entrypoints.housekeeping import housekeeping
 from grantline.auth_gateway.entrypoints.http.api import create_api
 from grantline.auth_gateway.entrypoints.http.context import Gateway
+from grantline.auth_gateway.entrypoints.ui.mount import mount_ui, own_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
 from grantline.auth_gateway.service.oauth_flow import OAuthFlow
 from grantline.auth_gateway.settings import GatewaySettings
@@ -27,7 +28,13 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
         settings=settings,
         bus=bus,
         catalogue=catalogue,
-        flow=OAuthFlow(bus=bus, catalogue=catalogue, redirect_uri=settings.redirect_uri),
+        flow=OAuthFlow(
+            bus=bus,
+            catalogue=catalogue,
+            redirect_uri=settings.redirect_uri,
+            own_return_to=own_return_to(settings.public_url),
+        ),
     )
+    mount_ui(api)
     runtime.add_background_task(housekeeping(runtime))
     return runtime

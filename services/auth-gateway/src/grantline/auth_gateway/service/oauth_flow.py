@@ -112,10 +112,19 @@ def _checked_scopes(scopes: list[str]) -> list[str]:
 
 
 class OAuthFlow:
-    def __init__(self, *, bus: Bus, catalogue: TenantCatalogue, redirect_uri: str) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        catalogue: TenantCatalogue,
+        redirect_uri: str,
+        own_return_to: tuple[str, ...] = (),
+    ) -> None:
         self._bus = bus
         self._catalogue = catalogue
         self._redirect_uri = redirect_uri
+        # The gateway's own pages (admin UI, connect pages): always a safe place to come back to.
+        self._own_return_to = list(own_return_to)
 
     async def initiate(
         self, session: AsyncSession, principal: Principal, request: InitiateInput
@@ -131,7 +140,9 @@ class OAuthFlow:
         if tenant is None:
             raise not_found("tenant")
         try:
-            return_to = check_return_to(request.return_to, tenant.return_to_allow_list)
+            return_to = check_return_to(
+                request.return_to, [*tenant.return_to_allow_list, *self._own_return_to]
+            )
         except ReturnToError as error:
             raise Problem(422, "return_to_not_allowed", str(error)) from None
         requested = _checked_scopes(request.scopes) if request.scopes is not None else None

@@ -1,0 +1,90 @@
+"""`/admin/audit`: the tenant's audit log, filtered; every record links to its connection and run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from grantline.auth_gateway.entrypoints.http.audit_routes import query_audit
+from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
+from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, gateway_of
+from grantline.auth_gateway.entrypoints.ui.page_inputs import (
+    ACTION,
+    CONNECTION_ID,
+    CURSOR,
+    OPAQUE_ID,
+    PROVIDER_ID,
+    BadInput,
+    optional,
+)
+from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
+from grantline.auth_gateway.service.problems import Problem
+
+router = APIRouter(include_in_schema=False)
+
+# filter name in the page URL -> (pattern, label)
+FILTERS = {
+    "user": (OPAQUE_ID, "User"),
+    "connection": (CONNECTION_ID, "Connection"),
+    "provider": (PROVIDER_ID, "Provider"),
+    "run": (OPAQUE_ID, "Run"),
+    "action": (ACTION, "Action"),
+}
+
+
+def detail_text(detail: dict[str, Any]) -> str:
+    """A record's detail as short `key: value` pairs (records never hold a secret)."""
+    parts = []
+    for key, value in sorted(detail.items()):
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        parts.append(f"{key}: {text[:120]}")
+    return "; ".join(parts)
+
+
+@router.get("/admin/audit")
+async def audit_page(request: Request) -> Response:
+    """Newest records first, 50 a page."""
+    signed = await admin_session(request)
+    if signed is None:
+        return redirect(SIGN_IN)
+    caller, admin = signed
+    query = request.query_params
+    filters = {name: (query.get(name) or "").strip() for name in FILTERS}
+    context: dict[str, Any] = {
+        "filters": filters,
+        "records": [],
+        "next_url": None,
+        "detail_text": detail_text,
+    }
+    status = 200
+    try:
+        checked = {name: optional(filters[name], *FILTERS[name]) for name in FILTERS}
+        cursor = optional(query.get("cursor"), CURSOR, "Page")
+        reply = await query_audit(
+            gateway_of(request),
+            caller,
+            user_id=checked["user"],
+            connection_id=checked["connection"],
+            provider=checked["provider"],
+            app_id=None,
+            run_id=checked["run"],
+            action=checked["action"],
+            since=None,
+            until=None,
+            cursor=cursor,
+            limit=50,
+        )
+        context["records"] = reply.records
+        if reply.next_cursor:
+            context["next_url"] = str(request.url.include_query_params(cursor=reply.next_cursor))
+    except BadInput as bad:
+        context["error_message"], status = str(bad), 422
+    except Problem as problem:
+        context["error_message"], status = problem.detail, problem.status
+    return render(
+        "admin/audit.html",
+        admin_context(request, admin, title="Audit log", section="audit", **context),
+        status=status,
+    )

@@ -1,0 +1,250 @@
+"""`/admin/connections`: every connection of the tenant, filtered; start, re-authorize and revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from grantline.auth_gateway.entrypoints.http.connections_routes import (
+    InitiateIn,
+    initiate,
+    list_connections,
+    revoke_connection,
+    visible_connection,
+)
+from grantline.auth_gateway.entrypoints.http.provider_apps_routes import list_provider_apps
+from grantline.auth_gateway.entrypoints.http.providers_routes import list_providers
+from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
+from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, csrf_ok, gateway_of
+from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
+from grantline.auth_gateway.entrypoints.ui.page_inputs import (
+    CONNECTION_ID,
+    CURSOR,
+    OPAQUE_ID,
+    PROVIDER_ID,
+    STALE_FORM,
+    STATUSES,
+    BadInput,
+    optional,
+    outcome_param,
+)
+from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
+from grantline.auth_gateway.service.problems import Problem
+
+router = APIRouter(include_in_schema=False)
+
+RETURN_PATH = "/admin/return"
+_OUTCOME_MESSAGES = {
+    "connected": "Connected {provider}.",
+    "revoked": "Revoked the {provider} connection.",
+}
+
+
+def _outcome_message(request: Request, pages: CataloguePages) -> tuple[str | None, str | None]:
+    query = request.query_params
+    done, error = outcome_param(query.get("done")), outcome_param(query.get("error"))
+    provider = pages.name(optional(query.get("provider"), PROVIDER_ID, "provider") or "the provider")
+    if error:
+        return None, f"The {provider} authorization did not complete ({error.replace('_', ' ')})."
+    if done in _OUTCOME_MESSAGES:
+        return _OUTCOME_MESSAGES[done].format(provider=provider), None
+    return None, None
+
+
+def _message(error: BadInput | Problem) -> str:
+    return error.detail if isinstance(error, Problem) else str(error)
+
+
+def _status(error: BadInput | Problem) -> int:
+    return error.status if isinstance(error, Problem) else 422
+
+
+@router.get("/admin/connections")
+async def connections_page(request: Request) -> Response:
+    """The filterable list, with each connection's scopes described."""
+    signed = await admin_session(request)
+    if signed is None:
+        return redirect(SIGN_IN)
+    caller, admin = signed
+    gw = gateway_of(request)
+    query = request.query_params
+    filters = {k: (query.get(k) or "").strip() for k in ("user", "provider", "status")}
+    workspace = query.get("owner") == "workspace"
+    context: dict[str, Any] = {"filters": filters, "workspace": workspace, "statuses": STATUSES}
+    try:
+        user = optional(filters["user"], OPAQUE_ID, "User")
+        provider = optional(filters["provider"], PROVIDER_ID, "Provider")
+        status = optional(filters["status"], CONNECTION_ID, "Status")
+        cursor = optional(query.get("cursor"), CURSOR, "Page")
+        if status is not None and status not in STATUSES:
+            raise BadInput("Status is not valid")
+        if user and workspace:
+            raise BadInput("Filter by a user or by workspace connections, not both")
+        pages = CataloguePages(await list_providers(gw, caller))
+        page = await list_connections(
+            gw,
+            caller,
+            user_id=user,
+            workspace=workspace,
+            provider=provider,
+            status=status,  # type: ignore[arg-type]  # checked against STATUSES above
+            cursor=cursor,
+            limit=50,
+        )
+    except (BadInput, Problem) as error:
+        context.update(connections=[], pages=None, providers=[], error_message=_message(error))
+        page_context = admin_context(request, admin, title="Connections", section="connections", **context)
+        return render("admin/connections.html", page_context, status=_status(error))
+    status_message, error_message = _outcome_message(request, pages)
+    context.update(
+        connections=page.connections,
+        pages=pages,
+        providers=sorted(pages.providers.values(), key=lambda p: p.name.lower()),
+        next_url=str(request.url.include_query_params(cursor=page.next_cursor)) if page.next_cursor else None,
+        status_message=status_message,
+        error_message=error_message,
+    )
+    return render(
+        "admin/connections.html",
+        admin_context(request, admin, title="Connections", section="connections", **context),
+    )
+
+
+@router.get("/admin/connections/new")
+async def new_connection_form(request: Request) -> Response:
+    """Pick a provider, then the owner and the scopes (described) to ask for."""
+    signed = await admin_session(request)
+    if signed is None:
+        return redirect(SIGN_IN)
+    caller, admin = signed
+    return await _new_connection_page(request, caller, admin, values=dict(request.query_params))
+
+
+async def _new_connection_page(
+    request: Request, caller: Any, admin: Any, *, values: dict[str, Any], error: str | None = None
+) -> Response:
+    gw = gateway_of(request)
+    context: dict[str, Any] = {"values": values, "error_message": error, "provider": None, "scopes": []}
+    try:
+        pages = CataloguePages(await list_providers(gw, caller))
+        provider_id = optional(values.get("provider"), PROVIDER_ID, "Provider")
+        context["choices"] = pages.connectable()
+        chosen = pages.providers.get(provider_id or "")
+        if provider_id and chosen is None:
+            raise BadInput("That provider is not in the catalogue")
+        if chosen is not None:
+            apps = {a.provider: a for a in (await list_provider_apps(gw, caller)).provider_apps}
+            app = apps.get(chosen.id)
+            defaults = list(app.scopes) if app and app.scopes else pages.default_scopes(chosen.id)
+            context.update(provider=chosen, defaults=defaults)
+    except (BadInput, Problem) as failure:
+        context.setdefault("choices", [])
+        context["error_message"] = _message(failure)
+    page_context = admin_context(request, admin, title="Start a connection", section="connections", **context)
+    return render("admin/connection_new.html", page_context, status=422 if context["error_message"] else 200)
+
+
+@router.post("/admin/connections/new")
+async def start_connection(request: Request) -> Response:
+    """Initiate the flow as the API does, then send the browser to the provider."""
+    signed = await admin_session(request)
+    if signed is None:
+        return redirect(SIGN_IN)
+    caller, admin = signed
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    if not csrf_ok(request, form, admin.nonce):
+        return await _new_connection_page(request, caller, admin, values=values, error=STALE_FORM)
+    gw = gateway_of(request)
+    workspace = form.get("owner") == "workspace"
+    scopes = [s for s in form.getlist("scopes") if isinstance(s, str)]
+    try:
+        body = InitiateIn(
+            user_id=None if workspace else (str(form.get("user_id") or "").strip() or None),
+            workspace=workspace,
+            provider=str(form.get("provider") or ""),
+            scopes=scopes or None,
+            return_to=gw.settings.public_url.rstrip("/") + RETURN_PATH,
+            connection_id=optional(str(form.get("connection_id") or ""), CONNECTION_ID, "Connection"),
+        )
+        started = await initiate(gw, caller, body)
+    except ValidationError:
+        message = "Give a user id (or choose the workspace) and a provider."
+        return await _new_connection_page(request, caller, admin, values=values, error=message)
+    except (BadInput, Problem) as failure:
+        return await _new_connection_page(request, caller, admin, values=values, error=_message(failure))
+    return redirect(started.authorize_url)
+
+
+@router.get("/admin/return")
+async def flow_returned(request: Request) -> Response:
+    """Where an admin-started flow ends; needs no session, as the provider's redirect brings no cookie."""
+    query = request.query_params
+    status = outcome_param(query.get("status"))
+    error = outcome_param(query.get("error"))
+    raw_provider = query.get("provider") or ""
+    provider = raw_provider if PROVIDER_ID.fullmatch(raw_provider) else None
+    params = {"done": "connected"} if status == "connected" else {"error": error or "unknown"}
+    if provider:
+        params["provider"] = provider
+    context = {
+        "title": "Connected" if status == "connected" else "Not connected",
+        "status": status,
+        "provider": provider,
+        "error": error,
+        "continue_url": "/admin/connections?" + urlencode(params),
+    }
+    return render("admin/return.html", context)
+
+
+@router.get("/admin/connections/{connection_id}/revoke")
+async def revoke_confirmation(request: Request, connection_id: str) -> Response:
+    """The confirmation step: what will be revoked and what that does."""
+    signed = await admin_session(request)
+    if signed is None:
+        return redirect(SIGN_IN)
+    caller, admin = signed
+    return await _revoke_page(request, caller, admin, connection_id)
+
+
+async def _revoke_page(
+    request: Request, caller: Any, admin: Any, connection_id: str, error: str | None = None
+) -> Response:
+    gw = gateway_of(request)
+    context: dict[str, Any] = {"connection": None, "pages": None, "error_message": error}
+    try:
+        if not CONNECTION_ID.fullmatch(connection_id):
+            raise BadInput("That connection id is not valid")
+        context["connection"] = await visible_connection(gw, caller, connection_id)
+        context["pages"] = CataloguePages(await list_providers(gw, caller))
+    except (BadInput, Problem) as failure:
+        context["error_message"] = _message(failure)
+    page_context = admin_context(
+        request, admin, title="Revoke a connection", section="connections", **context
+    )
+    return render("admin/revoke_confirm.html", page_context, status=200 if context["connection"] else 404)
+
+
+@router.post("/admin/connections/{connection_id}/revoke")
+async def revoke(request: Request, connection_id: str) -> Response:
+    """Revoke through the vault (reason `admin`), then back to the list."""
+    signed = await admin_session(request)
+    if signed is None:
+        return redirect(SIGN_IN)
+    caller, admin = signed
+    form = await request.form()
+    if not csrf_ok(request, form, admin.nonce):
+        return await _revoke_page(request, caller, admin, connection_id, error=STALE_FORM)
+    gw = gateway_of(request)
+    try:
+        if not CONNECTION_ID.fullmatch(connection_id):
+            raise BadInput("That connection id is not valid")
+        info = await visible_connection(gw, caller, connection_id)
+        await revoke_connection(gw, caller, connection_id, reason="admin")
+    except (BadInput, Problem) as failure:
+        return await _revoke_page(request, caller, admin, connection_id, error=_message(failure))
+    return redirect("/admin/connections?" + urlencode({"done": "revoked", "provider": info.provider}))

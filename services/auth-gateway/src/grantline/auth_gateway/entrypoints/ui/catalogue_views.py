@@ -1,0 +1,43 @@
+"""The catalogue as the pages show it: provider names, scope descriptions, who can be connected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grantline.auth_gateway.entrypoints.http.providers_routes import CatalogueView, ProviderView
+
+
+@dataclass(frozen=True)
+class ScopeLine:
+    id: str
+    description: str
+
+
+class CataloguePages:
+    """Lookups the pages make on one `CatalogueView`."""
+
+    def __init__(self, view: CatalogueView) -> None:
+        self.view = view
+        self.providers = {p.id: p for p in view.providers}
+
+    def name(self, provider: str) -> str:
+        """The provider's display name (its id when unknown)."""
+        found = self.providers.get(provider)
+        return found.name if found else provider
+
+    def scope_lines(self, provider: str, scopes: list[str]) -> list[ScopeLine]:
+        """Each scope with its human description (the scope itself when the catalogue has none)."""
+        found = self.providers.get(provider)
+        described = {s.id: s.description for s in found.scopes} if found else {}
+        return [ScopeLine(scope, described.get(scope, "")) for scope in scopes]
+
+    def connectable(self) -> list[ProviderView]:
+        """OAuth providers, enabled, with a provider app (or all of them when the vault did not say)."""
+        return [
+            p for p in self.view.providers if p.auth != "api_key" and p.enabled and p.configured is not False
+        ]
+
+    def default_scopes(self, provider: str) -> list[str]:
+        """The catalogue's default scopes for a provider."""
+        found = self.providers.get(provider)
+        return [s.id for s in found.scopes if s.default] if found else []

@@ -1,0 +1,305 @@
+"""`/connect`: the end user's own page, reached through a connect session.
+
+`/connect?session=<token>` (or `?connect_session=`, as `connect_url` has it) checks the token once,
+sets a short-lived signed cookie and redirects to `/connect`, so the token does not stay in the
+address bar, the history or a Referer. The cookie is SameSite=Lax, not Strict: the user arrives
+from the platform's site, and a Strict cookie set on that cross-site navigation would not come
+back with the redirect. Posts are guarded by the session-bound CSRF token and an Origin check.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from grantline.auth_gateway.adapters import flow_store
+from grantline.auth_gateway.domain.credentials import (
+    credential_hash,
+    is_connect_session_token,
+    looks_like_credential,
+)
+from grantline.auth_gateway.domain.incremental_scopes import scopes_for_reauthorization
+from grantline.auth_gateway.entrypoints.http.connections_routes import (
+    InitiateIn,
+    initiate,
+    list_connections,
+    revoke_connection,
+    visible_connection,
+)
+from grantline.auth_gateway.entrypoints.http.providers_routes import list_providers
+from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
+    CONNECT_COOKIE,
+    clear_session_cookie,
+    connect_session,
+    csrf_ok,
+    gateway_of,
+    set_session_cookie,
+    ui_of,
+)
+from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
+from grantline.auth_gateway.entrypoints.ui.page_inputs import (
+    CONNECTION_ID,
+    PROVIDER_ID,
+    STALE_FORM,
+    outcome_param,
+)
+from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
+from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
+from grantline.auth_gateway.service.principal import Principal
+from grantline.auth_gateway.service.problems import Problem
+from grantline.common.contract import vault_admin
+
+router = APIRouter(include_in_schema=False)
+
+CONNECT_PATH = "/connect"
+DONE_PATH = "/connect/done"
+_EXPIRED = "This link has expired. Go back to the app and open the connections page again."
+
+
+def _base(
+    request: Request, browser: ConnectBrowserSession | None, title: str, **extra: Any
+) -> dict[str, Any]:
+    csrf = ui_of(request).signer.csrf_token(browser.nonce) if browser else None
+    return {"title": title, "area": "connect", "csrf_token": csrf, **extra}
+
+
+async def _exchange_token(request: Request, token: str) -> Response:
+    response = redirect(CONNECT_PATH)
+    record = None
+    if looks_like_credential(token) and is_connect_session_token(token):
+        async with gateway_of(request).runtime.sessions() as session:
+            record = await flow_store.connect_session_by_hash(session, credential_hash(token))
+    now = datetime.now(UTC)
+    if record is None or record.expires_at <= now:
+        clear_session_cookie(request, response, name=CONNECT_COOKIE, path=CONNECT_PATH)
+        return redirect(CONNECT_PATH + "?expired=1")
+    ttl = ui_of(request).settings.connect_cookie_ttl_seconds
+    expires_at = min(int(record.expires_at.timestamp()), int(now.timestamp()) + ttl)
+    value, _ = ui_of(request).signer.seal_connect(
+        tenant_id=record.tenant_id,
+        user_id=record.user_id,
+        session_id=record.session_id,
+        expires_at=expires_at,
+    )
+    set_session_cookie(
+        request,
+        response,
+        name=CONNECT_COOKIE,
+        value=value,
+        path=CONNECT_PATH,
+        max_age=max(1, expires_at - int(now.timestamp())),
+        same_site="lax",
+    )
+    return response
+
+
+def _expired(request: Request) -> Response:
+    return render(
+        "connect/expired.html", _base(request, None, "Link expired", error_message=_EXPIRED), status=401
+    )
+
+
+@router.get("/connect")
+async def connect_home(request: Request) -> Response:
+    """Authorized and Available lists for the session's user."""
+    token = request.query_params.get("session") or request.query_params.get("connect_session")
+    if token:
+        return await _exchange_token(request, token)
+    signed = connect_session(request)
+    if signed is None:
+        return _expired(request)
+    caller, browser = signed
+    gw = gateway_of(request)
+    context = _base(request, browser, "Your connections", user_id=caller.user_id)
+    try:
+        pages = CataloguePages(await list_providers(gw, caller))
+        page = await list_connections(
+            gw, caller, user_id=None, workspace=False, provider=None, status=None, cursor=None, limit=200
+        )
+    except Problem as problem:
+        context.update(error_message=problem.detail, authorized=[], available=[], pages=None)
+        return render("connect/home.html", context, status=problem.status)
+    authorized = [c for c in page.connections if c.status in ("active", "reauth_required")]
+    connected = {c.provider for c in authorized}
+    context.update(
+        pages=pages,
+        authorized=authorized,
+        available=[p for p in pages.connectable() if p.id not in connected],
+    )
+    query = request.query_params
+    raw = query.get("provider") or ""
+    name = pages.name(raw) if PROVIDER_ID.fullmatch(raw) else "the provider"
+    if outcome_param(query.get("done")) == "revoked":
+        context["status_message"] = f"Disconnected {name}."
+    return render("connect/home.html", context)
+
+
+async def _requested_scopes(
+    request: Request, caller: Principal, provider: str, connection_id: str | None
+) -> tuple[CataloguePages, list[str]]:
+    """Exactly the scopes the flow will ask for: the app's defaults, plus what was granted before."""
+    gw = gateway_of(request)
+    pages = CataloguePages(await list_providers(gw, caller))
+    definition = pages.providers.get(provider)
+    if definition is None or definition not in pages.connectable():
+        raise Problem(404, "not_found", "this provider is not available")
+    app = await gw.bus.ask(
+        vault_admin.SUBJECT_PROVIDER_APP_GET,
+        vault_admin.ProviderAppRef(tenant_id=caller.tenant_id, provider=provider),
+        vault_admin.ProviderAppInfo,
+    )
+    defaults = list(app.scopes) or pages.default_scopes(provider)
+    if connection_id is None:
+        return pages, defaults
+    existing = await visible_connection(gw, caller, connection_id)
+    if existing.provider != provider:
+        raise Problem(404, "not_found", "connection not found")
+    return pages, scopes_for_reauthorization(existing.scopes, [], defaults)
+
+
+def _connection_param(value: object) -> str | None:
+    text = value.strip() if isinstance(value, str) else ""
+    return text if CONNECTION_ID.fullmatch(text) else None
+
+
+@router.get("/connect/authorize/{provider}")
+async def consent_summary(request: Request, provider: str) -> Response:
+    """What will be asked for, in words, before the browser goes to the provider."""
+    signed = connect_session(request)
+    if signed is None:
+        return _expired(request)
+    caller, browser = signed
+    connection_id = _connection_param(request.query_params.get("connection_id"))
+    return await _consent_page(request, caller, browser, provider, connection_id)
+
+
+async def _consent_page(
+    request: Request,
+    caller: Principal,
+    browser: ConnectBrowserSession,
+    provider: str,
+    connection_id: str | None,
+    error: str | None = None,
+) -> Response:
+    context = _base(request, browser, "Connect", provider=None, scopes=[], connection_id=connection_id)
+    status = 422 if error else 200
+    try:
+        if not PROVIDER_ID.fullmatch(provider):
+            raise Problem(404, "not_found", "this provider is not available")
+        pages, scopes = await _requested_scopes(request, caller, provider, connection_id)
+        definition = pages.providers[provider]
+        context.update(
+            title=f"Connect {definition.name}",
+            provider=definition,
+            scopes=pages.scope_lines(provider, scopes),
+        )
+    except Problem as problem:
+        error, status = problem.detail, problem.status
+    context["error_message"] = error
+    return render("connect/consent.html", context, status=status)
+
+
+@router.post("/connect/authorize/{provider}")
+async def authorize(request: Request, provider: str) -> Response:
+    """Start the flow (returning to the "connected" page) and go to the provider."""
+    signed = connect_session(request)
+    if signed is None:
+        return _expired(request)
+    caller, browser = signed
+    form = await request.form()
+    connection_id = _connection_param(form.get("connection_id"))
+    if not csrf_ok(request, form, browser.nonce):
+        return await _consent_page(request, caller, browser, provider, connection_id, error=STALE_FORM)
+    gw = gateway_of(request)
+    try:
+        if not PROVIDER_ID.fullmatch(provider):
+            raise Problem(404, "not_found", "this provider is not available")
+        _, scopes = await _requested_scopes(request, caller, provider, connection_id)
+        body = InitiateIn(
+            provider=provider,
+            scopes=scopes,
+            return_to=gw.settings.public_url.rstrip("/") + DONE_PATH,
+            connection_id=connection_id,
+        )
+        started = await initiate(gw, caller, body)
+    except Problem as problem:
+        return await _consent_page(request, caller, browser, provider, connection_id, error=problem.detail)
+    return redirect(started.authorize_url)
+
+
+async def _revoke_page(
+    request: Request,
+    caller: Principal,
+    browser: ConnectBrowserSession,
+    connection_id: str,
+    error: str | None = None,
+) -> Response:
+    gw = gateway_of(request)
+    context = _base(request, browser, "Disconnect", connection=None, pages=None)
+    status = 422 if error else 200
+    try:
+        if not CONNECTION_ID.fullmatch(connection_id):
+            raise Problem(404, "not_found", "connection not found")
+        context["connection"] = await visible_connection(gw, caller, connection_id)
+        context["pages"] = CataloguePages(await list_providers(gw, caller))
+    except Problem as problem:
+        error, status = problem.detail, problem.status
+    context["error_message"] = error
+    return render("connect/revoke_confirm.html", context, status=status)
+
+
+@router.get("/connect/revoke/{connection_id}")
+async def revoke_confirmation(request: Request, connection_id: str) -> Response:
+    """Ask before disconnecting."""
+    signed = connect_session(request)
+    if signed is None:
+        return _expired(request)
+    return await _revoke_page(request, *signed, connection_id)
+
+
+@router.post("/connect/revoke/{connection_id}")
+async def revoke(request: Request, connection_id: str) -> Response:
+    """Revoke as the user (reason `user`)."""
+    signed = connect_session(request)
+    if signed is None:
+        return _expired(request)
+    caller, browser = signed
+    form = await request.form()
+    if not csrf_ok(request, form, browser.nonce):
+        return await _revoke_page(request, caller, browser, connection_id, error=STALE_FORM)
+    gw = gateway_of(request)
+    try:
+        if not CONNECTION_ID.fullmatch(connection_id):
+            raise Problem(404, "not_found", "connection not found")
+        info = await visible_connection(gw, caller, connection_id)
+        await revoke_connection(gw, caller, connection_id, reason=None)
+    except Problem as problem:
+        return await _revoke_page(request, caller, browser, connection_id, error=problem.detail)
+    return redirect(CONNECT_PATH + "?" + urlencode({"done": "revoked", "provider": info.provider}))
+
+
+@router.get("/connect/done")
+async def connected(request: Request) -> Response:
+    """The page a flow (connect page or just-in-time) returns to: "connected, you can close this window"."""
+    query = request.query_params
+    status = outcome_param(query.get("status"))
+    raw = query.get("provider") or ""
+    provider_id = raw if PROVIDER_ID.fullmatch(raw) else None
+    signed = connect_session(request)
+    # The shared catalogue is enough for a name; a tenant's own provider shows its id.
+    definition = gateway_of(request).catalogue.base.find(provider_id) if provider_id else None
+    name = definition.name if definition else provider_id
+    context = _base(
+        request,
+        signed[1] if signed else None,
+        "Connected" if status == "connected" else "Not connected",
+        connected=status == "connected",
+        provider_name=name or "the provider",
+        error=outcome_param(query.get("error")),
+        back_url=CONNECT_PATH if signed else None,
+    )
+    return render("connect/done.html", context)
