@@ -95,8 +95,14 @@ class ChainLink(NamedTuple):
     hash: str
 
 
+# Exact types that are already canonical: checked first, as most record fields are plain strings or None.
+_ALREADY_CANONICAL = frozenset({str, bool, int, type(None)})
+
+
 def _canonical_value(value: Any) -> Any:
     """Reduce a value to JSON types in one deterministic spelling."""
+    if type(value) in _ALREADY_CANONICAL:
+        return value
     if value is None or isinstance(value, str | bool):
         return value
     if isinstance(value, int):
