@@ -1,0 +1,218 @@
+"""Every Kustomize overlay renders, validates against the Kubernetes schemas (offline), and keeps the
+security properties the platform relies on (issue 9: probes, resources, PDBs, HPAs, network policies).
+"""
+
+import inspect
+import shutil
+import subprocess
+import sys
+from functools import cache
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from grantline.cli.services import ROLES
+from grantline.common.settings import ServiceSettings
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+OVERLAYS = ("dev", "production")
+# The oldest Kubernetes version we promise (every API used is stable since 1.23; newer ones keep them).
+KUBERNETES_VERSIONS = ("1.29.0",)
+# Custom resources the schemas do not cover (checked structurally below instead).
+CUSTOM_GROUPS = ("external-secrets.io/",)
+SCALED_SERVICES = ("auth-gateway", "vault", "refresher", "satisfaction", "audit")
+
+
+def kubectl() -> str:
+    bundled = Path(sys.executable).parent / "kubectl"
+    if bundled.is_file():
+        return str(bundled)
+    return shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+@cache
+def render(path: str) -> tuple[dict[str, Any], ...]:
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(DEPLOY / path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def objects(path: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in render(path) if o["kind"] == kind}
+
+
+def settings_fields(module: str) -> set[str]:
+    settings_module = import_module(f"grantline.{module}.settings")
+    classes = [
+        c for c in vars(settings_module).values() if inspect.isclass(c) and issubclass(c, ServiceSettings)
+    ]
+    return {"GRANTLINE_" + f.upper() for c in classes for f in c.model_fields}
+
+
+@pytest.mark.parametrize("path", [*(f"overlays/{o}" for o in OVERLAYS), "nats"])
+def test_renders_and_validates_against_the_kubernetes_schemas(path: str) -> None:
+    rendered = render(path)
+    assert rendered
+    for obj in rendered:
+        if obj["apiVersion"].startswith(CUSTOM_GROUPS):
+            assert obj["spec"]["target"]["name"] == obj["metadata"]["name"]
+            continue
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workload_is_hardened_and_bounded(overlay: str) -> None:
+    path = f"overlays/{overlay}"
+    workloads = [*objects(path, "Deployment").values(), *objects(path, "Job").values()]
+    assert len(workloads) >= 6
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert pod["automountServiceAccountToken"] is False, name
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert "emptyDir" in volumes["tmp"], name
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
+            assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/tmp"}, name
+            if workload["kind"] == "Deployment":
+                assert "livenessProbe" in container and "readinessProbe" in container, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_runs_its_role_with_probes_pdb_and_hpa(overlay: str) -> None:
+    path = f"overlays/{overlay}"
+    deployments = objects(path, "Deployment")
+    pdbs = {
+        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for p in objects(path, "PodDisruptionBudget").values()
+    }
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in objects(path, "HorizontalPodAutoscaler").values()}
+    for name in ROLES:
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == ["run", name]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert name in pdbs
+    assert set(hpas) == set(SCALED_SERVICES)
+    for hpa in hpas.values():
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_environment_names_are_settings_fields_and_secrets_exist(overlay: str) -> None:
+    path = f"overlays/{overlay}"
+    config = next(iter(objects(path, "ConfigMap").values()))
+    assert set(config["data"]) <= settings_fields("vault") | settings_fields("auth_gateway")
+    secrets = set(objects(path, "Secret")) | set(objects(path, "ExternalSecret"))
+    for name, deployment in objects(path, "Deployment").items():
+        if name not in ROLES:
+            continue
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        known = settings_fields(ROLES[name].module)
+        for variable in container["env"]:
+            assert variable["name"] in known, f"{name}: {variable['name']}"
+            ref = variable.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                assert ref["name"] in secrets, f"{name}: no Secret {ref['name']}"
+        env = {v["name"]: v for v in container["env"]}
+        assert env["GRANTLINE_NATS_USER"]["value"] == name
+        assert env["GRANTLINE_NATS_INBOX_PREFIX"]["value"] == f"_INBOX.{name}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_master_keyring_is_a_mounted_secret_file_for_the_vault_only(overlay: str) -> None:
+    deployments = objects(f"overlays/{overlay}", "Deployment")
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        keyring_volumes = [
+            v
+            for v in pod["volumes"]
+            if v.get("secret", {}).get("secretName", "").startswith("grantline-master-keyring")
+        ]
+        assert bool(keyring_volumes) == (name == "vault"), name
+    vault = deployments["vault"]["spec"]["template"]["spec"]["containers"][0]
+    env = {v["name"]: v for v in vault["env"]}
+    mount = next(m for m in vault["volumeMounts"] if m["name"] == "master-keyring")
+    assert env["GRANTLINE_MASTER_KEYRING_FILE"]["value"].startswith(mount["mountPath"] + "/")
+    assert mount["readOnly"] is True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_only_the_vault_reaches_the_internet(overlay: str) -> None:
+    policies = objects(f"overlays/{overlay}", "NetworkPolicy")
+    default_deny = policies["grantline-default-deny"]
+    assert default_deny["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "grantline"}
+    assert set(default_deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in default_deny["spec"] and "egress" not in default_deny["spec"]
+    internet = {}
+    for name, policy in policies.items():
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                block = peer.get("ipBlock")
+                if block and block["cidr"] == "0.0.0.0/0":
+                    internet[name] = (policy["spec"]["podSelector"], block)
+    assert list(internet) == ["vault-egress-internet"]
+    selector, block = internet["vault-egress-internet"]
+    assert selector == {"matchLabels": {"app.kubernetes.io/name": "vault"}}
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(block["except"])
+    # Only the gateway accepts traffic from the ingress controller.
+    from_controller = [
+        p["spec"]["podSelector"]
+        for p in policies.values()
+        for rule in p["spec"].get("ingress", [])
+        for peer in rule.get("from", [])
+        if peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        == "ingress-nginx"
+    ]
+    assert from_controller == [{"matchLabels": {"app.kubernetes.io/name": "auth-gateway"}}]
+    # Every Grantline pod carries the label the default-deny policy selects.
+    for kind in ("Deployment", "Job"):
+        for name, workload in objects(f"overlays/{overlay}", kind).items():
+            labels = workload["spec"]["template"]["metadata"]["labels"]
+            assert labels.get("app.kubernetes.io/part-of") == "grantline", name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_routes_the_public_api_to_the_gateway_only(overlay: str) -> None:
+    (ingress,) = objects(f"overlays/{overlay}", "Ingress").values()
+    backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert backends == {"auth-gateway"}
+    if overlay == "production":
+        assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
+
+
+def test_migration_job_runs_before_rollout() -> None:
+    for overlay in OVERLAYS:
+        (job,) = objects(f"overlays/{overlay}", "Job").values()
+        assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+        assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
+
+
+def test_production_runs_streams_with_three_replicas_and_no_secret_values() -> None:
+    (config,) = objects("overlays/production", "ConfigMap").values()
+    assert config["data"]["GRANTLINE_NATS_STREAM_REPLICAS"] == "3"
+    assert objects("overlays/production", "Secret") == {}
+    targets = {e["spec"]["target"]["name"] for e in objects("overlays/production", "ExternalSecret").values()}
+    assert {"grantline-database", "grantline-master-keyring"} <= targets
+    assert {f"grantline-nats-{name}" for name in ROLES} <= targets
+
+
+def test_nats_config_map_carries_the_rendered_permissions() -> None:
+    (config_map,) = objects("nats", "ConfigMap").values()
+    assert config_map["metadata"] == {"name": "grantline-nats-auth", "namespace": "nats"}
+    assert config_map["data"]["auth.conf"] == (DEPLOY / "nats" / "auth.conf").read_text()
