@@ -29,6 +29,7 @@ from pathlib import Path
 import nats
 import psycopg
 
+from benchmarks.audit.ledger_loader import bulk_load, load_tenant
 from grantline.audit.adapters.keys import checkpoint_keyring
 from grantline.audit.service.verify import verify_tenant
 from grantline.audit.settings import AuditSettings
@@ -39,8 +40,6 @@ from grantline.common.db.engine import create_engine
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
 from grantline.common.nats.request_reply import request
 from grantline.common.nats.streams import ensure_streams, stream_specs
-
-from benchmarks.audit.ledger_loader import bulk_load, load_tenant
 
 HERE = Path(__file__).resolve().parent
 RECORDS = int(os.environ.get("BENCH_AUDIT_RECORDS", "10000000"))
@@ -61,7 +60,8 @@ async def check_chain(database_url: str) -> bool:
     load_tenant(database_url, "bench-verify", 2000)
     engine = create_engine(database_url, pool_size=1)
     async with engine.connect() as conn:
-        result = await verify_tenant(conn, "bench-verify", checkpoint_keyring(AuditSettings(environment="test")))
+        keys = checkpoint_keyring(AuditSettings(environment="test"))
+        result = await verify_tenant(conn, "bench-verify", keys)
     await engine.dispose()
     return result.ok and result.checked == 2000
 
@@ -96,7 +96,8 @@ async def measure_ingest(nats_url: str, database_url: str) -> dict[str, float]:
         await asyncio.sleep(0.25)
     elapsed = time.perf_counter() - started
     await nc.close()
-    return {"records": INGEST, "publish_s": published, "elapsed_s": elapsed, "records_per_s": INGEST / elapsed}
+    rate = INGEST / elapsed
+    return {"records": INGEST, "publish_s": published, "elapsed_s": elapsed, "records_per_s": rate}
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -113,9 +114,15 @@ async def measure_queries(nats_url: str, records_per_tenant: int) -> dict[str, t
         return f"bench-{rng.randrange(TENANTS)}"
 
     cases = {
-        "by run (every token use)": lambda: {"tenant_id": tenant(), "run_id": f"run-{rng.randrange(records_per_tenant // 20)}"},
+        "by run (every token use)": lambda: {
+            "tenant_id": tenant(),
+            "run_id": f"run-{rng.randrange(records_per_tenant // 20)}",
+        },
         "by user, newest 100": lambda: {"tenant_id": tenant(), "user_id": f"user-{rng.randrange(1000)}"},
-        "by connection, newest 100": lambda: {"tenant_id": tenant(), "connection_id": f"conn-{rng.randrange(3000)}"},
+        "by connection, newest 100": lambda: {
+            "tenant_id": tenant(),
+            "connection_id": f"conn-{rng.randrange(3000)}",
+        },
         "newest page (no filter)": lambda: {"tenant_id": tenant()},
         "action family connection.*": lambda: {"tenant_id": tenant(), "action": "connection.*"},
         "user + one-day time range": lambda: {
@@ -149,7 +156,8 @@ def wait_ready(nats_url: str) -> None:
         try:
             while True:
                 try:
-                    await request(nc, "audit.query", AuditQueryRequest(tenant_id="x"), AuditQueryReply, timeout=1)
+                    probe = AuditQueryRequest(tenant_id="x")
+                    await request(nc, "audit.query", probe, AuditQueryReply, timeout=1)
                     return
                 except Exception:
                     if time.monotonic() > deadline:
@@ -169,21 +177,23 @@ def write_report(figures: dict[str, object]) -> str:
     lines = [
         "# Audit benchmark",
         "",
-        "`uv run python -m benchmarks.audit` (env: `BENCH_AUDIT_RECORDS`, `BENCH_AUDIT_INGEST`, `BENCH_AUDIT_QUERIES`).",
+        "`uv run python -m benchmarks.audit`",
+        "(env: `BENCH_AUDIT_RECORDS`, `BENCH_AUDIT_INGEST`, `BENCH_AUDIT_QUERIES`).",
         "",
         "What it does: starts an embedded NATS (JetStream, file storage) and an embedded Postgres (durable:",
         "fsync on), runs the migrations, bulk-loads a properly chained ledger with COPY (hashes computed in",
-        "Python by the domain's own `canonical_bytes`/`chain_hash`; a tenant loaded the same way is verified),",
+        "Python by the domain's own `canonical_bytes`/`chain_hash`; a tenant loaded the same way is",
+        "verified),",
         "rebuilds the indexes, then runs the audit service as its own process (`grantline run audit`).",
         "",
-        f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), {platform.system()};",
+        f"Machine: {os.cpu_count()} cores ({platform.machine()}), {platform.system()};",
         "NATS, Postgres, the audit service and the load generator all share these cores.",
         "",
         f"## Ingest (end to end, on top of {figures['loaded']:,} stored records)",
         "",
-        f"{ingest['records']:,} `AuditRecord`s over {INGEST_TENANTS} tenants, published to JetStream from the",
-        "benchmark process while the service consumes; timed from the first publish to the last record",
-        "committed in the ledger (hash-chained, deduplicated, acknowledged).",
+        f"{ingest['records']:,} `AuditRecord`s over {INGEST_TENANTS} tenants, published to JetStream",
+        "from the benchmark process while the service consumes; timed from the first publish to the",
+        "last record committed in the ledger (hash-chained, deduplicated, acknowledged).",
         "",
         "| records | publishing took | stored after | records/s |",
         "| ---: | ---: | ---: | ---: |",

@@ -17,7 +17,18 @@ ACTIONS = (
     + ["token.refreshed"] * 3
     + ["connection.granted", "connection.revoked", "connection.initiated", "webhook.received"]
 )
-PROVIDERS = ["google", "github", "slack", "notion", "atlassian", "hubspot", "asana", "dropbox", "zoom", "linear"]
+PROVIDERS = [
+    "google",
+    "github",
+    "slack",
+    "notion",
+    "atlassian",
+    "hubspot",
+    "asana",
+    "dropbox",
+    "zoom",
+    "linear",
+]
 SPAN = timedelta(days=300)
 
 
