@@ -173,6 +173,9 @@ async def test_runner_cannot_publish_connection_events(connect, streams) -> None
 
 async def test_runner_cannot_follow_run_requests_of_others(connect, streams) -> None:
     runner = await connect("runner")
+    for subject in ("runs.requested", "runs.>"):
+        await runner.nc.subscribe(subject)
+        await runner.refused(f'Subscription to "{subject}"')
     js = runner.nc.jetstream(timeout=JS_TIMEOUT)
     config = ConsumerConfig(name="runner-requests", durable_name="runner-requests")
     with pytest.raises((nats.errors.TimeoutError, JetStreamError)):
@@ -289,6 +292,12 @@ async def test_runner_follows_its_run_events(connect, streams) -> None:
     messages = await subscription.fetch(1, timeout=5)
     assert messages[0].data == b'{"run_id": "r-1"}'
     await messages[0].ack_sync(timeout=5)
+    # RunnerClient listens to outcomes with core subscriptions.
+    live = await runner.nc.subscribe("runs.held")
+    await runner.nc.flush()
+    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish("runs.held", b'{"run_id": "r-2"}')
+    held = await live.next_msg(timeout=5)
+    assert held.data == b'{"run_id": "r-2"}'
     # A runner announces and finishes runs.
     for subject in ("runs.requested", "runs.finished"):
         await js.publish(subject, b"{}")
