@@ -99,7 +99,7 @@ async def test_connect_link_trades_its_token_for_a_cookie_and_drops_it_from_the_
             urlsplit(created["connect_url"]).path + "?" + urlsplit(created["connect_url"]).query
         )
         assert landing.status_code == 303 and landing.headers["location"] == "/connect"
-        assert landing.headers["referrer-policy"] == "no-referrer"
+        assert landing.headers["referrer-policy"] == "same-origin"
         cookie = cookie_attributes(landing, "grantline_connect")
         assert cookie["httponly"] and cookie["samesite"].lower() == "lax" and cookie["path"] == "/connect"
         assert created["token"] not in cookie["value"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import secrets
 import shutil
 import subprocess
@@ -37,7 +38,9 @@ API_KEY = "glk_ui_tests_key_0123456789abcdefghijklmn"
 CLIENT_ID = "ui-tests-client"
 CLIENT_SECRET = "sbx_secret_ui_tests_0123456789abcdef"
 # What must never appear in a page or a URL: the sandbox's token prefixes and our own credentials.
-FORBIDDEN = ("sbx_at_", "sbx_rt_", "sbx_id_", "sbx_key_", CLIENT_SECRET, API_KEY, "glk_")
+FORBIDDEN = ("sbx_at_", "sbx_rt_", "sbx_id_", "sbx_key_", CLIENT_SECRET, API_KEY)
+# Any credential this deployment mints (API keys, connect-session tokens), not just the test's own.
+CREDENTIAL = re.compile(r"glk_[A-Za-z0-9_-]{16,}")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -66,6 +69,7 @@ def assert_no_secret(text: str, where: str) -> None:
     """Fail when a page or URL holds anything that looks like a token, a secret or the API key."""
     for needle in FORBIDDEN:
         assert needle not in text, f"{needle[:8]}... found in {where}"
+    assert CREDENTIAL.search(text) is None, f"a glk_ credential found in {where}"
 
 
 class SandboxServer:

@@ -23,9 +23,9 @@ _CSP = (
 SECURITY_HEADERS = {
     "Content-Security-Policy": _CSP,
     "Cache-Control": "no-store",
-    # Pages and redirects may carry a connect-session token or an OAuth state in their URL once:
-    # never pass either on to another site.
-    "Referrer-Policy": "no-referrer",
+    # A connect-session token or an OAuth state may be in a URL once: never pass it on to another
+    # site. Not `no-referrer`: that would make our own form posts say `Origin: null`.
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }

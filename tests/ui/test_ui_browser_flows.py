@@ -1,0 +1,157 @@
+"""Headless Chromium clicks through the admin UI and the end user's connect page, with real services.
+
+Each page visited is checked for secrets (sandbox token prefixes, the client secret, the API key) in
+its HTML and its URL, and a screenshot of it is written to docs/screenshots/.
+"""
+
+import pytest
+import pytest_asyncio
+from fixtures.waiting import wait_for_async
+from playwright.async_api import Browser, Page, async_playwright, expect
+from ui_support import (
+    API_KEY,
+    CHROMIUM_ARGS,
+    CLIENT_SECRET,
+    SCREENSHOTS,
+    assert_no_secret,
+    ensure_chromium,
+    ui_stack,
+)
+
+pytestmark = pytest.mark.browser
+
+SANDBOX = "Sandbox (standard OAuth 2.0)"
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser():
+    executable = ensure_chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+async def checked(page: Page, name: str | None = None) -> None:
+    """No secret in the page or its URL; a screenshot when `name` is given."""
+    assert_no_secret(await page.content(), f"{name or 'page'} HTML")
+    assert_no_secret(page.url, f"{name or 'page'} URL")
+    if name:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+async def approve_at_sandbox(page: Page) -> None:
+    await expect(page.get_by_role("heading", name="Authorize ui-tests-client")).to_be_visible()
+    await checked(page, "sandbox-consent")
+    await page.get_by_role("button", name="Approve").click()
+
+
+async def test_admin_signs_in_connects_a_user_and_revokes(nats_url, database_url, tmp_path, browser: Browser):
+    async with ui_stack(nats_url, database_url, tmp_path, audit=True) as stack:
+        context = await browser.new_context(viewport=DESKTOP)
+        page = await context.new_page()
+        await page.goto(stack.url + "/admin")
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.className") == "skip-link"
+        await checked(page, "admin-sign-in")
+        await page.get_by_label("Tenant API key").fill(API_KEY)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/admin/connections")
+        await checked(page)
+
+        # Add the provider app through the form (the secret is write-only).
+        await page.get_by_role("link", name="Providers").click()
+        await page.get_by_role("link", name=f"Add the {SANDBOX} provider app").first.click()
+        await page.get_by_label("Client id").fill("ui-tests-client")
+        await page.get_by_label("Client secret").fill(CLIENT_SECRET)
+        await checked(page, "admin-provider-app-form")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.get_by_role("status")).to_have_text("Saved the provider app for sandbox.")
+        await expect(page.locator("#redirect-uri")).to_have_text(stack.url + "/v1/oauth/callback")
+        await checked(page, "admin-providers")
+
+        # Start a connection for a user, consent at the provider, come back to the list.
+        await page.get_by_role("link", name="Connections").click()
+        await page.get_by_role("link", name="Start a connection").click()
+        await page.get_by_label("Provider").select_option("sandbox")
+        await page.get_by_role("button", name="Next").click()
+        await page.get_by_label("User id").fill("alice")
+        await page.get_by_label("write Change sandbox data").check()
+        await checked(page, "admin-connection-new")
+        await page.get_by_role("button", name=f"Continue to {SANDBOX}").click()
+        await approve_at_sandbox(page)
+        await page.wait_for_url("**/admin/connections?done=connected*")
+        await expect(page.get_by_role("status")).to_have_text(f"Connected {SANDBOX}.")
+        row = page.locator("#connections tbody tr")
+        await expect(row).to_have_count(1)
+        await expect(row).to_have_attribute("data-status", "active")
+        await expect(row).to_contain_text("alice")
+        for description in ("See your sandbox profile", "Read sandbox data", "Change sandbox data"):
+            await expect(row).to_contain_text(description)
+        await checked(page, "admin-connections")
+        await page.set_viewport_size(PHONE)
+        await checked(page, "admin-connections-phone")
+        await page.set_viewport_size(DESKTOP)
+
+        # Revoke, with the confirmation step.
+        await row.get_by_role("link", name="Revoke").click()
+        await expect(page.get_by_role("button", name="Revoke connection")).to_be_visible()
+        await checked(page, "admin-revoke-confirm")
+        await page.get_by_role("button", name="Revoke connection").click()
+        await page.wait_for_url("**/admin/connections?done=revoked*")
+        await expect(page.locator("#connections tbody tr")).to_have_attribute("data-status", "revoked")
+        await page.get_by_label("Status").select_option("active")
+        await page.get_by_role("button", name="Filter").click()
+        await expect(page.locator("#connections")).to_have_count(0)
+
+        # The audit log shows the flow; its filter links narrow it down.
+        async def revoked_record_listed() -> bool:
+            await page.goto(stack.url + "/admin/audit?user=alice")
+            return await page.locator("#audit code", has_text="connection.revoked").count() > 0
+
+        await wait_for_async(revoked_record_listed, timeout=20, interval=0.5)
+        await checked(page, "admin-audit")
+        await page.locator("#audit a", has_text="connection.revoked").first.click()
+        await expect(page.get_by_label("Action")).to_have_value("connection.revoked")
+        await context.close()
+
+
+async def test_end_user_connects_from_the_connect_page(nats_url, database_url, tmp_path, browser: Browser):
+    async with ui_stack(nats_url, database_url, tmp_path) as stack:
+        await stack.configure_sandbox_app()
+        async with stack.api() as api:
+            created = (await api.post("/v1/connect-sessions", json={"user_id": "bob"})).json()
+        context = await browser.new_context(viewport=PHONE)
+        page = await context.new_page()
+        await page.goto(created["connect_url"])
+        assert page.url == stack.url + "/connect"  # the token does not stay in the address bar
+        await expect(page.locator("#available")).to_contain_text(SANDBOX)
+        await checked(page, "connect-available")
+
+        await page.get_by_role("link", name=f"Authorize {SANDBOX}").click()
+        scopes = page.locator("#consent-scopes")
+        await expect(scopes).to_contain_text("See your sandbox profile")
+        await expect(scopes).to_contain_text("Read sandbox data")
+        await checked(page, "connect-consent-summary")
+        await page.get_by_role("button", name=f"Continue to {SANDBOX}").click()
+        await approve_at_sandbox(page)
+        await page.wait_for_url("**/connect/done?*")
+        await expect(page.locator("#outcome")).to_have_text(
+            f"{SANDBOX} is connected. You can close this window."
+        )
+        await checked(page, "connect-done")
+
+        await page.get_by_role("link", name="See your connections").click()
+        await expect(page.locator("#authorized")).to_contain_text(SANDBOX)
+        await expect(page.locator("#available")).to_have_count(0)
+        await checked(page, "connect-authorized")
+
+        await page.get_by_role("link", name=f"Revoke {SANDBOX}").click()
+        await page.get_by_role("button", name="Revoke").click()
+        await expect(page.get_by_role("status")).to_have_text(f"Disconnected {SANDBOX}.")
+        await expect(page.locator("#available")).to_contain_text(SANDBOX)
+        await checked(page)
+        await context.close()
