@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from nats.aio.client import Client
 from opentelemetry import trace
@@ -187,7 +188,7 @@ class OutboxRelay:
                 OUTBOX_PUBLISHED.labels(self._service).inc(len(done))
             return len(done), len(done) < len(rows)
 
-    async def _publish_rows(self, rows: Sequence[object]) -> list[int]:
+    async def _publish_rows(self, rows: Sequence[Any]) -> list[int]:
         js = self._nats.jetstream()
         # Publishes are pipelined: each is written to the socket in order before any ack is awaited,
         # so JetStream stores them in order. On a failure we stop at the first unacknowledged row.

@@ -215,7 +215,9 @@ class ServiceRuntime:
             lifespan="off",
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # The runtime owns SIGTERM/SIGINT (stop consumers, drain, then close HTTP); uvicorn must not
+        # install its own handlers over ours.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         http = asyncio.create_task(server.serve())
         try:
             await self.start()

@@ -16,34 +16,86 @@ from grantline.common.contract.registry import EVENT_TYPES
 
 # Request/reply subjects: (subject, request, reply, summary).
 REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
-    (vault.SUBJECT_RESOLVE, vault.ResolveRequest, vault.ResolveReply,
-     "Resolve the acting user's token at tool-call time (the only reply that carries a token)."),
-    (vault.SUBJECT_EXCHANGE, vault.ExchangeRequest, vault.ConnectionInfo,
-     "Exchange an authorization code for tokens; replies with connection metadata, never tokens."),
+    (
+        vault.SUBJECT_RESOLVE,
+        vault.ResolveRequest,
+        vault.ResolveReply,
+        "Resolve the acting user's token at tool-call time (the only reply that carries a token).",
+    ),
+    (
+        vault.SUBJECT_EXCHANGE,
+        vault.ExchangeRequest,
+        vault.ConnectionInfo,
+        "Exchange an authorization code for tokens; replies with connection metadata, never tokens.",
+    ),
     (vault.SUBJECT_REFRESH, vault.RefreshRequest, vault.RefreshReply, "Refresh a connection's access token."),
-    (vault.SUBJECT_REVOKE, vault.RevokeRequest, vault.OkReply,
-     "Revoke a connection: delete its secrets, tell the provider, emit connections.revoked."),
-    (satisfaction.SUBJECT_CHECK, satisfaction.SatisfactionCheckRequest, satisfaction.SatisfactionReport,
-     "Compute a satisfaction report from the app_user_connect mirror."),
+    (
+        vault.SUBJECT_REVOKE,
+        vault.RevokeRequest,
+        vault.OkReply,
+        "Revoke a connection: delete its secrets, tell the provider, emit connections.revoked.",
+    ),
+    (
+        satisfaction.SUBJECT_CHECK,
+        satisfaction.SatisfactionCheckRequest,
+        satisfaction.SatisfactionReport,
+        "Compute a satisfaction report from the app_user_connect mirror.",
+    ),
     ("audit.query", audit.AuditQueryRequest, audit.AuditQueryReply, "Query the audit ledger."),
-    (vault_admin.SUBJECT_PROVIDER_APP_PUT, vault_admin.PutProviderAppRequest, vault_admin.ProviderAppInfo,
-     "Create or update a tenant's provider app (secrets are write-only)."),
-    (vault_admin.SUBJECT_PROVIDER_APP_GET, vault_admin.ProviderAppRef, vault_admin.ProviderAppInfo,
-     "Read a provider app (never its secrets)."),
-    (vault_admin.SUBJECT_PROVIDER_APP_LIST, vault_admin.ProviderAppRef, vault_admin.ProviderAppList,
-     "List a tenant's provider apps."),
-    (vault_admin.SUBJECT_PROVIDER_APP_DELETE, vault_admin.ProviderAppDeleteRequest,
-     vault_admin.ProviderAppDeleted, "Disable a provider app and revoke every connection made with it."),
-    (vault_admin.SUBJECT_CONNECTION_API_KEY, vault_admin.StoreApiKeyRequest, vault.ConnectionInfo,
-     "Store an API-key connection."),
-    (vault_admin.SUBJECT_CONNECTION_LIST, vault_admin.ListConnectionsRequest, vault_admin.ConnectionList,
-     "List connections (metadata only)."),
-    (vault_admin.SUBJECT_CONNECTION_GET, vault_admin.ConnectionRef, vault.ConnectionInfo,
-     "Read one connection (metadata only)."),
-    (vault_admin.SUBJECT_CONNECTION_SET_DEFAULT, vault_admin.ConnectionRef, vault.ConnectionInfo,
-     "Make a connection the owner's default for its provider."),
-    (vault_admin.SUBJECT_WEBHOOK_VERIFY, vault_admin.WebhookVerifyRequest, vault_admin.WebhookVerdict,
-     "Verify a provider webhook with the secret only the vault holds."),
+    (
+        vault_admin.SUBJECT_PROVIDER_APP_PUT,
+        vault_admin.PutProviderAppRequest,
+        vault_admin.ProviderAppInfo,
+        "Create or update a tenant's provider app (secrets are write-only).",
+    ),
+    (
+        vault_admin.SUBJECT_PROVIDER_APP_GET,
+        vault_admin.ProviderAppRef,
+        vault_admin.ProviderAppInfo,
+        "Read a provider app (never its secrets).",
+    ),
+    (
+        vault_admin.SUBJECT_PROVIDER_APP_LIST,
+        vault_admin.ProviderAppRef,
+        vault_admin.ProviderAppList,
+        "List a tenant's provider apps.",
+    ),
+    (
+        vault_admin.SUBJECT_PROVIDER_APP_DELETE,
+        vault_admin.ProviderAppDeleteRequest,
+        vault_admin.ProviderAppDeleted,
+        "Disable a provider app and revoke every connection made with it.",
+    ),
+    (
+        vault_admin.SUBJECT_CONNECTION_API_KEY,
+        vault_admin.StoreApiKeyRequest,
+        vault.ConnectionInfo,
+        "Store an API-key connection.",
+    ),
+    (
+        vault_admin.SUBJECT_CONNECTION_LIST,
+        vault_admin.ListConnectionsRequest,
+        vault_admin.ConnectionList,
+        "List connections (metadata only).",
+    ),
+    (
+        vault_admin.SUBJECT_CONNECTION_GET,
+        vault_admin.ConnectionRef,
+        vault.ConnectionInfo,
+        "Read one connection (metadata only).",
+    ),
+    (
+        vault_admin.SUBJECT_CONNECTION_SET_DEFAULT,
+        vault_admin.ConnectionRef,
+        vault.ConnectionInfo,
+        "Make a connection the owner's default for its provider.",
+    ),
+    (
+        vault_admin.SUBJECT_WEBHOOK_VERIFY,
+        vault_admin.WebhookVerifyRequest,
+        vault_admin.WebhookVerdict,
+        "Verify a provider webhook with the secret only the vault holds.",
+    ),
 ]
 
 STREAMS = {"connections": "CONNECTIONS", "runs": "RUNS", "audit": "AUDIT"}
@@ -73,7 +125,10 @@ def build_document() -> dict[str, Any]:
             "headers": {
                 "type": "object",
                 "properties": {
-                    "Nats-Msg-Id": {"type": "string", "description": "the event id; JetStream drops duplicates"},
+                    "Nats-Msg-Id": {
+                        "type": "string",
+                        "description": "the event id; JetStream drops duplicates",
+                    },
                     "traceparent": {"type": "string", "description": "W3C trace context"},
                 },
             },
@@ -93,11 +148,13 @@ def build_document() -> dict[str, Any]:
         channel_id = subject.replace(".", "_")
         reply_id = f"{channel_id}_reply"
         messages[request_model.__name__] = {
-            "name": request_model.__name__, "contentType": "application/json",
+            "name": request_model.__name__,
+            "contentType": "application/json",
             "payload": _schema(request_model, schemas),
         }
         messages[reply_model.__name__] = {
-            "name": reply_model.__name__, "contentType": "application/json",
+            "name": reply_model.__name__,
+            "contentType": "application/json",
             "payload": _schema(reply_model, schemas),
         }
         channels[channel_id] = {

@@ -88,8 +88,8 @@ def configure_tracing(
         if otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
-            _provider.add_span_processor(BatchSpanProcessor(RedactingExporter(exporter)))
+            otlp = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
+            _provider.add_span_processor(BatchSpanProcessor(RedactingExporter(otlp)))
         if console:
             _provider.add_span_processor(BatchSpanProcessor(RedactingExporter(ConsoleSpanExporter())))
     for exporter in extra_exporters:
