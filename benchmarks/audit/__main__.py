@@ -188,6 +188,8 @@ def write_report(figures: dict[str, object]) -> str:
         "",
         f"Machine: {os.cpu_count()} cores ({platform.machine()}), {platform.system()};",
         "NATS, Postgres, the audit service and the load generator all share these cores.",
+        f"Load average (1 min) before ingest / after queries: {figures['load_before']:.1f} / "
+        f"{figures['load_after']:.1f} (other work on the machine inflates every figure below).",
         "",
         f"## Ingest (end to end, on top of {figures['loaded']:,} stored records)",
         "",
@@ -259,10 +261,12 @@ def main() -> None:
             }
             service = subprocess.Popen([sys.executable, "-m", "grantline.cli.main", "run", "audit"], env=env)
             wait_ready(nats_server.url)
+            figures["load_before"] = os.getloadavg()[0]
             figures["ingest"] = asyncio.run(measure_ingest(nats_server.url, database_url))
             print(f"ingest: {json.dumps(figures['ingest'])}", flush=True)
             figures["total"] = count_rows(database_url)
             figures["queries"] = asyncio.run(measure_queries(nats_server.url, per_tenant))
+            figures["load_after"] = os.getloadavg()[0]
             for name, (p50, p99, returned) in figures["queries"].items():  # type: ignore[attr-defined]
                 print(f"{name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {returned:.1f} records", flush=True)
         finally:
