@@ -126,6 +126,7 @@ class VaultStandIn:
         self._catalogue = load_catalogue(sandbox_url=sandbox.url) if sandbox else None
         self._http = httpx.AsyncClient(timeout=5)
         self._sub = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(SUBJECT_REFRESH, queue="vault.refresh", cb=self._on_request)
@@ -133,6 +134,9 @@ class VaultStandIn:
     async def stop(self) -> None:
         if self._sub is not None:
             await self._sub.unsubscribe()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._http.aclose()
 
     async def publish(self, event: ConnectionEvent) -> None:
@@ -209,9 +213,15 @@ class VaultStandIn:
     # -- answering --------------------------------------------------------------------------------
 
     async def _on_request(self, msg: Msg) -> None:
+        # nats-py runs one subscription's callbacks one at a time: answer in tasks, as a vault would.
         request = RefreshRequest.model_validate_json(msg.data)
         self.requests[request.connection_id] += 1
         self.only_if.append(request.only_if_expiring_before)
+        task = asyncio.create_task(self._answer(msg, request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, msg: Msg, request: RefreshRequest) -> None:
         await self.answering.wait()
         reply = await self._refresh(request)
         await msg.respond(encode_message(reply))
