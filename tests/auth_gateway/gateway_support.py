@@ -1,198 +1,300 @@
-"""Test support for the gateway: a real sandbox server, the gateway runtime, and a stand-in vault.
+"""Test support for the gateway: the sandbox provider, the real vault, satisfaction and audit runtimes.
 
-The stand-in answers the vault subjects the gateway uses over real NATS (it is a stand-in for a
-service, not for NATS) and performs real code exchanges against the sandbox with the provider library.
+Everything runs in-process against the test NATS and Postgres. The sandbox plays every provider:
+its own `sandbox*` catalogue entries directly, and `slack`, `github` and `google` through
+`SandboxPlaysProviders`, an httpx transport the vault's provider client uses that sends requests
+for those providers' real hosts to the sandbox profile imitating them (nothing leaves the machine).
 """
 
-import asyncio
+from __future__ import annotations
+
+import base64
+import functools
 import json
+import secrets
+import threading
+import time
 import uuid
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import uvicorn
 from fixtures.infra import free_port
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from grantline.auth_gateway.app import create_runtime
+from grantline.audit.app import create_runtime as create_audit_runtime
+from grantline.audit.settings import AuditSettings
+from grantline.auth_gateway.app import create_runtime as create_gateway_runtime
 from grantline.auth_gateway.settings import GatewaySettings
-from grantline.common.contract import vault, vault_admin
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.registry import encode_message
-from grantline.providers.catalogue import load_catalogue
-from grantline.providers.token_request import build_token_request
-from grantline.providers.token_response import parse_token_response
+from grantline.common.runtime import ServiceRuntime
+from grantline.providers.catalogue import Catalogue, load_catalogue
 from grantline.sandbox import SandboxState, create_sandbox_app
+from grantline.satisfaction.app import create_runtime as create_satisfaction_runtime
+from grantline.satisfaction.settings import SatisfactionSettings
+from grantline.vault.adapters.provider_client import ProviderClient
+from grantline.vault.app import create_runtime as create_vault_runtime
+from grantline.vault.settings import VaultSettings
 
 PUBLIC_URL = "http://gateway.test"
 REDIRECT_URI = f"{PUBLIC_URL}/v1/oauth/callback"
 CLIENT_ID = "gw-client"
-CLIENT_SECRET = "sbx-secret-gateway-tests"
+CLIENT_SECRET = "sbx_secret_gateway_tests_0123456789"
+
+# (real host, real path) -> sandbox path of the profile imitating that provider.
+PLAYED_BY_SANDBOX: dict[tuple[str, str], str] = {
+    ("slack.com", "/oauth/v2/authorize"): "/p/slack/authorize",
+    ("slack.com", "/api/oauth.v2.access"): "/p/slack/token",
+    ("slack.com", "/api/auth.revoke"): "/p/slack/revoke",
+    ("github.com", "/login/oauth/authorize"): "/p/github/authorize",
+    ("github.com", "/login/oauth/access_token"): "/p/github/token",
+    ("api.github.com", "/user"): "/p/github/userinfo",
+    ("accounts.google.com", "/o/oauth2/v2/auth"): "/p/google/authorize",
+    ("oauth2.googleapis.com", "/token"): "/p/google/token",
+    ("oauth2.googleapis.com", "/revoke"): "/p/google/revoke",
+    ("openidconnect.googleapis.com", "/v1/userinfo"): "/p/google/userinfo",
+}
 
 
-@asynccontextmanager
-async def sandbox_server():
-    state = SandboxState()
-    state.register_client(CLIENT_ID, CLIENT_SECRET, redirect_uris=[REDIRECT_URI])
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_sandbox_app(state), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", state
-    finally:
-        server.should_exit = True
-        await task
+def played_by_sandbox(url: str, sandbox_url: str) -> str:
+    """The sandbox URL standing in for a real provider URL (other URLs unchanged)."""
+    parts = urlsplit(url)
+    path = PLAYED_BY_SANDBOX.get((parts.hostname or "", parts.path))
+    if path is None and parts.hostname == "api.github.com" and parts.path.startswith("/applications/"):
+        path = "/p/github/revoke"  # GitHub's grant deletion; the sandbox answers what it can
+    if path is None:
+        return url
+    sandbox = urlsplit(sandbox_url)
+    return urlunsplit((sandbox.scheme, sandbox.netloc, path, parts.query, ""))
 
 
-class StandInVault:
-    """Keeps provider apps and connections in memory; exchanges codes with the sandbox for real."""
+class SandboxPlaysProviders(httpx.AsyncBaseTransport):
+    """Sends requests for the real Slack, GitHub and Google endpoints to the sandbox instead."""
 
     def __init__(self, sandbox_url: str) -> None:
-        self.catalogue = load_catalogue(sandbox_url=sandbox_url)
-        self.apps: dict[tuple[str, str], vault_admin.ProviderAppInfo] = {}
-        self.connections: dict[str, vault.ConnectionInfo] = {}
-        self.exchanges: list[vault.ExchangeRequest] = []
-        self.revocations: list[vault.RevokeRequest] = []
-        self.webhook_verdicts: dict[bytes, vault_admin.WebhookVerdict] = {}
-        self._subs = []
+        self._sandbox_url = sandbox_url
+        self._inner = httpx.AsyncHTTPTransport()
 
-    async def start(self, nc) -> None:
-        handlers = {
-            vault_admin.SUBJECT_PROVIDER_APP_PUT: (vault_admin.PutProviderAppRequest, self.put_app),
-            vault_admin.SUBJECT_PROVIDER_APP_GET: (vault_admin.ProviderAppRef, self.get_app),
-            vault_admin.SUBJECT_PROVIDER_APP_LIST: (vault_admin.ProviderAppRef, self.list_apps),
-            vault_admin.SUBJECT_CONNECTION_GET: (vault_admin.ConnectionRef, self.get_connection),
-            vault_admin.SUBJECT_CONNECTION_LIST: (vault_admin.ListConnectionsRequest, self.list_connections),
-            vault_admin.SUBJECT_WEBHOOK_VERIFY: (vault_admin.WebhookVerifyRequest, self.verify_webhook),
-            vault.SUBJECT_EXCHANGE: (vault.ExchangeRequest, self.exchange),
-            vault.SUBJECT_REVOKE: (vault.RevokeRequest, self.revoke),
-        }
-        for subject, (model, handler) in handlers.items():
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        target = played_by_sandbox(str(request.url), self._sandbox_url)
+        if target != str(request.url):
+            headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
+            request = httpx.Request(request.method, target, headers=headers, content=await request.aread())
+        return await self._inner.handle_async_request(request)
 
-            async def on_message(msg, model=model, handler=handler):
-                reply = await handler(model.model_validate_json(msg.data))
-                await msg.respond(encode_message(reply))
-
-            self._subs.append(await nc.subscribe(subject, cb=on_message))
-
-    async def stop(self) -> None:
-        for sub in self._subs:
-            await sub.unsubscribe()
-
-    async def put_app(self, req):
-        info = vault_admin.ProviderAppInfo(
-            tenant_id=req.tenant_id,
-            provider=req.provider,
-            client_id=req.client_id,
-            has_client_secret=req.client_secret is not None,
-            scopes=req.scopes,
-            settings=req.settings,
-            allow_workspace_fallback=req.allow_workspace_fallback,
-            enabled=req.enabled,
-        )
-        self.apps[(req.tenant_id, req.provider)] = info
-        return info
-
-    async def get_app(self, req):
-        app = self.apps.get((req.tenant_id, req.provider))
-        return app or ErrorReply.of(ErrorCode.NOT_FOUND, "no such provider app")
-
-    async def list_apps(self, req):
-        return vault_admin.ProviderAppList(
-            provider_apps=[a for (t, _), a in self.apps.items() if t == req.tenant_id]
-        )
-
-    async def get_connection(self, req):
-        info = self.connections.get(req.connection_id)
-        if info is None or info.tenant_id != req.tenant_id:
-            return ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
-        return info
-
-    async def list_connections(self, req):
-        found = [
-            c
-            for c in self.connections.values()
-            if c.tenant_id == req.tenant_id
-            and (req.owner is None or c.owner == req.owner)
-            and (req.provider is None or c.provider == req.provider)
-            and (req.status is None or c.status == req.status)
-        ]
-        return vault_admin.ConnectionList(connections=found)
-
-    async def exchange(self, req):
-        self.exchanges.append(req)
-        definition = self.catalogue.get(req.provider)
-        url, headers, body, body_format = build_token_request(
-            definition,
-            "authorization_code",
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            code=req.code.get_secret_value(),
-            redirect_uri=req.redirect_uri,
-            code_verifier=req.code_verifier.get_secret_value() if req.code_verifier else None,
-        )
-        async with httpx.AsyncClient() as client:
-            response = await client.post(
-                url, headers=headers, **({"json": body} if body_format == "json" else {"data": body})
-            )
-        if response.status_code != 200:
-            return ErrorReply.of(ErrorCode.INVALID_REQUEST, "the provider refused the code")
-        tokens = parse_token_response(
-            definition, response.json(), now=datetime.now(UTC), requested_scopes=req.requested_scopes
-        )
-        info = vault.ConnectionInfo(
-            connection_id=req.connection_id,
-            tenant_id=req.tenant_id,
-            owner=req.owner,
-            provider=req.provider,
-            status="active",
-            scopes=list(tokens.scopes or req.requested_scopes),
-            expires_at=tokens.expires_at,
-            name=req.name or f"{req.provider} connection",
-        )
-        self.connections[req.connection_id] = info
-        return info
-
-    async def revoke(self, req):
-        self.revocations.append(req)
-        info = self.connections.get(req.connection_id)
-        if info is None or info.tenant_id != req.tenant_id:
-            return ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
-        self.connections[req.connection_id] = info.model_copy(update={"status": "revoked"})
-        return vault.OkReply()
-
-    async def verify_webhook(self, req):
-        return self.webhook_verdicts.get(req.body) or vault_admin.WebhookVerdict(
-            verified=False, reason="bad_signature"
-        )
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
-@asynccontextmanager
-async def running_gateway(nats_url: str, database_url: str, sandbox_url: str):
+class ThreadedServer:
+    """An ASGI app served by uvicorn on a free loopback port in a thread (lives across tests)."""
+
+    def __init__(self, app: Any) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        port = int(self.url.rsplit(":", 1)[1])
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@dataclass
+class ProviderServers:
+    """The sandbox provider and a JWKS endpoint (Google RISC signing keys the tests control)."""
+
+    sandbox: SandboxState
+    sandbox_url: str
+    jwks: dict[str, Any]
+    jwks_url: str
+
+    def reset(self) -> None:
+        self.sandbox.reset(keep_clients=False)
+        self.sandbox.canary = None
+        self.sandbox.register_client(CLIENT_ID, CLIENT_SECRET, redirect_uris=[REDIRECT_URI])
+        self.jwks.clear()
+        self.jwks["keys"] = []
+
+
+@contextmanager
+def provider_servers() -> Iterator[ProviderServers]:
+    """Start the sandbox and the JWKS server for a whole session."""
+    state = SandboxState()
+    document: dict[str, Any] = {"keys": []}
+
+    async def jwks(_request: Any) -> JSONResponse:
+        return JSONResponse(document)
+
+    with (
+        ThreadedServer(create_sandbox_app(state)) as sandbox,
+        ThreadedServer(Starlette(routes=[Route("/jwks", jwks)])) as jwks_server,
+    ):
+        servers = ProviderServers(state, sandbox.url, document, f"{jwks_server.url}/jwks")
+        servers.reset()
+        yield servers
+
+
+@functools.cache
+def _catalogue(extra_dirs: tuple[str, ...], sandbox_url: str | None) -> Catalogue:
+    return load_catalogue(extra_dirs, sandbox_url=sandbox_url)
+
+
+def cached_load_catalogue(extra_dirs: Iterable[Any] = (), sandbox_url: str | None = None) -> Catalogue:
+    """`load_catalogue`, parsed once per session: the catalogue is immutable, and parsing it per
+    runtime costs most of a test's set-up."""
+    return _catalogue(tuple(str(d) for d in extra_dirs or ()), sandbox_url)
+
+
+# Where each service looks `load_catalogue` up (patched by the conftest with `cached_load_catalogue`).
+CATALOGUE_LOADERS = (
+    "grantline.vault.app.load_catalogue",
+    "grantline.auth_gateway.app.load_catalogue",
+    "grantline.satisfaction.adapters.catalogue_tables.load_catalogue",
+)
+
+
+def write_keyring(path: Path) -> Path:
+    """A one-key master keyring file for the vault."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(json.dumps({"active": "mk-gw-1", "keys": {"mk-gw-1": key}}))
+    return path
+
+
+def common_settings(nats_url: str, database_url: str) -> dict[str, Any]:
+    return {
+        "nats_url": nats_url,
+        "database_url": database_url,
+        "environment": "test",
+        "database_pool_size": 4,
+    }
+
+
+def vault_runtime(
+    nats_url: str, database_url: str, sandbox_url: str, keyring: Path, jwks_url: str
+) -> ServiceRuntime:
+    """The real vault, its provider calls to Slack/GitHub/Google played by the sandbox."""
+    settings = VaultSettings(
+        **common_settings(nats_url, database_url),
+        allow_private_provider_urls=True,
+        sandbox_url=sandbox_url,
+        master_keyring_file=keyring,
+        risc_jwks_url=jwks_url,
+        provider_max_attempts=2,
+        provider_retry_base_seconds=0.01,
+        revoke_timeout_seconds=2,
+        audit_flush_interval_seconds=0.05,
+        request_workers=4,
+    )
+    http = httpx.AsyncClient(transport=SandboxPlaysProviders(sandbox_url), timeout=5)
+    return create_vault_runtime(settings, providers=ProviderClient(settings, http=http))
+
+
+def gateway_runtime(nats_url: str, database_url: str, sandbox_url: str) -> ServiceRuntime:
     settings = GatewaySettings(
-        nats_url=nats_url,
-        database_url=database_url,
-        environment="test",
-        database_pool_size=4,
+        **common_settings(nats_url, database_url),
         sandbox_url=sandbox_url,
         public_url=PUBLIC_URL,
         allow_private_provider_urls=True,
         bus_timeout_seconds=5,
     )
-    runtime = create_runtime(settings)
+    return create_gateway_runtime(settings)
+
+
+def satisfaction_runtime(nats_url: str, database_url: str, sandbox_url: str) -> ServiceRuntime:
+    settings = SatisfactionSettings(
+        **common_settings(nats_url, database_url),
+        sandbox_url=sandbox_url,
+        run_workers=2,
+        check_workers=2,
+    )
+    return create_satisfaction_runtime(settings)
+
+
+def audit_runtime(nats_url: str, database_url: str) -> ServiceRuntime:
+    settings = AuditSettings(
+        **common_settings(nats_url, database_url),
+        audit_retention_interval_seconds=0,
+        audit_ingest_ack_wait_seconds=5,
+    )
+    return create_audit_runtime(settings)
+
+
+@asynccontextmanager
+async def started(runtime: ServiceRuntime) -> AsyncIterator[ServiceRuntime]:
     await runtime.start()
     try:
-        transport = httpx.ASGITransport(app=runtime.http_application())
-        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-            yield runtime, client
+        yield runtime
     finally:
         await runtime.stop()
+
+
+class Stack:
+    """The running services of one test and the handles tests use."""
+
+    client: httpx.AsyncClient
+    runtime: ServiceRuntime  # the gateway
+    vault: ServiceRuntime
+    sandbox: SandboxState
+    sandbox_url: str
+    jwks: dict[str, Any]
+    tenant_a: str
+    tenant_b: str
+
+    async def vault_rows(self, statement: str, **params: Any) -> list[Any]:
+        """Rows of a read-only SQL statement, through the vault's engine (tests only)."""
+        from sqlalchemy import text
+
+        async with self.vault.sessions() as session:
+            return list((await session.execute(text(statement), params)).all())
+
+
+@asynccontextmanager
+async def running_stack(
+    nats_url: str,
+    database_url: str,
+    keyring_dir: Path,
+    servers: ProviderServers,
+    *,
+    satisfaction_and_audit: bool = False,
+) -> AsyncIterator[Stack]:
+    """Vault, gateway (and optionally satisfaction and audit), all started, against `servers`."""
+    stack = Stack()
+    stack.sandbox, stack.sandbox_url, stack.jwks = servers.sandbox, servers.sandbox_url, servers.jwks
+    async with AsyncExitStack() as exits:
+        keyring = write_keyring(keyring_dir / "master-keyring.json")
+        stack.vault = await exits.enter_async_context(
+            started(vault_runtime(nats_url, database_url, stack.sandbox_url, keyring, servers.jwks_url))
+        )
+        if satisfaction_and_audit:
+            await exits.enter_async_context(
+                started(satisfaction_runtime(nats_url, database_url, stack.sandbox_url))
+            )
+            await exits.enter_async_context(started(audit_runtime(nats_url, database_url)))
+        stack.runtime = await exits.enter_async_context(
+            started(gateway_runtime(nats_url, database_url, stack.sandbox_url))
+        )
+        transport = httpx.ASGITransport(app=stack.runtime.http_application())
+        stack.client = await exits.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL)
+        )
+        yield stack
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -201,7 +303,3 @@ def bearer(key: str) -> dict[str, str]:
 
 def new_user() -> str:
     return f"user-{uuid.uuid4().hex[:8]}"
-
-
-def dumps(value) -> str:
-    return json.dumps(value, default=str)

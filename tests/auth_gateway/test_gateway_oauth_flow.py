@@ -1,61 +1,27 @@
-"""End to end with the sandbox: connect, list, re-authorize with an added scope, revoke; refused states."""
+"""End to end with the sandbox and the real vault: connect, re-authorize with an added scope, revoke."""
 
-from urllib.parse import parse_qs, urlsplit
+from datetime import timedelta
 
-import httpx
 from conftest import KEY_A, KEY_B
-from gateway_support import bearer, new_user
-from sqlalchemy import func, select
+from fixtures.waiting import wait_for_async
+from gateway_flow import (
+    RETURN_TO,
+    authorize,
+    callback,
+    count,
+    query,
+    sandbox_requests,
+    setup_app,
+    start,
+)
+from gateway_support import PUBLIC_URL, bearer, new_user
+from sqlalchemy import func
 
 from grantline.auth_gateway.adapters.tables import outbox, pending_authorizations
 
-RETURN_TO = "http://127.0.0.1:3000/done"
 
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-async def setup_app(stack, key=KEY_A):
-    response = await stack.client.put(
-        "/v1/provider-apps/sandbox",
-        headers=bearer(key),
-        json={"client_id": "gw-client", "client_secret": "sbx-secret-gateway-tests"},
-    )
-    assert response.status_code == 200, response.text
-    assert "sbx-secret" not in response.text
-
-
-async def start(stack, user, key=KEY_A, **extra):
-    response = await stack.client.post(
-        "/v1/connections/initiate",
-        headers=bearer(key),
-        json={"user_id": user, "provider": "sandbox", "return_to": RETURN_TO, **extra},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def authorize(stack, authorize_url) -> str:
-    """Follow the sandbox's authorize redirect like a browser; return the callback URL it sends us to."""
-    async with httpx.AsyncClient() as browser:
-        response = await browser.get(authorize_url)
-    assert response.status_code == 302, response.text
-    return response.headers["location"]
-
-
-async def callback(stack, callback_url) -> dict[str, str]:
-    parts = urlsplit(callback_url)
-    response = await stack.client.get(f"{parts.path}?{parts.query}")
-    assert response.status_code == 303, response.text
-    location = response.headers["location"]
-    assert location.startswith(RETURN_TO)
-    return query(location)
-
-
-async def count(stack, table) -> int:
-    async with stack.runtime.sessions() as session:
-        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+def code_exchanges(stack) -> int:
+    return len([r for r in sandbox_requests(stack, "token") if r.grant_type == "authorization_code"])
 
 
 async def test_connect_reauthorize_revoke(stack):
@@ -70,26 +36,36 @@ async def test_connect_reauthorize_revoke(stack):
         "connection_id": started["connection_id"],
         "provider": "sandbox",
     }
-    assert stack.vault.exchanges[-1].code_verifier is not None
+    (exchange,) = [r for r in sandbox_requests(stack, "token") if r.grant_type == "authorization_code"]
+    assert exchange.body.get("code_verifier")  # the gateway's PKCE verifier reached the provider
 
     listed = (await stack.client.get(f"/v1/connections?user_id={user}", headers=bearer(KEY_A))).json()
     (connection,) = listed["connections"]
     assert connection["status"] == "active" and connection["connection_id"] == started["connection_id"]
+    assert set(connection["scopes"]) == {"profile", "read"}
     assert "sbx_" not in str(listed)
 
     again = await start(stack, user, scopes=["write"], connection_id=started["connection_id"])
     assert again["connection_id"] == started["connection_id"] and again["reauthorize"]
-    assert set(again["scopes"]) >= {"profile", "read", "write"}
+    # Incremental scopes: the authorize URL asks for the union of granted and new.
+    assert set(query(again["authorize_url"])["scope"].split()) == {"profile", "read", "write"}
     outcome = await callback(stack, await authorize(stack, again["authorize_url"]))
-    assert outcome["status"] == "connected"
-    exchange = stack.vault.exchanges[-1]
-    assert exchange.reauthorize and exchange.name == connection["name"]
+    assert outcome["status"] == "connected" and outcome["connection_id"] == started["connection_id"]
+    listed = (await stack.client.get(f"/v1/connections?user_id={user}", headers=bearer(KEY_A))).json()
+    (reauthorized,) = listed["connections"]
+    assert reauthorized["connection_id"] == connection["connection_id"]
+    assert reauthorized["name"] == connection["name"] and reauthorized["status"] == "active"
+    assert set(reauthorized["scopes"]) == {"profile", "read", "write"}
 
     revoked = await stack.client.delete(f"/v1/connections/{started['connection_id']}", headers=bearer(KEY_A))
     assert revoked.status_code == 200, revoked.text
     listed = (await stack.client.get(f"/v1/connections?user_id={user}", headers=bearer(KEY_A))).json()
     assert [c["status"] for c in listed["connections"]] == ["revoked"]
-    assert stack.vault.revocations[-1].reason == "admin"
+    assert sandbox_requests(stack, "revoke")  # the provider was told
+    (reason,) = await stack.vault_rows(
+        "SELECT status_reason FROM vault.connections WHERE id = :id", id=started["connection_id"]
+    )
+    assert reason == ("admin",)
 
 
 async def test_replayed_forged_and_cross_tenant_states_change_nothing(stack):
@@ -97,7 +73,7 @@ async def test_replayed_forged_and_cross_tenant_states_change_nothing(stack):
     started = await start(stack, new_user())
     callback_url = await authorize(stack, started["authorize_url"])
     assert (await callback(stack, callback_url))["status"] == "connected"
-    exchanges = len(stack.vault.exchanges)
+    exchanges = code_exchanges(stack)
 
     replay = await callback(stack, callback_url)
     assert replay["status"] == "error" and replay["error"] == "used_state"
@@ -113,13 +89,15 @@ async def test_replayed_forged_and_cross_tenant_states_change_nothing(stack):
         "/v1/oauth/token", headers=bearer(KEY_B), json={"code": code["code"], "state": code["state"]}
     )
     assert cross.status_code == 400 and cross.json()["code"] == "unknown_state"
-    assert len(stack.vault.exchanges) == exchanges
+    assert code_exchanges(stack) == exchanges
+    assert (await stack.client.get("/v1/connections", headers=bearer(KEY_B))).json()["connections"] == []
     # The state survived the foreign attempt: its own tenant can still finish the flow.
     own = await stack.client.post(
         "/v1/oauth/token", headers=bearer(KEY_A), json={"code": code["code"], "state": code["state"]}
     )
     assert own.status_code == 200, own.text
     assert own.json()["connection_id"] == other["connection_id"]
+    assert own.json()["status"] == "active"
 
 
 async def test_expired_state_is_refused(stack):
@@ -128,24 +106,20 @@ async def test_expired_state_is_refused(stack):
     callback_url = await authorize(stack, started["authorize_url"])
     async with stack.runtime.transaction() as session:
         await session.execute(
-            pending_authorizations.update().values(
-                expires_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 1)
-            )
+            pending_authorizations.update().values(expires_at=func.now() - timedelta(seconds=1))
         )
     outcome = await callback(stack, callback_url)
     assert outcome["status"] == "error" and outcome["error"] == "expired_state"
-    assert stack.vault.exchanges == []
+    assert code_exchanges(stack) == 0
+    assert (await stack.client.get("/v1/connections", headers=bearer(KEY_A))).json()["connections"] == []
 
 
 async def test_provider_denial_comes_back_as_a_status(stack):
     await setup_app(stack)
     started = await start(stack, new_user())
     state = query(started["authorize_url"])["state"]
-    outcome = await callback(stack, f"{PUBLIC}/v1/oauth/callback?error=access_denied&state={state}")
+    outcome = await callback(stack, f"{PUBLIC_URL}/v1/oauth/callback?error=access_denied&state={state}")
     assert outcome["status"] == "error" and outcome["error"] == "access_denied"
-
-
-PUBLIC = "http://gateway.test"
 
 
 async def test_return_to_outside_the_allow_list_is_refused(stack):
@@ -169,7 +143,9 @@ async def test_cross_tenant_access_is_404(stack):
     assert (await stack.client.get(path, headers=bearer(KEY_A))).status_code == 200
     assert (await stack.client.get(path, headers=bearer(KEY_B))).status_code == 404
     assert (await stack.client.delete(path, headers=bearer(KEY_B))).status_code == 404
+    assert (await stack.client.get(path, headers=bearer(KEY_A))).json()["status"] == "active"
     assert (await stack.client.get("/v1/provider-apps/sandbox", headers=bearer(KEY_B))).status_code == 404
+    assert (await stack.client.delete("/v1/provider-apps/sandbox", headers=bearer(KEY_B))).status_code == 404
     listed = (await stack.client.get("/v1/connections", headers=bearer(KEY_B))).json()
     assert listed["connections"] == []
 
@@ -199,7 +175,6 @@ async def test_connect_session_acts_for_its_user_only(stack):
 async def test_audit_record_of_initiation_goes_through_the_outbox(stack, js):
     await setup_app(stack)
     await start(stack, new_user())
-    from fixtures.waiting import wait_for_async
 
     async def relayed():
         info = await js.stream_info("AUDIT")

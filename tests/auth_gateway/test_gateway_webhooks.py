@@ -1,63 +1,187 @@
-"""Webhook ingress: 401 when unverified; verified revocation revokes once; a replay has no effect."""
+"""Webhook ingress with the vault's real verification: Slack v0, GitHub X-Hub-Signature-256, Google RISC.
 
-from conftest import KEY_A
-from gateway_support import bearer
-from sqlalchemy import func, select
+Each scheme accepts a valid request (a token revocation revokes the matching connection through the
+vault and emits `connections.webhook` and `connections.revoked` with reason `provider`), refuses a
+bad signature, a stale timestamp (where the scheme signs one) and answers a replay as a duplicate
+that changes nothing; a refused request gets 401 and changes nothing.
+"""
+
+import json
+import time
+import uuid
+
+import jwt
+import pytest
+from conftest import KEY_A, KEY_B
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fixtures.waiting import wait_for_async
+from gateway_flow import connect_through_vault, count, setup_app, stream_events
+from gateway_support import CLIENT_ID, bearer
+from jwt.algorithms import RSAAlgorithm
 
 from grantline.auth_gateway.adapters.tables import webhook_deliveries
-from grantline.common.contract import vault
-from grantline.common.contract.vault_admin import WebhookVerdict
+from grantline.providers.webhooks import github_signature, slack_signature
+
+SLACK_SECRET = "slack-signing-secret-tenant-a"
+GITHUB_SECRET = "github-hook-secret-tenant-a"
+RISC = "https://schemas.openid.net/secevent/oauth/event-type/tokens-revoked"
 
 
-async def count(stack, table):
-    async with stack.runtime.sessions() as session:
-        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+@pytest.fixture(scope="module")
+def risc_keys():
+    """Google's signing key (published in the test JWKS) and an impostor's key with the same kid."""
+    return [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
 
 
-async def test_unverified_webhook_is_refused_and_changes_nothing(stack):
-    response = await stack.client.post("/v1/webhooks/slack", content=b'{"type":"event_callback"}')
-    assert response.status_code == 401 and response.json()["code"] == "invalid_signature"
-    assert await count(stack, webhook_deliveries) == 0 and stack.vault.revocations == []
+async def status_of(stack, connection_id: str, key: str = KEY_A) -> str:
+    response = await stack.client.get(f"/v1/connections/{connection_id}", headers=bearer(key))
+    assert response.status_code == 200, response.text
+    return response.json()["status"]
 
 
-async def test_verified_revocation_revokes_once_and_replay_has_no_effect(stack):
-    stack.vault.connections["c1"] = vault.ConnectionInfo(
-        connection_id="c1",
-        tenant_id=stack.tenant_a,
-        owner="user:u1",
-        provider="slack",
-        status="active",
-        scopes=[],
-    )
-    body = b'{"event":{"type":"tokens_revoked"}}'
-    stack.vault.webhook_verdicts[body] = WebhookVerdict(
-        verified=True,
-        tenant_id=stack.tenant_a,
-        kind="tokens_revoked",
-        delivery_id="d-1",
-        revoked_tokens=True,
-        connection_ids=["c1"],
-    )
-    first = await stack.client.post("/v1/webhooks/slack", content=body)
-    assert first.status_code == 200 and first.json() == {
-        "status": "accepted",
-        "challenge": None,
-        "revoked_connections": 1,
-    }
-    assert [r.reason for r in stack.vault.revocations] == ["provider"]
-    listed = (await stack.client.get("/v1/connections", headers=bearer(KEY_A))).json()
-    assert listed["connections"][0]["status"] == "revoked"
+async def assert_refused(stack, response, connection_id: str) -> None:
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == "invalid_signature"
+    assert await status_of(stack, connection_id) == "active"
+    assert await count(stack, webhook_deliveries) == 0
 
-    replay = await stack.client.post("/v1/webhooks/slack", content=body)
+
+async def revoked_by_provider(stack, connection_id: str) -> list[dict]:
+    """Wait for the webhook and revocation events of one connection; return them."""
+
+    async def found():
+        events = await stream_events(stack)
+        revoked = [
+            e for e in events if e["type"] == "connections.revoked" and e["connection_id"] == connection_id
+        ]
+        webhook = [
+            e for e in events if e["type"] == "connections.webhook" and connection_id in e["connection_ids"]
+        ]
+        return (revoked + webhook) if revoked and webhook else None
+
+    events = await wait_for_async(found)
+    assert [e["reason"] for e in events if e["type"] == "connections.revoked"] == ["provider"]
+    return events
+
+
+async def accepted_then_replayed(stack, send, connection_id: str) -> None:
+    first = await send()
+    assert first.status_code == 200, first.text
+    assert first.json() == {"status": "accepted", "challenge": None, "revoked_connections": 1}
+    assert await status_of(stack, connection_id) == "revoked"
+    events = await revoked_by_provider(stack, connection_id)
+    assert all(e["tenant_id"] == stack.tenant_a for e in events)
+
+    replay = await send()
     assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
-    assert len(stack.vault.revocations) == 1 and await count(stack, webhook_deliveries) == 1
+    assert await count(stack, webhook_deliveries) == 1
+    again = [e for e in await stream_events(stack) if e["type"] == "connections.webhook"]
+    assert len(again) == 1
+
+
+async def test_slack_v0_signature_window_and_replay(stack):
+    await setup_app(stack, provider="slack", webhook_secret=SLACK_SECRET)
+    await setup_app(stack, key=KEY_B, provider="slack", webhook_secret="slack-secret-of-tenant-b")
+    connection = await connect_through_vault(stack, stack.tenant_a, "slack", "slack", "alice")
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "Ev0001",
+            "team_id": "T1",
+            "event": {"type": "tokens_revoked", "tokens": {"oauth": [connection.account], "bot": []}},
+        }
+    ).encode()
+
+    def post(timestamp: int, signature: str | None = None):
+        headers = {
+            "content-type": "application/json",
+            "x-slack-request-timestamp": str(timestamp),
+            "x-slack-signature": signature or slack_signature(SLACK_SECRET, str(timestamp), body),
+        }
+        return stack.client.post("/v1/webhooks/slack", content=body, headers=headers)
+
+    now = int(time.time())
+    forged = "v0=" + slack_signature("not-the-secret", str(now), body).split("=", 1)[1]
+    await assert_refused(stack, await post(now, forged), connection.connection_id)
+    await assert_refused(stack, await post(now - 6 * 60), connection.connection_id)  # signed, but stale
+    await assert_refused(stack, await post(now + 6 * 60), connection.connection_id)
+    await assert_refused(
+        stack, await stack.client.post("/v1/webhooks/slack", content=body), connection.connection_id
+    )
+    await accepted_then_replayed(stack, lambda: post(now), connection.connection_id)
 
 
 async def test_slack_url_verification_returns_the_challenge(stack):
+    await setup_app(stack, provider="slack", webhook_secret=SLACK_SECRET)
     body = b'{"type":"url_verification","challenge":"ch-123"}'
-    stack.vault.webhook_verdicts[body] = WebhookVerdict(
-        verified=True, kind="url_verification", challenge="ch-123"
+    now = str(int(time.time()))
+    response = await stack.client.post(
+        "/v1/webhooks/slack",
+        content=body,
+        headers={
+            "x-slack-request-timestamp": now,
+            "x-slack-signature": slack_signature(SLACK_SECRET, now, body),
+        },
     )
-    response = await stack.client.post("/v1/webhooks/slack", content=body)
     assert response.status_code == 200 and response.json()["challenge"] == "ch-123"
     assert await count(stack, webhook_deliveries) == 0
+
+
+async def test_github_hub_signature_and_delivery_de_duplication(stack):
+    await setup_app(stack, provider="github", webhook_secret=GITHUB_SECRET)
+    connection = await connect_through_vault(stack, stack.tenant_a, "github", "github", "octocat")
+    body = json.dumps(
+        {"action": "revoked", "sender": {"login": "octocat", "id": int(connection.account or 0)}}
+    ).encode()
+
+    def post(signature: str, delivery: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958"):
+        headers = {
+            "content-type": "application/json",
+            "x-github-event": "github_app_authorization",
+            "x-github-delivery": delivery,
+            "x-hub-signature-256": signature,
+        }
+        return stack.client.post("/v1/webhooks/github", content=body, headers=headers)
+
+    await assert_refused(stack, await post(github_signature("wrong", body)), connection.connection_id)
+    await assert_refused(stack, await post("sha1=" + "0" * 40), connection.connection_id)
+    # GitHub signs no timestamp: the delivery id is what refuses a replay.
+    await accepted_then_replayed(
+        stack, lambda: post(github_signature(GITHUB_SECRET, body)), connection.connection_id
+    )
+
+
+def risc_token(
+    key, *, sub: str, jti: str | None = None, iat: float | None = None, aud: str = CLIENT_ID
+) -> bytes:
+    claims = {
+        "iss": "https://accounts.google.com/",
+        "aud": aud,
+        "iat": int(iat if iat is not None else time.time()),
+        "jti": jti or uuid.uuid4().hex,
+        "events": {
+            RISC: {"subject": {"subject_type": "iss_sub", "iss": "https://accounts.google.com/", "sub": sub}}
+        },
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "risc-1"}).encode()
+
+
+async def test_google_risc_token_jwks_audience_and_jti_de_duplication(stack, risc_keys):
+    google, impostor = risc_keys
+    jwk = json.loads(RSAAlgorithm.to_jwk(google.public_key()))
+    stack.jwks["keys"] = [{**jwk, "kid": "risc-1", "alg": "RS256", "use": "sig"}]
+    await setup_app(stack, provider="google")
+    connection = await connect_through_vault(stack, stack.tenant_a, "google", "google", "gina")
+    assert connection.account == "gina"
+
+    def post(token: bytes):
+        return stack.client.post(
+            "/v1/webhooks/google", content=token, headers={"content-type": "application/secevent+jwt"}
+        )
+
+    cid = connection.connection_id
+    await assert_refused(stack, await post(risc_token(impostor, sub="gina")), cid)
+    await assert_refused(stack, await post(risc_token(google, sub="gina", iat=time.time() - 2 * 86400)), cid)
+    await assert_refused(stack, await post(risc_token(google, sub="gina", aud="someone-elses-client")), cid)
+    token = risc_token(google, sub="gina", jti="risc-jti-1")
+    await accepted_then_replayed(stack, lambda: post(token), cid)

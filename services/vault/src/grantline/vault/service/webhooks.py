@@ -59,6 +59,19 @@ class RiscKeys:
         return self._jwks
 
 
+def affected_accounts(verified: VerifiedWebhook) -> list[str]:
+    """The account ids a verified webhook names, in the form connections store them.
+
+    A connection's account is the catalogue's `account.id_path`; GitHub's is the numeric user id,
+    while its revocation event names the login first: the sender's id must count too.
+    """
+    accounts = list(verified.accounts) or ([verified.account] if verified.account else [])
+    subject_id = verified.subject.get("id")
+    if subject_id and subject_id not in accounts:
+        accounts.append(subject_id)
+    return accounts
+
+
 async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVerifyRequest) -> WebhookVerdict:
     """Try each tenant's secret for the provider; the first that verifies names the tenant."""
     try:
@@ -107,7 +120,7 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
                 break
         if verified is None or tenant_id is None:
             return WebhookVerdict(verified=False, reason=last_reason)
-        accounts = list(verified.accounts) or ([verified.account] if verified.account else [])
+        accounts = affected_accounts(verified)
         rows = (
             await connection_rows.by_accounts(session, tenant_id, request.provider, accounts)
             if accounts
