@@ -69,7 +69,7 @@ async def test_admin_signs_in_connects_a_user_and_revokes(nats_url, database_url
         await page.get_by_label("Client secret").fill(CLIENT_SECRET)
         await checked(page, "admin-provider-app-form")
         await page.get_by_role("button", name="Save").click()
-        await expect(page.get_by_role("status")).to_have_text("Saved the provider app for sandbox.")
+        await expect(page.get_by_role("status")).to_have_text(f"Saved the provider app for {SANDBOX}.")
         await expect(page.locator("#redirect-uri")).to_have_text(stack.url + "/v1/oauth/callback")
         await checked(page, "admin-providers")
 

@@ -47,7 +47,8 @@ _OUTCOME_MESSAGES = {
 def _outcome_message(request: Request, pages: CataloguePages) -> tuple[str | None, str | None]:
     query = request.query_params
     done, error = outcome_param(query.get("done")), outcome_param(query.get("error"))
-    provider = pages.name(optional(query.get("provider"), PROVIDER_ID, "provider") or "the provider")
+    raw = query.get("subject") or ""
+    provider = pages.name(raw) if PROVIDER_ID.fullmatch(raw) else "the provider"
     if error:
         return None, f"The {provider} authorization did not complete ({error.replace('_', ' ')})."
     if done in _OUTCOME_MESSAGES:
@@ -190,7 +191,7 @@ async def flow_returned(request: Request) -> Response:
     provider = raw_provider if PROVIDER_ID.fullmatch(raw_provider) else None
     params = {"done": "connected"} if status == "connected" else {"error": error or "unknown"}
     if provider:
-        params["provider"] = provider
+        params["subject"] = provider
     context = {
         "title": "Connected" if status == "connected" else "Not connected",
         "status": status,
@@ -247,4 +248,4 @@ async def revoke(request: Request, connection_id: str) -> Response:
         await revoke_connection(gw, caller, connection_id, reason="admin")
     except (BadInput, Problem) as failure:
         return await _revoke_page(request, caller, admin, connection_id, error=_message(failure))
-    return redirect("/admin/connections?" + urlencode({"done": "revoked", "provider": info.provider}))
+    return redirect("/admin/connections?" + urlencode({"done": "revoked", "subject": info.provider}))

@@ -47,7 +47,8 @@ async def providers_page(request: Request) -> Response:
         context["error_message"] = problem.detail
     raw = request.query_params.get("provider") or ""
     if outcome_param(request.query_params.get("done")) == "saved" and PROVIDER_ID.fullmatch(raw):
-        context["status_message"] = f"Saved the provider app for {raw}."
+        name = context["pages"].name(raw) if "pages" in context else raw
+        context["status_message"] = f"Saved the provider app for {name}."
     return render(
         "admin/providers.html",
         admin_context(request, admin, title="Providers", section="providers", **context),
