@@ -1,0 +1,40 @@
+"""The end-to-end stack: `grantline dev` started once per module as a subprocess."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from e2e_dev_stack import DevStackProcess
+from fixtures.infra import free_port
+
+# Short token lifetimes need short refresh margins. The vault refreshes inline only once a token has
+# expired (margin 0), so every refresh the walk sees before a resolve was the refresher's; the
+# refresher refreshes sandbox tokens 3 s before expiry (capped at half their life), with no jitter.
+E2E_ENVIRONMENT = {
+    "GRANTLINE_REFRESH_MARGIN_SECONDS": "0",
+    "GRANTLINE_REFRESH_PROVIDER_MARGINS": json.dumps({"sandbox": 3}),
+    "GRANTLINE_REFRESH_JITTER_SECONDS": "0",
+    "GRANTLINE_REFRESH_POLL_SECONDS": "0.2",
+    # The strictest logs: a secret that only a debug line would show still fails the leak scan. Spans
+    # are exported to stdout, which `grantline dev` writes to each service's log file: the log scan
+    # covers every span attribute and event as it leaves the process.
+    "GRANTLINE_LOG_LEVEL": "DEBUG",
+    "GRANTLINE_OTEL_CONSOLE": "true",
+}
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProcess]:
+    """A running `grantline dev` (its `dev.json` in ``.info``); stopped with SIGTERM afterwards."""
+    stack = DevStackProcess(
+        data_dir=tmp_path_factory.mktemp("e2e") / "grantline",
+        api_port=free_port(),
+        extra_env=E2E_ENVIRONMENT,
+    )
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

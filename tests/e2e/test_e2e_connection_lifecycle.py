@@ -1,0 +1,313 @@
+"""The whole life of a connection, as a platform lives it, against `grantline dev` run as a user runs it.
+
+Every service is its own process, NATS runs with the permission file (the runner connects as the
+`runner` user), Postgres and NATS are embedded, the sandbox plays the provider. The walk: provider
+app set up over HTTP -> a run is held for the missing connection -> the user connects through the
+browser flow -> the run is admitted, once -> the runner resolves a token -> the token expires and the
+refresher renews it in the background -> the user revokes -> the in-flight run is told and its next
+resolve fails -> the audit log shows every step and `grantline audit verify` passes -> the sandbox's
+canary (in every token and code it issued), the client secret and the API key appear in no log file,
+stream message, HTTP response or database column -> SIGTERM stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import nats
+import pytest
+from e2e_dev_stack import DevStackProcess
+from e2e_leak_scan import read_streams, scan_database, scan_log_files, scan_stream_messages
+from fixtures.waiting import wait_for_async
+
+from grantline.common.contract import RunConnectionRevoked, RunHeld
+from grantline.common.contract.errors import ErrorCode
+from grantline.common.runner_client import ResolveError, RunnerClient
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+PROVIDER = "sandbox"
+USER = "ada@example.com"
+APP_ID = "e2e-mail-assistant"
+TOKEN_LIFETIME_SECONDS = 6
+EVENT_TIMEOUT = 30.0
+AUDITED_STEPS = {
+    "connection.initiated",
+    "connection.granted",
+    "token.resolved",
+    "token.refreshed",
+    "connection.revoked",
+}
+
+
+class Walk:
+    """What the walk has seen: every HTTP response from Grantline, the secrets to look for."""
+
+    def __init__(self, stack: DevStackProcess) -> None:
+        self.info = stack.info
+        self.canary = "CANARYe2e" + secrets.token_hex(4)
+        self.client_secret = "sbx_secret_e2e_" + secrets.token_urlsafe(24)
+        self.client_id = "e2e-client-" + secrets.token_hex(4)
+        self.responses: list[httpx.Response] = []
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.canary, self.client_secret, str(self.info["api_key"])]
+
+    async def _keep(self, response: httpx.Response) -> None:
+        await response.aread()
+        self.responses.append(response)
+
+    def api(self) -> httpx.AsyncClient:
+        """The platform's client of the public API (every response kept for the leak scan)."""
+        return httpx.AsyncClient(
+            base_url=str(self.info["api_url"]),
+            headers={"Authorization": f"Bearer {self.info['api_key']}"},
+            event_hooks={"response": [self._keep]},
+            timeout=30,
+        )
+
+    def sandbox(self) -> httpx.AsyncClient:
+        """The test's hand on the provider (its control API), not a Grantline response."""
+        return httpx.AsyncClient(base_url=str(self.info["sandbox_url"]), timeout=30)
+
+
+@pytest.fixture
+async def runner(dev_stack: DevStackProcess) -> AsyncIterator[RunnerClient]:
+    info = dev_stack.info
+    nc = await nats.connect(
+        str(info["nats_url"]),
+        user=str(info["nats_user"]),
+        password=str(info["nats_password"]),
+        inbox_prefix=str(info["nats_inbox_prefix"]),
+        connect_timeout=5,
+    )
+    client = RunnerClient(nc, timeout=EVENT_TIMEOUT)
+    try:
+        yield client
+    finally:
+        await client.close()
+        await nc.close()
+
+
+def _query(url: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+async def _refresher_refreshes(client: httpx.AsyncClient, metrics_url: str) -> float:
+    """The refresher's count of successful background refreshes of sandbox tokens (its /metrics)."""
+    text = (await client.get(metrics_url)).text
+    total = 0.0
+    for line in text.splitlines():
+        counted = line.startswith("grantline_refresh_succeeded_total{") and 'outcome="refreshed"' in line
+        if counted and f'provider="{PROVIDER}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def _refresh_grants(sandbox: httpx.AsyncClient) -> int:
+    """How many refresh grants the provider has received (its request recording)."""
+    response = await sandbox.get("/_sandbox/requests", params={"grant_type": "refresh_token"})
+    return len(response.json())
+
+
+async def _connection(api: httpx.AsyncClient, connection_id: str) -> dict[str, Any]:
+    response = await api.get("/v1/connections", params={"user_id": USER})
+    assert response.status_code == 200, response.text
+    [found] = [c for c in response.json()["connections"] if c["connection_id"] == connection_id]
+    return found
+
+
+async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: RunnerClient) -> None:
+    walk = Walk(dev_stack)
+    info = dev_stack.info
+    tenant_id = str(info["tenant_id"])
+    run_id = f"run-{uuid.uuid4()}"
+    return_to = "http://127.0.0.1:3000/e2e/done"  # the dev tenant allows loopback return_to URLs
+    async with walk.api() as api, walk.sandbox() as sandbox, httpx.AsyncClient(timeout=30) as browser:
+        # 1. The provider app: a client registered at the provider, then given to Grantline. The sandbox
+        # puts the canary in every value it issues and makes tokens short-lived.
+        created = await sandbox.post(
+            "/_sandbox/clients", json={"client_id": walk.client_id, "client_secret": walk.client_secret}
+        )
+        assert created.status_code == 201, created.text
+        settings = await sandbox.put(
+            "/_sandbox/settings", json={"canary": walk.canary, "expires_in": TOKEN_LIFETIME_SECONDS}
+        )
+        assert settings.status_code == 200, settings.text
+        app = await api.put(
+            f"/v1/provider-apps/{PROVIDER}",
+            json={
+                "client_id": walk.client_id,
+                "client_secret": walk.client_secret,
+                "scopes": ["profile", "read"],
+            },
+        )
+        assert app.status_code == 200, app.text
+        assert app.json()["has_client_secret"] is True
+
+        # 2. A run that needs the provider is held: the user has not connected it yet.
+        held = await runner.request_run(
+            tenant_id, run_id, USER, APP_ID, requirements=[PROVIDER], trigger="manual"
+        )
+        assert isinstance(held, RunHeld), held
+        assert held.message.startswith("Missing required connections: "), held.message
+        assert [m.id for m in held.missing] == [PROVIDER]
+
+        # 3. The user connects: initiate, the provider's authorize redirect, the callback.
+        initiated = await api.post(
+            "/v1/connections/initiate", json={"user_id": USER, "provider": PROVIDER, "return_to": return_to}
+        )
+        assert initiated.status_code == 200, initiated.text
+        connection_id = initiated.json()["connection_id"]
+        authorized = await browser.get(initiated.json()["authorize_url"])
+        assert authorized.status_code == 302, authorized.text
+        callback_url = authorized.headers["location"]
+        assert callback_url.startswith(f"{info['api_url']}/v1/oauth/callback?")
+        assert walk.canary in _query(callback_url)["code"]  # the sandbox really issues canary values
+        landed = await browser.get(callback_url, follow_redirects=False)
+        walk.responses.append(landed)  # a Grantline response, though the browser fetched it
+        assert landed.status_code == 303, landed.text
+        outcome = _query(landed.headers["location"])
+        assert landed.headers["location"].startswith(return_to)
+        assert outcome["status"] == "connected", outcome
+        assert outcome["connection_id"] == connection_id
+
+        # 4. The held run resumes.
+        admitted = await runner.wait_until_admitted(run_id, timeout=EVENT_TIMEOUT)
+        assert admitted.resumed is True
+
+        # 5. A tool call of the run resolves the user's token.
+        first = await runner.resolve(
+            tenant_id, USER, PROVIDER, run_id=run_id, app_id=APP_ID, tool="list_messages"
+        )
+        first_token = first.access_token.get_secret_value()
+        assert first_token.startswith(f"sbx_at_{walk.canary}_")
+        assert first.connection_id == connection_id
+
+        # 6. The token is renewed in the background (nothing resolves meanwhile), and a resolve gets
+        # the new one.
+        metrics_url = str(info["services"]["refresher"]).replace("/readyz", "/metrics")
+        refreshed_before = await _refresher_refreshes(browser, metrics_url)
+        grants_before = await _refresh_grants(sandbox)
+        last_refreshed_before = (await _connection(api, connection_id))["last_refreshed_at"]
+
+        async def renewed_in_background() -> bool:
+            connection = await _connection(api, connection_id)
+            return (
+                connection["last_refreshed_at"] not in (None, last_refreshed_before)
+                and await _refresh_grants(sandbox) > grants_before
+                and await _refresher_refreshes(browser, metrics_url) > refreshed_before
+            )
+
+        await wait_for_async(renewed_in_background, timeout=EVENT_TIMEOUT, interval=0.25)
+        second = await runner.resolve(
+            tenant_id, USER, PROVIDER, run_id=run_id, app_id=APP_ID, tool="send_message"
+        )
+        second_token = second.access_token.get_secret_value()
+        assert second_token.startswith(f"sbx_at_{walk.canary}_") and second_token != first_token
+
+        # 7. The user revokes: the in-flight run is told, and its next resolve fails.
+        async def first_revocation() -> RunConnectionRevoked:
+            async for revocation in runner.revocations(run_id):
+                return revocation
+            raise AssertionError("the run finished before hearing of the revocation")
+
+        told = asyncio.create_task(first_revocation())
+        revoked = await api.delete(f"/v1/connections/{connection_id}")
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["status"] == "revoked"
+        revocation = await asyncio.wait_for(told, EVENT_TIMEOUT)
+        assert revocation.connection_id == connection_id and revocation.provider == PROVIDER
+        with pytest.raises(ResolveError) as refused:
+            await runner.resolve(tenant_id, USER, PROVIDER, run_id=run_id, app_id=APP_ID, tool="send_message")
+        assert refused.value.code == ErrorCode.REVOKED
+        assert (await _connection(api, connection_id))["status"] == "revoked"
+        await runner.finish(run_id)
+
+        # 8. The audit log shows every step, and its hash chain verifies.
+        async def audited() -> list[dict[str, Any]] | None:
+            response = await api.get("/v1/audit", params={"user_id": USER, "limit": 500})
+            assert response.status_code == 200, response.text
+            records = [item["record"] for item in response.json()["records"]]
+            return records if {r["action"] for r in records} >= AUDITED_STEPS else None
+
+        records = await wait_for_async(audited, timeout=EVENT_TIMEOUT, interval=0.25)
+        resolved = [r for r in records if r["action"] == "token.resolved"]
+        assert {(r["run_id"], r["app_id"], r["tool"]) for r in resolved} == {
+            (run_id, APP_ID, "list_messages"),
+            (run_id, APP_ID, "send_message"),
+        }
+        assert all(r["connection_id"] == connection_id for r in records if r["action"] in AUDITED_STEPS)
+        verified = _grantline("audit", "verify", tenant_id, database_url=str(info["database_url"]))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert verified.stdout.startswith(f"ok      {tenant_id}:"), verified.stdout
+
+    # The run was held once and admitted exactly once (the stream is the record of what was said).
+    streams = await _read_all_streams(dev_stack)
+    run_events = [json.loads(blob.split(b"\n", 1)[1]) for _, _, blob in streams["RUNS"]]
+    said = [e["type"] for e in run_events if e.get("run_id") == run_id]
+    assert said.count("runs.held") == 1 and said.count("runs.admitted") == 1, said
+    assert said.count("runs.connection_revoked") == 1, said
+
+    # 9. No secret outside the vault (and the resolve replies the runner received). Each scan first
+    # proves it reads real content: the connection id is in events, columns, responses and spans.
+    assert scan_stream_messages(streams, [connection_id])
+    assert not scan_stream_messages(streams, walk.secrets)
+    http_leaks = [
+        f"{r.request.method} {r.request.url.path} -> {r.status_code}"
+        for r in walk.responses
+        for secret in walk.secrets
+        if secret in r.text or secret in str(r.headers)
+    ]
+    assert any(connection_id in r.text for r in walk.responses) and not http_leaks
+    assert scan_database(str(info["database_url"]), [connection_id])[1]
+    scanned, column_leaks = scan_database(str(info["database_url"]), walk.secrets)
+    assert scanned > 0 and not column_leaks
+    assert not scan_log_files(_service_logs(dev_stack), walk.secrets)
+
+    # SIGTERM stops every service, NATS and Postgres, and `grantline dev` exits 0; the shutdown logs
+    # are clean too.
+    assert dev_stack.stop() == 0, dev_stack.output()
+    assert "Stopped." in dev_stack.output()
+    assert scan_log_files(_service_logs(dev_stack), [connection_id])  # the spans of the walk
+    assert not scan_log_files(_service_logs(dev_stack), walk.secrets)
+
+
+async def _read_all_streams(stack: DevStackProcess) -> dict[str, list[tuple[int, str, bytes]]]:
+    # No NATS user may read everything (the permission file forbids it); the audit service's user
+    # consumes all three streams, so the scan reads them with its credentials from nats-users.json.
+    passwords = json.loads((stack.data_dir / "nats-users.json").read_text())
+    return await read_streams(str(stack.info["nats_url"]), "audit", passwords["audit"], "_INBOX.audit")
+
+
+def _service_logs(stack: DevStackProcess) -> list[Any]:
+    logs = sorted(stack.logs_dir.glob("*.log"))
+    assert {p.stem for p in logs} >= {"auth-gateway", "vault", "refresher", "satisfaction", "audit"}
+    # Not `grantline dev`'s own output: it prints the dev API key on purpose (DESIGN section 7).
+    return logs
+
+
+def _grantline(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    """Run the `grantline` CLI as an operator would, against the stack's database."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GRANTLINE_")}
+    # The same environment as the stack's services: development keys (checkpoints), its database.
+    env.update(GRANTLINE_DATABASE_URL=database_url, GRANTLINE_ENVIRONMENT="development")
+    return subprocess.run(
+        [sys.executable, "-m", "grantline.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
