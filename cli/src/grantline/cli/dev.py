@@ -6,6 +6,7 @@ runs each service as its own process (as in Kubernetes), waits until all are rea
 ``dev.json`` and prints how to reach the API. Ctrl-C or SIGTERM stops everything cleanly.
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -115,6 +116,7 @@ class DevStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us; we stop children in order
+            preexec_fn=_die_with_parent,
         )
 
     def wait_ready(self, urls: dict[str, str]) -> list[str]:
@@ -149,6 +151,22 @@ class DevStack:
                 process.kill()
         for stopper in reversed(self.stoppers):
             stopper.stop()  # type: ignore[attr-defined]
+
+
+def _say(text: str) -> None:
+    """Print, unless our output is gone (a closed terminal must not keep us from stopping)."""
+    with contextlib.suppress(OSError):
+        print(text, flush=True)
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if ``grantline dev`` dies without stopping us (Linux only)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _dev_api_key(data_dir: Path, environ: dict[str, str]) -> str:
@@ -249,9 +267,9 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
                     return 1
         return 0
     finally:
-        print("Stopping Grantline...", flush=True)
+        _say("Stopping Grantline...")
         stack.stop()
-        print("Stopped.", flush=True)
+        _say("Stopped.")
 
 
 def _ensure_dev_keyring(root: Path) -> Path:
