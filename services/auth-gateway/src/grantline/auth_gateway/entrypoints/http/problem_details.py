@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -111,6 +112,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.error("unhandled error", extra={"error": type(exc).__name__})
         return problem_response(500, "internal", "internal error; see the service log")
 
+    async def on_database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # Postgres restarting or unreachable: a clear, retryable answer instead of a 500.
+        log.warning("database unavailable", extra={"error": type(exc).__name__})
+        return problem_response(
+            503, "service_unavailable", "the database is unavailable; retry shortly", extra={"retry_after": 1}
+        )
+
+    app.add_exception_handler(OperationalError, on_database_unavailable)
+    app.add_exception_handler(InterfaceError, on_database_unavailable)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
