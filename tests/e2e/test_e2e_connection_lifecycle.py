@@ -128,6 +128,40 @@ async def _connection(api: httpx.AsyncClient, connection_id: str) -> dict[str, A
     return found
 
 
+async def test_e2e_runner_credentials_are_restricted(dev_stack: DevStackProcess) -> None:
+    """The stack's NATS runs with the permission file: dev.json's runner credentials cannot serve
+    `vault.resolve` or read `connections.>`, and an anonymous client is not let in."""
+    info = dev_stack.info
+    errors: list[str] = []
+
+    async def on_error(error: Exception) -> None:
+        errors.append(str(error).lower())
+
+    with pytest.raises(nats.errors.Error):
+        await nats.connect(str(info["nats_url"]), allow_reconnect=False, connect_timeout=2)
+    nc = await nats.connect(
+        str(info["nats_url"]),
+        user=str(info["nats_user"]),
+        password=str(info["nats_password"]),
+        inbox_prefix=str(info["nats_inbox_prefix"]),
+        error_cb=on_error,
+        allow_reconnect=False,
+        connect_timeout=5,
+    )
+    try:
+        for subject in ("vault.resolve", "connections.>"):
+            await nc.subscribe(subject)
+            # The server reports the violation before it answers the PING of the flush.
+            await nc.flush()
+            await wait_for_async(
+                lambda subject=subject: any("permissions violation" in e and subject in e for e in errors),
+                timeout=5,
+                message=f"no permissions violation for {subject}; got {errors}",
+            )
+    finally:
+        await nc.close()
+
+
 async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: RunnerClient) -> None:
     walk = Walk(dev_stack)
     info = dev_stack.info
