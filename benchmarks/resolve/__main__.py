@@ -23,6 +23,7 @@ import nats
 import psycopg
 import uvloop
 
+from benchmarks.resolve.cpu import sample
 from benchmarks.resolve.raw_floor import SUBJECT as RAW_SUBJECT
 from benchmarks.resolve.raw_floor import seed as seed_raw
 from grantline.cli.migrate import migrate_all
@@ -113,21 +114,27 @@ def percentile(values: list[float], fraction: float) -> float:
     return values[min(len(values) - 1, int(len(values) * fraction))]
 
 
-async def measure(nats_url: str) -> dict[str, dict[str, float]]:
+async def measure(nats_url: str, pids: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Sequential then concurrent figures, with CPU per request, for each responder in turn."""
     nc = await nats.connect(nats_url, pending_size=64 * 1024 * 1024)
-    results = {}
+    results: dict[str, dict[str, float]] = {}
     for name, subject, payload in (
         ("raw floor", RAW_SUBJECT, RAW),
         ("vault.resolve", "vault.resolve", RESOLVE),
     ):
+        before = sample(pids[name])
         latencies = await sequential(nc, subject, payload, SEQUENTIAL)
+        between = sample(pids[name])
         rate, ok, errors = await concurrent(nc, subject, payload)
+        after = sample(pids[name])
         results[name] = {
             "p50_ms": percentile(latencies, 0.50),
             "p99_ms": percentile(latencies, 0.99),
             "rps_64": rate,
             "ok": ok,
             "errors": errors,
+            **{f"seq_{k}": v for k, v in before.per_request_us(between, SEQUENTIAL + 200).items()},
+            **{f"conc_{k}": v for k, v in between.per_request_us(after, ok + errors).items()},
         }
     await nc.close()
     return results
@@ -160,6 +167,18 @@ def report(results: dict[str, dict[str, float]]) -> str:
             f"| {name} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} | {figures['rps_64']:,.0f} | "
             f"{int(figures['errors'])} |"
         )
+    lines += [
+        "",
+        "CPU per request (microseconds of CPU time, user + system):",
+        "",
+        "| what | phase | responder | Postgres | NATS server | client | total |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, figures in results.items():
+        for phase, label in (("seq", "sequential"), ("conc", "64 concurrent")):
+            parts = [figures[f"{phase}_{part}"] for part in ("responder", "postgres", "nats", "client")]
+            cells = " | ".join(f"{value:.0f}" for value in [*parts, sum(parts)])
+            lines.append(f"| {name} | {label} | {cells} |")
     return "\n".join(lines)
 
 
@@ -196,7 +215,8 @@ def main() -> None:
             wait_ready(raw, nats_server.url, RAW_SUBJECT, RAW)
             wait_ready(vault, nats_server.url, "vault.resolve", RESOLVE)
             uvloop.install()
-            results = asyncio.run(measure(nats_server.url))
+            pids = {"raw floor": raw.pid, "vault.resolve": vault.pid}
+            results = asyncio.run(measure(nats_server.url, pids))
         finally:
             for process in processes:
                 process.terminate()

@@ -15,7 +15,7 @@ from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.keyring_source import KeyringSource, fingerprint_key
 from grantline.vault.adapters.provider_client import ProviderClient
 from grantline.vault.adapters.resolve_reader import ResolveReader
-from grantline.vault.adapters.tables import outbox
+from grantline.vault.adapters.tables import connections, outbox
 from grantline.vault.domain import DataKeyCache
 from grantline.vault.entrypoints.request_handlers import register_request_handlers
 from grantline.vault.entrypoints.resolve_subscription import ResolveSubscription
@@ -60,8 +60,9 @@ def create_runtime(
         max_batch=settings.resolve_max_batch,
     )
     audit = AuditBuffer(
-        runtime.engine,
-        outbox,
+        libpq_url(settings.database_url),
+        outbox=f"{outbox.schema}.{outbox.name}",
+        connections=f"{connections.schema}.{connections.name}",
         interval_seconds=settings.audit_flush_interval_seconds,
         max_records=settings.audit_flush_max_records,
         on_flushed=lambda: runtime.relay.wake() if runtime.relay is not None else None,
@@ -77,6 +78,7 @@ def create_runtime(
     async def _stop_resolve() -> None:
         await resolve.stop()
         await audit.flush()
+        await audit.close()
         await reader.close()
         await ctx.providers.aclose()
 

@@ -18,7 +18,7 @@ from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.common.contract.registry import encode_message
 from grantline.common.contract.vault import ResolveRequest
 from grantline.common.nats.consuming import validation_summary
-from grantline.vault.adapters.audit_buffer import AuditBuffer
+from grantline.vault.adapters.audit_buffer import AuditBuffer, fits_audit_record
 from grantline.vault.adapters.resolve_reader import CandidateRow, DatabaseUnavailable, ResolveReader
 from grantline.vault.domain import DecryptionError, SealContext, SecretField, WrappedDataKey, open_sealed
 from grantline.vault.domain.connection_rules import (
@@ -59,6 +59,10 @@ class ResolveService:
             request = ResolveRequest.model_validate_json(data)
         except ValidationError as error:
             reply = ErrorReply.of(ErrorCode.INVALID_REQUEST, f"invalid request: {validation_summary(error)}")
+            return encode_message(reply), "rejected"
+        if not fits_audit_record(request.tenant_id, request.user_id):
+            # Longer ids exist nowhere (events cap them), and the resolve could not be audited.
+            reply = ErrorReply.of(ErrorCode.INVALID_REQUEST, "invalid request: tenant_id or user_id too long")
             return encode_message(reply), "rejected"
         try:
             return await self.resolve(request)
