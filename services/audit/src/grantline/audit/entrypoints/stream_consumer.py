@@ -1,30 +1,31 @@
-"""The ledger's ingest loop: fetch a batch from the AUDIT stream, store it in one transaction, ack it.
+"""The ledger's ingest loop: pull batches from the AUDIT stream, store each in one transaction, ack it.
 
-Acknowledged only after the commit, so a crash or an outage redelivers; stored at most once, because
-the record id (the event id) is checked under the chain head lock. Malformed messages are terminated
-with a logged reason and never hold up the rest of the batch.
+Two stages run at once: receiving (pull, decode, reject malformed) and storing (lock heads, chain,
+COPY, commit, ack), so the next batch is decoded while Postgres commits the current one. Acknowledged
+only after the commit, so a crash or an outage redelivers; stored at most once, because the record id
+(the event id) is checked under the chain head lock. Malformed messages are terminated with a logged
+reason and never hold up the rest of the batch.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
 from opentelemetry import trace
-from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.audit.adapters.audit_stream import ConsumerOptions, ledger_subscription, num_delivered
-from grantline.audit.domain.hash_chain import AuditEntry, canonical_bytes
-from grantline.audit.service.ingest import append_entries, entry_from_record
-from grantline.common.contract.audit import AuditRecord
-from grantline.common.nats.consuming import retry_delay, validation_summary
+from grantline.audit.adapters.audit_stream import ConsumerOptions, LedgerPuller, num_delivered
+from grantline.audit.domain.prepared_entry import PreparedEntry, canonical_datetime
+from grantline.audit.entrypoints.record_decoding import decode_record
+from grantline.audit.service.ingest import append_entries
+from grantline.common.nats.consuming import retry_delay
 from grantline.common.runtime import ServiceRuntime
 from grantline.common.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
 from grantline.common.telemetry.tracing import tracer
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 METRIC_SUBJECT = "audit.*.>"
 # A batch failing this often is retried one record at a time, so one bad record cannot block the rest.
 ISOLATE_AFTER_DELIVERIES = 4
+# Decoded batches waiting for the store stage: enough to overlap decoding with a commit, no more.
+PIPELINE_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -41,23 +44,7 @@ class Received:
     """A message that decoded into a ledger entry."""
 
     msg: Msg
-    entry: AuditEntry
-
-
-def decode(msg: Msg, received_at: datetime) -> AuditEntry | str:
-    """The entry `msg` carries, or the reason it is not one (never a value from the message)."""
-    # Postgres text and jsonb cannot hold NUL; such a record would fail every insert forever.
-    if b"\\u0000" in msg.data:
-        return "contains a NUL character"
-    try:
-        record = AuditRecord.model_validate_json(msg.data)
-        entry = entry_from_record(record, received_at)
-        canonical_bytes(entry.detail)
-    except ValidationError as error:
-        return validation_summary(error)
-    except (TypeError, ValueError) as error:
-        return f"detail cannot be hashed: {type(error).__name__}"
-    return entry
+    entry: PreparedEntry
 
 
 class LedgerIngest:
@@ -68,86 +55,115 @@ class LedgerIngest:
         self.batch_size = batch_size
         self.options = options
         self.stored = 0
-        self._subscription: JetStreamContext.PullSubscription | None = None
 
     async def run(self) -> None:
-        """Fetch and store batches until cancelled, riding out NATS and Postgres outages."""
-        try:
-            await self._fetch_forever()
-        finally:
-            # A subscription left behind holds the connection's drain at shutdown until it times out.
-            await self._unsubscribe()
-
-    async def _fetch_forever(self) -> None:
+        """Receive and store batches until cancelled, riding out NATS and Postgres outages."""
         failures = 0
         while True:
+            puller = LedgerPuller(self.runtime.nats, self.options, batch_size=self.batch_size)
             try:
-                if self._subscription is None:
-                    self._subscription = await ledger_subscription(self.runtime.nats, self.options)
-                messages = await self._subscription.fetch(self.batch_size, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
-                continue
+                await puller.start()
+                failures = 0
+                queue: asyncio.Queue[list[Received] | None] = asyncio.Queue(PIPELINE_DEPTH)
+                # If either stage fails, the other is cancelled; unacknowledged records are redelivered.
+                async with asyncio.TaskGroup() as stages:
+                    stages.create_task(self._receive(puller, queue))
+                    stages.create_task(self._store_batches(queue))
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 failures += 1
-                log.warning("audit stream fetch failed", extra={"error": type(error).__name__})
-                if failures >= 3:
-                    # The consumer may be gone (stream recreated): bind again from scratch.
-                    await self._unsubscribe()
+                log.warning("audit stream consumer failed", extra={"error": type(error).__name__})
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
-                continue
-            failures = 0
-            await self.handle_batch(messages)
+            finally:
+                # A subscription left behind holds the connection's drain at shutdown until it times out.
+                await puller.stop()
 
-    async def _unsubscribe(self) -> None:
-        subscription, self._subscription = self._subscription, None
-        if subscription is not None:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+    async def _receive(self, puller: LedgerPuller, queue: "asyncio.Queue[list[Received] | None]") -> None:
+        while not puller.needs_rebind:
+            messages = await puller.take(timeout=1.0)
+            if messages:
+                valid = await self._decode_batch(messages)
+                if valid:
+                    await queue.put(valid)
+        # The consumer may be gone (stream recreated): bind again from scratch, once stored what we hold.
+        log.warning("audit stream pulls unanswered; binding the consumer again")
+        await queue.put(None)
+
+    async def _store_batches(self, queue: "asyncio.Queue[list[Received] | None]") -> None:
+        while (batch := await queue.get()) is not None:
+            if not await self.store_batch(batch):
+                # Those behind a failed batch are redelivered after it, keeping each tenant's order.
+                while not queue.empty() and (waiting := queue.get_nowait()) is not None:
+                    await self._retry_later(waiting, None)
 
     async def handle_batch(self, messages: Sequence[Msg]) -> None:
         """Store the valid records of `messages` in one transaction, then acknowledge them."""
-        started = time.perf_counter()
+        valid = await self._decode_batch(messages)
+        if valid:
+            await self.store_batch(valid)
+
+    async def _decode_batch(self, messages: Sequence[Msg]) -> list[Received]:
         received_at = datetime.now(UTC)
+        received_text = canonical_datetime(received_at)
         valid: list[Received] = []
         for msg in messages:
-            decoded = decode(msg, received_at)
+            decoded = decode_record(msg.data, received_at, received_text)
             if isinstance(decoded, str):
                 await self._reject(msg, decoded)
             else:
                 valid.append(Received(msg, decoded))
-        if not valid:
-            return
+        return valid
+
+    async def store_batch(self, batch: Sequence[Received]) -> bool:
+        """Store `batch` (one at a time if it keeps failing) and acknowledge it; False if it must wait."""
+        started = time.perf_counter()
         with tracer().start_as_current_span("audit ingest", kind=trace.SpanKind.CONSUMER) as span:
             span.set_attribute("messaging.system", "nats")
-            span.set_attribute("messaging.batch.message_count", len(valid))
-            if min(num_delivered(r.msg) for r in valid) >= ISOLATE_AFTER_DELIVERIES:
-                await self._store_one_by_one(valid)
+            span.set_attribute("messaging.batch.message_count", len(batch))
+            if self._keeps_failing(batch):
+                stored = await self._store_one_by_one(batch)
             else:
-                await self._store(valid)
+                stored = await self._store(batch)
         MESSAGE_SECONDS.labels("audit", METRIC_SUBJECT).observe(time.perf_counter() - started)
+        return stored
+
+    @staticmethod
+    def _keeps_failing(batch: Sequence[Received]) -> bool:
+        # Most batches are first deliveries: one reply parsed settles it.
+        if num_delivered(batch[0].msg) == 1:
+            return False
+        return min(num_delivered(r.msg) for r in batch) >= ISOLATE_AFTER_DELIVERIES
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        # Not runtime.transaction(): that wakes the outbox relay after every commit, for a poll of an
+        # outbox this service never writes to (a query per batch, a noticeable share of ingest).
+        async with self.runtime.sessions() as session, session.begin():
+            yield session
 
     async def _store(self, batch: Sequence[Received]) -> bool:
         try:
-            async with self.runtime.transaction() as session:
+            async with self._transaction() as session:
                 result = await append_entries(session, [r.entry for r in batch])
         except asyncio.CancelledError:
             raise
         except Exception as error:
             await self._retry_later(batch, error)
             return False
-        await asyncio.gather(*(r.msg.ack() for r in batch))
+        # One after the other: gathering would make a task per ack, which costs more than the ack.
+        for received in batch:
+            await received.msg.ack()
         self.stored += result.stored
         MESSAGES_HANDLED.labels("audit", METRIC_SUBJECT, "ok").inc(result.stored)
         if result.duplicates:
             MESSAGES_HANDLED.labels("audit", METRIC_SUBJECT, "duplicate").inc(result.duplicates)
         return True
 
-    async def _store_one_by_one(self, batch: Sequence[Received]) -> None:
+    async def _store_one_by_one(self, batch: Sequence[Received]) -> bool:
         for received in batch:
             try:
-                async with self.runtime.transaction() as session:
+                async with self._transaction() as session:
                     result = await append_entries(session, [received.entry])
             except (DataError, IntegrityError) as error:
                 # The database refuses this record itself (not an outage): it would block the stream forever.
@@ -157,18 +173,19 @@ class LedgerIngest:
                 raise
             except Exception as error:
                 await self._retry_later([received], error)
-                return
+                return False
             await received.msg.ack()
             self.stored += result.stored
             MESSAGES_HANDLED.labels("audit", METRIC_SUBJECT, "ok").inc(result.stored)
+        return True
 
-    async def _retry_later(self, batch: Sequence[Received], error: Exception) -> None:
+    async def _retry_later(self, batch: Sequence[Received], error: Exception | None) -> None:
         attempt = max(num_delivered(r.msg) for r in batch)
         delay = retry_delay(attempt)
         log.warning(
             "audit batch not stored; it will be redelivered",
             extra={
-                "error": type(error).__name__,
+                "error": type(error).__name__ if error is not None else "behind a failed batch",
                 "records": len(batch),
                 "attempt": attempt,
                 "retry_in_s": delay,
@@ -178,8 +195,9 @@ class LedgerIngest:
         for received in batch:
             with contextlib.suppress(Exception):
                 await received.msg.nak(delay=delay)
-        # Give the database a moment before the next fetch, instead of spinning on an outage.
-        await asyncio.sleep(min(delay, 2.0))
+        if error is not None:
+            # Give the database a moment before the next batch, instead of spinning on an outage.
+            await asyncio.sleep(min(delay, 2.0))
 
     async def _reject(self, msg: Msg, reason: str) -> None:
         stream_seq = None

@@ -1,15 +1,14 @@
 """Appending received records to their tenants' chains, exactly once and without forking a chain."""
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.audit.adapters import ledger_repository as repo
-from grantline.audit.domain.hash_chain import AuditEntry, ChainHead, next_link
+from grantline.audit.domain.hash_chain import AuditEntry, ChainHead
+from grantline.audit.domain.prepared_entry import PreparedEntry, prepare
 from grantline.common.contract.audit import AuditRecord
 
 
@@ -42,7 +41,9 @@ class AppendResult:
     duplicates: int
 
 
-async def append_entries(session: AsyncSession, entries: Sequence[AuditEntry]) -> AppendResult:
+async def append_entries(
+    session: AsyncSession, entries: Sequence[PreparedEntry | AuditEntry]
+) -> AppendResult:
     """Chain `entries` (in the given order per tenant) after each tenant's locked head; flush, not commit.
 
     The head rows stay locked until the caller commits, so a second replica appending to the same tenant
@@ -51,52 +52,23 @@ async def append_entries(session: AsyncSession, entries: Sequence[AuditEntry]) -
     """
     if not entries:
         return AppendResult(0, 0)
+    prepared = [entry if isinstance(entry, PreparedEntry) else prepare(entry) for entry in entries]
     now = datetime.now(UTC)
-    heads = await repo.lock_chain_heads(session, [entry.tenant_id for entry in entries], now)
+    heads = await repo.lock_chain_heads(session, [entry.tenant_id for entry in prepared], now)
     # Checked under the head locks: a replica storing the same record has committed or waits for us.
-    seen = await repo.stored_record_ids(session, (entry.record_id for entry in entries))
-    by_tenant: dict[str, list[AuditEntry]] = defaultdict(list)
+    seen = await repo.stored_record_ids(session, (entry.record_id for entry in prepared))
+    rows: list[tuple[str | None, ...]] = []
+    moved: dict[str, ChainHead] = {}
     duplicates = 0
-    for entry in entries:
+    for entry in prepared:
         if entry.record_id in seen:
             duplicates += 1
             continue
         seen.add(entry.record_id)
-        by_tenant[entry.tenant_id].append(entry)
-
-    rows: list[tuple[Any, ...]] = []
-    new_heads: dict[str, ChainHead] = {}
-    for tenant_id, tenant_entries in by_tenant.items():
-        head = heads[tenant_id]
-        for entry in tenant_entries:
-            link = next_link(head, entry)
-            rows.append(_row(entry, link.seq, link.prev_hash, link.hash))
-            head = ChainHead(link.seq, link.hash)
-        new_heads[tenant_id] = head
+        link = entry.link(heads[entry.tenant_id])
+        rows.append((entry.tenant_id, str(link.seq), *entry.texts, link.prev_hash, link.hash))
+        heads[entry.tenant_id] = moved[entry.tenant_id] = ChainHead(link.seq, link.hash)
     await repo.copy_records(session, rows)
-    await repo.move_chain_heads(session, new_heads, now)
+    await repo.move_chain_heads(session, moved, now)
     await session.flush()
     return AppendResult(len(rows), duplicates)
-
-
-def _row(entry: AuditEntry, seq: int, prev_hash: str, hash_: str) -> tuple[Any, ...]:
-    # In repo.RECORD_COLUMNS order; built directly, as a StoredRecord per row costs more than the hash.
-    return (
-        entry.tenant_id,
-        seq,
-        entry.record_id,
-        entry.occurred_at,
-        entry.received_at,
-        entry.action,
-        entry.actor,
-        entry.connection_id,
-        entry.provider,
-        entry.app_id,
-        entry.run_id,
-        entry.tool,
-        entry.user_id,
-        entry.outcome,
-        entry.detail,
-        prev_hash,
-        hash_,
-    )
