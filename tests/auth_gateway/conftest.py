@@ -1,12 +1,16 @@
 """Gateway integration fixtures: sandbox, real vault, gateway (+ satisfaction, audit), two tenants."""
 
 import pytest
-from gateway_support import CATALOGUE_LOADERS, cached_load_catalogue, provider_servers, running_stack
+from gateway_support import (
+    CATALOGUE_LOADERS,
+    KEY_A,
+    KEY_B,
+    cached_load_catalogue,
+    provider_servers,
+    running_stack,
+)
 
 from grantline.auth_gateway.bootstrap import ensure_tenant_with_key
-
-KEY_A = "glk_tenant_a_key_0123456789abcdefghij"
-KEY_B = "glk_tenant_b_key_0123456789abcdefghij"
 
 
 def _tenants(database_url):

@@ -8,8 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from conftest import KEY_A
-from gateway_support import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Stack, bearer, played_by_sandbox
+from gateway_support import CLIENT_ID, CLIENT_SECRET, KEY_A, REDIRECT_URI, Stack, bearer, played_by_sandbox
 from pydantic import SecretStr
 from sqlalchemy import func, select
 

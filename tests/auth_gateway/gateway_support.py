@@ -46,6 +46,9 @@ PUBLIC_URL = "http://gateway.test"
 REDIRECT_URI = f"{PUBLIC_URL}/v1/oauth/callback"
 CLIENT_ID = "gw-client"
 CLIENT_SECRET = "sbx_secret_gateway_tests_0123456789"
+# Tenant API keys of the two tenants every stack has.
+KEY_A = "glk_tenant_a_key_0123456789abcdefghij"
+KEY_B = "glk_tenant_b_key_0123456789abcdefghij"
 
 # (real host, real path) -> sandbox path of the profile imitating that provider.
 PLAYED_BY_SANDBOX: dict[tuple[str, str], str] = {

@@ -6,7 +6,6 @@ import logging
 
 import httpx
 import pytest
-from conftest import KEY_A
 from fixtures.waiting import wait_for_async
 from gateway_flow import (
     RETURN_TO,
@@ -18,7 +17,7 @@ from gateway_flow import (
     start,
     stream_events,
 )
-from gateway_support import CLIENT_ID, REDIRECT_URI, bearer
+from gateway_support import CLIENT_ID, KEY_A, REDIRECT_URI, bearer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
@@ -112,6 +111,7 @@ async def test_canary_never_leaves_the_gateway(stack, caplog: pytest.LogCaptureF
     assert not [r for r in responses if CANARY in r]
     # The test's own client logs the callback URL it calls (with the code): that line is not the gateway's.
     ours = [r for r in caplog.records if r.name == "httpx" and "http://gateway.test/" in r.getMessage()]
+    assert ours  # the log capture sees every record, DEBUG included
     leaked = [
         r
         for r in caplog.records

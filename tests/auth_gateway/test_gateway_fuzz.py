@@ -12,10 +12,9 @@ from pathlib import Path
 import hypothesis
 import requests
 import uvicorn
-from conftest import KEY_A
 from fixtures.infra import free_port
 from gateway_flow import connect, setup_app
-from gateway_support import bearer
+from gateway_support import KEY_A, bearer
 from schemathesis import GenerationMode, openapi
 from schemathesis.checks import not_a_server_error
 

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from conftest import KEY_A, KEY_B
 from fixtures.waiting import wait_for_async
 from gateway_flow import (
     RETURN_TO,
@@ -14,7 +13,7 @@ from gateway_flow import (
     setup_app,
     start,
 )
-from gateway_support import PUBLIC_URL, bearer, new_user
+from gateway_support import KEY_A, KEY_B, PUBLIC_URL, bearer, new_user
 from sqlalchemy import func
 
 from grantline.auth_gateway.adapters.tables import outbox, pending_authorizations

@@ -1,8 +1,7 @@
 """While Postgres or a backing service is away, the API answers 503 problems, never 500s."""
 
-from conftest import KEY_A
 from fixtures.waiting import wait_for_async
-from gateway_support import bearer
+from gateway_support import KEY_A, bearer
 
 
 async def test_postgres_restart_gives_503_then_recovers(stack, postgres_server) -> None:

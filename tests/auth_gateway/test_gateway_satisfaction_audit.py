@@ -4,10 +4,9 @@ The satisfaction service learns of the connection only from the vault's real `co
 the audit service only from the records the gateway and the vault emit through their outboxes.
 """
 
-from conftest import KEY_A, KEY_B
 from fixtures.waiting import wait_for_async
 from gateway_flow import connect, setup_app
-from gateway_support import bearer
+from gateway_support import KEY_A, KEY_B, bearer
 
 NEEDS = [
     "sandbox",

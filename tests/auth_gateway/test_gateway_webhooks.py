@@ -12,11 +12,10 @@ import uuid
 
 import jwt
 import pytest
-from conftest import KEY_A, KEY_B
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fixtures.waiting import wait_for_async
 from gateway_flow import connect_through_vault, count, setup_app, stream_events
-from gateway_support import CLIENT_ID, bearer
+from gateway_support import CLIENT_ID, KEY_A, KEY_B, bearer
 from jwt.algorithms import RSAAlgorithm
 
 from grantline.auth_gateway.adapters.tables import webhook_deliveries
