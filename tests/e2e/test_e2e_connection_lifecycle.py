@@ -59,10 +59,12 @@ class Walk:
         self.client_secret = "sbx_secret_e2e_" + secrets.token_urlsafe(24)
         self.client_id = "e2e-client-" + secrets.token_hex(4)
         self.responses: list[httpx.Response] = []
+        # Token values seen by the runner or recorded by the provider (they all carry the canary too).
+        self.issued: set[str] = set()
 
     @property
     def secrets(self) -> list[str]:
-        return [self.canary, self.client_secret, str(self.info["api_key"])]
+        return [self.canary, self.client_secret, str(self.info["api_key"]), *sorted(self.issued)]
 
     async def _keep(self, response: httpx.Response) -> None:
         await response.aread()
@@ -119,6 +121,14 @@ async def _refresh_grants(sandbox: httpx.AsyncClient) -> int:
     """How many refresh grants the provider has received (its request recording)."""
     response = await sandbox.get("/_sandbox/requests", params={"grant_type": "refresh_token"})
     return len(response.json())
+
+
+async def _refresh_tokens_sent(sandbox: httpx.AsyncClient) -> set[str]:
+    """The refresh tokens the vault sent to the provider (the provider's recording of its requests)."""
+    response = await sandbox.get("/_sandbox/requests", params={"grant_type": "refresh_token"})
+    tokens = {str((r["body"] or {}).get("refresh_token")) for r in response.json()}
+    assert tokens and all(t.startswith("sbx_rt_") for t in tokens), "no refresh token was recorded"
+    return tokens
 
 
 async def _connection(api: httpx.AsyncClient, connection_id: str) -> dict[str, Any]:
@@ -226,6 +236,7 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
             tenant_id, USER, PROVIDER, run_id=run_id, app_id=APP_ID, tool="list_messages"
         )
         first_token = first.access_token.get_secret_value()
+        walk.issued.add(first_token)
         assert first_token.startswith(f"sbx_at_{walk.canary}_")
         assert first.connection_id == connection_id
 
@@ -249,6 +260,8 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
             tenant_id, USER, PROVIDER, run_id=run_id, app_id=APP_ID, tool="send_message"
         )
         second_token = second.access_token.get_secret_value()
+        walk.issued.add(second_token)
+        walk.issued.update(await _refresh_tokens_sent(sandbox))
         assert second_token.startswith(f"sbx_at_{walk.canary}_") and second_token != first_token
 
         # 7. The user revokes: the in-flight run is told, and its next resolve fails.
@@ -287,12 +300,15 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert verified.stdout.startswith(f"ok      {tenant_id}:"), verified.stdout
 
-    # The run was held once and admitted exactly once (the stream is the record of what was said).
+    # The run was held once and admitted exactly once (the streams are the record of what was said),
+    # and the connection's life is on CONNECTIONS: granted, refreshed (in the background), revoked.
     streams = await _read_all_streams(dev_stack)
-    run_events = [json.loads(blob.split(b"\n", 1)[1]) for _, _, blob in streams["RUNS"]]
-    said = [e["type"] for e in run_events if e.get("run_id") == run_id]
+    said = [e["type"] for e in _events(streams, "RUNS") if e.get("run_id") == run_id]
     assert said.count("runs.held") == 1 and said.count("runs.admitted") == 1, said
     assert said.count("runs.connection_revoked") == 1, said
+    lived = [e["type"] for e in _events(streams, "CONNECTIONS") if e.get("connection_id") == connection_id]
+    assert lived[0] == "connections.granted" and lived[-1] == "connections.revoked", lived
+    assert "connections.refreshed" in lived, lived
 
     # 9. No secret outside the vault (and the resolve replies the runner received). Each scan first
     # proves it reads real content: the connection id is in events, columns, responses and spans.
@@ -316,6 +332,10 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
     assert "Stopped." in dev_stack.output()
     assert scan_log_files(_service_logs(dev_stack), [connection_id])  # the spans of the walk
     assert not scan_log_files(_service_logs(dev_stack), walk.secrets)
+
+
+def _events(streams: dict[str, list[tuple[int, str, bytes]]], stream: str) -> list[dict[str, Any]]:
+    return [json.loads(blob.split(b"\n", 1)[1]) for _, _, blob in streams[stream]]
 
 
 async def _read_all_streams(stack: DevStackProcess) -> dict[str, list[tuple[int, str, bytes]]]:
