@@ -43,11 +43,9 @@ from grantline.common.telemetry.tracing import extract_context, inject_context, 
 log = logging.getLogger(__name__)
 
 
-def outbox_table(metadata: MetaData) -> Table:
-    """Declare the outbox table in ``metadata``'s schema (call once per service metadata)."""
-    return Table(
-        "outbox",
-        metadata,
+def outbox_columns() -> list[Column[Any]]:
+    """The outbox's columns (fresh objects each call: used by the table and by each service's migration)."""
+    return [
         Column("position", BigInteger, Identity(always=True), primary_key=True),
         Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
         Column("subject", String(255), nullable=False),
@@ -55,7 +53,12 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("headers", JSONB, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("last_error", Text, nullable=True),
-    )
+    ]
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """Declare the outbox table in ``metadata``'s schema (call once per service metadata)."""
+    return Table("outbox", metadata, *outbox_columns())
 
 
 def outbox_row(event: Event) -> dict[str, object]:

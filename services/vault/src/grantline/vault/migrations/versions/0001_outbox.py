@@ -4,9 +4,9 @@ Revision ID: vault_0001
 Revises:
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from grantline.common.outbox import outbox_columns
 
 revision = "vault_0001"
 down_revision = None
@@ -17,17 +17,7 @@ SCHEMA = "vault"
 
 
 def upgrade() -> None:
-    op.create_table(
-        "outbox",
-        sa.Column("position", sa.BigInteger, sa.Identity(always=True), primary_key=True),
-        sa.Column("event_id", postgresql.UUID(as_uuid=True), nullable=False, unique=True),
-        sa.Column("subject", sa.String(255), nullable=False),
-        sa.Column("payload", sa.LargeBinary, nullable=False),
-        sa.Column("headers", postgresql.JSONB, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("last_error", sa.Text, nullable=True),
-        schema=SCHEMA,
-    )
+    op.create_table("outbox", *outbox_columns(), schema=SCHEMA)
 
 
 def downgrade() -> None:

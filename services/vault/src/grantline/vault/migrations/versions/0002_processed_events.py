@@ -4,9 +4,9 @@ Revision ID: vault_0002
 Revises: vault_0001
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from grantline.common.inbox import processed_events_columns
 
 revision = "vault_0002"
 down_revision = "vault_0001"
@@ -17,13 +17,7 @@ SCHEMA = "vault"
 
 
 def upgrade() -> None:
-    op.create_table(
-        "processed_events",
-        sa.Column("consumer", sa.String(100), primary_key=True),
-        sa.Column("event_id", postgresql.UUID(as_uuid=True), primary_key=True),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        schema=SCHEMA,
-    )
+    op.create_table("processed_events", *processed_events_columns(), schema=SCHEMA)
 
 
 def downgrade() -> None:
