@@ -8,6 +8,7 @@ refreshed inline (single flight, see refresh.py) before the answer. Only this re
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,13 @@ _STATUS_ERRORS = {
         "the provider refused this connection's refresh token; the user must re-authorize",
     ),
 }
+
+
+@functools.lru_cache(maxsize=65_536)
+def _seal_context(tenant_id: str, connection_id: str, field: SecretField) -> SealContext:
+    # Building a context (enum checks, associated data) cost more than the AES-GCM open itself; it
+    # holds no secret and never changes for a connection, so recent ones are kept.
+    return SealContext.for_connection(tenant_id, connection_id, field)
 
 
 class ResolveService:
@@ -140,12 +148,12 @@ class ResolveService:
             tenant_id, WrappedDataKey(row.master_key_id, row.data_key_id, bytes(row.wrapped))
         )
         if row.auth_kind == "api_key":
-            context = SealContext.for_connection(tenant_id, row.id, SecretField.API_KEY)
+            context = _seal_context(tenant_id, row.id, SecretField.API_KEY)
             fields: dict[str, str] = json.loads(
                 open_sealed(key, context=context, sealed=bytes(row.api_key or b""))
             )
             return next(iter(fields.values()))
-        context = SealContext.for_connection(tenant_id, row.id, SecretField.ACCESS_TOKEN)
+        context = _seal_context(tenant_id, row.id, SecretField.ACCESS_TOKEN)
         return open_sealed(key, context=context, sealed=bytes(row.access_token or b""))
 
     def _deny(
