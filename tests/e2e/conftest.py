@@ -38,3 +38,5 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProc
         yield stack
     finally:
         stack.stop()
+        # Shown by pytest only when a test failed: where to look first.
+        print(f"grantline dev output:\n{stack.output()}\nwarnings and errors:\n{stack.problems()}")

@@ -117,6 +117,15 @@ class DevStackProcess:
         except OSError:
             return ""
 
+    def problems(self, limit: int = 40) -> str:
+        """The warning and error lines of every service log (what to read when the walk fails)."""
+        lines: list[str] = []
+        for path in sorted(self.logs_dir.glob("*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                if '"level": "warning"' in line or '"level": "error"' in line:
+                    lines.append(f"{path.stem}: {line[:600]}")
+        return "\n".join(lines[-limit:])
+
     def stop(self) -> int | None:
         """SIGTERM, as Ctrl-C or Kubernetes would send; kill what is left after the timeout. The exit code."""
         process = self.process

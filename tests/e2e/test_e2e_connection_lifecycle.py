@@ -79,6 +79,10 @@ class Walk:
             timeout=30,
         )
 
+    def anonymous(self) -> httpx.AsyncClient:
+        """A client without the API key (a browser on Grantline's pages, a metrics scraper); kept too."""
+        return httpx.AsyncClient(event_hooks={"response": [self._keep]}, timeout=30)
+
     def sandbox(self) -> httpx.AsyncClient:
         """The test's hand on the provider (its control API), not a Grantline response."""
         return httpx.AsyncClient(base_url=str(self.info["sandbox_url"]), timeout=30)
@@ -178,7 +182,13 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
     tenant_id = str(info["tenant_id"])
     run_id = f"run-{uuid.uuid4()}"
     return_to = "http://127.0.0.1:3000/e2e/done"  # the dev tenant allows loopback return_to URLs
-    async with walk.api() as api, walk.sandbox() as sandbox, httpx.AsyncClient(timeout=30) as browser:
+    async with (
+        walk.api() as api,
+        walk.anonymous() as browser,
+        walk.sandbox() as sandbox,
+        # The browser at the provider: the provider's answers (a code in a redirect) are not Grantline's.
+        httpx.AsyncClient(timeout=30) as at_provider,
+    ):
         # 1. The provider app: a client registered at the provider, then given to Grantline. The sandbox
         # puts the canary in every value it issues and makes tokens short-lived.
         created = await sandbox.post(
@@ -214,13 +224,12 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         )
         assert initiated.status_code == 200, initiated.text
         connection_id = initiated.json()["connection_id"]
-        authorized = await browser.get(initiated.json()["authorize_url"])
+        authorized = await at_provider.get(initiated.json()["authorize_url"])
         assert authorized.status_code == 302, authorized.text
         callback_url = authorized.headers["location"]
         assert callback_url.startswith(f"{info['api_url']}/v1/oauth/callback?")
         assert walk.canary in _query(callback_url)["code"]  # the sandbox really issues canary values
         landed = await browser.get(callback_url, follow_redirects=False)
-        walk.responses.append(landed)  # a Grantline response, though the browser fetched it
         assert landed.status_code == 303, landed.text
         outcome = _query(landed.headers["location"])
         assert landed.headers["location"].startswith(return_to)
@@ -299,6 +308,11 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         verified = _grantline("audit", "verify", tenant_id, database_url=str(info["database_url"]))
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert verified.stdout.startswith(f"ok      {tenant_id}:"), verified.stdout
+
+        # Every service's metrics page is an HTTP response too (labels must not carry a secret).
+        for name, ready_url in info["services"].items():
+            if name != "sandbox":
+                assert (await browser.get(str(ready_url).replace("/readyz", "/metrics"))).status_code == 200
 
     # The run was held once and admitted exactly once (the streams are the record of what was said),
     # and the connection's life is on CONNECTIONS: granted, refreshed (in the background), revoked.
