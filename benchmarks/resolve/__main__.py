@@ -183,6 +183,7 @@ def report(results: dict[str, dict[str, float]]) -> str:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-resolve-") as tmp:
         root = Path(tmp)
         nats_server = EmbeddedNats(root / "nats")
@@ -228,41 +229,64 @@ def main() -> None:
             postgres.stop()
             nats_server.stop()
     table = report(results)
-    print(table)
-    write_readme(table)
+    summary = ratios(results)
+    print(table, summary, sep="\n\n")
+    write_readme(table, summary, load_before)
 
 
-def write_readme(table: str) -> None:
+def ratios(results: dict[str, dict[str, float]]) -> str:
+    """The vault's figures as multiples of the floor's, which transfer better than absolute ones."""
+    vault, floor = results["vault.resolve"], results["raw floor"]
+    return (
+        f"Vault / floor in this run: sequential p50 x{vault['p50_ms'] / floor['p50_ms']:.2f}; "
+        f"throughput x{vault['rps_64'] / floor['rps_64']:.2f}; CPU per request at 64 concurrent: "
+        f"responder x{vault['conc_responder'] / floor['conc_responder']:.2f}, all processes "
+        f"x{_total(vault, 'conc') / _total(floor, 'conc'):.2f}."
+    )
+
+
+def _total(figures: dict[str, float], phase: str) -> float:
+    return sum(figures[f"{phase}_{part}"] for part in ("responder", "postgres", "nats", "client"))
+
+
+def write_readme(table: str, summary: str, load_before: float) -> None:
     load = os.getloadavg()[0]
     machine = (
         f"{os.cpu_count()} cores ({platform.machine()}, Python {platform.python_version()}); "
-        f"1-minute load average when it finished: {load:.1f}"
+        f"1-minute load average {load_before:.1f} when it started, {load:.1f} when it finished"
     )
+    notes = (HERE / "NOTES.md").read_text() if (HERE / "NOTES.md").exists() else ""
     text = f"""# Benchmark: `vault.resolve`
 
-`uv run python -m benchmarks.resolve` (about half a minute).
+`uv run python -m benchmarks.resolve` (about a minute; `BENCH_SEQUENTIAL`, `BENCH_SECONDS` shorten it).
 
 What it does: starts an embedded NATS (JetStream) and an embedded Postgres, runs the migrations,
 seeds one tenant (data key wrapped by a master key), one provider app and one active connection
 with a token valid for a day, then starts two responders as separate processes:
 
 - the vault itself (`grantline run vault`, uvloop), answering `vault.resolve` through its hot path:
-  a raw nats-py queue subscription, micro-batched psycopg lookups (one `unnest` join per batch,
-  3 connections), the in-memory data key cache, an AES-GCM open, and the buffered audit record
-  (flushed to the outbox and published to JetStream by the relay, in the same process, during the run);
+  a raw nats-py queue subscription, micro-batched psycopg lookups (one prepared `unnest` join per
+  batch, one scalar prepared query for a batch of one, 3 connections), the in-memory data key cache,
+  an AES-GCM open, and the buffered audit record (one statement per flush to the outbox, published to
+  JetStream by the outbox relay in the same process during the run);
 - the raw floor: a bare nats-py responder doing one primary-key select (psycopg, one connection,
-  unbatched) and one AES-GCM decrypt per request.
+  unbatched) and one AES-GCM decrypt per request, and no audit record.
 
-From this process (nats-py, uvloop) it measures, for each: {SEQUENTIAL} sequential requests after
-a warm-up (p50, p99), then {CONCURRENCY} concurrent clients for {DURATION:.0f} s (requests/s, errors).
-Client, NATS, Postgres and both responders share the machine.
+From this process (nats-py, uvloop, the same lean client for both) it measures, for each:
+{SEQUENTIAL} sequential requests after a warm-up (p50, p99), then {CONCURRENCY} concurrent clients
+for {DURATION:.0f} s (requests/s, errors). Client, NATS, Postgres and both responders share the
+machine. Around each phase it reads the CPU time (user + system, from the kernel) of the responder,
+of every Postgres process, of the NATS server and of the client, and divides by the requests served:
+CPU per request does not depend on what the neighbours do as much as wall-clock figures do.
 
 Machine: {machine}; measured {datetime.now(UTC):%Y-%m-%d}.
 
 {table}
 
+{summary}
+
 Targets: sequential p50 <= 2 ms; >= 5,000 resolves/s at 64 concurrent with no error.
-"""
+{notes}"""
     (HERE / "README.md").write_text(text)
 
 

@@ -15,6 +15,7 @@ import nats
 import psycopg
 import uvloop
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nats.aio.msg import Msg
 
 KEY = bytes(range(32))
 SUBJECT = "bench.raw_floor"
@@ -26,7 +27,7 @@ async def serve(nats_url: str, database_url: str) -> None:
     nc = await nats.connect(nats_url)
     lock = asyncio.Lock()
 
-    async def handle(msg: nats.aio.msg.Msg) -> None:
+    async def handle(msg: Msg) -> None:
         request = json.loads(msg.data)
         async with lock:
             cursor = await db.execute(
@@ -36,7 +37,7 @@ async def serve(nats_url: str, database_url: str) -> None:
         token = aead.decrypt(bytes(nonce), bytes(sealed), b"raw-floor").decode()
         await nc.publish(msg.reply, json.dumps({"access_token": token}).encode())
 
-    async def on_message(msg: nats.aio.msg.Msg) -> None:
+    async def on_message(msg: Msg) -> None:
         asyncio.ensure_future(handle(msg))  # noqa: RUF006 - fire and forget, as a bare responder does
 
     await nc.subscribe(SUBJECT, queue="raw", cb=on_message, pending_msgs_limit=1_000_000)
