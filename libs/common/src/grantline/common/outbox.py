@@ -42,6 +42,9 @@ from grantline.common.telemetry.tracing import extract_context, inject_context, 
 
 log = logging.getLogger(__name__)
 
+# How long the relay waits for JetStream to acknowledge one publish before it retries the batch.
+PUBLISH_TIMEOUT = 5.0
+
 
 def outbox_columns() -> list[Column[Any]]:
     """The outbox's columns (fresh objects each call: used by the table and by each service's migration)."""
@@ -110,6 +113,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._lock_key = f"outbox:{outbox.schema}"
+        # One JetStream context for the relay's life: it holds the async-publish reply inbox.
+        self._js = nats.jetstream(publish_async_max_pending=4 * batch_size)
 
     def wake(self) -> None:
         """Publish soon: called after a transaction that wrote to the outbox commits."""
@@ -191,40 +196,57 @@ class OutboxRelay:
                 OUTBOX_PUBLISHED.labels(self._service).inc(len(done))
             return len(done), len(done) < len(rows)
 
-    async def _publish_rows(self, rows: Sequence[Any]) -> list[int]:
-        js = self._nats.jetstream()
-        # Publishes are pipelined: each is written to the socket in order before any ack is awaited,
-        # so JetStream stores them in order. On a failure we stop at the first unacknowledged row.
-        pending = []
-        for row in rows:
-            position, event_id, subject, payload, trace_headers = row  # type: ignore[misc]
-            parent = extract_context(
-                trace_headers if isinstance(trace_headers, dict) else json.loads(trace_headers)
-            )
+    def _publish_headers(self, row: Any) -> dict[str, str]:
+        """Headers for one outbox row: its event id, and a publish span when a trace awaits it."""
+        stored = row.headers if isinstance(row.headers, dict) else json.loads(row.headers)
+        headers: dict[str, str] = {}
+        if stored:
+            # A PRODUCER span, child of the transaction that wrote the row, parent of the consumers.
             with tracer().start_as_current_span(
-                f"{subject} publish", context=parent, kind=trace.SpanKind.PRODUCER
+                f"{row.subject} publish", context=extract_context(stored), kind=trace.SpanKind.PRODUCER
             ) as span:
                 span.set_attribute("messaging.system", "nats")
-                span.set_attribute("messaging.destination.name", subject)
-                span.set_attribute("grantline.event.id", str(event_id))
-                headers: dict[str, str] = {}
+                span.set_attribute("messaging.destination.name", row.subject)
+                span.set_attribute("grantline.event.id", str(row.event_id))
                 inject_context(headers)
-            headers["Nats-Msg-Id"] = str(event_id)
-            pending.append((position, asyncio.ensure_future(js.publish(subject, payload, headers=headers))))
-        done: list[int] = []
+        # Rows written outside any trace (the vault's resolve audit records) get no span: on the
+        # hot path a root span per event would cost more than the publish itself.
+        headers["Nats-Msg-Id"] = str(row.event_id)
+        return headers
+
+    async def _publish_rows(self, rows: Sequence[Any]) -> list[int]:
+        # Publishes are pipelined: each is written to the socket in order before any ack is awaited,
+        # so JetStream stores them in order. On a failure we stop at the first unacknowledged row
+        # (rows after it that did land are dropped as duplicates when they are published again).
+        pending: list[tuple[int, asyncio.Future[Any]]] = []
         failed = False
-        for position, future in pending:
+        for row in rows:
             try:
-                await future
+                future = await self._js.publish_async(
+                    row.subject, row.payload, headers=self._publish_headers(row), wait_stall=PUBLISH_TIMEOUT
+                )
             except Exception as error:
-                if not failed:
-                    OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
-                    log.warning("outbox publish failed; will retry", extra={"error": type(error).__name__})
+                self._publish_failed(error)
+                failed = True
+                break
+            pending.append((row.position, future))
+        done: list[int] = []
+        for position, future in pending:
+            if failed:
+                future.cancel()  # releases the client's in-flight slot; the row is retried later
+                continue
+            try:
+                await asyncio.wait_for(future, timeout=PUBLISH_TIMEOUT)
+            except Exception as error:
+                self._publish_failed(error)
                 failed = True
                 continue
-            if not failed:
-                done.append(position)
+            done.append(position)
         return done
+
+    def _publish_failed(self, error: BaseException) -> None:
+        OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
+        log.warning("outbox publish failed; will retry", extra={"error": type(error).__name__})
 
 
 __all__ = ["OutboxRelay", "add_event", "add_events", "event_headers", "outbox_row", "outbox_table"]
