@@ -43,7 +43,7 @@ def make_service(nats_url: str, database_url: str, **overrides: object) -> Servi
         database_url=database_url,
         environment="test",
         database_pool_size=4,
-        run_workers=4,
+        run_workers=2,
         check_workers=4,
         **overrides,  # type: ignore[arg-type]
     )

@@ -5,6 +5,7 @@ from grantline.satisfaction.adapters.catalogue_tables import configured_catalogu
 from grantline.satisfaction.adapters.tables import outbox
 from grantline.satisfaction.entrypoints.check_responder import register_check_responder
 from grantline.satisfaction.entrypoints.event_consumers import register_consumers
+from grantline.satisfaction.entrypoints.run_request_batches import RunRequestBatches
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.settings import SatisfactionSettings
 
@@ -27,6 +28,11 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
         await catalogue.refresh_forever(runtime.sessions, settings.catalogue_refresh_seconds)
 
     runtime.add_background_task(refresh_catalogue)
+    # runs.requested is the hot path: its own batched pull consumer instead of a FastStream subscriber.
+    batches = RunRequestBatches(
+        runtime, catalogue, loops=settings.run_workers, batch_size=settings.run_batch_size
+    )
+    runtime.add_background_task(batches.run)
     register_consumers(runtime, settings, catalogue)
     register_check_responder(runtime, settings, catalogue)
     return runtime

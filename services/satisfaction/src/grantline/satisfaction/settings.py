@@ -13,7 +13,8 @@ class SatisfactionSettings(ServiceSettings):
     # Concurrent handlers per consumer; runs.requested and checks are per-user independent. Keep their
     # sum (run + check + connection + 2 x event workers) within the pool: a handler that has to open an
     # overflow connection pays a connect, and under load that costs more than the concurrency gains.
-    run_workers: int = Field(default=8, ge=1, le=256)
+    run_workers: int = Field(default=2, ge=1, le=64)  # batch loops for runs.requested
+    run_batch_size: int = Field(default=200, ge=1, le=1000)
     check_workers: int = Field(default=8, ge=1, le=256)
     connection_workers: int = Field(default=2, ge=1, le=256)
     event_workers: int = Field(default=2, ge=1, le=256)

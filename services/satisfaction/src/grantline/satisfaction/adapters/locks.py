@@ -21,6 +21,10 @@ def _tenant_key(tenant_id: str) -> str:
     return f"satisfaction/tenant/{tenant_id}"
 
 
+def _user_key(tenant_id: str, user_id: str) -> str:
+    return f"satisfaction/user/{tenant_id}/{user_id}"
+
+
 async def lock_user(session: AsyncSession, tenant_id: str, user_id: str) -> None:
     """Serialize with every other decision about this user (and with workspace changes of the tenant)."""
     await session.execute(
@@ -32,3 +36,23 @@ async def lock_user(session: AsyncSession, tenant_id: str, user_id: str) -> None
 async def lock_tenant(session: AsyncSession, tenant_id: str) -> None:
     """Serialize with every decision about any user of the tenant."""
     await session.execute(_TENANT_LOCK, {"tenant_key": _tenant_key(tenant_id)})
+
+
+_MANY_TENANTS = text(
+    "SELECT count(pg_advisory_xact_lock_shared(hashtextextended(k, 0)))"
+    ' FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS u(k) ORDER BY k COLLATE "C") AS ordered'
+)
+_MANY_USERS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
+    ' FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS u(k) ORDER BY k COLLATE "C") AS ordered'
+)
+
+
+async def lock_users(session: AsyncSession, users: set[tuple[str, str]]) -> None:
+    """``lock_user`` for many ``(tenant_id, user_id)``, in one fixed order (so batches cannot deadlock)."""
+    if not users:
+        return
+    tenants = sorted({_tenant_key(tenant_id) for tenant_id, _ in users})
+    keys = sorted(_user_key(tenant_id, user_id) for tenant_id, user_id in users)
+    await session.execute(_MANY_TENANTS, {"keys": tenants})
+    await session.execute(_MANY_USERS, {"keys": keys})

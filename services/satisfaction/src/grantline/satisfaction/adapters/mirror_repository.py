@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, or_, select
+from sqlalchemy import ColumnElement, Row, and_, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,3 +137,24 @@ async def all_records(session: AsyncSession) -> list[MirrorRecord]:
 def values_of(records: Iterable[MirrorRecord]) -> list[dict[str, Any]]:
     """Column values of many records (for bulk inserts)."""
     return [record_values(record) for record in records]
+
+
+async def records_for_users(
+    session: AsyncSession, users: set[tuple[str, str]]
+) -> dict[tuple[str, str], list[MirrorRecord]]:
+    """``records_for_user`` for many ``(tenant_id, user_id)`` in one query."""
+    owners = {(tenant_id, f"user:{user_id}") for tenant_id, user_id in users}
+    owners |= {(tenant_id, "workspace") for tenant_id, _ in users}
+    rows = (
+        await session.execute(
+            select(mirror).where(tuple_(mirror.c.tenant_id, mirror.c.owner).in_(sorted(owners)))
+        )
+    ).all()
+    by_owner: dict[tuple[str, str], list[MirrorRecord]] = {}
+    for row in rows:
+        by_owner.setdefault((row.tenant_id, row.owner), []).append(record_from_row(row))
+    return {
+        (tenant_id, user_id): by_owner.get((tenant_id, f"user:{user_id}"), [])
+        + by_owner.get((tenant_id, "workspace"), [])
+        for tenant_id, user_id in users
+    }

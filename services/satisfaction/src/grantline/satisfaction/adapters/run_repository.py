@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.satisfaction.adapters.tables import run_connections, runs
+from grantline.satisfaction.adapters.tables import processed_events, run_connections, runs
 
 
 @dataclass(frozen=True)
@@ -147,3 +148,31 @@ async def mark_revoked(
         stmt = stmt.where(run_connections.c.run_id == run_id)
     rows = (await session.execute(stmt)).all()
     return sorted((row.run_id, row.provider) for row in rows)
+
+
+async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """``insert_run`` for many rows in one statement; returns the ``(tenant_id, run_id)`` newly tracked."""
+    if not rows:
+        return set()
+    result = await session.execute(
+        insert(runs)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="runs_pkey")
+        .returning(runs.c.tenant_id, runs.c.run_id)
+    )
+    return {(row.tenant_id, row.run_id) for row in result}
+
+
+async def first_deliveries(
+    session: AsyncSession, consumer: str, event_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """``first_delivery`` for many events in one statement: the ids not recorded before."""
+    if not event_ids:
+        return set()
+    result = await session.execute(
+        insert(processed_events)
+        .values([{"consumer": consumer, "event_id": event_id} for event_id in event_ids])
+        .on_conflict_do_nothing()
+        .returning(processed_events.c.event_id)
+    )
+    return {row.event_id for row in result}

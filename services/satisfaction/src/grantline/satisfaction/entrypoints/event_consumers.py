@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from grantline.common.contract.audit import AuditAction, AuditRecord
 from grantline.common.contract.envelope import Event
-from grantline.common.contract.runs import RunFinished, RunRequested
+from grantline.common.contract.runs import RunFinished
 from grantline.common.inbox import first_delivery
 from grantline.common.nats.consuming import Delivery, subscribe_events
 from grantline.common.nats.streams import AUDIT, CONNECTIONS, RUNS
@@ -17,11 +17,10 @@ from grantline.satisfaction.adapters.tables import outbox, processed_events
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.connection_updates import apply_connection_event
 from grantline.satisfaction.service.revocations import remember_resolution
-from grantline.satisfaction.service.run_admission import admit_or_hold, finish
+from grantline.satisfaction.service.run_admission import finish
 from grantline.satisfaction.settings import SatisfactionSettings
 
 CONNECTIONS_DURABLE = "satisfaction-connections"
-RUNS_REQUESTED_DURABLE = "satisfaction-runs-requested"
 RUNS_FINISHED_DURABLE = "satisfaction-runs-finished"
 TOKEN_RESOLVED_DURABLE = "satisfaction-token-resolved"
 TOKEN_RESOLVED_SUBJECT = f"audit.{AuditAction.TOKEN_RESOLVED}"
@@ -36,13 +35,6 @@ def register_consumers(
         async with runtime.transaction() as session:
             if await first_delivery(session, processed_events, CONNECTIONS_DURABLE, event.id):
                 await apply_connection_event(session, outbox, catalogue.view, event)
-
-    async def on_run_requested(event: Event, delivery: Delivery) -> None:
-        if not isinstance(event, RunRequested):
-            return
-        async with runtime.transaction() as session:
-            if await first_delivery(session, processed_events, RUNS_REQUESTED_DURABLE, event.id):
-                await admit_or_hold(session, outbox, catalogue.view, event)
 
     async def on_run_finished(event: Event, delivery: Delivery) -> None:
         if not isinstance(event, RunFinished):
@@ -67,16 +59,6 @@ def register_consumers(
         subject="connections.>",
         handler=on_connection_event,
         max_workers=settings.connection_workers,
-    )
-    subscribe_events(
-        broker,
-        service=name,
-        durable=RUNS_REQUESTED_DURABLE,
-        stream=RUNS,
-        subject=RunRequested.SUBJECT,
-        handler=on_run_requested,
-        max_workers=settings.run_workers,
-        batch_size=100,
     )
     subscribe_events(
         broker,

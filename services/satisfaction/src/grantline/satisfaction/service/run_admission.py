@@ -79,13 +79,16 @@ async def admit_or_hold(
             "run already known; request ignored", extra={"run_id": event.run_id, "tenant_id": event.tenant_id}
         )
         return None
-    outcome: RunAdmitted | RunHeld = (
-        _admitted(event.tenant_id, event.run_id, decision, resumed=False)
-        if isinstance(decision, Admit)
-        else _held(event.tenant_id, event.run_id, decision)
-    )
+    outcome = outcome_event(event.tenant_id, event.run_id, decision)
     await add_event(session, outbox, outcome)
     return outcome
+
+
+def outcome_event(tenant_id: str, run_id: str, decision: Admit | Hold) -> RunAdmitted | RunHeld:
+    """The event that answers a run request."""
+    if isinstance(decision, Admit):
+        return _admitted(tenant_id, run_id, decision, resumed=False)
+    return _held(tenant_id, run_id, decision)
 
 
 async def _reject(
