@@ -9,11 +9,11 @@ and chaining a record is then a concatenation and a hash. The bytes are exactly 
 """
 
 import json
+import operator
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from grantline.audit.domain.hash_chain import (
     HASHED_FIELDS,
@@ -27,16 +27,23 @@ from grantline.audit.domain.hash_chain import (
 
 # The columns a prepared entry carries as text, in ledger column order (seq and hashes excluded).
 TEXT_FIELDS = tuple(name for name in HASHED_FIELDS if name not in ("tenant_id", "seq"))
-_SORTED_FIELDS = sorted(HASHED_FIELDS)
-_SEQ_AT = _SORTED_FIELDS.index("seq")
+_SORTED_WITHOUT_SEQ = [name for name in sorted(HASHED_FIELDS) if name != "seq"]
+_SEQ_AT = sorted(HASHED_FIELDS).index("seq")
+# The canonical JSON object as two %-templates around the seq, keys in sorted order, e.g. '"action":%s'.
+_BEFORE_SEQ = "{" + ",".join(f'"{name}":%s' for name in _SORTED_WITHOUT_SEQ[:_SEQ_AT]) + ',"seq":'
+_AFTER_SEQ = "," + ",".join(f'"{name}":%s' for name in _SORTED_WITHOUT_SEQ[_SEQ_AT:]) + "}"
+# A prepared entry's values are (tenant_id, *TEXT_FIELDS); these pick them in the templates' order.
+_VALUE_FIELDS = ("tenant_id", *TEXT_FIELDS)
+_DETAIL_AT = _VALUE_FIELDS.index("detail")
+_pick_before = operator.itemgetter(*(_VALUE_FIELDS.index(name) for name in _SORTED_WITHOUT_SEQ[:_SEQ_AT]))
+_pick_after = operator.itemgetter(*(_VALUE_FIELDS.index(name) for name in _SORTED_WITHOUT_SEQ[_SEQ_AT:]))
 # JSON string encoding exactly as json.dumps(..., ensure_ascii=False) writes it.
 _encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
 # The spelling canonical_bytes gives a datetime, read back from Postgres or written by pydantic.
 _CANONICAL_DATETIME = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedEntry:
+class PreparedEntry(NamedTuple):
     """An entry ready to chain: its values as canonical text and its canonical bytes around seq."""
 
     tenant_id: str
@@ -59,41 +66,30 @@ def is_canonical_datetime(value: str) -> bool:
     return _CANONICAL_DATETIME.fullmatch(value) is not None
 
 
-def prepare_fields(tenant_id: str, texts: Mapping[str, Any]) -> PreparedEntry:
-    """Prepare an entry from canonical values: strings, None, and the detail as canonical JSON text.
+def prepare_fields(tenant_id: str, texts: Sequence[str | None]) -> PreparedEntry:
+    """Prepare an entry from its TEXT_FIELDS values: canonical strings or None, the detail as canonical JSON.
 
     Raises UnicodeEncodeError for a string that is not valid Unicode (a lone surrogate).
     """
-    values = {name: texts[name] for name in TEXT_FIELDS}
-    pieces: list[str] = []
-    for name in _SORTED_FIELDS:
-        if name == "seq":
-            continue
-        value = tenant_id if name == "tenant_id" else values[name]
-        if name == "detail":
-            encoded = value
-        elif value is None:
-            encoded = "null"
-        else:
-            encoded = _encode_string(value)
-        pieces.append(f'"{name}":{encoded}')
-    before = "{" + ",".join(pieces[:_SEQ_AT]) + ',"seq":'
-    after = "," + ",".join(pieces[_SEQ_AT:]) + "}"
+    values = (tenant_id, *texts)
+    encoded: list[str | None] = ["null" if value is None else _encode_string(value) for value in values]
+    encoded[_DETAIL_AT] = texts[-1]  # already canonical JSON
+    record_id = texts[0]
+    assert record_id is not None and len(values) == len(_VALUE_FIELDS)
     return PreparedEntry(
         tenant_id=tenant_id,
-        record_id=values["record_id"],
-        texts=tuple(values[name] for name in TEXT_FIELDS),
-        before_seq=before.encode("utf-8"),
-        after_seq=after.encode("utf-8"),
+        record_id=record_id,
+        before_seq=(_BEFORE_SEQ % _pick_before(encoded)).encode("utf-8"),
+        after_seq=(_AFTER_SEQ % _pick_after(encoded)).encode("utf-8"),
+        texts=tuple(texts),
     )
 
 
 def prepare(entry: AuditEntry) -> PreparedEntry:
     """Prepare an `AuditEntry` (any valid one: the reference encoding gives its canonical values)."""
     canonical = json.loads(canonical_bytes(hashed_fields(entry, 0)))
-    texts = {name: canonical[name] for name in TEXT_FIELDS}
-    texts["detail"] = canonical_bytes(entry.detail).decode("utf-8")
-    return prepare_fields(entry.tenant_id, texts)
+    canonical["detail"] = canonical_bytes(entry.detail).decode("utf-8")
+    return prepare_fields(entry.tenant_id, [canonical[name] for name in TEXT_FIELDS])
 
 
 def canonical_datetime(value: datetime) -> str:
