@@ -109,7 +109,7 @@ def service_environment(servers: Servers, workers: int) -> dict[str, str]:
         "GRANTLINE_LOG_LEVEL": "WARNING",
         "GRANTLINE_HTTP_PORT": str(free_port()),
         "GRANTLINE_DATABASE_POOL_SIZE": str(2 * workers + 8),
-        "GRANTLINE_RUN_WORKERS": str(workers),
+        "GRANTLINE_RUN_WORKERS": "2",
         "GRANTLINE_CHECK_WORKERS": str(workers),
         "GRANTLINE_CONNECTION_WORKERS": "2",
         "GRANTLINE_EVENT_WORKERS": "2",
