@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from grantline.audit.domain.hash_chain import GENESIS_HASH, HASHED_FIELDS, canonical_bytes, chain_hash
+from grantline.audit.domain.hash_chain import GENESIS, HASHED_FIELDS, ChainHead
+from grantline.audit.domain.prepared_entry import prepare_fields
 
 COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 ACTIONS = (
     ["token.resolved"] * 14
     + ["token.refreshed"] * 3
@@ -32,50 +32,68 @@ PROVIDERS = [
 SPAN = timedelta(days=300)
 
 
-def synthetic_record(tenant_id: str, seq: int, total: int, start: datetime) -> dict[str, object]:
-    """Record `seq` of a tenant: ~20 records per run, ~1000 users, ~3000 connections."""
+def synthetic_texts(tenant_index: int, seq: int, total: int, start: datetime) -> list[str | None]:
+    """Record `seq` of a tenant as canonical texts (TEXT_FIELDS order).
+
+    ~20 records per run, ~1000 users, ~3000 connections per tenant.
+    """
     action = ACTIONS[seq % len(ACTIONS)]
     connection = seq % 3000
     at = start + SPAN * (seq / total)
-    return {
-        "tenant_id": tenant_id,
-        "seq": seq,
-        "record_id": uuid.uuid4(),
-        "occurred_at": at,
-        "received_at": at + timedelta(milliseconds=5),
-        "action": action,
-        "actor": "vault",
-        "connection_id": f"conn-{connection}",
-        "provider": PROVIDERS[connection % len(PROVIDERS)],
-        "app_id": f"app-{seq % 50}",
-        "run_id": f"run-{seq // 20}" if action == "token.resolved" else None,
-        "tool": "send_email" if action == "token.resolved" else None,
-        "user_id": f"user-{connection % 1000}",
-        "outcome": "success",
-        "detail": {"fingerprint": f"{seq:016x}"},
-    }
+    resolved = action == "token.resolved"
+    return [
+        # Unique per tenant and seq; written as the canonical (lower-case, hyphenated) UUID text.
+        f"{tenant_index:08x}-0000-4000-8000-{seq:012x}",
+        at.strftime(DATETIME_FORMAT),
+        (at + timedelta(milliseconds=5)).strftime(DATETIME_FORMAT),
+        action,
+        "vault",
+        f"conn-{connection}",
+        PROVIDERS[connection % len(PROVIDERS)],
+        f"app-{seq % 50}",
+        f"run-{seq // 20}" if resolved else None,
+        "send_email" if resolved else None,
+        f"user-{connection % 1000}",
+        "success",
+        f'{{"fingerprint":"{seq:016x}"}}',
+    ]
 
 
-def load_tenant(database_url: str, tenant_id: str, count: int) -> tuple[str, int, str]:
-    """COPY `count` chained records of one tenant and its chain head; return (tenant, seq, hash)."""
+def load_tenant(database_url: str, tenant_id: str, count: int, tenant_index: int = 0) -> tuple[str, int, str]:
+    """COPY `count` chained records of one tenant and its chain head; return (tenant, seq, hash).
+
+    Rows are hashed with the ingest path's own prepared entries and written as COPY text in large
+    chunks: ~10 us per record, so 10M records load in minutes.
+    """
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    prev = GENESIS_HASH
+    head = GENESIS
     with psycopg.connect(database_url) as conn:
         conn.execute("SET synchronous_commit = off")
         with conn.cursor() as cur, cur.copy(f"COPY audit.ledger ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            lines: list[str] = []
             for seq in range(1, count + 1):
-                fields = synthetic_record(tenant_id, seq, count, start)
-                digest = chain_hash(prev, canonical_bytes(fields))
-                fields["prev_hash"], fields["hash"] = prev, digest
-                fields["detail"] = Jsonb(fields["detail"])
-                copy.write_row([fields[c] for c in COLUMNS])
-                prev = digest
+                texts = synthetic_texts(tenant_index, seq, count, start)
+                link = prepare_fields(tenant_id, texts).link(head)
+                head = ChainHead(link.seq, link.hash)
+                values = [
+                    tenant_id,
+                    str(seq),
+                    *(r"\N" if t is None else t for t in texts),
+                    link.prev_hash,
+                    link.hash,
+                ]
+                lines.append("\t".join(values))
+                if len(lines) == 20_000:
+                    copy.write("\n".join(lines) + "\n")
+                    lines.clear()
+            if lines:
+                copy.write("\n".join(lines) + "\n")
         conn.execute(
             "INSERT INTO audit.chain_heads (tenant_id, seq, hash, updated_at) VALUES (%s, %s, %s, now())",
-            (tenant_id, count, prev),
+            (tenant_id, count, head.hash),
         )
         conn.commit()
-    return tenant_id, count, prev
+    return tenant_id, count, head.hash
 
 
 def bulk_load(database_url: str, tenants: dict[str, int], workers: int = 2) -> None:
@@ -88,7 +106,12 @@ def bulk_load(database_url: str, tenants: dict[str, int], workers: int = 2) -> N
         for name, _ in indexes:
             conn.execute(f"DROP INDEX audit.{name}")
     with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(load_tenant, [database_url] * len(tenants), tenants.keys(), tenants.values()))
+        jobs = [
+            pool.submit(load_tenant, database_url, tenant, count, index)
+            for index, (tenant, count) in enumerate(tenants.items())
+        ]
+        for job in jobs:
+            job.result()
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '512MB'")
         for _, definition in indexes:
