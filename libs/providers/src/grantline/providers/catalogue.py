@@ -1,8 +1,8 @@
 """Loading the provider catalogue from YAML and answering questions about it.
 
-The catalogue ships as package data (`catalogue/*.yaml`, one provider per file, plus
-`catalogue/categories.yaml`). Sandbox entries (`catalogue/sandbox/*.yaml`) are only loaded when the
-caller says where the sandbox runs, so production deployments never list them.
+The catalogue ships as package data in `definitions/` (one provider per YAML file, plus
+`categories.yaml`; errors name them `catalogue/<file>`). Sandbox entries (`definitions/sandbox/`) are
+only loaded when the caller says where the sandbox runs, so production deployments never list them.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def _load_directory(
 
 def load_catalogue(extra_dirs: Iterable[str | Path] = (), sandbox_url: str | None = None) -> Catalogue:
     """Load the shipped catalogue, plus sandbox entries when `sandbox_url` is given, plus extra dirs."""
-    package_dir = resources.files("grantline.providers") / "catalogue"
+    package_dir = resources.files("grantline.providers") / "definitions"
     categories = _load_categories(package_dir)
     sources: dict[str, str] = {}
     definitions = _load_directory(package_dir, "catalogue", sources)

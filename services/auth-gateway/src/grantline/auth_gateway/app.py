@@ -10,7 +10,7 @@ from grantline.auth_gateway.service.catalogue import TenantCatalogue
 from grantline.auth_gateway.service.oauth_flow import OAuthFlow
 from grantline.auth_gateway.settings import GatewaySettings
 from grantline.common.runtime import ServiceRuntime
-from grantline.providers.catalogue import load_catalogue  # type: ignore[attr-defined]
+from grantline.providers.catalogue import load_catalogue
 
 
 def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:

@@ -9,7 +9,7 @@ from grantline.common.db.engine import libpq_url
 from grantline.common.runtime import ServiceRuntime
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
-from grantline.providers.catalogue import load_catalogue  # type: ignore[attr-defined]
+from grantline.providers.catalogue import load_catalogue
 from grantline.vault.adapters.audit_buffer import AuditBuffer
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.keyring_source import KeyringSource, fingerprint_key

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.auth_gateway.adapters import tenant_store
 from grantline.auth_gateway.service.problems import Problem, invalid, not_found
-from grantline.providers.catalogue import (  # type: ignore[attr-defined]  # catalogue/ data dir shadows it for mypy
+from grantline.providers.catalogue import (
     Catalogue,
     CatalogueError,
     parse_definition,

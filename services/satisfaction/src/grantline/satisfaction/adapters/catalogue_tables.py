@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # mypy takes the package-data directory ``catalogue/`` for this module; Python does not.
-from grantline.providers.catalogue import Catalogue, load_catalogue  # type: ignore[attr-defined]
+from grantline.providers.catalogue import Catalogue, load_catalogue
 from grantline.satisfaction.adapters.tables import connect_category, connect_definition
 from grantline.satisfaction.domain.catalogue import Definition, StaticCatalogue
 

@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from grantline.providers.catalogue import Catalogue  # type: ignore[attr-defined]  # see catalogue_tables
+from grantline.providers.catalogue import Catalogue
 from grantline.satisfaction.adapters.catalogue_tables import load_catalogue_view, seed_catalogue
 from grantline.satisfaction.domain.catalogue import StaticCatalogue
 

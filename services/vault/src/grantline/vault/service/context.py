@@ -11,7 +11,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
-from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition  # type: ignore[attr-defined]
+from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition
 from grantline.providers.definition import ProviderDefinition
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.provider_client import ProviderClient

@@ -18,7 +18,7 @@ from grantline.common.contract.vault import ConnectionInfo, ExchangeRequest
 from grantline.common.nats.secret_wire import is_masked
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
-from grantline.providers.catalogue import CatalogueError  # type: ignore[attr-defined]
+from grantline.providers.catalogue import CatalogueError
 from grantline.providers.definition import ProviderDefinition
 from grantline.providers.token_response import TokenResponseError, TokenSet
 from grantline.vault.adapters import connection_repository as connection_rows

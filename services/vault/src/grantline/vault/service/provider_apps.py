@@ -23,7 +23,7 @@ from grantline.common.nats.secret_wire import is_masked
 from grantline.providers.authorize import resolve_settings
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
-from grantline.providers.catalogue import CatalogueError, parse_definition  # type: ignore[attr-defined]
+from grantline.providers.catalogue import CatalogueError, parse_definition
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.provider_client import ClientCredentials

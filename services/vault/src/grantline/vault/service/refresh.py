@@ -23,7 +23,7 @@ from grantline.common.contract.connections import ReauthRequired, TokenRefreshed
 from grantline.common.contract.errors import ErrorCode, ErrorReply
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
-from grantline.providers.catalogue import CatalogueError  # type: ignore[attr-defined]
+from grantline.providers.catalogue import CatalogueError
 from grantline.providers.token_response import ExternalAccount, TokenResponseError, TokenSet
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
