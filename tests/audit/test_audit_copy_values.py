@@ -9,7 +9,7 @@ from grantline.audit.domain.hash_chain import hashed_fields
 from grantline.audit.service.verify import verify_tenant
 from grantline.audit.settings import AuditSettings
 
-AWKWARD = "tab\there, new\nline, cr\r, back\\slash, \\N, \\., quote \" and café ☕"
+AWKWARD = 'tab\there, new\nline, cr\r, back\\slash, \\N, \\., quote " and café ☕'
 
 
 async def test_values_copy_must_escape_are_stored_unchanged_and_the_chain_verifies(database_url: str) -> None:

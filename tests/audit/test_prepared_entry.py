@@ -19,7 +19,7 @@ RECEIVED = datetime(2025, 6, 1, 8, 30, 0, 250000, tzinfo=UTC)
 DETAILS: list[dict[str, Any]] = [
     {},
     {"fingerprint": "hmac:00ff"},
-    {"n": 2, "ok": True, "none": None, "text": "tab\there \\ \"quoted\" new\nline"},
+    {"n": 2, "ok": True, "none": None, "text": 'tab\there \\ "quoted" new\nline'},
     {"float": 2.0, "pi": 3.25, "nested": {"b": [1, 2.5, {"z": "é"}], "a": None}},
     {"unicode": "café ☕ 日本", "emoji": "\U0001f510", "ctrl": "\x01\x1f"},
 ]
