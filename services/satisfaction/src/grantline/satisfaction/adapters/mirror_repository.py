@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Row, TextClause, and_, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.satisfaction.adapters.tables import connection_mirror as mirror
 from grantline.satisfaction.domain.mirror_records import MirrorRecord
 from grantline.satisfaction.domain.mirror_rules import MirrorRow
+from grantline.satisfaction.domain.report import ConnectedGrant
 
 _UPDATABLE = [
     c.name for c in mirror.columns if c.name not in ("tenant_id", "owner", "provider", "connection_id")
@@ -158,3 +160,50 @@ async def records_for_users(
         + by_owner.get((tenant_id, "workspace"), [])
         for tenant_id, user_id in users
     }
+
+
+# The hot paths' read: only connected rows, only the columns a report needs, one statement for any
+# number of users. The (tenant_id, owner) pairs drive a nested loop over the primary key's prefix.
+_CONNECTED_FOR_OWNERS = text(
+    "SELECT m.tenant_id, m.owner, m.provider, m.scopes, m.shared_fallback"
+    " FROM json_to_recordset(CAST(:owners AS json)) AS wanted(tenant_id text, owner text)"
+    " JOIN satisfaction.connection_mirror AS m"
+    " ON m.tenant_id = wanted.tenant_id AND m.owner = wanted.owner"
+    " WHERE m.connected"
+)
+
+
+def connected_query(users: Iterable[tuple[str, str]]) -> tuple[TextClause, dict[str, str]]:
+    """The statement and parameters that read the connected grants of ``(tenant_id, user_id)`` pairs."""
+    owners = {(tenant_id, f"user:{user_id}") for tenant_id, user_id in users}
+    owners |= {(tenant_id, "workspace") for tenant_id, _ in owners}
+    wanted = [{"tenant_id": tenant_id, "owner": owner} for tenant_id, owner in sorted(owners)]
+    return _CONNECTED_FOR_OWNERS, {"owners": json.dumps(wanted)}
+
+
+def grants_by_user(
+    users: Iterable[tuple[str, str]], rows: Iterable[Any]
+) -> dict[tuple[str, str], list[ConnectedGrant]]:
+    """Rows of ``connected_query`` as each user's own grants followed by the tenant's workspace ones."""
+    by_owner: dict[tuple[str, str], list[ConnectedGrant]] = {}
+    for tenant_id, owner, provider, scopes, shared_fallback in rows:
+        workspace = owner == "workspace"
+        by_owner.setdefault((tenant_id, owner), []).append(
+            ConnectedGrant(provider, frozenset(scopes or ()), workspace, shared_fallback)
+        )
+    return {
+        (tenant_id, user_id): by_owner.get((tenant_id, f"user:{user_id}"), [])
+        + by_owner.get((tenant_id, "workspace"), [])
+        for tenant_id, user_id in users
+    }
+
+
+async def connected_grants_for_users(
+    session: AsyncSession, users: set[tuple[str, str]]
+) -> dict[tuple[str, str], list[ConnectedGrant]]:
+    """The connected grants each ``(tenant_id, user_id)`` may use, in one query."""
+    if not users:
+        return {}
+    statement, parameters = connected_query(users)
+    rows = (await session.execute(statement, parameters)).all()
+    return grants_by_user(users, rows)

@@ -21,7 +21,7 @@ Rules (DESIGN sections 1-3):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,10 +31,13 @@ from grantline.satisfaction.domain.requirements import Requirement, RequirementT
 __all__ = [
     "MISSING_PREFIX",
     "CatalogueView",
+    "ConnectedGrant",
     "HeldConnection",
     "RequirementStatus",
     "SatisfactionReport",
+    "UsableScopes",
     "build_report",
+    "build_report_from_usable",
     "missing_message",
 ]
 
@@ -96,6 +99,34 @@ class SatisfactionReport(BaseModel):
         return cls(requirements=entries, is_satisfied=not missing, missing=missing)
 
 
+# Per provider, the scope sets of the connections that count for the user (own, or shared workspace).
+UsableScopes = dict[str, list[frozenset[str]]]
+
+
+class ConnectedGrant(NamedTuple):
+    """A connected mirror row as the hot paths read it (no validation: it comes from our own table)."""
+
+    provider: str
+    scopes: frozenset[str]
+    workspace: bool
+    shared_fallback: bool
+
+
+def usable_scopes(grants: Iterable[ConnectedGrant]) -> UsableScopes:
+    """The same counting rule as ``build_report`` with the fallback taken from the workspace rows' flags."""
+    grants = list(grants)
+    fallback = {g.provider for g in grants if g.workspace and g.shared_fallback}
+    usable: UsableScopes = {}
+    for grant in grants:
+        if grant.workspace and grant.provider not in fallback:
+            continue
+        usable.setdefault(grant.provider, []).append(grant.scopes)
+    for scope_sets in usable.values():
+        # A fixed order makes "the closest connection" (and so the report) independent of row order.
+        scope_sets.sort(key=sorted)
+    return usable
+
+
 def build_report(
     requirements: Sequence[Requirement],
     connections: Iterable[HeldConnection],
@@ -104,6 +135,13 @@ def build_report(
 ) -> SatisfactionReport:
     """Compute the report for already merged requirements against the user's connections."""
     usable = _usable_scopes_by_provider(connections, fallback_providers)
+    return build_report_from_usable(requirements, usable, catalogue)
+
+
+def build_report_from_usable(
+    requirements: Sequence[Requirement], usable: UsableScopes, catalogue: CatalogueView
+) -> SatisfactionReport:
+    """Compute the report from the usable scope sets per provider (see ``usable_scopes``)."""
     statuses = [
         _specific_status(req, usable, catalogue)
         if req.type == "specific"

@@ -30,7 +30,10 @@ class CatalogueCache:
     async def refresh(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Re-read the tables."""
         async with sessions() as session:
-            self.view = await load_catalogue_view(session)
+            fresh = await load_catalogue_view(session)
+        # Keep the same object while nothing changed: memoized reports are keyed on it.
+        if fresh != self.view:
+            self.view = fresh
 
     async def refresh_forever(self, sessions: async_sessionmaker[AsyncSession], every_seconds: float) -> None:
         """Re-read the tables every ``every_seconds`` (a background task)."""

@@ -1,8 +1,8 @@
 """Use case: decide a batch of requested runs in one transaction.
 
-At a thousand runs a second the per-transaction cost dominates, so the hot path reads every user's mirror
-rows, takes every user's lock and writes every run and event with one statement each. The decisions are
-the same as ``admit_or_hold`` makes for one run.
+At a thousand runs a second the per-transaction and per-statement costs dominate, so the hot path takes
+every user's lock, reads every user's connected grants and writes every run and event with one statement
+each, and takes reports from the memo. The decisions are the same as ``admit_or_hold`` makes for one run.
 """
 
 from __future__ import annotations
@@ -14,19 +14,28 @@ from grantline.common.contract.runs import RunAdmitted, RunHeld, RunRequested
 from grantline.common.outbox import add_events
 from grantline.satisfaction.adapters import run_repository
 from grantline.satisfaction.adapters.locks import lock_users
-from grantline.satisfaction.adapters.mirror_repository import records_for_users
+from grantline.satisfaction.adapters.mirror_repository import connected_grants_for_users
 from grantline.satisfaction.domain.admission import Admit, RunRequest, decide_admission
 from grantline.satisfaction.domain.catalogue import CatalogueView
-from grantline.satisfaction.domain.report import SatisfactionReport
+from grantline.satisfaction.domain.report import usable_scopes
 from grantline.satisfaction.domain.requirements import Requirement, RequirementError
-from grantline.satisfaction.service.reports import report_from_records, requirements_of
-from grantline.satisfaction.service.run_admission import admit_or_hold, outcome_event
+from grantline.satisfaction.service.report_memo import ReportMemo
+from grantline.satisfaction.service.reports import requirements_of
+from grantline.satisfaction.service.run_admission import admit_or_hold
+
+_NOTHING_REQUIRED: list[Requirement] = []
 
 
 async def admit_or_hold_batch(
-    session: AsyncSession, outbox: Table, catalogue: CatalogueView, events: list[RunRequested], consumer: str
+    session: AsyncSession,
+    outbox: Table,
+    catalogue: CatalogueView,
+    events: list[RunRequested],
+    consumer: str,
+    memo: ReportMemo | None = None,
 ) -> list[RunAdmitted | RunHeld]:
     """Decide each first-seen event of the batch; returns the outcomes published."""
+    memo = memo or ReportMemo()
     fresh = await run_repository.first_deliveries(session, consumer, [event.id for event in events])
     parsed: dict[tuple[str, str], tuple[RunRequested, list[Requirement]]] = {}
     published: list[RunAdmitted | RunHeld] = []
@@ -39,23 +48,39 @@ async def admit_or_hold_batch(
                 requirements_of(event.requirements, event.stages, event.skills),
             )
         except RequirementError:
-            outcome = await admit_or_hold(session, outbox, catalogue, event)  # rare: the one-by-one path
-            if outcome is not None:
-                published.append(outcome)
+            rejected = await admit_or_hold(session, outbox, catalogue, event)  # rare: one by one
+            if rejected is not None:
+                published.append(rejected)
     users = {(event.tenant_id, event.user_id) for event, _ in parsed.values()}
     await lock_users(session, users)
-    records = await records_for_users(session, users)
+    grants = await connected_grants_for_users(session, users)
     decided: list[RunAdmitted | RunHeld] = []
-    rows = []
+    new_runs: list[dict[str, object]] = []
     for event, requirements in parsed.values():
-        report = (
-            report_from_records(requirements, records[(event.tenant_id, event.user_id)], catalogue)
-            if requirements
-            else SatisfactionReport.from_statuses([])
+        usable = usable_scopes(grants[(event.tenant_id, event.user_id)]) if requirements else {}
+        memo_report = memo.report(catalogue, requirements or _NOTHING_REQUIRED, usable)
+        decision = decide_admission(
+            RunRequest(trigger=event.trigger, is_test=event.is_test), memo_report.report
         )
-        decision = decide_admission(RunRequest(trigger=event.trigger, is_test=event.is_test), report)
-        decided.append(outcome_event(event.tenant_id, event.run_id, decision))
-        rows.append(
+        outcome: RunAdmitted | RunHeld
+        if isinstance(decision, Admit):
+            outcome = RunAdmitted(
+                tenant_id=event.tenant_id,
+                run_id=event.run_id,
+                report=memo_report.statuses,
+                trigger=event.trigger,
+            )
+        else:
+            outcome = RunHeld(
+                tenant_id=event.tenant_id,
+                run_id=event.run_id,
+                report=memo_report.statuses,
+                missing=memo_report.missing,
+                message=memo_report.message,
+                trigger=event.trigger,
+            )
+        decided.append(outcome)
+        new_runs.append(
             {
                 "tenant_id": event.tenant_id,
                 "run_id": event.run_id,
@@ -64,10 +89,10 @@ async def admit_or_hold_batch(
                 "trigger": event.trigger,
                 "is_test": event.is_test,
                 "status": "admitted" if isinstance(decision, Admit) else "held",
-                "requirements": [r.model_dump(mode="json") for r in requirements],
+                "requirements": memo.stored_requirements(requirements),
             }
         )
-    tracked = await run_repository.insert_runs(session, rows)
+    tracked = await run_repository.insert_runs(session, new_runs)
     new = [outcome for outcome in decided if (outcome.tenant_id, outcome.run_id) in tracked]
     await add_events(session, outbox, new)
     return published + new
