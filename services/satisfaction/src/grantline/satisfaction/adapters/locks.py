@@ -17,11 +17,13 @@ _USER_LOCK = text(
 _TENANT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:tenant_key, 0))")
 
 
-def _tenant_key(tenant_id: str) -> str:
+def tenant_lock_key(tenant_id: str) -> str:
+    """The advisory lock key of a tenant (hashed by Postgres)."""
     return f"satisfaction/tenant/{tenant_id}"
 
 
-def _user_key(tenant_id: str, user_id: str) -> str:
+def user_lock_key(tenant_id: str, user_id: str) -> str:
+    """The advisory lock key of one user of a tenant (hashed by Postgres)."""
     return f"satisfaction/user/{tenant_id}/{user_id}"
 
 
@@ -29,13 +31,13 @@ async def lock_user(session: AsyncSession, tenant_id: str, user_id: str) -> None
     """Serialize with every other decision about this user (and with workspace changes of the tenant)."""
     await session.execute(
         _USER_LOCK,
-        {"tenant_key": _tenant_key(tenant_id), "user_key": f"satisfaction/user/{tenant_id}/{user_id}"},
+        {"tenant_key": tenant_lock_key(tenant_id), "user_key": user_lock_key(tenant_id, user_id)},
     )
 
 
 async def lock_tenant(session: AsyncSession, tenant_id: str) -> None:
     """Serialize with every decision about any user of the tenant."""
-    await session.execute(_TENANT_LOCK, {"tenant_key": _tenant_key(tenant_id)})
+    await session.execute(_TENANT_LOCK, {"tenant_key": tenant_lock_key(tenant_id)})
 
 
 _MANY_TENANTS = text(
@@ -52,7 +54,7 @@ async def lock_users(session: AsyncSession, users: set[tuple[str, str]]) -> None
     """``lock_user`` for many ``(tenant_id, user_id)``, in one fixed order (so batches cannot deadlock)."""
     if not users:
         return
-    tenants = sorted({_tenant_key(tenant_id) for tenant_id, _ in users})
-    keys = sorted(_user_key(tenant_id, user_id) for tenant_id, user_id in users)
+    tenants = sorted({tenant_lock_key(tenant_id) for tenant_id, _ in users})
+    keys = sorted(user_lock_key(tenant_id, user_id) for tenant_id, user_id in users)
     await session.execute(_MANY_TENANTS, {"keys": tenants})
     await session.execute(_MANY_USERS, {"keys": keys})

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, text, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,43 +147,3 @@ async def mark_revoked(
         stmt = stmt.where(run_connections.c.run_id == run_id)
     rows = (await session.execute(stmt)).all()
     return sorted((row.run_id, row.provider) for row in rows)
-
-
-# Many rows in one statement whose text never changes (so it is compiled and prepared once): the rows
-# travel as one JSON parameter (encoding it is one C call; array parameters are escaped element by
-# element in Python).
-_INSERT_RUNS = text(
-    "INSERT INTO satisfaction.runs"
-    " (tenant_id, run_id, user_id, app_id, trigger, is_test, status, requirements)"
-    " SELECT tenant_id, run_id, user_id, app_id, trigger, is_test, status, requirements"
-    " FROM json_to_recordset(CAST(:rows AS json)) AS new(tenant_id text, run_id text, user_id text,"
-    " app_id text, trigger text, is_test boolean, status text, requirements jsonb)"
-    " ON CONFLICT ON CONSTRAINT runs_pkey DO NOTHING"
-    " RETURNING tenant_id, run_id"
-)
-_FIRST_DELIVERIES = text(
-    "INSERT INTO satisfaction.processed_events (consumer, event_id)"
-    " SELECT :consumer, CAST(event_id AS uuid)"
-    " FROM json_array_elements_text(CAST(:event_ids AS json)) AS new(event_id)"
-    " ON CONFLICT DO NOTHING"
-    " RETURNING event_id"
-)
-
-
-async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """``insert_run`` for many rows in one statement; returns the ``(tenant_id, run_id)`` newly tracked."""
-    if not rows:
-        return set()
-    result = await session.execute(_INSERT_RUNS, {"rows": json.dumps(rows)})
-    return {(tenant_id, run_id) for tenant_id, run_id in result}
-
-
-async def first_deliveries(
-    session: AsyncSession, consumer: str, event_ids: list[uuid.UUID]
-) -> set[uuid.UUID]:
-    """``first_delivery`` for many events in one statement: the ids not recorded before."""
-    if not event_ids:
-        return set()
-    ids = json.dumps([str(event_id) for event_id in event_ids])
-    result = await session.execute(_FIRST_DELIVERIES, {"consumer": consumer, "event_ids": ids})
-    return {event_id for (event_id,) in result}

@@ -2,7 +2,8 @@
 
 At a thousand runs a second the per-transaction and per-statement costs dominate, so the hot path takes
 every user's lock, reads every user's connected grants and writes every run and event with one statement
-each, and takes reports from the memo. The decisions are the same as ``admit_or_hold`` makes for one run.
+each (see ``run_batch_writes``), and takes reports from the memo. The decisions are the same as
+``admit_or_hold`` makes for one run.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.runs import RunAdmitted, RunHeld, RunRequested
-from grantline.common.outbox import add_events
-from grantline.satisfaction.adapters import run_repository
-from grantline.satisfaction.adapters.locks import lock_users
 from grantline.satisfaction.adapters.mirror_repository import connected_grants_for_users
+from grantline.satisfaction.adapters.run_batch_writes import (
+    insert_runs_with_events,
+    record_deliveries_and_lock,
+)
 from grantline.satisfaction.domain.admission import Admit, RunRequest, decide_admission
 from grantline.satisfaction.domain.catalogue import CatalogueView
 from grantline.satisfaction.domain.report import usable_scopes
@@ -36,7 +38,8 @@ async def admit_or_hold_batch(
 ) -> list[RunAdmitted | RunHeld]:
     """Decide each first-seen event of the batch; returns the outcomes published."""
     memo = memo or ReportMemo()
-    fresh = await run_repository.first_deliveries(session, consumer, [event.id for event in events])
+    users = {(event.tenant_id, event.user_id) for event in events}
+    fresh = await record_deliveries_and_lock(session, consumer, [event.id for event in events], users)
     parsed: dict[tuple[str, str], tuple[RunRequested, list[Requirement]]] = {}
     published: list[RunAdmitted | RunHeld] = []
     for event in events:
@@ -51,9 +54,9 @@ async def admit_or_hold_batch(
             rejected = await admit_or_hold(session, outbox, catalogue, event)  # rare: one by one
             if rejected is not None:
                 published.append(rejected)
-    users = {(event.tenant_id, event.user_id) for event, _ in parsed.values()}
-    await lock_users(session, users)
-    grants = await connected_grants_for_users(session, users)
+    grants = await connected_grants_for_users(
+        session, {(event.tenant_id, event.user_id) for event, _ in parsed.values()}
+    )
     decided: list[RunAdmitted | RunHeld] = []
     new_runs: list[dict[str, object]] = []
     for event, requirements in parsed.values():
@@ -92,7 +95,5 @@ async def admit_or_hold_batch(
                 "requirements": memo.stored_requirements(requirements),
             }
         )
-    tracked = await run_repository.insert_runs(session, new_runs)
-    new = [outcome for outcome in decided if (outcome.tenant_id, outcome.run_id) in tracked]
-    await add_events(session, outbox, new)
-    return published + new
+    tracked = await insert_runs_with_events(session, new_runs, decided)
+    return published + [outcome for outcome in decided if (outcome.tenant_id, outcome.run_id) in tracked]
