@@ -1,0 +1,148 @@
+"""A minimal ``vault.refresh`` responder for the benchmark (NOT the real vault; clearly a stand-in).
+
+For each request it does what the vault does on the wire: honours ``only_if_expiring_before``, makes
+a real refresh_token request to the sandbox provider over HTTP, publishes ``connections.refreshed``
+on JetStream, and replies with the new expiry. It keeps tokens in memory and encrypts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from grantline.common.contract import encode_message
+from grantline.common.contract.connections import TokenRefreshed
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
+from grantline.providers.authorize import build_authorize_url
+from grantline.providers.catalogue import load_catalogue
+from grantline.providers.token_request import build_token_request
+from grantline.providers.token_response import TokenSet, parse_token_response
+
+CLIENT_ID = "bench-client"
+CLIENT_SECRET = "sbx_secret_bench"
+REDIRECT_URI = "https://grantline.test/v1/oauth/callback"
+TOKEN_LIFETIME = timedelta(minutes=10)
+
+
+@dataclass
+class Held:
+    tokens: TokenSet
+    expires_at: datetime | None
+
+
+class VaultStandIn:
+    """Holds sandbox tokens per connection id and refreshes them on request."""
+
+    def __init__(
+        self, nc: Client, sandbox_url: str, *, concurrency: int = 64, skip_provider: bool = False
+    ) -> None:
+        # skip_provider: answer without calling the sandbox (measures the refresher's own ceiling).
+        self.skip_provider = skip_provider
+        self.nc = nc
+        self.sandbox_url = sandbox_url
+        self.definition = load_catalogue(sandbox_url=sandbox_url).get("sandbox")
+        self.http = httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=concurrency))
+        self.held: dict[str, Held] = {}
+        self.refreshed_at: dict[str, datetime] = {}
+        self.refreshes = 0
+        self.errors = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def register_client(self) -> None:
+        response = await self.http.post(
+            f"{self.sandbox_url}/_sandbox/clients",
+            json={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+        )
+        response.raise_for_status()
+        await self.http.put(f"{self.sandbox_url}/_sandbox/settings", json={"expires_in": 600})
+
+    async def grant(self, connection_id: str) -> None:
+        """A real authorization-code grant at the sandbox (auto-approved)."""
+        url = build_authorize_url(
+            self.definition, client_id=CLIENT_ID, redirect_uri=REDIRECT_URI, scopes=["read"], state="s"
+        )
+        location = (await self.http.get(url)).headers["location"]
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        request = build_token_request(
+            self.definition,
+            "authorization_code",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            code=code,
+            redirect_uri=REDIRECT_URI,
+        )
+        tokens = parse_token_response(
+            self.definition, (await self._post(request)).json(), now=datetime.now(UTC)
+        )
+        self.held[connection_id] = Held(tokens, tokens.expires_at)
+
+    async def start(self) -> None:
+        await self.nc.subscribe(SUBJECT_REFRESH, queue="vault.refresh", cb=self._on_request)
+
+    async def _post(self, request: object) -> httpx.Response:
+        url, headers, body, _ = request  # type: ignore[misc]
+        return await self.http.post(url, headers=headers, data=body)
+
+    async def _on_request(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._answer(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, msg: Msg) -> None:
+        request = RefreshRequest.model_validate_json(msg.data)
+        held = self.held.get(request.connection_id)
+        reply: RefreshReply | ErrorReply
+        if held is None:
+            reply = ErrorReply.of(ErrorCode.NOT_FOUND, "unknown connection")
+        elif (
+            request.only_if_expiring_before is not None
+            and held.expires_at is not None
+            and held.expires_at >= request.only_if_expiring_before
+        ):
+            reply = RefreshReply(
+                connection_id=request.connection_id, expires_at=held.expires_at, refreshed=False
+            )
+        else:
+            reply = await self._refresh(request, held)
+        await msg.respond(encode_message(reply))
+
+    async def _refresh(self, request: RefreshRequest, held: Held) -> RefreshReply | ErrorReply:
+        call = build_token_request(
+            self.definition,
+            "refresh_token",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            refresh_token=held.tokens.refresh_token,
+        )
+        try:
+            if self.skip_provider:
+                tokens = held.tokens.model_copy(update={"expires_at": datetime.now(UTC) + TOKEN_LIFETIME})
+            else:
+                response = await self._post(call)
+                tokens = parse_token_response(
+                    self.definition, response.json(), now=datetime.now(UTC), previous=held.tokens
+                )
+        except Exception:
+            self.errors += 1
+            return ErrorReply.of(ErrorCode.PROVIDER_UNAVAILABLE, "sandbox refresh failed")
+        held.tokens, held.expires_at = tokens, tokens.expires_at
+        self.refreshes += 1
+        self.refreshed_at[request.connection_id] = datetime.now(UTC)
+        event = TokenRefreshed(
+            tenant_id=request.tenant_id,
+            connection_id=request.connection_id,
+            owner="user:bench",
+            provider="sandbox",
+            expires_at=tokens.expires_at,
+        )
+        await self.nc.jetstream().publish(
+            event.subject(), encode_message(event), headers={"Nats-Msg-Id": str(event.id)}
+        )
+        return RefreshReply(connection_id=request.connection_id, expires_at=tokens.expires_at, refreshed=True)
