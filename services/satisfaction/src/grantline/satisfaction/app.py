@@ -3,10 +3,11 @@
 from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.adapters.catalogue_tables import configured_catalogue
 from grantline.satisfaction.adapters.tables import outbox
-from grantline.satisfaction.entrypoints.check_responder import register_check_responder
+from grantline.satisfaction.entrypoints.check_responder import CheckResponder
 from grantline.satisfaction.entrypoints.event_consumers import register_consumers
 from grantline.satisfaction.entrypoints.run_request_batches import RunRequestBatches
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
+from grantline.satisfaction.service.report_memo import ReportMemo
 from grantline.satisfaction.settings import SatisfactionSettings
 
 
@@ -29,10 +30,14 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
 
     runtime.add_background_task(refresh_catalogue)
     # runs.requested is the hot path: its own batched pull consumer instead of a FastStream subscriber.
+    memo = ReportMemo()  # shared by admissions and checks: the same apps' reports
     batches = RunRequestBatches(
-        runtime, catalogue, loops=settings.run_workers, batch_size=settings.run_batch_size
+        runtime, catalogue, memo, loops=settings.run_workers, batch_size=settings.run_batch_size
     )
     runtime.add_background_task(batches.run)
     register_consumers(runtime, settings, catalogue)
-    register_check_responder(runtime, settings, catalogue)
+    # satisfaction.check is a raw subscription too; it starts after the catalogue is loaded.
+    checks = CheckResponder(runtime, catalogue, memo, reads_in_flight=settings.check_workers)
+    runtime.on_start(checks.start)
+    runtime.on_stop(checks.stop)
     return runtime

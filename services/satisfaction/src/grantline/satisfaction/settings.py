@@ -15,6 +15,7 @@ class SatisfactionSettings(ServiceSettings):
     # overflow connection pays a connect, and under load that costs more than the concurrency gains.
     run_workers: int = Field(default=2, ge=1, le=64)  # batch loops for runs.requested
     run_batch_size: int = Field(default=200, ge=1, le=1000)
+    # Mirror reads in flight for satisfaction.check; checks arriving meanwhile share the next read.
     check_workers: int = Field(default=8, ge=1, le=256)
     connection_workers: int = Field(default=2, ge=1, le=256)
     event_workers: int = Field(default=2, ge=1, le=256)

@@ -49,13 +49,19 @@ class RunRequestBatches:
     """Background loops that fetch, decide and acknowledge batches of ``runs.requested``."""
 
     def __init__(
-        self, runtime: ServiceRuntime, catalogue: CatalogueCache, *, loops: int, batch_size: int
+        self,
+        runtime: ServiceRuntime,
+        catalogue: CatalogueCache,
+        memo: ReportMemo,
+        *,
+        loops: int,
+        batch_size: int,
     ) -> None:
         self._runtime = runtime
         self._catalogue = catalogue
         self._loops = loops
         self._batch_size = batch_size
-        self._memo = ReportMemo()
+        self._memo = memo
         self._handled = {
             outcome: MESSAGES_HANDLED.labels(runtime.name, RunRequested.SUBJECT, outcome)
             for outcome in ("ok", "rejected", "retried")

@@ -1,0 +1,69 @@
+"""Mirror reads for ``satisfaction.check``, gathered: concurrent checks share one query.
+
+A check's own work is microseconds once the report is memoized; a query per check would cost more than
+everything else. Checks that arrive while a read is in flight wait for the next one, which then reads
+every waiting user's grants at once; with at most ``max_in_flight`` reads running, a lone check still
+gets its own read at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from grantline.satisfaction.adapters.mirror_repository import connected_query, grants_by_user
+from grantline.satisfaction.domain.report import ConnectedGrant
+
+User = tuple[str, str]
+
+
+class GatheredGrantReads:
+    """``grants_for(tenant, user)``, answered from shared queries on the engine's pool."""
+
+    def __init__(self, engine: AsyncEngine, *, max_in_flight: int = 2, max_batch: int = 500) -> None:
+        self._engine = engine
+        self._max_in_flight = max_in_flight
+        self._max_batch = max_batch
+        self._waiting: list[tuple[User, asyncio.Future[list[ConnectedGrant]]]] = []
+        self._in_flight = 0
+        self._readers: set[asyncio.Task[None]] = set()
+
+    async def grants_for(self, tenant_id: str, user_id: str) -> list[ConnectedGrant]:
+        """The connected grants the user may use (own ones, then the workspace's)."""
+        future: asyncio.Future[list[ConnectedGrant]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(((tenant_id, user_id), future))
+        if self._in_flight < self._max_in_flight:
+            self._in_flight += 1
+            reader = asyncio.ensure_future(self._read_while_waiting())
+            self._readers.add(reader)
+            reader.add_done_callback(self._readers.discard)
+        return await future
+
+    async def close(self) -> None:
+        """Wait for the reads in flight."""
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._readers, return_exceptions=True)
+
+    async def _read_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                users = {user for user, _ in batch}
+                try:
+                    statement, parameters = connected_query(users)
+                    async with self._engine.connect() as conn:
+                        rows = (await conn.execute(statement, parameters)).all()
+                    by_user = grants_by_user(users, rows)
+                except Exception as error:  # Postgres away: every waiting check fails fast
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for user, future in batch:
+                    if not future.done():
+                        future.set_result(by_user[user])
+        finally:
+            self._in_flight -= 1
