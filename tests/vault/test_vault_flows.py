@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from fixtures.waiting import wait_for_async
 from vault_harness import TENANT, VaultHarness
 
 from grantline.common.contract import vault as contract
@@ -157,3 +158,48 @@ async def test_revocation_survives_a_provider_that_is_down(vault: VaultHarness) 
     assert isinstance(reply, contract.OkReply)
     rows = await vault.sql("SELECT status, access_token, refresh_token FROM vault.connections")
     assert rows == [("revoked", None, None)]
+
+
+async def test_a_refresh_that_loses_its_fence_answers_with_the_connection_as_it_now_is(
+    vault: VaultHarness,
+) -> None:
+    """Another replica taking over mid-refresh is not a revocation: the refresher must keep scheduling."""
+    from grantline.sandbox.faults import Fault
+    from grantline.vault.service.refresh import Refresher
+
+    await vault.put_app("sandbox")
+    info = await vault.connect("sandbox")
+    await vault.expire(info.connection_id)
+    vault.sandbox.state.add_fault(Fault(endpoint="token", grant_type="refresh_token", delay_ms=1500, times=1))
+    refreshing = asyncio.ensure_future(Refresher(vault.ctx).refresh(TENANT, info.connection_id))
+
+    async def provider_was_asked() -> bool:
+        return vault.sandbox.refresh_grants("standard") >= 1 or bool(
+            vault.sandbox.requests_to("token", "standard")[1:]
+        )
+
+    await wait_for_async(provider_was_asked, timeout=10)
+    # While the provider answers, the fence moves (as when the lease lapsed and another replica won).
+    await vault.sql(
+        "UPDATE vault.connections SET version = version + 1 WHERE id = :id", id=info.connection_id
+    )
+    outcome = await refreshing
+    assert outcome.refreshed is False
+    assert outcome.error is None, outcome.error
+
+    # The same race against a revocation is a revocation. (The lost lease would lapse by itself;
+    # clear it rather than wait.)
+    await vault.sql(
+        "UPDATE vault.connections SET lease_owner = NULL, lease_expires_at = NULL WHERE id = :id",
+        id=info.connection_id,
+    )
+    await vault.expire(info.connection_id)
+    vault.sandbox.state.add_fault(Fault(endpoint="token", grant_type="refresh_token", delay_ms=1500, times=1))
+    refreshing = asyncio.ensure_future(Refresher(vault.ctx).refresh(TENANT, info.connection_id))
+    await wait_for_async(lambda: len(vault.sandbox.requests_to("token", "standard")) >= 3, timeout=10)
+    await vault.sql(
+        "UPDATE vault.connections SET version = version + 1, status = 'revoked' WHERE id = :id",
+        id=info.connection_id,
+    )
+    outcome = await refreshing
+    assert outcome.error is not None and outcome.error.error.code == ErrorCode.REVOKED

@@ -216,10 +216,22 @@ class Refresher:
         if not stored:
             # Revoked (or the lease lapsed) while the provider answered: these tokens must not land.
             log.warning("refresh result discarded: fence lost", extra={"connection_id": row.id})
-            return RefreshOutcome(
-                row.id, False, error=ErrorReply.of(ErrorCode.REVOKED, "connection changed during refresh")
-            )
+            return await self._current_state(row)
         return RefreshOutcome(row.id, True, tokens.expires_at)
+
+    async def _current_state(self, row: Row[Any]) -> RefreshOutcome:
+        """After losing the fence: answer with what the connection is now, not a guess.
+
+        Only a revoked or reauth-required connection is an error; when another replica's refresh
+        won, its expiry is the answer, so the refresher keeps the connection on its schedule.
+        """
+        async with self._ctx.transaction() as session:
+            current = await connection_rows.get(session, row.tenant_id, row.id)
+        if current is None:
+            return RefreshOutcome(
+                row.id, False, error=ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
+            )
+        return RefreshOutcome(row.id, False, current.expires_at, error=_status_error(current))
 
     async def _mark_reauth(self, row: Row[Any], fence: int, reason: str, now: datetime) -> RefreshOutcome:
         ctx = self._ctx
