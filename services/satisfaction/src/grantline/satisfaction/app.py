@@ -4,8 +4,8 @@ from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.adapters.catalogue_tables import configured_catalogue
 from grantline.satisfaction.adapters.tables import outbox
 from grantline.satisfaction.entrypoints.check_responder import CheckResponder
-from grantline.satisfaction.entrypoints.event_consumers import register_consumers
-from grantline.satisfaction.entrypoints.run_request_batches import RunRequestBatches
+from grantline.satisfaction.entrypoints.event_consumers import event_consumers
+from grantline.satisfaction.entrypoints.run_request_batches import run_request_consumer
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.report_memo import ReportMemo
 from grantline.satisfaction.settings import SatisfactionSettings
@@ -29,13 +29,13 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
         await catalogue.refresh_forever(runtime.sessions, settings.catalogue_refresh_seconds)
 
     runtime.add_background_task(refresh_catalogue)
-    # runs.requested is the hot path: its own batched pull consumer instead of a FastStream subscriber.
     memo = ReportMemo()  # shared by admissions and checks: the same apps' reports
-    batches = RunRequestBatches(
+    # Every consumer is a batched pull loop (no FastStream subscriber): runs.requested is the hot path.
+    runs = run_request_consumer(
         runtime, catalogue, memo, loops=settings.run_workers, batch_size=settings.run_batch_size
     )
-    runtime.add_background_task(batches.run)
-    register_consumers(runtime, settings, catalogue)
+    for consumer in [runs, *event_consumers(runtime, settings, catalogue)]:
+        runtime.add_background_task(consumer.run)
     # satisfaction.check is a raw subscription too; it starts after the catalogue is loaded.
     checks = CheckResponder(runtime, catalogue, memo, reads_in_flight=settings.check_workers)
     runtime.on_start(checks.start)

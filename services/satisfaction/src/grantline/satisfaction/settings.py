@@ -19,4 +19,6 @@ class SatisfactionSettings(ServiceSettings):
     check_workers: int = Field(default=8, ge=1, le=256)
     connection_workers: int = Field(default=2, ge=1, le=256)
     event_workers: int = Field(default=2, ge=1, le=256)
+    # Most events one transaction of a consumer handles (connection events, finished runs, resolves).
+    event_batch_size: int = Field(default=100, ge=1, le=1000)
     database_pool_size: int = Field(default=24, ge=1, le=200)

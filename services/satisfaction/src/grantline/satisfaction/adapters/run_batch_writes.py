@@ -2,14 +2,13 @@
 
 Each statement's text never changes, so it is compiled and prepared once; rows travel as one JSON
 parameter (encoding it is one C call, where array parameters would be escaped element by element).
-A batch is: inbox and locks, then the mirror read (a statement of its own, so that its snapshot is
-taken after the locks are held), then runs and their events, then commit.
+A batch is: inbox and locks (``inbox_and_locks``), then the mirror read (a statement of its own, so
+that its snapshot is taken after the locks are held), then runs and their events, then commit.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,27 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.envelope import Event
 from grantline.common.outbox import outbox_row
-from grantline.satisfaction.adapters.locks import tenant_lock_key, user_lock_key
-
-# The locks are taken in one ordered scan: every tenant's (shared) before any user's (exclusive), each
-# group in key order, the same order ``lock_user`` and ``lock_users`` follow, so batches cannot deadlock.
-_INBOX_AND_LOCKS = text(
-    "WITH fresh AS ("
-    " INSERT INTO satisfaction.processed_events (consumer, event_id)"
-    " SELECT :consumer, CAST(event_id AS uuid)"
-    " FROM json_array_elements_text(CAST(:event_ids AS json)) AS new(event_id)"
-    " ON CONFLICT DO NOTHING"
-    " RETURNING event_id)"
-    " SELECT"
-    " (SELECT count(CASE WHEN shared THEN pg_advisory_xact_lock_shared(hashtextextended(k, 0))"
-    " ELSE pg_advisory_xact_lock(hashtextextended(k, 0)) END)"
-    "  FROM (SELECT shared, k FROM ("
-    "   SELECT true AS shared, k FROM json_array_elements_text(CAST(:tenant_keys AS json)) AS t(k)"
-    "   UNION ALL"
-    "   SELECT false, k FROM json_array_elements_text(CAST(:user_keys AS json)) AS u(k)) AS keys"
-    '   ORDER BY shared DESC, k COLLATE "C") AS ordered),'
-    " (SELECT array_agg(event_id) FROM fresh)"
-)
 
 # Runs that are new (not already known under their id) get their event written in the same statement;
 # ``ord`` keeps the outbox in the order the batch decided them.
@@ -61,28 +39,6 @@ _RUNS_AND_EVENTS = text(
     " RETURNING 1)"
     " SELECT tenant_id, run_id FROM new_runs"
 )
-
-
-async def record_deliveries_and_lock(
-    session: AsyncSession, consumer: str, event_ids: Sequence[uuid.UUID], users: set[tuple[str, str]]
-) -> set[uuid.UUID]:
-    """Record the events in the inbox and take the users' locks; returns the ids seen for the first time."""
-    if not event_ids:
-        return set()
-    tenant_keys = sorted({tenant_lock_key(tenant_id) for tenant_id, _ in users})
-    user_keys = sorted(user_lock_key(tenant_id, user_id) for tenant_id, user_id in users)
-    row = (
-        await session.execute(
-            _INBOX_AND_LOCKS,
-            {
-                "consumer": consumer,
-                "event_ids": json.dumps([str(event_id) for event_id in event_ids]),
-                "tenant_keys": json.dumps(tenant_keys),
-                "user_keys": json.dumps(user_keys),
-            },
-        )
-    ).one()
-    return set(row[1] or ())
 
 
 async def insert_runs_with_events(

@@ -1,19 +1,26 @@
-"""Durable consumers: each event is handled in one transaction that records it as processed.
+"""Durable consumers of connection events, finished runs and resolve records, a batch per transaction.
 
 ``first_delivery`` makes a redelivered event change nothing; events leave through the outbox in the
-same transaction, so a crash between commit and acknowledgement re-runs nothing observable.
+same transaction, so a crash between commit and acknowledgement re-runs nothing observable. Each batch
+takes every lock its events need up front, in the global order, so concurrent batches cannot deadlock;
+events are then applied one after the other in arrival order, exactly as one transaction each would.
 """
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.contract.envelope import Event
+from grantline.common.contract.connections import ConnectionEvent, WebhookReceived
+from grantline.common.contract.registry import decode_event
 from grantline.common.contract.runs import RunFinished
-from grantline.common.inbox import first_delivery
-from grantline.common.nats.consuming import Delivery, subscribe_events
 from grantline.common.nats.streams import AUDIT, CONNECTIONS, RUNS
 from grantline.common.runtime import ServiceRuntime
-from grantline.satisfaction.adapters.tables import outbox, processed_events
+from grantline.satisfaction.adapters.inbox_and_locks import record_and_lock
+from grantline.satisfaction.adapters.tables import outbox
+from grantline.satisfaction.entrypoints.batched_consumer import BatchedConsumer, Received
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.connection_updates import apply_connection_event
 from grantline.satisfaction.service.revocations import remember_resolution
@@ -26,55 +33,93 @@ TOKEN_RESOLVED_DURABLE = "satisfaction-token-resolved"
 TOKEN_RESOLVED_SUBJECT = f"audit.{AuditAction.TOKEN_RESOLVED}"
 
 
-def register_consumers(
+async def _record_and_lock_connection_events(session: AsyncSession, batch: list[Received]) -> set[uuid.UUID]:
+    exclusive: set[str] = set()
+    users: set[tuple[str, str]] = set()
+    for received in batch:
+        event = received.event
+        if isinstance(event, WebhookReceived):
+            exclusive.add(event.tenant_id)
+        elif isinstance(event, ConnectionEvent):
+            user_id = event.user_id()
+            if user_id is None:
+                exclusive.add(event.tenant_id)
+            else:
+                users.add((event.tenant_id, user_id))
+    ids = [received.event.id for received in batch]
+    return await record_and_lock(session, CONNECTIONS_DURABLE, ids, users=users, exclusive_tenants=exclusive)
+
+
+def _first_in_batch(fresh: set[uuid.UUID], event_id: uuid.UUID) -> bool:
+    # Seen for the first time, and not already handled earlier in this batch (a duplicate delivery).
+    if event_id not in fresh:
+        return False
+    fresh.discard(event_id)
+    return True
+
+
+def event_consumers(
     runtime: ServiceRuntime, settings: SatisfactionSettings, catalogue: CatalogueCache
-) -> None:
-    """Subscribe the service's durable consumers on ``runtime.broker``."""
+) -> list[BatchedConsumer]:
+    """The service's durable consumers besides ``runs.requested`` (run each one's ``run`` as a task)."""
 
-    async def on_connection_event(event: Event, delivery: Delivery) -> None:
-        async with runtime.transaction() as session:
-            if await first_delivery(session, processed_events, CONNECTIONS_DURABLE, event.id):
-                await apply_connection_event(session, outbox, catalogue.view, event)
+    async def on_connection_events(session: AsyncSession, batch: list[Received]) -> None:
+        fresh = await _record_and_lock_connection_events(session, batch)
+        for received in batch:
+            if _first_in_batch(fresh, received.event.id):
+                with received.traced(CONNECTIONS_DURABLE):
+                    await apply_connection_event(session, outbox, catalogue.view, received.event, locked=True)
 
-    async def on_run_finished(event: Event, delivery: Delivery) -> None:
-        if not isinstance(event, RunFinished):
-            return
-        async with runtime.transaction() as session:
-            if await first_delivery(session, processed_events, RUNS_FINISHED_DURABLE, event.id):
+    async def on_runs_finished(session: AsyncSession, batch: list[Received]) -> None:
+        fresh = await record_and_lock(
+            session, RUNS_FINISHED_DURABLE, [received.event.id for received in batch]
+        )
+        for received in batch:
+            event = received.event
+            if isinstance(event, RunFinished) and _first_in_batch(fresh, event.id):
                 await finish(session, event)
 
-    async def on_token_resolved(event: Event, delivery: Delivery) -> None:
-        if not isinstance(event, AuditRecord) or event.action != AuditAction.TOKEN_RESOLVED:
-            return
-        async with runtime.transaction() as session:
-            if await first_delivery(session, processed_events, TOKEN_RESOLVED_DURABLE, event.id):
-                await remember_resolution(session, outbox, event)
+    async def on_tokens_resolved(session: AsyncSession, batch: list[Received]) -> None:
+        records = [
+            (received, received.event)
+            for received in batch
+            if isinstance(received.event, AuditRecord) and received.event.action == AuditAction.TOKEN_RESOLVED
+        ]
+        users = {(record.tenant_id, record.user_id) for _, record in records if record.user_id}
+        ids = [received.event.id for received in batch]
+        fresh = await record_and_lock(session, TOKEN_RESOLVED_DURABLE, ids, users=users)
+        for received, record in records:
+            if _first_in_batch(fresh, record.id):
+                with received.traced(TOKEN_RESOLVED_DURABLE):
+                    await remember_resolution(session, outbox, record, locked=True)
 
-    broker, name = runtime.broker, runtime.name
-    subscribe_events(
-        broker,
-        service=name,
-        durable=CONNECTIONS_DURABLE,
-        stream=CONNECTIONS,
-        subject="connections.>",
-        handler=on_connection_event,
-        max_workers=settings.connection_workers,
-    )
-    subscribe_events(
-        broker,
-        service=name,
-        durable=RUNS_FINISHED_DURABLE,
-        stream=RUNS,
-        subject=RunFinished.SUBJECT,
-        handler=on_run_finished,
-        max_workers=settings.event_workers,
-    )
-    subscribe_events(
-        broker,
-        service=name,
-        durable=TOKEN_RESOLVED_DURABLE,
-        stream=AUDIT,
-        subject=TOKEN_RESOLVED_SUBJECT,
-        handler=on_token_resolved,
-        max_workers=settings.event_workers,
-    )
+    common = {"decode": decode_event, "batch_size": settings.event_batch_size}
+    return [
+        BatchedConsumer(
+            runtime,
+            durable=CONNECTIONS_DURABLE,
+            stream=CONNECTIONS,
+            subject="connections.>",
+            handle=on_connection_events,
+            loops=settings.connection_workers,
+            **common,  # type: ignore[arg-type]
+        ),
+        BatchedConsumer(
+            runtime,
+            durable=RUNS_FINISHED_DURABLE,
+            stream=RUNS,
+            subject=RunFinished.SUBJECT,
+            handle=on_runs_finished,
+            loops=settings.event_workers,
+            **common,  # type: ignore[arg-type]
+        ),
+        BatchedConsumer(
+            runtime,
+            durable=TOKEN_RESOLVED_DURABLE,
+            stream=AUDIT,
+            subject=TOKEN_RESOLVED_SUBJECT,
+            handle=on_tokens_resolved,
+            loops=settings.event_workers,
+            **common,  # type: ignore[arg-type]
+        ),
+    ]

@@ -45,12 +45,13 @@ class ConnectionOutcome:
 
 
 async def apply_connection_event(
-    session: AsyncSession, outbox: Table, catalogue: CatalogueView, event: Event
+    session: AsyncSession, outbox: Table, catalogue: CatalogueView, event: Event, *, locked: bool = False
 ) -> ConnectionOutcome:
-    """Apply one event from the CONNECTIONS stream."""
+    """Apply one event from the CONNECTIONS stream (``locked``: the caller holds its locks already)."""
     outcome = ConnectionOutcome()
     if isinstance(event, WebhookReceived):
-        await lock_tenant(session, event.tenant_id)
+        if not locked:
+            await lock_tenant(session, event.tenant_id)
         outcome.changed = await _apply_webhook(session, event)
         return outcome
     mirror_event = to_mirror_event(event)
@@ -58,7 +59,9 @@ async def apply_connection_event(
         return outcome  # connections.expiring says nothing about connectedness
     assert isinstance(event, ContractConnectionEvent)
     user_id = event.user_id()
-    if user_id is None:
+    if locked:
+        pass
+    elif user_id is None:
         await lock_tenant(session, event.tenant_id)
     else:
         await lock_user(session, event.tenant_id, user_id)

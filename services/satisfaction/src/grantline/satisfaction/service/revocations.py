@@ -40,16 +40,17 @@ async def tell_runs_of_revocation(
 
 
 async def remember_resolution(
-    session: AsyncSession, outbox: Table, record: AuditRecord
+    session: AsyncSession, outbox: Table, record: AuditRecord, *, locked: bool = False
 ) -> list[RunConnectionRevoked]:
     """Remember that a run resolved a connection; tell it at once if the connection is already revoked.
 
     The resolve audit record and the revocation travel on different streams, so the revocation can be
-    applied first; without the check the run would never hear of it.
+    applied first; without the check the run would never hear of it. ``locked``: the caller holds the
+    user's lock already.
     """
     if record.outcome != "success" or not record.run_id or not record.connection_id:
         return []
-    if record.user_id:
+    if record.user_id and not locked:
         # Serializes with a revocation of this user's (or the workspace's) connection, which takes
         # the same lock: one of the two always sees the other's row.
         await lock_user(session, record.tenant_id, record.user_id)

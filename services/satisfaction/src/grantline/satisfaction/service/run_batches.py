@@ -12,11 +12,9 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.runs import RunAdmitted, RunHeld, RunRequested
+from grantline.satisfaction.adapters.inbox_and_locks import record_and_lock
 from grantline.satisfaction.adapters.mirror_repository import connected_grants_for_users
-from grantline.satisfaction.adapters.run_batch_writes import (
-    insert_runs_with_events,
-    record_deliveries_and_lock,
-)
+from grantline.satisfaction.adapters.run_batch_writes import insert_runs_with_events
 from grantline.satisfaction.domain.admission import Admit, RunRequest, decide_admission
 from grantline.satisfaction.domain.catalogue import CatalogueView
 from grantline.satisfaction.domain.report import usable_scopes
@@ -39,7 +37,7 @@ async def admit_or_hold_batch(
     """Decide each first-seen event of the batch; returns the outcomes published."""
     memo = memo or ReportMemo()
     users = {(event.tenant_id, event.user_id) for event in events}
-    fresh = await record_deliveries_and_lock(session, consumer, [event.id for event in events], users)
+    fresh = await record_and_lock(session, consumer, [event.id for event in events], users=users)
     parsed: dict[tuple[str, str], tuple[RunRequested, list[Requirement]]] = {}
     published: list[RunAdmitted | RunHeld] = []
     for event in events:
