@@ -21,6 +21,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -28,6 +29,7 @@ import psycopg
 import uvloop
 
 from benchmarks.refresh import claim_cost
+from benchmarks.refresh.cpu_usage import CpuMeter
 from benchmarks.refresh.vault_stand_in import VaultStandIn
 from grantline.cli.migrate import migrate_all
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
@@ -52,7 +54,10 @@ def spawn_refresher(nats_url: str, database_url: str, log: Path) -> subprocess.P
 
 
 def spawn_sandbox(port: int, log: Path) -> subprocess.Popen[bytes]:
-    code = f"import asyncio; from grantline.sandbox import serve; asyncio.run(serve(port={port}))"
+    code = (
+        "import asyncio, uvloop; from grantline.sandbox import serve; uvloop.install();"
+        f" asyncio.run(serve(port={port}))"
+    )
     return subprocess.Popen([sys.executable, "-c", code], stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
@@ -108,7 +113,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1)]
 
 
-async def end_to_end(nats_url: str, database_url: str, workdir: Path) -> dict[str, float]:
+async def end_to_end(
+    nats_url: str, database_url: str, workdir: Path, infra_pids: dict[str, list[int]]
+) -> dict[str, Any]:
     port = free_port()
     sandbox = spawn_sandbox(port, workdir / "sandbox.log")
     refreshers = [spawn_refresher(nats_url, database_url, workdir / f"refresher-{i}.log") for i in range(2)]
@@ -131,13 +138,30 @@ async def end_to_end(nats_url: str, database_url: str, workdir: Path) -> dict[st
         )
         now = datetime.now(UTC)
         # The rows carry the sandbox tokens' real expiry, so only_if_expiring_before lets them refresh.
+        meter = CpuMeter(
+            {
+                **infra_pids,
+                "sandbox": [sandbox.pid],
+                "refresher 1": [refreshers[0].pid],
+                "refresher 2": [refreshers[1].pid],
+            }
+        )
         schedule(database_url, [(cid, now, _expiry(vault, cid)) for cid in backlog])
+        meter.restart()
         started = time.perf_counter()
         await wait_until(
             lambda: _done(vault, BACKLOG), float(os.environ.get("BENCH_TIMEOUT", "600")), "backlog"
         )
         elapsed = time.perf_counter() - started
+        cpu = meter.since()
+        load = os.getloadavg()
         rate = BACKLOG / elapsed
+        for name, seconds in cpu.items():
+            print(
+                f"    {name}: {seconds:.1f} CPU s, {seconds / BACKLOG * 1000:.2f} CPU ms per refresh",
+                flush=True,
+            )
+        print(f"    load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
         print(
             f"  backlog of {BACKLOG:,} due refreshes done in {elapsed:.1f} s: {rate:.0f} refreshes/s",
             flush=True,
@@ -172,6 +196,8 @@ async def end_to_end(nats_url: str, database_url: str, workdir: Path) -> dict[st
             "lag_mean": statistics.mean(lags),
             "expired": expired,
             "errors": vault.errors,
+            "cpu": cpu,
+            "load": load,
         }
     except BaseException:
         for log in sorted(workdir.glob("*.log")):
@@ -207,7 +233,7 @@ async def _done(vault: VaultStandIn, target: int) -> bool:
     return vault.refreshes >= target
 
 
-def write_readme(claims: list[claim_cost.ClaimFigures], e2e: dict[str, float]) -> None:
+def write_readme(claims: list[claim_cost.ClaimFigures], e2e: dict[str, Any]) -> None:
     claim_rows = "\n".join(
         f"| {c.rows:,} | {c.due_rows:,} | {c.median_ms:.2f} | {c.p95_ms:.2f} | {c.plan_ms:.2f}"
         f" | `{c.buffers}` |"
@@ -286,7 +312,8 @@ async def main() -> None:
             sizes = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(","))
             claims = claim_cost.run(database_url, sizes)
             print("end to end (vault.refresh stand-in, real sandbox refreshes):", flush=True)
-            e2e = await end_to_end(nats_server.url, database_url, workdir)
+            infra = {"postgres": [postgres._process.pid or 0], "nats": [nats_server._process.pid or 0]}
+            e2e = await end_to_end(nats_server.url, database_url, workdir, infra)
             write_readme(claims, e2e)
             print(f"wrote {HERE / 'README.md'}")
         finally:

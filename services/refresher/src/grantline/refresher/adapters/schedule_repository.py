@@ -167,3 +167,44 @@ async def due_counts(session: AsyncSession, *, now: datetime) -> dict[str, int]:
         .group_by(t.c.provider)
     )
     return {provider: int(count) for provider, count in rows}
+
+
+# A refresh whose new expiry the worker already wrote from the vault's reply changes nothing but the
+# ordering stamp: advance the stamp in one statement instead of inbox insert + row lock + rewrite.
+# The conditions are exactly those under which applying the event would leave the schedule as it is.
+_STAMP_RECORDED_REFRESH = text(
+    """
+    UPDATE refresher.refresh_schedule
+       SET last_event_at = :occurred_at, last_event_id = :event_id
+     WHERE connection_id = :connection_id
+       AND state = 'scheduled' AND lease_token IS NULL
+       AND expires_at >= :expires_at
+       AND refresh_token_expires_at IS NOT DISTINCT FROM CAST(:refresh_expiry AS timestamptz)
+       AND hard_expires_at IS NOT DISTINCT FROM refresh_token_expires_at
+       AND (last_event_at, last_event_id) < (:occurred_at, :event_id)
+    RETURNING 1
+    """
+)
+
+
+async def stamp_if_refresh_recorded(
+    session: AsyncSession,
+    *,
+    connection_id: str,
+    event_id: uuid.UUID,
+    occurred_at: datetime,
+    expires_at: datetime,
+    refresh_token_expires_at: datetime | None,
+) -> bool:
+    """Advance the row's event stamp when it already holds this refresh's outcome; True if it did."""
+    result = await session.execute(
+        _STAMP_RECORDED_REFRESH,
+        {
+            "connection_id": connection_id,
+            "event_id": event_id,
+            "occurred_at": occurred_at,
+            "expires_at": expires_at,
+            "refresh_expiry": refresh_token_expires_at,
+        },
+    )
+    return result.first() is not None

@@ -13,7 +13,7 @@ from grantline.common.nats.streams import CONNECTIONS
 from grantline.common.runtime import ServiceRuntime
 from grantline.refresher.adapters.tables import processed_events
 from grantline.refresher.domain.schedule import SchedulePolicy
-from grantline.refresher.service.schedule_updates import apply_connection_event
+from grantline.refresher.service.schedule_updates import apply_connection_event, skip_recorded_refresh
 
 DURABLE = "refresher-schedule"
 SCHEDULE_EVENTS = (ConnectionGranted, TokenRefreshed, ConnectionRevoked, ReauthRequired)
@@ -26,6 +26,8 @@ def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy,
         if not isinstance(event, SCHEDULE_EVENTS):
             return  # expiring (our own), webhooks: nothing to schedule
         async with runtime.transaction() as session:
+            if isinstance(event, TokenRefreshed) and await skip_recorded_refresh(session, event):
+                return
             if await first_delivery(session, processed_events, DURABLE, event.id):
                 await apply_connection_event(session, event, policy)
 

@@ -2,8 +2,12 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.connections import ConnectionEvent
-from grantline.refresher.adapters.schedule_repository import load_for_update, save_entry
+from grantline.common.contract.connections import ConnectionEvent, TokenRefreshed
+from grantline.refresher.adapters.schedule_repository import (
+    load_for_update,
+    save_entry,
+    stamp_if_refresh_recorded,
+)
 from grantline.refresher.domain.schedule import SchedulePolicy, apply_event
 
 
@@ -18,3 +22,21 @@ async def apply_connection_event(
     await save_entry(session, updated)
     await session.flush()
     return True
+
+
+async def skip_recorded_refresh(session: AsyncSession, event: TokenRefreshed) -> bool:
+    """True when the schedule already holds this refresh (the worker wrote the vault's reply).
+
+    Applying such an event would change only the ordering stamp, which this advances; the event
+    then needs no inbox row either, as applying it again would change nothing.
+    """
+    if event.expires_at is None:
+        return False
+    return await stamp_if_refresh_recorded(
+        session,
+        connection_id=event.connection_id,
+        event_id=event.id,
+        occurred_at=event.occurred_at,
+        expires_at=event.expires_at,
+        refresh_token_expires_at=event.refresh_token_expires_at,
+    )

@@ -1,0 +1,48 @@
+"""CPU seconds spent by each process of the benchmark (and its children) over a measured interval."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+
+
+def _tree_seconds(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for member in members:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+class CpuMeter:
+    """Samples user+system CPU of named process trees; ``since`` gives the seconds used per name."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        # The benchmark's own process (the vault stand-in, the pacing) is measured without children.
+        self.pids = pids
+        self._start = self.sample()
+
+    def sample(self) -> dict[str, float]:
+        """CPU seconds used so far per name."""
+        figures = {name: sum(_tree_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
+        own = psutil.Process(os.getpid()).cpu_times()
+        figures["benchmark (stand-in)"] = own.user + own.system
+        return figures
+
+    def restart(self) -> None:
+        """Start a new interval now."""
+        self._start = self.sample()
+
+    def since(self) -> dict[str, float]:
+        """CPU seconds per name since the interval began."""
+        now = self.sample()
+        return {name: now[name] - self._start.get(name, 0.0) for name in now}
