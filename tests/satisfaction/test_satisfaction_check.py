@@ -1,5 +1,6 @@
 """``satisfaction.check`` against the real service: every requirement shape, and bad input."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -188,3 +189,15 @@ async def test_malformed_request_gets_an_error_reply(service: ServiceRuntime, na
     for body in (b"not json", b"{}", b'{"tenant_id": "t", "user_id": "u", "requirements": "github"}'):
         reply = await nats_client.request("satisfaction.check", body, timeout=5)
         assert ErrorReply.model_validate_json(reply.data).error.code == ErrorCode.INVALID_REQUEST
+
+
+async def test_concurrent_checks_of_different_users_each_get_their_own_report(
+    service: ServiceRuntime, nats_client: Client
+) -> None:
+    # Checks in flight together share one mirror read; each must still answer for its own user.
+    users = ["alice", "bob"] * 15
+    replies = await asyncio.gather(*(report(nats_client, ["gmail", "salesforce"], user=u) for u in users))
+    for user, reply in zip(users, replies, strict=True):
+        gmail = entry(reply, 0)
+        assert gmail["is_satisfied"] is (user == "alice"), (user, gmail)
+        assert entry(reply, 1)["is_satisfied"] is True  # the workspace's shared Salesforce counts for both
