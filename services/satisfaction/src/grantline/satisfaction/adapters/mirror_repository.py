@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, TextClause, and_, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Row, TextClause, and_, bindparam, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,34 +63,35 @@ def record_values(record: MirrorRecord) -> dict[str, Any]:
     }
 
 
+# Built once: constructing a Core statement costs more than running it (its compiled form is cached).
+_GET_RECORD = (
+    select(mirror)
+    .where(
+        mirror.c.tenant_id == bindparam("tenant_id"),
+        mirror.c.owner == bindparam("owner"),
+        mirror.c.provider == bindparam("provider"),
+        mirror.c.connection_id == bindparam("connection_id"),
+    )
+    .with_for_update()
+)
+_UPSERT = insert(mirror)
+_SAVE_RECORD = _UPSERT.on_conflict_do_update(
+    constraint="connection_mirror_pkey", set_={name: _UPSERT.excluded[name] for name in _UPDATABLE}
+)
+
+
 async def get_record(
     session: AsyncSession, tenant_id: str, owner: str, provider: str, connection_id: str
 ) -> MirrorRecord | None:
     """One connection's record, locked for update; None when the mirror has not seen it."""
-    row = (
-        await session.execute(
-            select(mirror)
-            .where(
-                mirror.c.tenant_id == tenant_id,
-                mirror.c.owner == owner,
-                mirror.c.provider == provider,
-                mirror.c.connection_id == connection_id,
-            )
-            .with_for_update()
-        )
-    ).first()
+    key = {"tenant_id": tenant_id, "owner": owner, "provider": provider, "connection_id": connection_id}
+    row = (await session.execute(_GET_RECORD, key)).first()
     return record_from_row(row) if row is not None else None
 
 
 async def save_record(session: AsyncSession, record: MirrorRecord) -> None:
     """Insert or overwrite one record."""
-    values = record_values(record)
-    stmt = insert(mirror).values(values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            constraint="connection_mirror_pkey", set_={name: stmt.excluded[name] for name in _UPDATABLE}
-        )
-    )
+    await session.execute(_SAVE_RECORD, record_values(record))
 
 
 async def records_for_user(session: AsyncSession, tenant_id: str, user_id: str) -> list[MirrorRecord]:

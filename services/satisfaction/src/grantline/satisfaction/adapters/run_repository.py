@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,13 +118,7 @@ async def record_resolution(
     return result.first() is not None
 
 
-async def mark_revoked(
-    session: AsyncSession, tenant_id: str, connection_id: str, at: datetime, run_id: str | None = None
-) -> list[tuple[str, str | None]]:
-    """Mark the in-flight runs that resolved the connection as told; returns ``(run_id, provider)`` of each.
-
-    Runs already told are skipped (each run hears about a connection once); finished runs are skipped.
-    """
+def _mark_revoked_statement(one_run: bool) -> Any:
     finished = exists().where(
         and_(
             runs.c.tenant_id == run_connections.c.tenant_id,
@@ -135,15 +129,32 @@ async def mark_revoked(
     stmt = (
         update(run_connections)
         .where(
-            run_connections.c.tenant_id == tenant_id,
-            run_connections.c.connection_id == connection_id,
+            run_connections.c.tenant_id == bindparam("tenant"),
+            run_connections.c.connection_id == bindparam("connection"),
             run_connections.c.revoked_at.is_(None),
             ~finished,
         )
-        .values(revoked_at=at)
+        .values(revoked_at=bindparam("at"))
         .returning(run_connections.c.run_id, run_connections.c.provider)
     )
-    if run_id is not None:
-        stmt = stmt.where(run_connections.c.run_id == run_id)
-    rows = (await session.execute(stmt)).all()
+    return stmt.where(run_connections.c.run_id == bindparam("run")) if one_run else stmt
+
+
+# Built once (constructing them cost more than running them); the revocation path runs one per event.
+_MARK_REVOKED = _mark_revoked_statement(one_run=False)
+_MARK_RUN_REVOKED = _mark_revoked_statement(one_run=True)
+
+
+async def mark_revoked(
+    session: AsyncSession, tenant_id: str, connection_id: str, at: datetime, run_id: str | None = None
+) -> list[tuple[str, str | None]]:
+    """Mark the in-flight runs that resolved the connection as told; returns ``(run_id, provider)`` of each.
+
+    Runs already told are skipped (each run hears about a connection once); finished runs are skipped.
+    """
+    parameters = {"tenant": tenant_id, "connection": connection_id, "at": at}
+    if run_id is None:
+        rows = (await session.execute(_MARK_REVOKED, parameters)).all()
+    else:
+        rows = (await session.execute(_MARK_RUN_REVOKED, {**parameters, "run": run_id})).all()
     return sorted((row.run_id, row.provider) for row in rows)
