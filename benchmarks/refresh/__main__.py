@@ -48,9 +48,19 @@ def spawn_refresher(nats_url: str, database_url: str, log: Path) -> subprocess.P
         "GRANTLINE_HTTP_PORT": str(free_port()),
         "GRANTLINE_LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen(
-        [GRANTLINE, "run", "refresher"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
+    argv = [GRANTLINE, "run", "refresher"]
+    profile = os.environ.get("BENCH_PROFILE_REFRESHER")
+    if profile and not Path(profile).exists():
+        # BENCH_PROFILE_REFRESHER=<file>: the first refresher runs under cProfile and dumps there on stop.
+        Path(profile).touch()
+        code = (
+            "import asyncio, cProfile, uvloop; from grantline.refresher.app import create_runtime;"
+            " uvloop.install(); runtime = create_runtime(); profiler = cProfile.Profile();"
+            " profiler.enable(); asyncio.run(runtime.serve()); profiler.disable();"
+            f" profiler.dump_stats({profile!r})"
+        )
+        argv = [sys.executable, "-c", code]
+    return subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
 def spawn_sandbox(port: int, log: Path) -> subprocess.Popen[bytes]:

@@ -1,43 +1,50 @@
 """NATS entrypoint: the CONNECTIONS consumer that keeps the schedule in step with grants."""
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from grantline.common.contract.connections import (
     ConnectionGranted,
     ConnectionRevoked,
     ReauthRequired,
     TokenRefreshed,
 )
-from grantline.common.contract.envelope import Event
+from grantline.common.contract.registry import decode_event
 from grantline.common.inbox import first_delivery
-from grantline.common.nats.consuming import Delivery, subscribe_events
 from grantline.common.nats.streams import CONNECTIONS
 from grantline.common.runtime import ServiceRuntime
 from grantline.refresher.adapters.tables import processed_events
 from grantline.refresher.domain.schedule import SchedulePolicy
+from grantline.refresher.entrypoints.batched_consumer import BatchedConsumer, Received
 from grantline.refresher.service.schedule_updates import apply_connection_event, skip_recorded_refresh
 
 DURABLE = "refresher-schedule"
 SCHEDULE_EVENTS = (ConnectionGranted, TokenRefreshed, ConnectionRevoked, ReauthRequired)
+BATCH_SIZE = 100
 
 
 def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy, *, workers: int) -> None:
-    """Register the durable consumer of ``connections.>`` that updates the schedule."""
+    """Register the durable consumer of ``connections.>`` that updates the schedule (batch by batch)."""
 
-    async def handle(event: Event, delivery: Delivery) -> None:
-        if not isinstance(event, SCHEDULE_EVENTS):
-            return  # expiring (our own), webhooks: nothing to schedule
-        async with runtime.transaction() as session:
+    async def handle(session: AsyncSession, batch: list[Received]) -> None:
+        events = [r.event for r in batch if isinstance(r.event, SCHEDULE_EVENTS)]
+        # Rows are locked in connection order, so two replicas' batches cannot deadlock; within a
+        # connection the events go oldest first (apply_event ignores an older one either way).
+        events.sort(key=lambda e: (e.connection_id, e.occurred_at, e.id))
+        for event in events:
             if isinstance(event, TokenRefreshed) and await skip_recorded_refresh(session, event):
-                return
+                continue
             if await first_delivery(session, processed_events, DURABLE, event.id):
                 await apply_connection_event(session, event, policy)
 
-    subscribe_events(
-        runtime.broker,
-        service=runtime.name,
+    consumer = BatchedConsumer(
+        runtime,
         durable=DURABLE,
         stream=CONNECTIONS,
         subject="connections.>",
-        handler=handle,
-        max_workers=workers,
-        batch_size=100,
+        decode=decode_event,
+        handle=handle,
+        loops=workers,
+        batch_size=BATCH_SIZE,
     )
+    runtime.on_start(consumer.subscribe)
+    runtime.add_background_task(consumer.run)

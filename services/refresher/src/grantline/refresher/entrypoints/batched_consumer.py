@@ -1,0 +1,197 @@
+"""A durable JetStream pull consumer that handles what is waiting in one transaction per batch.
+
+The same loop as the satisfaction service's (a service may not import another; it belongs in
+libs/common once both settle). FastStream's per-message machinery and one transaction per message cost
+more than applying a schedule event, so the refresher consumes ``connections.>`` here: each loop fetches
+what is waiting (up to ``batch_size``), hands the decoded events to the handler in one transaction, then
+acknowledges. If the batch fails, each event is retried in a transaction of its own, so one poison event
+is negatively acknowledged (and redelivered with backoff) without holding back the others. The handler
+records events in the inbox, so a redelivery of something already committed changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.common.contract.envelope import Event
+from grantline.common.nats.consuming import retry_delay, validation_summary
+from grantline.common.nats.streams import StreamSpec
+from grantline.common.runtime import ServiceRuntime
+from grantline.common.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
+from grantline.common.telemetry.tracing import extract_context, tracer
+
+log = logging.getLogger(__name__)
+
+# After the first message of a batch, how long to wait for more: short, so a lone event is not delayed.
+_TOP_UP_SECONDS = 0.002
+
+BatchHandler = Callable[[AsyncSession, list["Received"]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Received:
+    """A decoded event with the headers it arrived with (for its trace)."""
+
+    event: Event
+    headers: dict[str, str] | None
+
+    @contextlib.contextmanager
+    def traced(self, durable: str) -> Iterator[None]:
+        """A CONSUMER span around the event's handling when it arrived inside a trace, else nothing.
+
+        Outbox rows written inside the span carry its context, so the trace goes on to the answer.
+        """
+        if not self.headers or "traceparent" not in self.headers:
+            yield
+            return
+        subject = self.event.subject()
+        with tracer().start_as_current_span(
+            f"{subject} process", context=extract_context(self.headers), kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.system", "nats")
+            span.set_attribute("messaging.destination.name", subject)
+            span.set_attribute("messaging.consumer.group.name", durable)
+            span.set_attribute("grantline.event.id", str(self.event.id))
+            yield
+
+
+class BatchedConsumer:
+    """Background loops that fetch, handle and acknowledge batches of one durable consumer."""
+
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        *,
+        durable: str,
+        stream: StreamSpec,
+        subject: str,
+        decode: Callable[[bytes], Event],
+        handle: BatchHandler,
+        loops: int,
+        batch_size: int,
+    ) -> None:
+        self._runtime = runtime
+        self.durable = durable
+        self._stream = stream
+        self._subject = subject
+        self._decode = decode
+        self._handle = handle
+        self._loops = loops
+        self._batch_size = batch_size
+        self._handled = {
+            outcome: MESSAGES_HANDLED.labels(runtime.name, subject, outcome)
+            for outcome in ("ok", "rejected", "retried")
+        }
+        self._seconds = MESSAGE_SECONDS.labels(runtime.name, subject)
+        self._subscription: object | None = None
+
+    async def subscribe(self) -> None:
+        """Create (or bind to) the durable consumer now, so it exists once the runtime has started."""
+        js = self._runtime.nats.jetstream()
+        self._subscription = await js.pull_subscribe(
+            self._subject,
+            durable=self.durable,
+            stream=self._stream.name,
+            config=ConsumerConfig(
+                durable_name=self.durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=30.0,
+                max_deliver=-1,
+                deliver_policy=DeliverPolicy.ALL,
+                filter_subject=self._subject,
+            ),
+        )
+
+    async def run(self) -> None:
+        """Run the fetch loops until cancelled."""
+        if self._subscription is None:
+            await self.subscribe()
+        subscription = self._subscription
+        try:
+            await asyncio.gather(*(self._loop(subscription) for _ in range(self._loops)))
+        finally:
+            self._subscription = None
+            await subscription.unsubscribe()  # type: ignore[union-attr]
+
+    async def _loop(self, subscription: object) -> None:
+        fetch = subscription.fetch  # type: ignore[attr-defined]
+        while True:
+            try:
+                messages: list[Msg] = await fetch(1, timeout=1.0)
+            except TimeoutError:
+                continue
+            if self._batch_size > 1:
+                with contextlib.suppress(TimeoutError):
+                    messages += await fetch(self._batch_size - 1, timeout=_TOP_UP_SECONDS)
+            await self.handle_messages(messages)
+
+    async def handle_messages(self, messages: list[Msg]) -> None:
+        """Decode, handle in one transaction and acknowledge ``messages`` (one by one if that fails)."""
+        started = time.perf_counter()
+        batch: list[tuple[Msg, Received]] = []
+        for msg in messages:
+            try:
+                event = self._decode(msg.data)
+            except ValidationError as error:
+                log.warning(
+                    "rejected malformed message",
+                    extra={
+                        "subject": msg.subject,
+                        "consumer": self.durable,
+                        "reason": validation_summary(error),
+                    },
+                )
+                await msg.term()
+                self._handled["rejected"].inc()
+                continue
+            batch.append((msg, Received(event, msg.headers)))
+        if not batch:
+            return
+        try:
+            async with self._runtime.transaction() as session:
+                await self._handle(session, [received for _, received in batch])
+        except Exception:
+            log.warning(
+                "batch failed; handling its events one by one",
+                extra={"consumer": self.durable, "size": len(batch)},
+                exc_info=True,
+            )
+            await self._one_by_one(batch)
+        else:
+            for msg, _ in batch:
+                await msg.ack()
+            self._handled["ok"].inc(len(batch))
+        self._seconds.observe(time.perf_counter() - started)
+
+    async def _one_by_one(self, batch: list[tuple[Msg, Received]]) -> None:
+        for msg, received in batch:
+            try:
+                async with self._runtime.transaction() as session:
+                    await self._handle(session, [received])
+            except Exception:
+                delay = retry_delay(msg.metadata.num_delivered)
+                log.exception(
+                    "handler failed; message will be redelivered",
+                    extra={
+                        "subject": msg.subject,
+                        "consumer": self.durable,
+                        "event_id": str(received.event.id),
+                        "retry_in_s": delay,
+                    },
+                )
+                await msg.nak(delay=delay)
+                self._handled["retried"].inc()
+            else:
+                await msg.ack()
+                self._handled["ok"].inc()
