@@ -253,6 +253,9 @@ def write_readme(claims: list[claim_cost.ClaimFigures], e2e: dict[str, Any]) -> 
         f"| {e2e['lag_p50']:.3f} s | {e2e['lag_p99']:.3f} s | {e2e['lag_max']:.3f} s"
         f" | {e2e['lag_mean']:.3f} s | {int(e2e['expired'])} | {int(e2e['errors'])} |"
     )
+    cpu_rows = "\n".join(
+        f"| {name} | {seconds:.1f} | {seconds / BACKLOG * 1000:.2f} |" for name, seconds in e2e["cpu"].items()
+    )
     text = f"""# Refresh benchmark
 
 `uv run python -m benchmarks.refresh` (about 3 minutes). Machine: {os.cpu_count()} cores
@@ -289,7 +292,15 @@ process), publishes `connections.refreshed` on JetStream (which the refreshers c
 replies. It does not encrypt or store anything, so the real vault's cost is not in these figures.
 
 - backlog drained in {e2e["elapsed"]:.1f} s: **{e2e["rate"]:.0f} refreshes/s** sustained
-  (refresher x2 + stand-in + sandbox + Postgres + NATS on {os.cpu_count()} cores).
+  (refresher x2 + stand-in + sandbox + Postgres + NATS on {os.cpu_count()} cores), load average
+  {e2e["load"][0]:.2f} / {e2e["load"][1]:.2f} / {e2e["load"][2]:.2f} (1/5/15 min) at the end of the drain.
+
+CPU (user + system, each process with its children) spent while the backlog drained:
+
+| process | CPU s | CPU ms per refresh |
+| --- | ---: | ---: |
+{cpu_rows}
+| **all** | {sum(e2e["cpu"].values()):.1f} | {sum(e2e["cpu"].values()) / BACKLOG * 1000:.2f} |
 
 ## 3. Schedule lag at 50% of that rate
 
@@ -303,7 +314,8 @@ Lag = time the stand-in performed the refresh minus the row's due time (includes
 
 Target: 300 refreshes/s sustained on 2 cores (1,000,000 connections with one-hour tokens need ~278/s), zero
 tokens expired.
-"""
+
+{(HERE / "NOTES.md").read_text() if (HERE / "NOTES.md").exists() else ""}"""
     (HERE / "README.md").write_text(text)
 
 
