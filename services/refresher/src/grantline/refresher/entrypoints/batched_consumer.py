@@ -6,7 +6,8 @@ more than applying a schedule event, so the refresher consumes ``connections.>``
 what is waiting (up to ``batch_size``), hands the decoded events to the handler in one transaction, then
 acknowledges. If the batch fails, each event is retried in a transaction of its own, so one poison event
 is negatively acknowledged (and redelivered with backoff) without holding back the others. The handler
-records events in the inbox, so a redelivery of something already committed changes nothing.
+records events in the inbox, so a redelivery of something already committed changes nothing. Handlers
+here write no outbox rows, so the batch transaction does not wake the outbox relay.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from grantline.common.nats.streams import StreamSpec
 from grantline.common.runtime import ServiceRuntime
 from grantline.common.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
 from grantline.common.telemetry.tracing import extract_context, tracer
+from grantline.refresher.entrypoints.quiet_transaction import quiet_transaction
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +161,7 @@ class BatchedConsumer:
         if not batch:
             return
         try:
-            async with self._runtime.transaction() as session:
+            async with quiet_transaction(self._runtime) as session:
                 await self._handle(session, [received for _, received in batch])
         except Exception:
             log.warning(
@@ -177,7 +179,7 @@ class BatchedConsumer:
     async def _one_by_one(self, batch: list[tuple[Msg, Received]]) -> None:
         for msg, received in batch:
             try:
-                async with self._runtime.transaction() as session:
+                async with quiet_transaction(self._runtime) as session:
                     await self._handle(session, [received])
             except Exception:
                 delay = retry_delay(msg.metadata.num_delivered)

@@ -15,7 +15,11 @@ from grantline.common.runtime import ServiceRuntime
 from grantline.refresher.adapters.tables import processed_events
 from grantline.refresher.domain.schedule import SchedulePolicy
 from grantline.refresher.entrypoints.batched_consumer import BatchedConsumer, Received
-from grantline.refresher.service.schedule_updates import apply_connection_event, skip_recorded_refresh
+from grantline.refresher.service.schedule_updates import (
+    apply_connection_event,
+    skip_recorded_refresh,
+    skip_recorded_refreshes,
+)
 
 DURABLE = "refresher-schedule"
 SCHEDULE_EVENTS = (ConnectionGranted, TokenRefreshed, ConnectionRevoked, ReauthRequired)
@@ -30,8 +34,16 @@ def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy,
         # Rows are locked in connection order, so two replicas' batches cannot deadlock; within a
         # connection the events go oldest first (apply_event ignores an older one either way).
         events.sort(key=lambda e: (e.connection_id, e.occurred_at, e.id))
+        # Most events are refreshes the worker already recorded: one statement stamps them all.
+        stamped, checked = await skip_recorded_refreshes(session, events)
         for event in events:
-            if isinstance(event, TokenRefreshed) and await skip_recorded_refresh(session, event):
+            if event.id in stamped:
+                continue
+            if (
+                isinstance(event, TokenRefreshed)
+                and event.id not in checked
+                and await skip_recorded_refresh(session, event)
+            ):
                 continue
             if await first_delivery(session, processed_events, DURABLE, event.id):
                 await apply_connection_event(session, event, policy)

@@ -13,7 +13,7 @@ import random
 import socket
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +35,7 @@ from grantline.refresher.adapters.vault_client import VaultRefresher
 from grantline.refresher.domain.circuit_breaker import CircuitBreaker
 from grantline.refresher.domain.outcomes import Outcome, OutcomeKind, RetryPolicy, unreachable
 from grantline.refresher.domain.schedule import SchedulePolicy
+from grantline.refresher.entrypoints.quiet_transaction import quiet_transaction
 from grantline.refresher.service.refresh_attempts import defer_claim, plan_outcome, refresh_condition
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,14 @@ class RefreshWorker:
         self._breakers: defaultdict[str, CircuitBreaker] = defaultdict(
             lambda: CircuitBreaker(limits.breaker_failures, limits.breaker_open_seconds)
         )
+        # Claims held for a free slot of their provider (still under this worker's lease), oldest
+        # first with the monotonic time they were held: cheaper than writing them back and claiming
+        # them again, which is what a saturated provider cost before.
+        self._waiting: defaultdict[str, deque[tuple[ClaimedRefresh, float]]] = defaultdict(deque)
+        self._held = 0
+        # Claim again only once this much room has freed up, so claims stay batches.
+        self._claim_threshold = max(1, min(limits.batch_size, limits.max_in_flight) // 2)
+        self._vault: VaultRefresher | None = None
         self._outcomes: asyncio.Queue[OutcomeWrite] = asyncio.Queue()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -94,18 +103,21 @@ class RefreshWorker:
 
     async def run(self) -> None:
         """Claim and dispatch until cancelled (after ``drain`` it only waits to be cancelled)."""
-        vault = VaultRefresher(self._runtime.nats, timeout=self._vault_timeout)
+        vault = self._vault = VaultRefresher(self._runtime.nats, timeout=self._vault_timeout)
         writer = asyncio.create_task(self._write_outcomes())
         backoff = 0.2
         try:
             while not self._stopping.is_set():
-                free = self._limits.max_in_flight - len(self._in_flight)
-                if free <= 0:
+                busy = len(self._in_flight) + self._held
+                free = self._limits.max_in_flight - busy
+                if free <= 0 or (busy and free < self._claim_threshold):
                     await self._wait(self._slot_freed, self._limits.poll_seconds)
                     continue
                 wanted = min(self._limits.batch_size, free)
+                # A provider with claims already waiting for a slot gets no more until they start.
+                saturated = [provider for provider, queue in self._waiting.items() if queue]
                 try:
-                    claims = await self._claim(wanted)
+                    claims = await self._claim(wanted, saturated)
                 except Exception as error:  # Postgres away: claim nothing, try again shortly
                     log.warning("claiming due refreshes failed", extra={"error": type(error).__name__})
                     await self._wait(self._stopping, backoff)
@@ -115,7 +127,9 @@ class RefreshWorker:
                 for claim in claims:
                     self._dispatch(claim, vault)
                 if len(claims) < wanted:
-                    await self._wait(self._stopping, self._limits.poll_seconds)
+                    # Nothing more is due, except perhaps for saturated providers: wait for room there.
+                    room = self._slot_freed if saturated else self._stopping
+                    await self._wait(room, self._limits.poll_seconds)
             await asyncio.Event().wait()  # drained: keep the writer alive until the runtime cancels us
         finally:
             for task in list(self._in_flight):
@@ -126,6 +140,8 @@ class RefreshWorker:
     async def drain(self, timeout: float = 5.0) -> None:
         """Stop claiming; give in-flight refreshes a moment to finish and their outcomes to be written."""
         self._stopping.set()
+        for provider in list(self._waiting):  # claims not started go back now, for anyone to take
+            self._give_back_waiting(provider, "shutdown")
         # Whatever is still unfinished after the timeout keeps its lease and is taken over later.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
@@ -133,15 +149,16 @@ class RefreshWorker:
                     await asyncio.gather(*list(self._in_flight), return_exceptions=True)
                 await self._outcomes.join()
 
-    async def _claim(self, limit: int) -> list[ClaimedRefresh]:
+    async def _claim(self, limit: int, skip_providers: list[str]) -> list[ClaimedRefresh]:
         now = datetime.now(UTC)
-        async with self._runtime.transaction() as session:
+        async with quiet_transaction(self._runtime) as session:
             claims = await claim_due(
                 session,
                 owner=self.name,
                 now=now,
                 lease_until=now + timedelta(seconds=self._limits.lease_seconds),
                 limit=limit,
+                skip_providers=skip_providers,
             )
         for claim in claims:
             REFRESH_CLAIMED.labels(claim.provider).inc()
@@ -155,16 +172,44 @@ class RefreshWorker:
             wait = max(breaker.opened_until - time.monotonic(), 0.0) + self._random.uniform(0, 1)
             self._defer(claim, wait, "circuit_open")
         elif self._per_provider[provider] >= self._limits.provider_concurrency:
-            self._defer(claim, PROVIDER_BUSY_DEFER_SECONDS * (1 + self._random.random()), "provider_busy")
+            self._waiting[provider].append((claim, time.monotonic()))
+            self._held += 1
         else:
-            self._per_provider[provider] += 1
-            task = asyncio.create_task(self._attempt(claim, vault))
-            self._in_flight.add(task)
-            task.add_done_callback(self._finished)
+            self._start(claim, vault)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _start(self, claim: ClaimedRefresh, vault: VaultRefresher) -> None:
+        self._per_provider[claim.provider] += 1
+        task = asyncio.create_task(self._attempt(claim, vault))
+        self._in_flight.add(task)
+        task.add_done_callback(lambda done: self._finished(done, claim.provider))
+
+    def _finished(self, task: asyncio.Task[None], provider: str) -> None:
         self._in_flight.discard(task)
-        self._slot_freed.set()
+        queue = self._waiting.get(provider)
+        if queue and self._stopping.is_set():
+            self._give_back_waiting(provider, "shutdown")
+        elif queue and self._vault is not None:
+            # A held claim older than half its lease goes back rather than racing the lease's end.
+            too_old = time.monotonic() - self._limits.lease_seconds / 2
+            while queue and self._per_provider[provider] < self._limits.provider_concurrency:
+                claim, held_at = queue.popleft()
+                self._held -= 1
+                if held_at < too_old:
+                    self._defer(
+                        claim, PROVIDER_BUSY_DEFER_SECONDS * (1 + self._random.random()), "provider_busy"
+                    )
+                else:
+                    self._dispatch(claim, self._vault)
+        busy = len(self._in_flight) + self._held
+        if not queue or self._limits.max_in_flight - busy >= self._claim_threshold:
+            self._slot_freed.set()
+
+    def _give_back_waiting(self, provider: str, reason: str) -> None:
+        queue = self._waiting.get(provider)
+        while queue:
+            claim, _ = queue.popleft()
+            self._held -= 1
+            self._defer(claim, 0.0, reason)
 
     def _defer(self, claim: ClaimedRefresh, seconds: float, reason: str) -> None:
         REFRESH_DEFERRED.labels(claim.provider, reason).inc()
@@ -231,7 +276,7 @@ class RefreshWorker:
             while len(batch) < OUTCOME_BATCH and not self._outcomes.empty():
                 batch.append(self._outcomes.get_nowait())
             try:
-                async with self._runtime.transaction() as session:
+                async with quiet_transaction(self._runtime) as session:
                     await record_outcomes(session, batch)
             except Exception as error:
                 log.warning(

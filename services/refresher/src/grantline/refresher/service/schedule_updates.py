@@ -1,12 +1,18 @@
 """Use case: keep the schedule in step with connection events (the caller owns the transaction)."""
 
+from collections import Counter
+from collections.abc import Sequence
+from uuid import UUID
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.connections import ConnectionEvent, TokenRefreshed
 from grantline.refresher.adapters.schedule_repository import (
+    RecordedRefresh,
     load_for_update,
     save_entry,
     stamp_if_refresh_recorded,
+    stamp_recorded_refreshes,
 )
 from grantline.refresher.domain.schedule import SchedulePolicy, apply_event
 
@@ -40,3 +46,29 @@ async def skip_recorded_refresh(session: AsyncSession, event: TokenRefreshed) ->
         expires_at=event.expires_at,
         refresh_token_expires_at=event.refresh_token_expires_at,
     )
+
+
+async def skip_recorded_refreshes(
+    session: AsyncSession, events: Sequence[ConnectionEvent]
+) -> tuple[set[UUID], set[UUID]]:
+    """``skip_recorded_refresh`` for a batch in one statement: (ids it skipped, ids it checked).
+
+    Only refreshes of connections with no other event in the batch qualify (the others keep the
+    event-by-event path, which orders them); every connection of the batch is locked first.
+    """
+    per_connection = Counter(event.connection_id for event in events)
+    refreshes = [
+        RecordedRefresh(
+            connection_id=event.connection_id,
+            event_id=event.id,
+            occurred_at=event.occurred_at,
+            expires_at=event.expires_at,
+            refresh_token_expires_at=event.refresh_token_expires_at,
+        )
+        for event in events
+        if isinstance(event, TokenRefreshed)
+        and event.expires_at is not None
+        and per_connection[event.connection_id] == 1
+    ]
+    stamped = await stamp_recorded_refreshes(session, refreshes, lock_connection_ids=list(per_connection))
+    return stamped, {refresh.event_id for refresh in refreshes}
