@@ -73,9 +73,9 @@ def load_rows(
 
 def measure_claim(conn: psycopg.Connection, now: datetime) -> ClaimFigures:
     """Median/p95 of one claim of BATCH rows, and its EXPLAIN (ANALYZE, BUFFERS)."""
-    params = {"now": now, "until": now + timedelta(seconds=60), "owner": "bench", "limit": BATCH}
+    params = {"now": now, "until": now + timedelta(seconds=60), "owner": "bench", "limit": BATCH, "busy": []}
     sql = CLAIM_SQL.replace(":now", "%(now)s").replace(":until", "%(until)s").replace(":owner", "%(owner)s")
-    sql = sql.replace(":limit", "%(limit)s")
+    sql = sql.replace(":limit", "%(limit)s").replace(":busy", "%(busy)s")
     samples = []
     for _ in range(SAMPLES):
         started = time.perf_counter()

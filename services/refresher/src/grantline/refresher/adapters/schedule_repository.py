@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, text, tuple_, update
+from sqlalchemy import ARRAY, String, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -285,5 +285,63 @@ async def stamp_recorded_refreshes(
             "refresh_expiries": [r.refresh_token_expires_at for r in refreshes],
             "lock_ids": sorted(set(lock_connection_ids)),
         },
+    )
+    return {row[0] for row in result}
+
+
+async def load_many_for_update(
+    session: AsyncSession, connection_ids: Sequence[str]
+) -> dict[str, ScheduleEntry]:
+    """The entries of these connections (those that exist), locked in connection order."""
+    if not connection_ids:
+        return {}
+    rows = await session.execute(
+        select(*_ENTRY_COLUMNS)
+        .where(t.c.connection_id == func.any(bindparam("ids", type_=ARRAY(String))))
+        .order_by(t.c.connection_id)
+        .with_for_update(),
+        {"ids": sorted(set(connection_ids))},
+    )
+    return {row.connection_id: ScheduleEntry(**row._mapping) for row in rows}
+
+
+_LEASE_COLUMNS = ("lease_owner", "lease_token", "lease_until")
+# save_entry for many entries, as one prepared statement run for each (built once, not per call).
+# The names come from ScheduleEntry's fields, never from input.
+_SAVE_ENTRY = text(
+    f"""
+    INSERT INTO refresher.refresh_schedule ({", ".join(_ENTRY_FIELDS + _LEASE_COLUMNS)})
+    VALUES ({", ".join(":" + name for name in _ENTRY_FIELDS)}, NULL, NULL, NULL)
+    ON CONFLICT (connection_id) DO UPDATE
+       SET {", ".join(f"{name} = EXCLUDED.{name}" for name in _ENTRY_FIELDS[1:] + _LEASE_COLUMNS)}
+     WHERE (refresh_schedule.last_event_at, refresh_schedule.last_event_id)
+           < (EXCLUDED.last_event_at, EXCLUDED.last_event_id)
+    """  # noqa: S608
+)
+
+
+async def save_entries(session: AsyncSession, entries: Sequence[ScheduleEntry]) -> None:
+    """``save_entry`` for many entries (one per connection) in one round of statements."""
+    if entries:
+        ordered = sorted(entries, key=lambda e: e.connection_id)
+        await session.execute(_SAVE_ENTRY, [_shallow(entry, _ENTRY_FIELDS) for entry in ordered])
+
+
+async def record_first_deliveries(
+    session: AsyncSession, consumer: str, event_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """``first_delivery`` for many events in one statement: the ids not recorded before."""
+    if not event_ids:
+        return set()
+    result = await session.execute(
+        text(
+            """
+            INSERT INTO refresher.processed_events (consumer, event_id)
+            SELECT :consumer, id FROM unnest(CAST(:ids AS uuid[])) AS id
+            ON CONFLICT DO NOTHING
+            RETURNING event_id
+            """
+        ),
+        {"consumer": consumer, "ids": list(event_ids)},
     )
     return {row[0] for row in result}

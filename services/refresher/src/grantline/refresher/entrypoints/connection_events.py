@@ -9,15 +9,12 @@ from grantline.common.contract.connections import (
     TokenRefreshed,
 )
 from grantline.common.contract.registry import decode_event
-from grantline.common.inbox import first_delivery
 from grantline.common.nats.streams import CONNECTIONS
 from grantline.common.runtime import ServiceRuntime
-from grantline.refresher.adapters.tables import processed_events
 from grantline.refresher.domain.schedule import SchedulePolicy
 from grantline.refresher.entrypoints.batched_consumer import BatchedConsumer, Received
 from grantline.refresher.service.schedule_updates import (
-    apply_connection_event,
-    skip_recorded_refresh,
+    apply_connection_events,
     skip_recorded_refreshes,
 )
 
@@ -34,19 +31,12 @@ def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy,
         # Rows are locked in connection order, so two replicas' batches cannot deadlock; within a
         # connection the events go oldest first (apply_event ignores an older one either way).
         events.sort(key=lambda e: (e.connection_id, e.occurred_at, e.id))
-        # Most events are refreshes the worker already recorded: one statement stamps them all.
-        stamped, checked = await skip_recorded_refreshes(session, events)
-        for event in events:
-            if event.id in stamped:
-                continue
-            if (
-                isinstance(event, TokenRefreshed)
-                and event.id not in checked
-                and await skip_recorded_refresh(session, event)
-            ):
-                continue
-            if await first_delivery(session, processed_events, DURABLE, event.id):
-                await apply_connection_event(session, event, policy)
+        # Most events are refreshes the worker already recorded: one statement stamps them all
+        # (and locks every row of the batch, in connection order); the rest are applied as a batch.
+        stamped, _ = await skip_recorded_refreshes(session, events)
+        await apply_connection_events(
+            session, DURABLE, [event for event in events if event.id not in stamped], policy
+        )
 
     consumer = BatchedConsumer(
         runtime,

@@ -10,11 +10,14 @@ from grantline.common.contract.connections import ConnectionEvent, TokenRefreshe
 from grantline.refresher.adapters.schedule_repository import (
     RecordedRefresh,
     load_for_update,
+    load_many_for_update,
+    record_first_deliveries,
+    save_entries,
     save_entry,
     stamp_if_refresh_recorded,
     stamp_recorded_refreshes,
 )
-from grantline.refresher.domain.schedule import SchedulePolicy, apply_event
+from grantline.refresher.domain.schedule import ScheduleEntry, SchedulePolicy, apply_event
 
 
 async def apply_connection_event(
@@ -72,3 +75,26 @@ async def skip_recorded_refreshes(
     ]
     stamped = await stamp_recorded_refreshes(session, refreshes, lock_connection_ids=list(per_connection))
     return stamped, {refresh.event_id for refresh in refreshes}
+
+
+async def apply_connection_events(
+    session: AsyncSession, consumer: str, events: Sequence[ConnectionEvent], policy: SchedulePolicy
+) -> None:
+    """``first_delivery`` + ``apply_connection_event`` for a batch: a few statements, not a few per event.
+
+    The rows are locked in connection order; events go oldest first per connection, each applied on
+    top of the previous one's result (``apply_event`` ignores one older than what the row holds).
+    """
+    if not events:
+        return
+    current = await load_many_for_update(session, [event.connection_id for event in events])
+    fresh = await record_first_deliveries(session, consumer, [event.id for event in events])
+    changed: dict[str, ScheduleEntry] = {}
+    for event in sorted(events, key=lambda e: (e.connection_id, e.occurred_at, e.id)):
+        if event.id not in fresh:
+            continue  # a redelivery of an event already applied
+        updated = apply_event(current.get(event.connection_id), event, policy)
+        if updated is not None:
+            current[event.connection_id] = changed[event.connection_id] = updated
+    await save_entries(session, list(changed.values()))
+    await session.flush()
