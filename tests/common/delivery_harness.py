@@ -5,8 +5,8 @@ Each lives in its own schema, as real services do.
 """
 
 import uuid
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import Column, MetaData, String, Table, create_engine, func, insert, select, text
 from sqlalchemy.dialects.postgresql import UUID
@@ -50,13 +50,21 @@ def create_schemas(database_url: str) -> None:
 
 def settings(name: str, nats_url: str, database_url: str) -> ServiceSettings:
     return ServiceSettings(
-        service_name=name, nats_url=nats_url, database_url=database_url, environment="test", database_pool_size=4
+        service_name=name,
+        nats_url=nats_url,
+        database_url=database_url,
+        environment="test",
+        database_pool_size=4,
     )
 
 
 def granted(connection_id: str = "conn-1", tenant_id: str = "tenant-a") -> ConnectionGranted:
     return ConnectionGranted(
-        tenant_id=tenant_id, connection_id=connection_id, owner="user:alice", provider="google", scopes=["email"]
+        tenant_id=tenant_id,
+        connection_id=connection_id,
+        owner="user:alice",
+        provider="google",
+        scopes=["email"],
     )
 
 
@@ -83,10 +91,16 @@ def make_consumer(nats_url: str, database_url: str, seen: list[Event] | None = N
             if not await first_delivery(session, consumer_processed, DURABLE, event.id):
                 return
             assert isinstance(event, ConnectionGranted)
-            await session.execute(insert(applied).values(event_id=event.id, connection_id=event.connection_id))
+            await session.execute(
+                insert(applied).values(event_id=event.id, connection_id=event.connection_id)
+            )
 
     subscribe_events(
-        runtime.broker, service="consumer", durable=DURABLE, stream=CONNECTIONS, subject="connections.>",
+        runtime.broker,
+        service="consumer",
+        durable=DURABLE,
+        stream=CONNECTIONS,
+        subject="connections.>",
         handler=handle,
     )
     return runtime

@@ -38,7 +38,9 @@ def test_events_are_frozen_and_carry_the_envelope() -> None:
 
 def test_naive_timestamps_and_bad_owners_are_refused() -> None:
     with pytest.raises(ValidationError):
-        decode_event(b'{"type":"runs.finished","tenant_id":"t","run_id":"r","occurred_at":"2026-01-01T00:00:00"}')
+        decode_event(
+            b'{"type":"runs.finished","tenant_id":"t","run_id":"r","occurred_at":"2026-01-01T00:00:00"}'
+        )
     with pytest.raises(ValidationError):
         ConnectionGranted(tenant_id="t", connection_id="c", owner="nobody", provider="x")
 
@@ -65,4 +67,6 @@ def test_only_the_resolve_reply_holds_a_token_and_it_does_not_print() -> None:
 
 
 def test_checked_in_asyncapi_document_is_current() -> None:
-    assert (DOCS / "asyncapi.json").read_text() == render(), "run `make asyncapi` to regenerate docs/asyncapi.json"
+    assert (DOCS / "asyncapi.json").read_text() == render(), (
+        "run `make asyncapi` to regenerate docs/asyncapi.json"
+    )

@@ -114,7 +114,8 @@ async def test_malformed_message_is_rejected_and_does_not_block(
         js = producer.nats.jetstream()
         await js.publish("connections.granted", b"not json at all", headers={"Nats-Msg-Id": "bad-1"})
         await js.publish(
-            "connections.granted", b'{"type": "connections.granted", "tenant_id": "t"}',
+            "connections.granted",
+            b'{"type": "connections.granted", "tenant_id": "t"}',
             headers={"Nats-Msg-Id": "bad-2"},
         )
         good = granted("conn-after-garbage")

@@ -70,6 +70,8 @@ def test_span_attributes_are_redacted_on_export() -> None:
         span.set_attribute("grantline.connection_id", "conn-1")
         span.add_event("note", {"detail": f"code={CANARY}"})
     (exported,) = memory.get_finished_spans()
-    text = json.dumps(dict(exported.attributes or {})) + json.dumps([dict(e.attributes or {}) for e in exported.events])
+    text = json.dumps(dict(exported.attributes or {})) + json.dumps(
+        [dict(e.attributes or {}) for e in exported.events]
+    )
     assert CANARY not in text
     assert exported.attributes["grantline.connection_id"] == "conn-1"

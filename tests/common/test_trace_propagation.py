@@ -30,7 +30,8 @@ async def test_http_request_is_parent_of_publish_and_handler(
         assert response.status_code == 202
         await wait_for_async(lambda: applied_rows(consumer), timeout=10)
         await wait_for_async(
-            lambda: any(s.name == "connections.granted process" for s in spans.get_finished_spans()), timeout=5
+            lambda: any(s.name == "connections.granted process" for s in spans.get_finished_spans()),
+            timeout=5,
         )
 
     finished = {s.name: s for s in spans.get_finished_spans()}
