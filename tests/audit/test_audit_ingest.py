@@ -74,5 +74,10 @@ async def _equals(value: object, expected: int) -> bool:
 
 
 async def _consumer_idle(js: JetStreamContext) -> bool:
-    info = await js.consumer_info(AUDIT.name, LEDGER_DURABLE)
+    from nats.js.errors import NotFoundError
+
+    try:
+        info = await js.consumer_info(AUDIT.name, LEDGER_DURABLE)
+    except NotFoundError:  # the ingest loop creates its consumer just after start-up
+        return False
     return info.num_pending == 0 and info.num_ack_pending == 0

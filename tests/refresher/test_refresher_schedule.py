@@ -25,7 +25,12 @@ async def schedule_row(database_url: str, connection_id: str) -> dict[str, objec
 
 
 async def consumer_caught_up(nc: Client) -> bool:
-    info = await nc.jetstream().consumer_info(CONNECTIONS.name, DURABLE)
+    from nats.js.errors import NotFoundError
+
+    try:
+        info = await nc.jetstream().consumer_info(CONNECTIONS.name, DURABLE)
+    except NotFoundError:  # not created yet: not caught up
+        return False
     return info.num_pending == 0 and info.num_ack_pending == 0
 
 

@@ -159,13 +159,17 @@ DURABLES = (
 
 async def idle(runtime: ServiceRuntime) -> bool:
     """True when every consumer has handled everything and the outbox is published: nothing more will come."""
+    from nats.js.errors import NotFoundError
     from sqlalchemy import func, select
 
     from grantline.satisfaction.adapters.tables import outbox
 
     js = runtime.nats.jetstream()
     for stream, durable in DURABLES:
-        info = await js.consumer_info(stream, durable)
+        try:
+            info = await js.consumer_info(stream, durable)
+        except NotFoundError:  # the batch loops create their consumers just after start-up
+            return False
         if info.num_pending or info.num_ack_pending:
             return False
     async with runtime.sessions() as session:
