@@ -6,7 +6,8 @@
 set -eu
 cd "$(dirname "$0")/../.."
 umask 077
-random() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
+# A letter first: nats-server reads a variable's value as a config token, and a leading digit breaks it.
+random() { printf 'p'; od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 mkdir -p deploy/compose/secrets
 env_file=deploy/compose/secrets/compose.env
 touch "$env_file"

@@ -204,7 +204,17 @@ def password_env_name(user: str) -> str:
 
 def generate_passwords(permissions: PermissionFile) -> dict[str, str]:
     """A fresh random password (256 bits) for every user."""
-    return {name: secrets.token_urlsafe(32) for name in permissions.users}
+    return {name: new_password() for name in permissions.users}
+
+
+def new_password() -> str:
+    """A random NATS password that nats-server reads back as a string from an environment variable.
+
+    nats-server parses a variable's value as a config token, so a value that starts with a digit or
+    `-` (``1w...`` reads as a duration, ``12...`` as a number) breaks start-up. A fixed letter prefix
+    and hex avoid every such reading.
+    """
+    return "p" + secrets.token_hex(24)
 
 
 def load_or_create_passwords(path: Path, permissions: PermissionFile) -> dict[str, str]:
