@@ -99,8 +99,12 @@ class ServiceRuntime:
         return hook
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work for an entrypoint: commit at the end, then wake the outbox relay."""
+    async def transaction(self, *, wake_relay: bool = True) -> AsyncIterator[AsyncSession]:
+        """One unit of work for an entrypoint: commit at the end, then wake the outbox relay.
+
+        Pass ``wake_relay=False`` for frequent transactions that never write an event (claims,
+        schedule updates): waking the relay after each would make it query an empty outbox as often.
+        """
         async with self.sessions() as session:
             try:
                 yield session
@@ -108,7 +112,7 @@ class ServiceRuntime:
             except BaseException:
                 await session.rollback()
                 raise
-        if self.relay is not None:
+        if wake_relay and self.relay is not None:
             self.relay.wake()
 
     @property

@@ -9,10 +9,10 @@ from grantline.common.contract.connections import (
     TokenRefreshed,
 )
 from grantline.common.contract.registry import decode_event
+from grantline.common.nats.batched_consumer import BatchedConsumer, Received
 from grantline.common.nats.streams import CONNECTIONS
 from grantline.common.runtime import ServiceRuntime
 from grantline.refresher.domain.schedule import SchedulePolicy
-from grantline.refresher.entrypoints.batched_consumer import BatchedConsumer, Received
 from grantline.refresher.service.schedule_updates import (
     apply_connection_events,
     skip_recorded_refreshes,
@@ -47,6 +47,7 @@ def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy,
         handle=handle,
         loops=workers,
         batch_size=BATCH_SIZE,
+        wake_relay=False,  # schedule updates never write an event
     )
     runtime.on_start(consumer.subscribe)
     runtime.add_background_task(consumer.run)

@@ -35,7 +35,6 @@ from grantline.refresher.adapters.vault_client import VaultRefresher
 from grantline.refresher.domain.circuit_breaker import CircuitBreaker
 from grantline.refresher.domain.outcomes import Outcome, OutcomeKind, RetryPolicy, unreachable
 from grantline.refresher.domain.schedule import SchedulePolicy
-from grantline.refresher.entrypoints.quiet_transaction import quiet_transaction
 from grantline.refresher.service.refresh_attempts import defer_claim, plan_outcome, refresh_condition
 
 log = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ class RefreshWorker:
 
     async def _claim(self, limit: int, skip_providers: list[str]) -> list[ClaimedRefresh]:
         now = datetime.now(UTC)
-        async with quiet_transaction(self._runtime) as session:
+        async with self._runtime.transaction(wake_relay=False) as session:
             claims = await claim_due(
                 session,
                 owner=self.name,
@@ -276,7 +275,7 @@ class RefreshWorker:
             while len(batch) < OUTCOME_BATCH and not self._outcomes.empty():
                 batch.append(self._outcomes.get_nowait())
             try:
-                async with quiet_transaction(self._runtime) as session:
+                async with self._runtime.transaction(wake_relay=False) as session:
                     await record_outcomes(session, batch)
             except Exception as error:
                 log.warning(

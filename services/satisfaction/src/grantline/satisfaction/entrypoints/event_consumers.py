@@ -16,11 +16,12 @@ from grantline.common.contract.audit import AuditAction, AuditRecord
 from grantline.common.contract.connections import ConnectionEvent, WebhookReceived
 from grantline.common.contract.registry import decode_event
 from grantline.common.contract.runs import RunFinished
+from grantline.common.nats.batched_consumer import BatchedConsumer, Received
 from grantline.common.nats.streams import AUDIT, CONNECTIONS, RUNS
 from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.adapters.inbox_and_locks import record_and_lock
 from grantline.satisfaction.adapters.tables import outbox
-from grantline.satisfaction.entrypoints.batched_consumer import BatchedConsumer, Received
+from grantline.satisfaction.entrypoints.run_request_batches import TOP_UP_SECONDS
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.connection_updates import apply_connection_event
 from grantline.satisfaction.service.revocations import remember_resolution
@@ -93,7 +94,11 @@ def event_consumers(
                 with received.traced(TOKEN_RESOLVED_DURABLE):
                     await remember_resolution(session, outbox, record, locked=True)
 
-    common = {"decode": decode_event, "batch_size": settings.event_batch_size}
+    common = {
+        "decode": decode_event,
+        "batch_size": settings.event_batch_size,
+        "top_up_seconds": TOP_UP_SECONDS,
+    }
     return [
         BatchedConsumer(
             runtime,
