@@ -222,7 +222,8 @@ def write_report(figures: dict[str, object]) -> str:
         f"Machine: {os.cpu_count()} cores ({platform.machine()}), {platform.system()};",
         "NATS, Postgres, the audit service and the load generator all share these cores.",
         f"Load average (1 min) before ingest / after queries: {figures['load_before']:.1f} / "
-        f"{figures['load_after']:.1f} (other work on the machine inflates every figure below).",
+        f"{figures['load_after']:.1f} (the benchmark's own load; a",
+        "higher figure means other work shared the cores and inflated the wall-clock figures below).",
         "",
         f"## Ingest (end to end, on top of {figures['loaded']:,} stored records)",
         "",
