@@ -15,6 +15,8 @@ from typing import Any
 
 from nats.aio.client import Client
 from opentelemetry import trace
+from psycopg import sql
+from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -25,17 +27,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    delete,
     func,
     insert,
-    select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.envelope import Event
 from grantline.common.contract.registry import encode_message
+from grantline.common.db import driver
 from grantline.common.nats.headers import event_headers
 from grantline.common.telemetry.metrics import OUTBOX_PENDING, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 from grantline.common.telemetry.tracing import extract_context, inject_context, tracer
@@ -98,14 +98,14 @@ class OutboxRelay:
         self,
         *,
         service: str,
-        engine: AsyncEngine,
+        database_url: str,
         outbox: Table,
         nats: Client,
         batch_size: int = 200,
         idle_poll_seconds: float = 0.25,
     ) -> None:
         self._service = service
-        self._engine = engine
+        self._database_url = database_url
         self._outbox = outbox
         self._nats = nats
         self._batch_size = batch_size
@@ -115,6 +115,11 @@ class OutboxRelay:
         self._lock_key = f"outbox:{outbox.schema}"
         # One JetStream context for the relay's life: it holds the async-publish reply inbox.
         self._js = nats.jetstream(publish_async_max_pending=4 * batch_size)
+        table = sql.Identifier(*([outbox.schema] if outbox.schema else []), outbox.name)
+        self._read_batch = sql.SQL(
+            "SELECT position, event_id, subject, payload, headers FROM {} ORDER BY position LIMIT %s"
+        ).format(table)
+        self._delete_published = sql.SQL("DELETE FROM {} WHERE position = ANY(%s)").format(table)
 
     def wake(self) -> None:
         """Publish soon: called after a transaction that wrote to the outbox commits."""
@@ -130,12 +135,17 @@ class OutboxRelay:
         backoff = 0.2
         while not self._stopping.is_set():
             try:
-                async with self._engine.connect() as lock_conn:
-                    if not await self._try_lock(lock_conn):
+                # Its own connection in autocommit: the read and the delete are a statement each,
+                # so a batch costs two round trips, with no BEGIN or COMMIT around them.
+                async with await driver.connect(
+                    self._database_url, application_name=f"{self._service}-outbox", autocommit=True
+                ) as conn:
+                    conn.row_factory = namedtuple_row
+                    if not await self._try_lock(conn):
                         await self._sleep(1.0)
                         continue
                     log.info("outbox relay active", extra={"schema": self._outbox.schema})
-                    await self._relay_while_locked(lock_conn)
+                    await self._relay_while_locked(conn)
                     backoff = 0.2
             except asyncio.CancelledError:
                 raise
@@ -144,15 +154,18 @@ class OutboxRelay:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _try_lock(self, conn: AsyncConnection) -> bool:
-        result = await conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": self._lock_key})
-        await conn.commit()
-        return bool(result.scalar())
+    async def _try_lock(self, conn: driver.DriverConnection) -> bool:
+        cursor = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS locked", [self._lock_key])
+        row = await cursor.fetchone()
+        return bool(row and row.locked)
 
-    async def _relay_while_locked(self, lock_conn: AsyncConnection) -> None:
+    async def _relay_while_locked(self, conn: driver.DriverConnection) -> None:
+        # Batches are read and deleted on the connection that holds the lock: if Postgres drops it
+        # (and with it the lock), the next batch fails and the relay competes for the lock again
+        # instead of publishing beside a replica that took over. The idle poll keeps it alive.
         publish_backoff = 0.1
         while not self._stopping.is_set():
-            published, failed = await self.publish_batch()
+            published, failed = await self._publish_batch(conn)
             if failed:  # NATS refused or timed out; the rows wait and are retried
                 await self._sleep(publish_backoff)
                 publish_backoff = min(publish_backoff * 2, 5.0)
@@ -160,41 +173,23 @@ class OutboxRelay:
             publish_backoff = 0.1
             if published < self._batch_size:
                 await self._sleep(self._idle_poll)
-                # Keep the lock connection alive, and notice when Postgres went away.
-                await lock_conn.execute(text("SELECT 1"))
-                await lock_conn.commit()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
 
-    async def publish_batch(self) -> tuple[int, bool]:
+    async def _publish_batch(self, conn: driver.DriverConnection) -> tuple[int, bool]:
         """Publish up to one batch; returns how many were published and whether a publish failed."""
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        self._outbox.c.position,
-                        self._outbox.c.event_id,
-                        self._outbox.c.subject,
-                        self._outbox.c.payload,
-                        self._outbox.c.headers,
-                    )
-                    .order_by(self._outbox.c.position)
-                    .limit(self._batch_size)
-                )
-            ).all()
-            await conn.commit()
-            if not rows:
-                OUTBOX_PENDING.labels(self._service).set(0)
-                return 0, False
-            done = await self._publish_rows(rows)
-            if done:
-                await conn.execute(delete(self._outbox).where(self._outbox.c.position.in_(done)))
-                await conn.commit()
-                OUTBOX_PUBLISHED.labels(self._service).inc(len(done))
-            return len(done), len(done) < len(rows)
+        rows = await (await conn.execute(self._read_batch, [self._batch_size], prepare=True)).fetchall()
+        if not rows:
+            OUTBOX_PENDING.labels(self._service).set(0)
+            return 0, False
+        done = await self._publish_rows(rows)
+        if done:
+            await conn.execute(self._delete_published, [done], prepare=True)
+            OUTBOX_PUBLISHED.labels(self._service).inc(len(done))
+        return len(done), len(done) < len(rows)
 
     def _publish_headers(self, row: Any) -> dict[str, str]:
         """Headers for one outbox row: its event id, and a publish span when a trace awaits it."""
@@ -218,35 +213,46 @@ class OutboxRelay:
         # Publishes are pipelined: each is written to the socket in order before any ack is awaited,
         # so JetStream stores them in order. On a failure we stop at the first unacknowledged row
         # (rows after it that did land are dropped as duplicates when they are published again).
+        # No wait_stall: the client's in-flight limit is four batches and a batch is settled before
+        # the next starts, so the slot is always free; with a timeout, nats-py wraps the slot in
+        # asyncio.wait_for, which yields to the event loop per row and turns a batch into one socket
+        # write (and one NATS wake-up) per event instead of one for the batch.
         pending: list[tuple[int, asyncio.Future[Any]]] = []
         failed = False
         for row in rows:
             try:
-                future = await self._js.publish_async(
-                    row.subject, row.payload, headers=self._publish_headers(row), wait_stall=PUBLISH_TIMEOUT
-                )
+                headers = self._publish_headers(row)
+                future = await self._js.publish_async(row.subject, row.payload, headers=headers)
             except Exception as error:
                 self._publish_failed(error)
                 failed = True
                 break
             pending.append((row.position, future))
+        if pending:
+            # One timer for the batch rather than a wait_for task per acknowledgement.
+            await asyncio.wait([future for _, future in pending], timeout=PUBLISH_TIMEOUT)
         done: list[int] = []
         for position, future in pending:
-            if failed:
-                future.cancel()  # releases the client's in-flight slot; the row is retried later
-                continue
-            try:
-                await asyncio.wait_for(future, timeout=PUBLISH_TIMEOUT)
-            except Exception as error:
-                self._publish_failed(error)
+            if not failed:
+                refused = _publish_error(future)
+                if refused is None:
+                    done.append(position)
+                    continue
+                self._publish_failed(refused)
                 failed = True
-                continue
-            done.append(position)
+            future.cancel()  # releases the client's in-flight slot; the row is retried later
         return done
 
     def _publish_failed(self, error: BaseException) -> None:
         OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
         log.warning("outbox publish failed; will retry", extra={"error": type(error).__name__})
+
+
+def _publish_error(future: "asyncio.Future[Any]") -> BaseException | None:
+    """Why a publish was not acknowledged, or None when JetStream stored it."""
+    if not future.done() or future.cancelled():
+        return TimeoutError("JetStream did not acknowledge the publish in time")
+    return future.exception()
 
 
 __all__ = ["OutboxRelay", "add_event", "add_events", "event_headers", "outbox_row", "outbox_table"]

@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/grantline"
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # Connections of the small psycopg pool the hot loops use (grantline.common.db.driver), on top of
+    # the pool above; opened only by services that use it.
+    database_driver_pool_size: int = Field(default=4, ge=1, le=100)
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)

@@ -16,7 +16,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TOP_UP_SECONDS = 0.02
 
 BatchHandler = Callable[[AsyncSession, list["Received"]], Awaitable[None]]
+# A batch's unit of work: by default ``runtime.transaction``; a hot consumer may pass
+# ``runtime.driver_transaction`` and get a psycopg connection instead of a session.
+UnitOfWork = Callable[[], AbstractAsyncContextManager[Any]]
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,12 @@ class BatchedConsumer:
         stream: StreamSpec,
         subject: str,
         decode: Callable[[bytes], Event],
-        handle: BatchHandler,
+        handle: Callable[[Any, list[Received]], Awaitable[None]],
         loops: int,
         batch_size: int,
         top_up_seconds: float = DEFAULT_TOP_UP_SECONDS,
         wake_relay: bool = True,
+        unit_of_work: UnitOfWork | None = None,
     ) -> None:
         self._runtime = runtime
         self.durable = durable
@@ -94,7 +101,7 @@ class BatchedConsumer:
         self._loops = loops
         self._batch_size = batch_size
         self._top_up_seconds = top_up_seconds
-        self._wake_relay = wake_relay
+        self._unit_of_work: UnitOfWork = unit_of_work or partial(runtime.transaction, wake_relay=wake_relay)
         self._handled = {
             outcome: MESSAGES_HANDLED.labels(runtime.name, subject, outcome)
             for outcome in ("ok", "rejected", "retried")
@@ -165,8 +172,8 @@ class BatchedConsumer:
         if not batch:
             return
         try:
-            async with self._runtime.transaction(wake_relay=self._wake_relay) as session:
-                await self._handle(session, [received for _, received in batch])
+            async with self._unit_of_work() as work:
+                await self._handle(work, [received for _, received in batch])
         except Exception:
             log.warning(
                 "batch failed; handling its events one by one",
@@ -183,8 +190,8 @@ class BatchedConsumer:
     async def _one_by_one(self, batch: list[tuple[Msg, Received]]) -> None:
         for msg, received in batch:
             try:
-                async with self._runtime.transaction(wake_relay=self._wake_relay) as session:
-                    await self._handle(session, [received])
+                async with self._unit_of_work() as work:
+                    await self._handle(work, [received])
             except Exception:
                 delay = retry_delay(msg.metadata.num_delivered)
                 log.exception(
