@@ -55,7 +55,7 @@ class GatheredGrantReads:
                 try:
                     statement, parameters = connected_query(users)
                     async with self._engine.connect() as conn:
-                        rows = (await conn.execute(statement, parameters)).all()
+                        rows = (await conn.exec_driver_sql(statement, parameters)).all()
                     by_user = grants_by_user(users, rows)
                 except Exception as error:  # Postgres away: every waiting check fails fast
                     for _, future in batch:

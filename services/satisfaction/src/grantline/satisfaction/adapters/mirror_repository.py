@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, TextClause, and_, bindparam, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Row, and_, bindparam, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantline.common.db.driver import DriverConnection
 from grantline.satisfaction.adapters.tables import connection_mirror as mirror
 from grantline.satisfaction.domain.mirror_records import MirrorRecord
 from grantline.satisfaction.domain.mirror_rules import MirrorRow
@@ -165,16 +166,17 @@ async def records_for_users(
 
 # The hot paths' read: only connected rows, only the columns a report needs, one statement for any
 # number of users. The (tenant_id, owner) pairs drive a nested loop over the primary key's prefix.
-_CONNECTED_FOR_OWNERS = text(
+# psycopg placeholders: run on the driver connection (admission) or with exec_driver_sql (checks).
+_CONNECTED_FOR_OWNERS = (
     "SELECT m.tenant_id, m.owner, m.provider, m.scopes, m.shared_fallback"
-    " FROM json_to_recordset(CAST(:owners AS json)) AS wanted(tenant_id text, owner text)"
+    " FROM json_to_recordset(CAST(%(owners)s AS json)) AS wanted(tenant_id text, owner text)"
     " JOIN satisfaction.connection_mirror AS m"
     " ON m.tenant_id = wanted.tenant_id AND m.owner = wanted.owner"
     " WHERE m.connected"
 )
 
 
-def connected_query(users: Iterable[tuple[str, str]]) -> tuple[TextClause, dict[str, str]]:
+def connected_query(users: Iterable[tuple[str, str]]) -> tuple[str, dict[str, str]]:
     """The statement and parameters that read the connected grants of ``(tenant_id, user_id)`` pairs."""
     owners = {(tenant_id, f"user:{user_id}") for tenant_id, user_id in users}
     owners |= {(tenant_id, "workspace") for tenant_id, _ in owners}
@@ -199,12 +201,16 @@ def grants_by_user(
     }
 
 
-async def connected_grants_for_users(
-    session: AsyncSession, users: set[tuple[str, str]]
-) -> dict[tuple[str, str], list[ConnectedGrant]]:
-    """The connected grants each ``(tenant_id, user_id)`` may use, in one query."""
-    if not users:
-        return {}
+async def send_connected_grants_read(
+    conn: DriverConnection, users: set[tuple[str, str]]
+) -> Callable[[], Awaitable[dict[tuple[str, str], list[ConnectedGrant]]]]:
+    """The connected grants each ``(tenant_id, user_id)`` may use, in one query, in two steps: send the
+    read now, take its rows with the returned call (on a pipelined connection, sending does not wait).
+    """
     statement, parameters = connected_query(users)
-    rows = (await session.execute(statement, parameters)).all()
-    return grants_by_user(users, rows)
+    cursor = await conn.execute(statement, parameters, prepare=True)
+
+    async def grants() -> dict[tuple[str, str], list[ConnectedGrant]]:
+        return grants_by_user(users, await cursor.fetchall())
+
+    return grants

@@ -12,27 +12,25 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.common.contract.envelope import Event
+from grantline.common.db.driver import DriverConnection
 from grantline.common.outbox import outbox_row
 
 # Runs that are new (not already known under their id) get their event written in the same statement;
 # ``ord`` keeps the outbox in the order the batch decided them.
-_RUNS_AND_EVENTS = text(
+_RUNS_AND_EVENTS = (
     "WITH new_runs AS ("
     " INSERT INTO satisfaction.runs"
     " (tenant_id, run_id, user_id, app_id, trigger, is_test, status, requirements)"
     " SELECT tenant_id, run_id, user_id, app_id, trigger, is_test, status, requirements"
-    " FROM json_to_recordset(CAST(:runs AS json)) AS new(tenant_id text, run_id text, user_id text,"
+    " FROM json_to_recordset(CAST(%(runs)s AS json)) AS new(tenant_id text, run_id text, user_id text,"
     " app_id text, trigger text, is_test boolean, status text, requirements jsonb)"
     " ON CONFLICT ON CONSTRAINT runs_pkey DO NOTHING"
     " RETURNING tenant_id, run_id),"
     " written AS ("
     " INSERT INTO satisfaction.outbox (event_id, subject, payload, headers)"
     " SELECT CAST(e.event_id AS uuid), e.subject, convert_to(e.payload, 'UTF8'), e.headers"
-    " FROM json_to_recordset(CAST(:events AS json)) AS e(ord integer, tenant_id text, run_id text,"
+    " FROM json_to_recordset(CAST(%(events)s AS json)) AS e(ord integer, tenant_id text, run_id text,"
     " event_id text, subject text, payload text, headers jsonb)"
     " JOIN new_runs ON new_runs.tenant_id = e.tenant_id AND new_runs.run_id = e.run_id"
     " ORDER BY e.ord"
@@ -42,7 +40,7 @@ _RUNS_AND_EVENTS = text(
 
 
 async def insert_runs_with_events(
-    session: AsyncSession, runs: list[dict[str, Any]], events: Sequence[Event]
+    conn: DriverConnection, runs: list[dict[str, Any]], events: Sequence[Event]
 ) -> set[tuple[str, str]]:
     """Track the runs and write each newly tracked run's event (``events[i]`` answers ``runs[i]``).
 
@@ -64,7 +62,7 @@ async def insert_runs_with_events(
                 "headers": row["headers"],
             }
         )
-    result = await session.execute(
-        _RUNS_AND_EVENTS, {"runs": json.dumps(runs), "events": json.dumps(event_rows)}
+    cursor = await conn.execute(
+        _RUNS_AND_EVENTS, {"runs": json.dumps(runs), "events": json.dumps(event_rows)}, prepare=True
     )
-    return {(tenant_id, run_id) for tenant_id, run_id in result}
+    return {(tenant_id, run_id) for tenant_id, run_id in await cursor.fetchall()}

@@ -16,6 +16,7 @@ from grantline.common.contract.audit import AuditAction, AuditRecord
 from grantline.common.contract.connections import ConnectionEvent, WebhookReceived
 from grantline.common.contract.registry import decode_event
 from grantline.common.contract.runs import RunFinished
+from grantline.common.db.driver import driver_connection
 from grantline.common.nats.batched_consumer import BatchedConsumer, Received
 from grantline.common.nats.streams import AUDIT, CONNECTIONS, RUNS
 from grantline.common.runtime import ServiceRuntime
@@ -48,7 +49,9 @@ async def _record_and_lock_connection_events(session: AsyncSession, batch: list[
             else:
                 users.add((event.tenant_id, user_id))
     ids = [received.event.id for received in batch]
-    return await record_and_lock(session, CONNECTIONS_DURABLE, ids, users=users, exclusive_tenants=exclusive)
+    return await record_and_lock(
+        await driver_connection(session), CONNECTIONS_DURABLE, ids, users=users, exclusive_tenants=exclusive
+    )
 
 
 def _first_in_batch(fresh: set[uuid.UUID], event_id: uuid.UUID) -> bool:
@@ -73,7 +76,7 @@ def event_consumers(
 
     async def on_runs_finished(session: AsyncSession, batch: list[Received]) -> None:
         fresh = await record_and_lock(
-            session, RUNS_FINISHED_DURABLE, [received.event.id for received in batch]
+            await driver_connection(session), RUNS_FINISHED_DURABLE, [received.event.id for received in batch]
         )
         for received in batch:
             event = received.event
@@ -88,7 +91,9 @@ def event_consumers(
         ]
         users = {(record.tenant_id, record.user_id) for _, record in records if record.user_id}
         ids = [received.event.id for received in batch]
-        fresh = await record_and_lock(session, TOKEN_RESOLVED_DURABLE, ids, users=users)
+        fresh = await record_and_lock(
+            await driver_connection(session), TOKEN_RESOLVED_DURABLE, ids, users=users
+        )
         for received, record in records:
             if _first_in_batch(fresh, record.id):
                 with received.traced(TOKEN_RESOLVED_DURABLE):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.envelope import Event
 from grantline.common.contract.registry import decode_event
 from grantline.common.contract.runs import RunRequested
+from grantline.common.db.driver import DriverConnection
 from grantline.common.nats.batched_consumer import BatchedConsumer, Received
 from grantline.common.nats.streams import RUNS
 from grantline.common.runtime import ServiceRuntime
-from grantline.satisfaction.adapters.tables import outbox
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.report_memo import ReportMemo
 from grantline.satisfaction.service.run_batches import admit_or_hold_batch
@@ -36,9 +35,9 @@ def run_request_consumer(
 ) -> BatchedConsumer:
     """The consumer that admits or holds requested runs, a batch per transaction."""
 
-    async def decide(session: AsyncSession, batch: list[Received]) -> None:
+    async def decide(conn: DriverConnection, batch: list[Received]) -> None:
         events = [received.event for received in batch if isinstance(received.event, RunRequested)]
-        await admit_or_hold_batch(session, outbox, catalogue.view, events, RUNS_REQUESTED_DURABLE, memo)
+        await admit_or_hold_batch(conn, catalogue.view, events, RUNS_REQUESTED_DURABLE, memo)
 
     return BatchedConsumer(
         runtime,
@@ -50,4 +49,6 @@ def run_request_consumer(
         loops=loops,
         batch_size=batch_size,
         top_up_seconds=TOP_UP_SECONDS,
+        # The admission hot path: on psycopg directly (see grantline.common.db.driver).
+        unit_of_work=runtime.driver_transaction,
     )

@@ -108,7 +108,14 @@ async def _reject(
     )
     if not tracked:
         return None
-    held = RunHeld(
+    held = held_as_invalid(event, error)
+    await add_event(session, outbox, held)
+    return held
+
+
+def held_as_invalid(event: RunRequested, error: RequirementError) -> RunHeld:
+    """The answer to a run whose requirements cannot be read: held for good, with the reason."""
+    return RunHeld(
         tenant_id=event.tenant_id,
         run_id=event.run_id,
         report=[],
@@ -116,8 +123,6 @@ async def _reject(
         message=INVALID_PREFIX + str(error),
         trigger=event.trigger,
     )
-    await add_event(session, outbox, held)
-    return held
 
 
 async def resume_held_runs(

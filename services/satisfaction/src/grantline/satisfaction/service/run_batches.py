@@ -8,12 +8,10 @@ each (see ``run_batch_writes``), and takes reports from the memo. The decisions 
 
 from __future__ import annotations
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.common.contract.runs import RunAdmitted, RunHeld, RunRequested
-from grantline.satisfaction.adapters.inbox_and_locks import record_and_lock
-from grantline.satisfaction.adapters.mirror_repository import connected_grants_for_users
+from grantline.common.db.driver import DriverConnection
+from grantline.satisfaction.adapters.inbox_and_locks import send_record_and_lock
+from grantline.satisfaction.adapters.mirror_repository import send_connected_grants_read
 from grantline.satisfaction.adapters.run_batch_writes import insert_runs_with_events
 from grantline.satisfaction.domain.admission import Admit, RunRequest, decide_admission
 from grantline.satisfaction.domain.catalogue import CatalogueView
@@ -21,14 +19,13 @@ from grantline.satisfaction.domain.report import usable_scopes
 from grantline.satisfaction.domain.requirements import Requirement, RequirementError
 from grantline.satisfaction.service.report_memo import ReportMemo
 from grantline.satisfaction.service.reports import requirements_of
-from grantline.satisfaction.service.run_admission import admit_or_hold
+from grantline.satisfaction.service.run_admission import held_as_invalid
 
 _NOTHING_REQUIRED: list[Requirement] = []
 
 
 async def admit_or_hold_batch(
-    session: AsyncSession,
-    outbox: Table,
+    conn: DriverConnection,
     catalogue: CatalogueView,
     events: list[RunRequested],
     consumer: str,
@@ -37,28 +34,29 @@ async def admit_or_hold_batch(
     """Decide each first-seen event of the batch; returns the outcomes published."""
     memo = memo or ReportMemo()
     users = {(event.tenant_id, event.user_id) for event in events}
-    fresh = await record_and_lock(session, consumer, [event.id for event in events], users=users)
+    # Sent together (the connection is pipelined): the locks, then the grants of every user of the
+    # batch, read after the locks are held (a statement of its own, so with a snapshot taken then).
+    fresh_ids = await send_record_and_lock(conn, consumer, [event.id for event in events], users=users)
+    grants = await send_connected_grants_read(conn, users)
+    fresh = await fresh_ids()
+    all_grants = await grants()
     parsed: dict[tuple[str, str], tuple[RunRequested, list[Requirement]]] = {}
-    published: list[RunAdmitted | RunHeld] = []
-    for event in events:
-        if event.id not in fresh or (event.tenant_id, event.run_id) in parsed:
-            continue  # a redelivery, or the same run twice in one batch: the first one stands
-        try:
-            parsed[(event.tenant_id, event.run_id)] = (
-                event,
-                requirements_of(event.requirements, event.stages, event.skills),
-            )
-        except RequirementError:
-            rejected = await admit_or_hold(session, outbox, catalogue, event)  # rare: one by one
-            if rejected is not None:
-                published.append(rejected)
-    grants = await connected_grants_for_users(
-        session, {(event.tenant_id, event.user_id) for event, _ in parsed.values()}
-    )
     decided: list[RunAdmitted | RunHeld] = []
     new_runs: list[dict[str, object]] = []
+    seen: set[tuple[str, str]] = set()
+    for event in events:
+        key = (event.tenant_id, event.run_id)
+        if event.id not in fresh or key in seen:
+            continue  # a redelivery, or the same run twice in one batch: the first one stands
+        seen.add(key)
+        try:
+            parsed[key] = (event, requirements_of(event.requirements, event.stages, event.skills))
+        except RequirementError as error:
+            # Held for good with the reason, so the runner hears back (as ``admit_or_hold`` does).
+            decided.append(held_as_invalid(event, error))
+            new_runs.append(_run_row(event, "invalid", []))
     for event, requirements in parsed.values():
-        usable = usable_scopes(grants[(event.tenant_id, event.user_id)]) if requirements else {}
+        usable = usable_scopes(all_grants[(event.tenant_id, event.user_id)]) if requirements else {}
         memo_report = memo.report(catalogue, requirements or _NOTHING_REQUIRED, usable)
         decision = decide_admission(
             RunRequest(trigger=event.trigger, is_test=event.is_test), memo_report.report
@@ -81,17 +79,20 @@ async def admit_or_hold_batch(
                 trigger=event.trigger,
             )
         decided.append(outcome)
-        new_runs.append(
-            {
-                "tenant_id": event.tenant_id,
-                "run_id": event.run_id,
-                "user_id": event.user_id,
-                "app_id": event.app_id,
-                "trigger": event.trigger,
-                "is_test": event.is_test,
-                "status": "admitted" if isinstance(decision, Admit) else "held",
-                "requirements": memo.stored_requirements(requirements),
-            }
-        )
-    tracked = await insert_runs_with_events(session, new_runs, decided)
-    return published + [outcome for outcome in decided if (outcome.tenant_id, outcome.run_id) in tracked]
+        status = "admitted" if isinstance(decision, Admit) else "held"
+        new_runs.append(_run_row(event, status, memo.stored_requirements(requirements)))
+    tracked = await insert_runs_with_events(conn, new_runs, decided)
+    return [outcome for outcome in decided if (outcome.tenant_id, outcome.run_id) in tracked]
+
+
+def _run_row(event: RunRequested, status: str, requirements: object) -> dict[str, object]:
+    return {
+        "tenant_id": event.tenant_id,
+        "run_id": event.run_id,
+        "user_id": event.user_id,
+        "app_id": event.app_id,
+        "trigger": event.trigger,
+        "is_test": event.is_test,
+        "status": status,
+        "requirements": requirements,
+    }
