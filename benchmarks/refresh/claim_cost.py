@@ -18,7 +18,7 @@ import psycopg
 
 from grantline.refresher.adapters.schedule_repository import _CLAIM_DUE
 
-CLAIM_SQL = str(_CLAIM_DUE)
+CLAIM_SQL = _CLAIM_DUE
 BATCH = 100
 SAMPLES = 40
 PROVIDERS = ["google", "microsoft", "slack", "github", "hubspot", "notion", "salesforce", "atlassian"]
@@ -74,8 +74,7 @@ def load_rows(
 def measure_claim(conn: psycopg.Connection, now: datetime) -> ClaimFigures:
     """Median/p95 of one claim of BATCH rows, and its EXPLAIN (ANALYZE, BUFFERS)."""
     params = {"now": now, "until": now + timedelta(seconds=60), "owner": "bench", "limit": BATCH, "busy": []}
-    sql = CLAIM_SQL.replace(":now", "%(now)s").replace(":until", "%(until)s").replace(":owner", "%(owner)s")
-    sql = sql.replace(":limit", "%(limit)s").replace(":busy", "%(busy)s")
+    sql = CLAIM_SQL
     samples = []
     for _ in range(SAMPLES):
         started = time.perf_counter()

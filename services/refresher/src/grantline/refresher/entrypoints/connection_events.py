@@ -1,6 +1,6 @@
 """NATS entrypoint: the CONNECTIONS consumer that keeps the schedule in step with grants."""
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from functools import partial
 
 from grantline.common.contract.connections import (
     ConnectionGranted,
@@ -9,6 +9,7 @@ from grantline.common.contract.connections import (
     TokenRefreshed,
 )
 from grantline.common.contract.registry import decode_event
+from grantline.common.db.driver import DriverConnection
 from grantline.common.nats.batched_consumer import BatchedConsumer, Received
 from grantline.common.nats.streams import CONNECTIONS
 from grantline.common.runtime import ServiceRuntime
@@ -26,16 +27,16 @@ BATCH_SIZE = 100
 def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy, *, workers: int) -> None:
     """Register the durable consumer of ``connections.>`` that updates the schedule (batch by batch)."""
 
-    async def handle(session: AsyncSession, batch: list[Received]) -> None:
+    async def handle(conn: DriverConnection, batch: list[Received]) -> None:
         events = [r.event for r in batch if isinstance(r.event, SCHEDULE_EVENTS)]
         # Rows are locked in connection order, so two replicas' batches cannot deadlock; within a
         # connection the events go oldest first (apply_event ignores an older one either way).
         events.sort(key=lambda e: (e.connection_id, e.occurred_at, e.id))
         # Most events are refreshes the worker already recorded: one statement stamps them all
         # (and locks every row of the batch, in connection order); the rest are applied as a batch.
-        stamped, _ = await skip_recorded_refreshes(session, events)
+        stamped, _ = await skip_recorded_refreshes(conn, events)
         await apply_connection_events(
-            session, DURABLE, [event for event in events if event.id not in stamped], policy
+            conn, DURABLE, [event for event in events if event.id not in stamped], policy
         )
 
     consumer = BatchedConsumer(
@@ -47,7 +48,9 @@ def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy,
         handle=handle,
         loops=workers,
         batch_size=BATCH_SIZE,
-        wake_relay=False,  # schedule updates never write an event
+        # On psycopg directly (grantline.common.db.driver): a batch per refresh wave, hundreds a second.
+        # Schedule updates never write an event, so the relay is not woken.
+        unit_of_work=partial(runtime.driver_transaction, wake_relay=False),
     )
     runtime.on_start(consumer.subscribe)
     runtime.add_background_task(consumer.run)

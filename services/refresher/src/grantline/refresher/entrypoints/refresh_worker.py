@@ -150,9 +150,9 @@ class RefreshWorker:
 
     async def _claim(self, limit: int, skip_providers: list[str]) -> list[ClaimedRefresh]:
         now = datetime.now(UTC)
-        async with self._runtime.transaction(wake_relay=False) as session:
+        async with self._runtime.driver_transaction(wake_relay=False) as conn:
             claims = await claim_due(
-                session,
+                conn,
                 owner=self.name,
                 now=now,
                 lease_until=now + timedelta(seconds=self._limits.lease_seconds),
@@ -275,8 +275,8 @@ class RefreshWorker:
             while len(batch) < OUTCOME_BATCH and not self._outcomes.empty():
                 batch.append(self._outcomes.get_nowait())
             try:
-                async with self._runtime.transaction(wake_relay=False) as session:
-                    await record_outcomes(session, batch)
+                async with self._runtime.driver_transaction(wake_relay=False) as conn:
+                    await record_outcomes(conn, batch)
             except Exception as error:
                 log.warning(
                     "recording refresh outcomes failed; retrying", extra={"error": type(error).__name__}
