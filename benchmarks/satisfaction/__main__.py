@@ -45,7 +45,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--rates", type=float, nargs="+", default=[250.0, 500.0, 1000.0], help="runs per second"
     )
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each admission phase")
+    parser.add_argument("--seconds", type=float, default=30.0, help="duration of each admission phase")
     parser.add_argument("--check-seconds", type=float, default=5.0)
     parser.add_argument("--check-concurrency", type=int, default=32)
     parser.add_argument("--revocations", type=int, default=500)
@@ -135,12 +135,16 @@ Run: `uv run python -m benchmarks.satisfaction` (about two minutes; `--quick` fo
   connections = {args.users * len(PROVIDERS):,} rows (loaded in {load_seconds:.1f} s).
 - The service runs as `grantline run satisfaction` in its own process with its default consumer
   settings (batched pull loops). The load generator is this process.
-- Admission: `runs.requested` events for random users, published open-loop through JetStream at a fixed
-  rate (each run needs `github`, the `email` category and `slack`; all satisfied). Latency is from just
-  before the publish to the receipt of the run's `runs.admitted` on a core subscription: it includes the
-  JetStream store, the pull consumer, the batch's transaction (inbox and locks, mirror read, runs and
-  outbox rows), the outbox relay and the publication of the answer. A 2 s warm-up at 200 runs/s is not
-  counted.
+- Admission: `runs.requested` events for random users, published open-loop into the RUNS stream at a
+  fixed rate (each run needs `github`, the `email` category and `slack`; all satisfied). Latency is from
+  just before the publish to the receipt of the run's `runs.admitted` on a core subscription: it
+  includes the JetStream store, the pull consumer, the batch's transaction (inbox and locks, mirror read,
+  runs and outbox rows), the outbox relay and the publication of the answer. A 2 s warm-up at 200 runs/s
+  is not counted. The load generator publishes with core NATS publishes (JetStream stores them; every
+  answer proves its request arrived) and pauses its own garbage collector while it measures; with
+  `BENCH_JS_PUBLISH=1` it waits for a JetStream acknowledgement per request instead, which costs it
+  ~0.3 ms of CPU per run on the cores the system shares with it. After the bulk load a `CHECKPOINT`
+  writes the load's WAL out, so that checkpoint does not land inside a measured phase.
 - CPU per message: the CPU seconds (user + system) each process spent during a phase divided by the
   messages of the phase: the service, Postgres (all its processes), NATS, and the load generator. On a
   shared machine these transfer; wall-clock latency does not.
@@ -152,8 +156,8 @@ Run: `uv run python -m benchmarks.satisfaction` (about two minutes; `--quick` fo
 
 ## Figures
 
-Machine: {machine}; NATS, Postgres, the service and the load generator share these cores with
-other engineers' work (the load average at the end of each phase is given).
+Machine: {machine}; NATS, Postgres, the service and the load generator share these cores (the load
+average at the end of each phase is given; above ~2, other work shared the machine).
 
 """
     text += "\n".join(line if line.startswith("  ") else f"- {line}" for line in lines) + "\n"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import os
 import random
 import statistics
 import time
@@ -18,6 +20,15 @@ from nats.aio.msg import Msg
 from benchmarks.satisfaction.setup import PROVIDERS, TENANT, connection_id
 from grantline.common.contract import AuditRecord, ConnectionRevoked, RunRequested, encode_message
 from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest
+
+# By default the load generator publishes into the stream with core NATS publishes (JetStream stores
+# them; every answer proves its request arrived), as the audit benchmark does: waiting for a JetStream
+# acknowledgement per request costs this process ~0.3 ms of CPU per run on the two cores the system
+# under test shares with it. BENCH_JS_PUBLISH=1 publishes through JetStream with acknowledgements.
+JETSTREAM_PUBLISH = os.environ.get("BENCH_JS_PUBLISH") == "1"
+# BENCH_DEBUG=1 prints the slowest answers with when they were sent: a stall shows as many slow
+# answers sent at one moment, queueing as slow answers spread over the phase.
+SHOW_SLOWEST = os.environ.get("BENCH_DEBUG") == "1"
 
 REQUIREMENTS: list[object] = [
     "github",
@@ -60,32 +71,62 @@ async def _open_loop(
     sent_at: dict[str, float] = {}
     samples: list[float] = []
     done = asyncio.Event()
+    slowest: list[tuple[float, float]] = []
 
     async def on_reply(msg: Msg) -> None:
         received = time.perf_counter()
         started = sent_at.pop(key_of(json.loads(msg.data)), None)
         if started is not None:
             samples.append(received - started)
+            if SHOW_SLOWEST:
+                slowest.append((received - started, started - start))
             if not sent_at and len(samples) == len(messages):
                 done.set()
 
     subscriptions = [await nc.subscribe(subject, cb=on_reply) for subject in reply_subjects]
     await nc.flush()
     js = nc.jetstream()
-    acks: list[asyncio.Future[object]] = []
+    # Only the publishes not yet acknowledged are kept: gathering every ack at the end took the
+    # client's loop a few hundred milliseconds, which it then counted as the last runs' latency.
+    unacknowledged: set[asyncio.Future[object]] = set()
+    refused: list[BaseException] = []
+
+    def acknowledged(future: asyncio.Future[object]) -> None:
+        unacknowledged.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            refused.append(future.exception())  # type: ignore[arg-type]
+
+    # The client's own garbage collection would be counted as latency: collect now, then pause it
+    # for the measured window (a load generator's pauses are not the system's).
+    gc.collect()
+    gc.disable()
     start = time.perf_counter()
-    for index, (key, subject, payload, headers) in enumerate(messages):
-        delay = start + index / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        sent_at[key] = time.perf_counter()
-        acks.append(asyncio.ensure_future(js.publish(subject, payload, headers=headers)))
-    send_seconds = time.perf_counter() - start
-    await asyncio.gather(*acks)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done.wait(), timeout=timeout)
+    try:
+        for index, (key, subject, payload, headers) in enumerate(messages):
+            delay = start + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent_at[key] = time.perf_counter()
+            if not JETSTREAM_PUBLISH:
+                await nc.publish(subject, payload, headers=headers)
+                continue
+            ack = asyncio.ensure_future(js.publish(subject, payload, headers=headers))
+            unacknowledged.add(ack)
+            ack.add_done_callback(acknowledged)
+        send_seconds = time.perf_counter() - start
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout=timeout)
+    finally:
+        gc.enable()
+    if unacknowledged:
+        await asyncio.wait(unacknowledged, timeout=timeout)
+    if refused:
+        raise RuntimeError(f"{len(refused)} publishes refused, e.g. {refused[0]!r}")
     for subscription in subscriptions:
         await subscription.unsubscribe()
+    if slowest:
+        slowest.sort(reverse=True)
+        print("slowest (latency ms, sent at s):", [(round(a * 1000, 1), round(b, 2)) for a, b in slowest[:15]])
     return Latencies(samples, len(messages), send_seconds)
 
 
