@@ -126,7 +126,8 @@ async def _open_loop(
         await subscription.unsubscribe()
     if slowest:
         slowest.sort(reverse=True)
-        print("slowest (latency ms, sent at s):", [(round(a * 1000, 1), round(b, 2)) for a, b in slowest[:15]])
+        worst = [(round(latency * 1000, 1), round(sent, 2)) for latency, sent in slowest[:15]]
+        print("slowest (latency ms, sent at s):", worst)
     return Latencies(samples, len(messages), send_seconds)
 
 
