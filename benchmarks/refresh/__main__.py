@@ -2,10 +2,12 @@
 
 1. Claim cost at 10k, 100k and 1M scheduled rows (COPY-loaded), with EXPLAIN (ANALYZE, BUFFERS).
 2. Sustained refreshes per second end to end: 2 refresher processes (`grantline run refresher`), a
-   backlog of due connections, a vault.refresh STAND-IN (benchmarks/refresh/vault_stand_in.py, not
-   the real vault) making real refresh requests to the sandbox provider (its own process) over HTTP.
-3. Schedule lag (refresh time minus due time) p99 at 50% of that rate, and how many tokens expired.
-Everything runs on this machine: embedded Postgres and NATS, started here. Writes README.md.
+   backlog of due connections, real refresh requests to the sandbox provider (its own process) over
+   HTTP, answered first by the real vault (`grantline run vault`, connections sealed as it stores them:
+   real_vault.py), then by a stand-in (vault_stand_in.py: the refreshers' own ceiling). BENCH_VAULT=real
+   or stand-in runs one of the two.
+3. Schedule lag (refresh time minus due time) p99 at 50% of each rate, and how many tokens expired.
+Everything runs on this machine: embedded Postgres (durable) and NATS, started here. Writes README.md.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ import uvloop
 
 from benchmarks.refresh import claim_cost
 from benchmarks.refresh.cpu_usage import CpuMeter
+from benchmarks.refresh.real_vault import RealVault
 from benchmarks.refresh.vault_stand_in import VaultStandIn
 from grantline.cli.migrate import migrate_all
+from grantline.common.contract import encode_message
+from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshRequest
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -123,25 +128,47 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1)]
 
 
+# Which vault answers vault.refresh: the real one, the stand-in (vault_stand_in.py: the refreshers'
+# own ceiling, without the vault's storage and crypto), or both, one after the other (the default).
+VAULTS = {"both": ("real", "stand-in"), "real": ("real",), "stand-in": ("stand-in",)}[
+    os.environ.get("BENCH_VAULT", "both")
+]
+
+
 async def end_to_end(
-    nats_url: str, database_url: str, workdir: Path, infra_pids: dict[str, list[int]]
+    nats_url: str, database_url: str, workdir: Path, infra_pids: dict[str, list[int]], *, vault_kind: str
 ) -> dict[str, Any]:
     port = free_port()
     sandbox = spawn_sandbox(port, workdir / "sandbox.log")
     refreshers = [spawn_refresher(nats_url, database_url, workdir / f"refresher-{i}.log") for i in range(2)]
+    processes = [*refreshers, sandbox]
     nc = await nats.connect(nats_url)
     sandbox_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:
             await wait_until(lambda: _ok(http, f"{sandbox_url}/_sandbox/health"), 30, "sandbox")
         await wait_until(lambda: _consumer(nc), 60, "refreshers")
-        vault = VaultStandIn(nc, sandbox_url, skip_provider=os.environ.get("BENCH_SKIP_PROVIDER") == "1")
-        await vault.register_client()
-        await vault.start()
+        # The stand-in always does the grants at the sandbox; it answers vault.refresh only without
+        # the real vault.
+        stand_in = VaultStandIn(nc, sandbox_url, skip_provider=os.environ.get("BENCH_SKIP_PROVIDER") == "1")
+        await stand_in.register_client()
+        real = RealVault(database_url, workdir) if vault_kind == "real" else None
+        vault_pids: dict[str, list[int]] = {}
+        if real is not None:
+            real.seed_provider_app()
+            vault = real.spawn(nats_url, sandbox_url, workdir / "vault.log")
+            processes.append(vault)
+            vault_pids["vault"] = [vault.pid]
+            await wait_until(lambda: _vault_answers(nc), 60, "vault")
+        else:
+            await stand_in.start()
+        progress = Progress(stand_in, real)
 
-        backlog = [f"backlog-{n}" for n in range(BACKLOG)]
+        backlog = [f"{vault_kind}-backlog-{n}" for n in range(BACKLOG)]
         started = time.perf_counter()
-        await grant_all(vault, backlog)
+        await grant_all(stand_in, backlog)
+        if real is not None:
+            real.store({cid: stand_in.held[cid] for cid in backlog})
         print(
             f"  granted {BACKLOG:,} connections at the sandbox in {time.perf_counter() - started:.1f} s",
             flush=True,
@@ -154,14 +181,15 @@ async def end_to_end(
                 "sandbox": [sandbox.pid],
                 "refresher 1": [refreshers[0].pid],
                 "refresher 2": [refreshers[1].pid],
+                **vault_pids,
             }
         )
-        schedule(database_url, [(cid, now, _expiry(vault, cid)) for cid in backlog])
+        since = datetime.now(UTC)
+        schedule(database_url, [(cid, now, _expiry(stand_in, cid)) for cid in backlog])
         meter.restart()
         started = time.perf_counter()
-        await wait_until(
-            lambda: _done(vault, BACKLOG), float(os.environ.get("BENCH_TIMEOUT", "600")), "backlog"
-        )
+        timeout = float(os.environ.get("BENCH_TIMEOUT", "600"))
+        await wait_until(lambda: progress.done(since, BACKLOG), timeout, "backlog")
         elapsed = time.perf_counter() - started
         cpu = meter.since()
         load = os.getloadavg()
@@ -179,20 +207,25 @@ async def end_to_end(
 
         target = rate / 2
         count = int(target * LAG_SECONDS)
-        paced = [f"paced-{n}" for n in range(count)]
-        await grant_all(vault, paced)
-        base = vault.refreshes
+        paced = [f"{vault_kind}-paced-{n}" for n in range(count)]
+        await grant_all(stand_in, paced)
+        if real is not None:
+            real.store({cid: stand_in.held[cid] for cid in paced})
+        since = datetime.now(UTC)
+        base = stand_in.refreshes
         begin = datetime.now(UTC) + timedelta(seconds=3)
         dues = {cid: begin + timedelta(seconds=LAG_SECONDS * i / count) for i, cid in enumerate(paced)}
-        expiries = {cid: _expiry(vault, cid) for cid in paced}
+        expiries = {cid: _expiry(stand_in, cid) for cid in paced}
         schedule(database_url, [(cid, dues[cid], expiries[cid]) for cid in paced])
-        await wait_until(lambda: _done(vault, base + count), 120 + LAG_SECONDS, "paced")
-        lags = [(vault.refreshed_at[cid] - dues[cid]).total_seconds() for cid in paced]
-        expired = sum(1 for cid in paced if vault.refreshed_at[cid] >= expiries[cid])
+        await wait_until(lambda: progress.done(since, count, base), 120 + LAG_SECONDS, "paced")
+        refreshed = progress.refreshed_at(paced, since)
+        lags = [(refreshed[cid] - dues[cid]).total_seconds() for cid in paced]
+        expired = sum(1 for cid in paced if refreshed[cid] >= expiries[cid])
+        errors = stand_in.errors if real is None else 0
         print(
             f"  {count:,} refreshes due at {target:.0f}/s over {LAG_SECONDS:.0f} s:"
             f" lag p50 {percentile(lags, 50):.3f} s, p99 {percentile(lags, 99):.3f} s, max {max(lags):.3f} s;"
-            f" expired {expired}; errors {vault.errors}",
+            f" expired {expired}; errors {errors}",
             flush=True,
         )
         return {
@@ -205,9 +238,10 @@ async def end_to_end(
             "lag_max": max(lags),
             "lag_mean": statistics.mean(lags),
             "expired": expired,
-            "errors": vault.errors,
+            "errors": errors,
             "cpu": cpu,
             "load": load,
+            "vault": vault_kind,
         }
     except BaseException:
         for log in sorted(workdir.glob("*.log")):
@@ -215,13 +249,33 @@ async def end_to_end(
         raise
     finally:
         await nc.close()
-        for process in (*refreshers, sandbox):
+        for process in processes:
             process.terminate()
-        for process in (*refreshers, sandbox):
+        for process in processes:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+class Progress:
+    """How far the refreshes got: counted by the stand-in, or read from the real vault's rows."""
+
+    def __init__(self, stand_in: VaultStandIn, real: RealVault | None) -> None:
+        self._stand_in = stand_in
+        self._real = real
+
+    async def done(self, since: datetime, wanted: int, base: int = 0) -> bool:
+        if self._real is None:
+            return self._stand_in.refreshes >= base + wanted
+        # A query every poll: light next to hundreds of refreshes a second.
+        await asyncio.sleep(0.2)
+        return await asyncio.to_thread(self._real.refreshed_count, since) >= wanted
+
+    def refreshed_at(self, connection_ids: list[str], since: datetime) -> dict[str, datetime]:
+        if self._real is None:
+            return {cid: self._stand_in.refreshed_at[cid] for cid in connection_ids}
+        return self._real.refreshed_at(connection_ids, since)
 
 
 def _expiry(vault: VaultStandIn, connection_id: str) -> datetime:
@@ -239,29 +293,70 @@ async def _consumer(nc: nats.NATS) -> bool:
     return info is not None
 
 
-async def _done(vault: VaultStandIn, target: int) -> bool:
-    return vault.refreshes >= target
+async def _vault_answers(nc: nats.NATS) -> bool:
+    probe = RefreshRequest(tenant_id="bench", connection_id="probe")
+    await nc.request(SUBJECT_REFRESH, encode_message(probe), timeout=2)
+    return True
 
 
-def write_readme(claims: list[claim_cost.ClaimFigures], e2e: dict[str, Any]) -> None:
+VAULT_DESCRIPTIONS = {
+    "real": (
+        "**The real vault** (`grantline run vault`, its own process) answers `vault.refresh`: it opens the"
+        " sealed refresh token, calls the sandbox provider's token endpoint over HTTP (the sandbox is its"
+        " own process), seals and stores the new tokens under a fenced lease, and publishes"
+        " `connections.refreshed` and its audit record through its outbox; the refreshers consume the"
+        " event. The connections were granted at the sandbox for real and written to `vault.connections`"
+        " sealed, as the vault stores them (`real_vault.py`)."
+    ),
+    "stand-in": (
+        "**A vault stand-in** (`vault_stand_in.py`, in the benchmark process) answers `vault.refresh`: it"
+        " makes the same real `refresh_token` request to the sandbox, publishes `connections.refreshed`"
+        " (which the refreshers consume) and replies, but encrypts and stores nothing. This run measures"
+        " what the refreshers themselves can sustain when the vault is not on the same two cores."
+    ),
+}
+
+
+def _e2e_section(e2e: dict[str, Any]) -> str:
+    cpu_rows = "\n".join(
+        f"| {name} | {seconds:.1f} | {seconds / BACKLOG * 1000:.2f} |" for name, seconds in e2e["cpu"].items()
+    )
+    title = "the real vault" if e2e["vault"] == "real" else "a vault stand-in"
+    return f"""### With {title}
+
+{VAULT_DESCRIPTIONS[e2e["vault"]]}
+
+- backlog of {BACKLOG:,} due connections drained in {e2e["elapsed"]:.1f} s:
+  **{e2e["rate"]:.0f} refreshes/s** sustained; load average {e2e["load"][0]:.2f} / {e2e["load"][1]:.2f} /
+  {e2e["load"][2]:.2f} (1/5/15 min) at the end of the drain.
+- schedule lag at half that rate: {e2e["count"]:,} connections due evenly over {LAG_SECONDS:.0f} s
+  ({e2e["target"]:.0f}/s); lag = refresh time minus the row's due time (includes the 0.5 s claim poll):
+  p50 {e2e["lag_p50"]:.3f} s, p99 **{e2e["lag_p99"]:.3f} s**, max {e2e["lag_max"]:.3f} s;
+  tokens expired: **{int(e2e["expired"])}**; errors: {int(e2e["errors"])}.
+
+CPU (user + system, each process with its children) while the backlog drained:
+
+| process | CPU s | CPU ms per refresh |
+| --- | ---: | ---: |
+{cpu_rows}
+| **all** | {sum(e2e["cpu"].values()):.1f} | {sum(e2e["cpu"].values()) / BACKLOG * 1000:.2f} |
+"""
+
+
+def write_readme(claims: list[claim_cost.ClaimFigures], runs: list[dict[str, Any]]) -> None:
     claim_rows = "\n".join(
         f"| {c.rows:,} | {c.due_rows:,} | {c.median_ms:.2f} | {c.p95_ms:.2f} | {c.plan_ms:.2f}"
         f" | `{c.buffers}` |"
         for c in claims
     )
-    lag_row = (
-        f"| {e2e['lag_p50']:.3f} s | {e2e['lag_p99']:.3f} s | {e2e['lag_max']:.3f} s"
-        f" | {e2e['lag_mean']:.3f} s | {int(e2e['expired'])} | {int(e2e['errors'])} |"
-    )
-    cpu_rows = "\n".join(
-        f"| {name} | {seconds:.1f} | {seconds / BACKLOG * 1000:.2f} |" for name, seconds in e2e["cpu"].items()
-    )
+    sections = "\n".join(_e2e_section(e2e) for e2e in runs)
     text = f"""# Refresh benchmark
 
-`uv run python -m benchmarks.refresh` (about 3 minutes). Machine: {os.cpu_count()} cores
-({platform.processor() or platform.machine()}), {platform.system()} {platform.release()}, Python
-{platform.python_version()}; embedded Postgres and NATS on the same machine, shared with everything else
-the benchmark runs (and, when these figures were taken, with other engineers' work).
+`uv run python -m benchmarks.refresh` (about 5 minutes; `BENCH_VAULT=real` or `stand-in` for one of the
+two end-to-end runs). Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}),
+{platform.system()} {platform.release()}, Python {platform.python_version()}; embedded Postgres (durable:
+fsync and synchronous commit on) and NATS on the same machine, shared with every process the benchmark
+runs.
 
 ## 1. Claim cost against table size
 
@@ -274,7 +369,7 @@ ago to one hour ahead).
 | ---: | ---: | ---: | ---: | ---: | --- |
 {claim_rows}
 
-The plan at 1M rows:
+The plan at the largest size:
 
 ```
 {claims[-1].plan}
@@ -283,35 +378,14 @@ The plan at 1M rows:
 The claim reads the head of the partial index only (an index scan with a LIMIT): the buffers it touches and
 its time stay flat from 10k to 1M rows.
 
-## 2. Sustained refreshes end to end
+## 2. Sustained refreshes end to end, and the schedule lag at half that rate
 
-Two refresher processes (`grantline run refresher`, default settings) claim a backlog of {BACKLOG:,} due
-connections and ask `vault.refresh` for each. **The vault here is a stand-in** (`vault_stand_in.py`, in the
-benchmark process): it makes a real `refresh_token` request over HTTP to the sandbox provider (its own
-process), publishes `connections.refreshed` on JetStream (which the refreshers consume and apply), and
-replies. It does not encrypt or store anything, so the real vault's cost is not in these figures.
+Two refresher processes (`grantline run refresher`, default settings) claim a backlog of due connections
+and ask `vault.refresh` for each; every process (refreshers, vault, sandbox provider, Postgres, NATS, this
+benchmark) shares the machine's {os.cpu_count()} cores. Each connection holds a sandbox token that expires
+10 minutes after it was granted.
 
-- backlog drained in {e2e["elapsed"]:.1f} s: **{e2e["rate"]:.0f} refreshes/s** sustained
-  (refresher x2 + stand-in + sandbox + Postgres + NATS on {os.cpu_count()} cores), load average
-  {e2e["load"][0]:.2f} / {e2e["load"][1]:.2f} / {e2e["load"][2]:.2f} (1/5/15 min) at the end of the drain.
-
-CPU (user + system, each process with its children) spent while the backlog drained:
-
-| process | CPU s | CPU ms per refresh |
-| --- | ---: | ---: |
-{cpu_rows}
-| **all** | {sum(e2e["cpu"].values()):.1f} | {sum(e2e["cpu"].values()) / BACKLOG * 1000:.2f} |
-
-## 3. Schedule lag at 50% of that rate
-
-{e2e["count"]:,} connections due evenly over {LAG_SECONDS:.0f} s ({e2e["target"]:.0f}/s), each holding a
-sandbox token that expires 10 minutes after it was granted.
-Lag = time the stand-in performed the refresh minus the row's due time (includes the 0.5 s claim poll).
-
-| p50 | p99 | max | mean | tokens expired | errors |
-| ---: | ---: | ---: | ---: | ---: | ---: |
-{lag_row}
-
+{sections}
 Target: 300 refreshes/s sustained on 2 cores (1,000,000 connections with one-hour tokens need ~278/s), zero
 tokens expired.
 
@@ -323,20 +397,24 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-refresh-", dir=os.environ.get("BENCH_WORKDIR")) as tmp:
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)
-        postgres = EmbeddedPostgres(workdir / "pg", durable=False)
+        # Durable, as in production: fsync and synchronous commit on.
+        postgres = EmbeddedPostgres(workdir / "pg", durable=True)
         nats_server = EmbeddedNats(workdir / "nats")
         postgres.start()
         nats_server.start()
         try:
             database_url = postgres.create_database("grantline")
-            migrate_all(database_url, ["refresher"])
+            migrate_all(database_url, ["refresher", "vault"])
             print("claim cost:", flush=True)
             sizes = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(","))
             claims = claim_cost.run(database_url, sizes)
-            print("end to end (vault.refresh stand-in, real sandbox refreshes):", flush=True)
             infra = {"postgres": [postgres._process.pid or 0], "nats": [nats_server._process.pid or 0]}
-            e2e = await end_to_end(nats_server.url, database_url, workdir, infra)
-            write_readme(claims, e2e)
+            runs = []
+            for kind in VAULTS:
+                vault = "the real vault" if kind == "real" else "a vault.refresh stand-in"
+                print(f"end to end ({vault}, real sandbox refreshes):", flush=True)
+                runs.append(await end_to_end(nats_server.url, database_url, workdir, infra, vault_kind=kind))
+            write_readme(claims, runs)
             print(f"wrote {HERE / 'README.md'}")
         finally:
             nats_server.stop()

@@ -130,7 +130,8 @@ Run: `uv run python -m benchmarks.satisfaction` (about two minutes; `--quick` fo
 
 ## What is measured, and how
 
-- Embedded NATS (JetStream, file storage) and embedded Postgres on this machine; the satisfaction
+- Embedded NATS (JetStream, file storage) and embedded Postgres (durable: fsync and synchronous commit
+  on, as in production) on this machine; the satisfaction
   migrations; the `app_user_connect` mirror bulk-loaded with COPY: {args.users:,} users x {len(PROVIDERS)}
   connections = {args.users * len(PROVIDERS):,} rows (loaded in {load_seconds:.1f} s).
 - The service runs as `grantline run satisfaction` in its own process with its default consumer

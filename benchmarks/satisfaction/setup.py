@@ -59,7 +59,7 @@ def embedded_servers() -> Iterator[Servers]:
         base = Path(tmp)
         os.chmod(base, 0o755)  # the Postgres system user must traverse it when we run as root
         nats_server = EmbeddedNats(base / "nats")
-        postgres = EmbeddedPostgres(base / "pg", durable=False)
+        postgres = EmbeddedPostgres(base / "pg", durable=True)
         nats_server.start()
         postgres.start()
         try:

@@ -123,6 +123,10 @@ class VaultStandIn:
         self.answering = asyncio.Event()
         self.answering.set()
         self.canned_errors: list[ErrorReply] = []
+        # Requests being answered now, the most there ever were at once, and how long each answer takes.
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.answer_delay = 0.0
         self._catalogue = load_catalogue(sandbox_url=sandbox.url) if sandbox else None
         self._http = httpx.AsyncClient(timeout=5)
         self._sub = None
@@ -223,7 +227,14 @@ class VaultStandIn:
 
     async def _answer(self, msg: Msg, request: RefreshRequest) -> None:
         await self.answering.wait()
-        reply = await self._refresh(request)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.answer_delay:
+                await asyncio.sleep(self.answer_delay)
+            reply = await self._refresh(request)
+        finally:
+            self.in_flight -= 1
         await msg.respond(encode_message(reply))
 
     async def _refresh(self, request: RefreshRequest) -> RefreshReply | ErrorReply:

@@ -99,6 +99,27 @@ async def test_two_refreshers_never_refresh_one_connection_twice(
         await second.stop()
 
 
+async def test_claims_beyond_a_providers_limit_wait_and_each_is_refreshed_once(
+    nats_url: str, database_url: str, vault: VaultStandIn
+) -> None:
+    # One provider, a limit of 3 at a time, claims of 25: most claims wait in the worker for a slot.
+    vault.answer_delay = 0.05
+    runtime = create_runtime(
+        refresher_settings(nats_url, database_url, refresh_provider_concurrency=3, refresh_batch_size=25)
+    )
+    await runtime.start()
+    try:
+        ids = [f"c-held-{i}" for i in range(40)]
+        await asyncio.gather(*(vault.grant(cid, expires_in=0.5) for cid in ids))
+        await wait_for_async(lambda: settled(database_url, ids), timeout=30)
+        assert all(vault.refreshes[cid] == 1 for cid in ids), vault.refreshes
+        assert all(vault.requests[cid] == 1 for cid in ids), vault.requests
+        assert vault.most_in_flight <= 3
+        assert all(row["attempts"] == 0 for row in (await rows(database_url)).values())
+    finally:
+        await runtime.stop()
+
+
 async def test_a_killed_worker_loses_no_refresh(
     nats_url: str, database_url: str, vault: VaultStandIn
 ) -> None:
