@@ -107,3 +107,22 @@ async def _answered(nc: Client, count: int) -> bool:
         return len(await stream_events(nc, "runs.admitted")) >= count
     except Exception:  # JetStream still coming back
         return False
+
+
+async def test_runs_requested_while_postgres_restarts_are_all_answered(
+    postgres_server, nats_url: str, database_url: str, nats_client: Client
+) -> None:
+    # The admission loop's psycopg pool and the outbox relay's own connection both lose Postgres here.
+    postgres_server.require_restart()
+    runtime = make_service(nats_url, database_url)
+    async with running(runtime):
+        await publish(nats_client, granted("c-github", provider="github"))
+        await publish(nats_client, requested("r-before", ["github"]))
+        await wait_for_async(lambda: _answered(nats_client, 1), timeout=10)
+        await asyncio.to_thread(postgres_server.stop)
+        await publish(nats_client, requested("r-during", ["github"]))
+        await asyncio.to_thread(postgres_server.start)
+        await publish(nats_client, requested("r-after", ["github"]))
+        await wait_for_async(lambda: _answered(nats_client, 3), timeout=60)
+    admitted = await stream_events(nats_client, "runs.admitted")
+    assert sorted(e.run_id for e in admitted) == ["r-after", "r-before", "r-during"]
