@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import uvloop
 from benchmarks.refresh import claim_cost
 from benchmarks.refresh.cpu_usage import CpuMeter
 from benchmarks.refresh.real_vault import RealVault
+from benchmarks.refresh.report import write_readme
 from benchmarks.refresh.vault_stand_in import VaultStandIn
 from grantline.cli.migrate import migrate_all
 from grantline.common.contract import encode_message
@@ -299,100 +299,6 @@ async def _vault_answers(nc: nats.NATS) -> bool:
     return True
 
 
-VAULT_DESCRIPTIONS = {
-    "real": (
-        "**The real vault** (`grantline run vault`, its own process) answers `vault.refresh`: it opens the"
-        " sealed refresh token, calls the sandbox provider's token endpoint over HTTP (the sandbox is its"
-        " own process), seals and stores the new tokens under a fenced lease, and publishes"
-        " `connections.refreshed` and its audit record through its outbox; the refreshers consume the"
-        " event. The connections were granted at the sandbox for real and written to `vault.connections`"
-        " sealed, as the vault stores them (`real_vault.py`)."
-    ),
-    "stand-in": (
-        "**A vault stand-in** (`vault_stand_in.py`, in the benchmark process) answers `vault.refresh`: it"
-        " makes the same real `refresh_token` request to the sandbox, publishes `connections.refreshed`"
-        " (which the refreshers consume) and replies, but encrypts and stores nothing. This run measures"
-        " what the refreshers themselves can sustain when the vault is not on the same two cores."
-    ),
-}
-
-
-def _e2e_section(e2e: dict[str, Any]) -> str:
-    cpu_rows = "\n".join(
-        f"| {name} | {seconds:.1f} | {seconds / BACKLOG * 1000:.2f} |" for name, seconds in e2e["cpu"].items()
-    )
-    title = "the real vault" if e2e["vault"] == "real" else "a vault stand-in"
-    return f"""### With {title}
-
-{VAULT_DESCRIPTIONS[e2e["vault"]]}
-
-- backlog of {BACKLOG:,} due connections drained in {e2e["elapsed"]:.1f} s:
-  **{e2e["rate"]:.0f} refreshes/s** sustained; load average {e2e["load"][0]:.2f} / {e2e["load"][1]:.2f} /
-  {e2e["load"][2]:.2f} (1/5/15 min) at the end of the drain.
-- schedule lag at half that rate: {e2e["count"]:,} connections due evenly over {LAG_SECONDS:.0f} s
-  ({e2e["target"]:.0f}/s); lag = refresh time minus the row's due time (includes the 0.5 s claim poll):
-  p50 {e2e["lag_p50"]:.3f} s, p99 **{e2e["lag_p99"]:.3f} s**, max {e2e["lag_max"]:.3f} s;
-  tokens expired: **{int(e2e["expired"])}**; errors: {int(e2e["errors"])}.
-
-CPU (user + system, each process with its children) while the backlog drained:
-
-| process | CPU s | CPU ms per refresh |
-| --- | ---: | ---: |
-{cpu_rows}
-| **all** | {sum(e2e["cpu"].values()):.1f} | {sum(e2e["cpu"].values()) / BACKLOG * 1000:.2f} |
-"""
-
-
-def write_readme(claims: list[claim_cost.ClaimFigures], runs: list[dict[str, Any]]) -> None:
-    claim_rows = "\n".join(
-        f"| {c.rows:,} | {c.due_rows:,} | {c.median_ms:.2f} | {c.p95_ms:.2f} | {c.plan_ms:.2f}"
-        f" | `{c.buffers}` |"
-        for c in claims
-    )
-    sections = "\n".join(_e2e_section(e2e) for e2e in runs)
-    text = f"""# Refresh benchmark
-
-`uv run python -m benchmarks.refresh` (about 5 minutes; `BENCH_VAULT=real` or `stand-in` for one of the
-two end-to-end runs). Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}),
-{platform.system()} {platform.release()}, Python {platform.python_version()}; embedded Postgres (durable:
-fsync and synchronous commit on) and NATS on the same machine, shared with every process the benchmark
-runs.
-
-## 1. Claim cost against table size
-
-The service's own claim statement (`FOR UPDATE SKIP LOCKED` on the partial index `refresh_schedule_due`,
-then the lease update) claiming {claim_cost.BATCH} rows, {claim_cost.SAMPLES} samples per size, each
-rolled back. Rows loaded with `COPY`; about 1.6% of them are due (next attempts spread from one minute
-ago to one hour ahead).
-
-| rows | due rows | median ms | p95 ms | EXPLAIN ANALYZE ms | buffers (top node) |
-| ---: | ---: | ---: | ---: | ---: | --- |
-{claim_rows}
-
-The plan at the largest size:
-
-```
-{claims[-1].plan}
-```
-
-The claim reads the head of the partial index only (an index scan with a LIMIT): the buffers it touches and
-its time stay flat from 10k to 1M rows.
-
-## 2. Sustained refreshes end to end, and the schedule lag at half that rate
-
-Two refresher processes (`grantline run refresher`, default settings) claim a backlog of due connections
-and ask `vault.refresh` for each; every process (refreshers, vault, sandbox provider, Postgres, NATS, this
-benchmark) shares the machine's {os.cpu_count()} cores. Each connection holds a sandbox token that expires
-10 minutes after it was granted.
-
-{sections}
-Target: 300 refreshes/s sustained on 2 cores (1,000,000 connections with one-hour tokens need ~278/s), zero
-tokens expired.
-
-{(HERE / "NOTES.md").read_text() if (HERE / "NOTES.md").exists() else ""}"""
-    (HERE / "README.md").write_text(text)
-
-
 async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-refresh-", dir=os.environ.get("BENCH_WORKDIR")) as tmp:
         workdir = Path(tmp)
@@ -414,7 +320,7 @@ async def main() -> None:
                 vault = "the real vault" if kind == "real" else "a vault.refresh stand-in"
                 print(f"end to end ({vault}, real sandbox refreshes):", flush=True)
                 runs.append(await end_to_end(nats_server.url, database_url, workdir, infra, vault_kind=kind))
-            write_readme(claims, runs)
+            write_readme(claims, runs, backlog=BACKLOG, lag_seconds=LAG_SECONDS)
             print(f"wrote {HERE / 'README.md'}")
         finally:
             nats_server.stop()

@@ -8,7 +8,6 @@ once JetStream has acknowledged them. While NATS is down, rows wait; nothing is 
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -193,7 +192,7 @@ class OutboxRelay:
 
     def _publish_headers(self, row: Any) -> dict[str, str]:
         """Headers for one outbox row: its event id, and a publish span when a trace awaits it."""
-        stored = row.headers if isinstance(row.headers, dict) else json.loads(row.headers)
+        stored: dict[str, str] = row.headers  # jsonb: psycopg hands it over as a dict
         headers: dict[str, str] = {}
         if stored:
             # A PRODUCER span, child of the transaction that wrote the row, parent of the consumers.

@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -89,7 +88,6 @@ class BatchedConsumer:
         loops: int,
         batch_size: int,
         top_up_seconds: float = DEFAULT_TOP_UP_SECONDS,
-        wake_relay: bool = True,
         unit_of_work: UnitOfWork | None = None,
     ) -> None:
         self._runtime = runtime
@@ -101,7 +99,7 @@ class BatchedConsumer:
         self._loops = loops
         self._batch_size = batch_size
         self._top_up_seconds = top_up_seconds
-        self._unit_of_work: UnitOfWork = unit_of_work or partial(runtime.transaction, wake_relay=wake_relay)
+        self._unit_of_work: UnitOfWork = unit_of_work or runtime.transaction
         self._handled = {
             outcome: MESSAGES_HANDLED.labels(runtime.name, subject, outcome)
             for outcome in ("ok", "rejected", "retried")

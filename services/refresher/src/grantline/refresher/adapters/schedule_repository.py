@@ -12,7 +12,6 @@ from grantline.common.db.driver import DriverConnection
 from grantline.refresher.adapters.tables import refresh_schedule as t
 from grantline.refresher.domain.schedule import ScheduleEntry
 
-_ENTRY_COLUMNS = [t.c[name] for name in ScheduleEntry.__dataclass_fields__]
 _ENTRY_FIELDS = tuple(f.name for f in fields(ScheduleEntry))
 
 
