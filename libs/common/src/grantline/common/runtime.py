@@ -167,6 +167,11 @@ class ServiceRuntime:
         for hook in self._on_start:
             await hook()
         await self.broker.start()
+        # Subscriptions reach NATS when a connection's writer next runs: flush both connections, so
+        # that once start() returns a request to this service finds its responder (without this a
+        # caller racing the start-up got "no responders").
+        await self.broker.connection.flush()
+        await self.nc.flush()
         for task in self._tasks:
             self._running.append(asyncio.create_task(self._guard(task), name=f"{self.name}:{task}"))
         log.info("service started", extra={"service": self.name})
