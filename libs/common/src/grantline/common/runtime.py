@@ -132,6 +132,18 @@ class ServiceRuntime:
         if wake_relay and self.relay is not None:
             self.relay.wake()
 
+    @asynccontextmanager
+    async def single_statement(self, *, wake_relay: bool = True) -> AsyncIterator[DriverConnection]:
+        """A psycopg connection in autocommit mode, for a unit of work that is one statement.
+
+        Cheaper than ``driver_transaction`` when the work fits one statement (several writes in
+        data-modifying CTEs commit atomically as one statement); see ``grantline.common.db.driver``.
+        """
+        async with self._driver_pool.single_statements() as connection:
+            yield connection
+        if wake_relay and self.relay is not None:
+            self.relay.wake()
+
     @property
     def nats(self) -> Client:
         """The raw nats-py connection (available once started)."""

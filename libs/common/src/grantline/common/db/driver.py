@@ -10,6 +10,12 @@ on the server after their first few uses.
 
 Every unit of work here commits when its block ends and rolls back when it raises, like
 ``ServiceRuntime.transaction``; a connection that broke is dropped by the pool, not reused.
+
+A unit of work that is one statement (data-modifying CTEs make several writes one atomic
+statement) is cheaper still on ``DriverPool.single_statements``: autocommit, no pipeline, no BEGIN
+or COMMIT. Measured on the client (uvloop, 16 concurrent): an update and a read in a pipelined
+transaction ~300 us of CPU; the same as one statement in autocommit ~95 us. Pipeline mode saves
+round trips, not CPU: its per-command bookkeeping costs more than it saves when the server is local.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class DriverPool:
         self._max_size = max_size
         self._application_name = application_name
         self._pool: AsyncConnectionPool[DriverConnection] | None = None
+        self._autocommit_pool: AsyncConnectionPool[DriverConnection] | None = None
         self._opening = asyncio.Lock()
 
     @asynccontextmanager
@@ -66,35 +73,55 @@ class DriverPool:
         travels with the statements after the last read. BEGIN, two statements and a read are one
         round trip instead of three.
         """
-        pool = self._pool or await self._open()
+        pool = self._pool or await self._open(autocommit=False)
         async with pool.connection() as connection, connection.pipeline():
             yield connection
             await connection.commit()
 
-    async def _open(self) -> AsyncConnectionPool[DriverConnection]:
+    @asynccontextmanager
+    async def single_statements(self) -> AsyncIterator[DriverConnection]:
+        """A connection in autocommit mode: each statement is its own transaction.
+
+        For units of work that are one statement. Its connections are a pool of their own (opened
+        on first use), so no connection ever changes mode between borrowers.
+        """
+        pool = self._autocommit_pool or await self._open(autocommit=True)
+        async with pool.connection() as connection:
+            yield connection
+
+    async def _open(self, *, autocommit: bool) -> AsyncConnectionPool[DriverConnection]:
         # Opened in the event loop that uses it (the pool's locks and tasks belong to that loop).
         async with self._opening:
-            if self._pool is not None:
-                return self._pool
+            existing = self._autocommit_pool if autocommit else self._pool
+            if existing is not None:
+                return existing
             pool: AsyncConnectionPool[DriverConnection] = AsyncConnectionPool(
                 self._conninfo,
                 min_size=1,
                 max_size=self._max_size,
-                kwargs={"application_name": self._application_name, "connect_timeout": 5},
+                kwargs={
+                    "application_name": self._application_name,
+                    "connect_timeout": 5,
+                    "autocommit": autocommit,
+                },
                 max_idle=300,  # a connection idle this long is closed
                 check=_check_status,
                 open=False,
-                name=f"{self._application_name}-driver",
+                name=f"{self._application_name}-driver{'-autocommit' if autocommit else ''}",
             )
             await pool.open(wait=False)
-            self._pool = pool
+            if autocommit:
+                self._autocommit_pool = pool
+            else:
+                self._pool = pool
             return pool
 
     async def close(self) -> None:
         """Close every connection (at shutdown)."""
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        for pool in (self._pool, self._autocommit_pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._autocommit_pool = None
 
 
 async def _check_status(connection: DriverConnection) -> None:
