@@ -17,7 +17,7 @@ from grantline.vault.adapters.provider_client import ProviderClient
 from grantline.vault.adapters.resolve_reader import ResolveReader
 from grantline.vault.adapters.tables import connections, outbox
 from grantline.vault.domain import DataKeyCache
-from grantline.vault.entrypoints.request_handlers import register_request_handlers
+from grantline.vault.entrypoints.request_handlers import refresh_responder, register_request_handlers
 from grantline.vault.entrypoints.resolve_subscription import ResolveSubscription
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.refresh import Refresher
@@ -41,6 +41,7 @@ def build_context(
         fingerprint_key=fingerprint_key(settings, keyring.keyring),
         outbox=outbox,
         transaction=runtime.transaction,
+        single_statement=runtime.single_statement,
         instance_id=f"{socket.gethostname()[:60]}-{secrets.token_hex(4)}",
     )
 
@@ -53,7 +54,8 @@ def create_runtime(
     runtime = ServiceRuntime(settings, outbox=outbox)
     ctx = build_context(settings, runtime, providers)
     refresher = Refresher(ctx)
-    register_request_handlers(runtime.broker, ctx, refresher)
+    register_request_handlers(runtime.broker, ctx)
+    refresh = refresh_responder(ctx, refresher)
     reader = ResolveReader(
         libpq_url(settings.database_url),
         connections=settings.resolve_db_connections,
@@ -71,11 +73,13 @@ def create_runtime(
     runtime.add_background_task(audit.run)
 
     @runtime.on_start
-    async def _start_resolve() -> None:
+    async def _start_raw_subscriptions() -> None:
         await resolve.start(runtime.nats)
+        await refresh.start(runtime.nats)
 
     @runtime.on_stop
-    async def _stop_resolve() -> None:
+    async def _stop_raw_subscriptions() -> None:
+        await refresh.stop()
         await resolve.stop()
         await audit.flush()
         await audit.close()

@@ -43,6 +43,9 @@ class VaultSettings(ServiceSettings):
     audit_flush_interval_seconds: float = Field(default=0.1, gt=0)
     audit_flush_max_records: int = Field(default=1000, ge=1)
 
+    # Requests handled at once per replica: vault.refresh (mostly waiting on providers), and each
+    # of the other request subjects.
+    refresh_workers: int = Field(default=64, ge=1, le=1000)
     request_workers: int = Field(default=8, ge=1)
 
     # Google RISC: where its signing keys are published, and how long a fetched set is reused.

@@ -1,4 +1,8 @@
-"""Every `vault.*` subject but resolve, served through FastStream (queue groups share replicas)."""
+"""Every `vault.*` subject but resolve, in queue groups shared by the replicas.
+
+All but refresh go through FastStream. Refresh comes in bursts of hundreds a second when a fleet of
+tokens comes due, so it has its own responder on nats-py (``refresh_responder``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pydantic import BaseModel
 
 from grantline.common.contract import vault, vault_admin
 from grantline.common.contract.errors import ErrorReply
-from grantline.common.nats.request_reply import serve_requests
+from grantline.common.nats.request_reply import RequestResponder, serve_requests
 from grantline.vault.service import connections_admin, provider_apps
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.exchange import exchange
@@ -19,10 +23,8 @@ from grantline.vault.service.revocation import revoke_connection
 from grantline.vault.service.webhooks import RiscKeys, verify_webhook
 
 
-def register_request_handlers(broker: NatsBroker, ctx: VaultContext, refresher: Refresher) -> None:
-    """Register the handlers on the runtime's broker."""
-    workers = ctx.settings.request_workers
-    risc = RiscKeys(ctx)
+def refresh_responder(ctx: VaultContext, refresher: Refresher) -> RequestResponder:
+    """`vault.refresh`: started and stopped with the runtime (app.py)."""
 
     async def refresh(request: vault.RefreshRequest) -> BaseModel:
         outcome = await refresher.refresh(
@@ -37,6 +39,20 @@ def register_request_handlers(broker: NatsBroker, ctx: VaultContext, refresher: 
             connection_id=outcome.connection_id, expires_at=outcome.expires_at, refreshed=outcome.refreshed
         )
 
+    return RequestResponder(
+        service="vault",
+        subject=vault.SUBJECT_REFRESH,
+        request_model=vault.RefreshRequest,
+        handler=refresh,
+        max_in_flight=ctx.settings.refresh_workers,
+    )
+
+
+def register_request_handlers(broker: NatsBroker, ctx: VaultContext) -> None:
+    """Register the FastStream handlers on the runtime's broker."""
+    workers = ctx.settings.request_workers
+    risc = RiscKeys(ctx)
+
     def bind(
         handler: Callable[[VaultContext, Any], Awaitable[BaseModel | ErrorReply]],
     ) -> Callable[[Any], Awaitable[BaseModel]]:
@@ -50,7 +66,6 @@ def register_request_handlers(broker: NatsBroker, ctx: VaultContext, refresher: 
 
     subjects: list[tuple[str, type[BaseModel], Callable[[Any], Awaitable[BaseModel]]]] = [
         (vault.SUBJECT_EXCHANGE, vault.ExchangeRequest, bind(exchange)),
-        (vault.SUBJECT_REFRESH, vault.RefreshRequest, refresh),
         (vault.SUBJECT_REVOKE, vault.RevokeRequest, bind(revoke_connection)),
         (
             vault_admin.SUBJECT_PROVIDER_APP_PUT,

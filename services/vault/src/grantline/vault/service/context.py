@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grantline.common.db.driver import DriverConnection
+
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition
 from grantline.providers.definition import ProviderDefinition
@@ -18,6 +20,9 @@ from grantline.vault.adapters.provider_client import ProviderClient
 from grantline.vault.settings import VaultSettings
 
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+# ``ServiceRuntime.single_statement``: psycopg in autocommit, for the refresh path's one-statement
+# units of work (``wake_relay=False`` for one that writes no event).
+DriverUnitOfWork = Callable[..., AbstractAsyncContextManager[DriverConnection]]
 
 
 class UnknownProvider(Exception):
@@ -35,6 +40,7 @@ class VaultContext:
     fingerprint_key: bytes
     outbox: Table
     transaction: UnitOfWork
+    single_statement: DriverUnitOfWork
     # Replica identity, written as the refresh lease owner.
     instance_id: str
 

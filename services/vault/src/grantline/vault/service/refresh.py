@@ -16,24 +16,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import Row
 
-from grantline.common.contract.audit import AuditAction
+from grantline.common.contract.audit import AuditAction, AuditRecord
 from grantline.common.contract.connections import ReauthRequired, TokenRefreshed
 from grantline.common.contract.errors import ErrorCode, ErrorReply
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import CatalogueError
 from grantline.providers.token_response import ExternalAccount, TokenResponseError, TokenSet
-from grantline.vault.adapters import connection_repository as connection_rows
-from grantline.vault.adapters import provider_app_repository as app_rows
-from grantline.vault.adapters.provider_client import ProviderUnavailable
-from grantline.vault.domain import SecretField, fingerprint
+from grantline.vault.adapters import refresh_rows
+from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
+from grantline.vault.adapters.refresh_rows import RefreshCredentials
+from grantline.vault.domain import DataKey, SecretField, WrappedDataKey, fingerprint
 from grantline.vault.domain.connection_rules import ConnectionStatus, needs_refresh
 from grantline.vault.service.context import UnknownProvider, VaultContext
-from grantline.vault.service.provider_apps import client_credentials
-from grantline.vault.service.records import audit, emit, owner_user
-from grantline.vault.service.sealing import open_value, seal_tokens
+from grantline.vault.service.records import audit, owner_user
+from grantline.vault.service.sealing import open_app_secret, open_value, seal_tokens
 
 log = logging.getLogger(__name__)
 _LEASE_POLL_SECONDS = 0.05
@@ -81,20 +79,16 @@ class Refresher:
         ctx = self._ctx
         deadline = asyncio.get_running_loop().time() + ctx.settings.refresh_lease_seconds + 5
         while True:
-            async with ctx.transaction() as session:
-                row = await connection_rows.acquire_lease(
-                    session, tenant_id, connection_id, ctx.instance_id, ctx.settings.refresh_lease_seconds
+            async with ctx.single_statement(wake_relay=False) as conn:
+                row, credentials = await refresh_rows.take_lease(
+                    conn, tenant_id, connection_id, ctx.instance_id, ctx.settings.refresh_lease_seconds
                 )
-                if row is None:
-                    current = await connection_rows.get(session, tenant_id, connection_id)
-                    if current is None:
-                        return RefreshOutcome(
-                            connection_id,
-                            False,
-                            error=ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection"),
-                        )
+            if credentials is None:
+                return RefreshOutcome(
+                    connection_id, False, error=ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
+                )
             if row is not None:
-                return await self._as_lease_holder(row, force, before)
+                return await self._as_lease_holder(row, credentials, force, before)
             # Another replica holds the lease: wait for it to finish, then use what it committed.
             if asyncio.get_running_loop().time() > deadline:
                 return RefreshOutcome(
@@ -107,7 +101,9 @@ class Refresher:
             await asyncio.sleep(_LEASE_POLL_SECONDS)
             force, before = False, None
 
-    async def _as_lease_holder(self, row: Row[Any], force: bool, before: datetime | None) -> RefreshOutcome:
+    async def _as_lease_holder(
+        self, row: Any, credentials: RefreshCredentials, force: bool, before: datetime | None
+    ) -> RefreshOutcome:
         ctx = self._ctx
         fence = row.version
         now = datetime.now(UTC)
@@ -123,7 +119,7 @@ class Refresher:
                 and row.expires_at is not None
                 and row.expires_at <= now
             ):
-                return await self._mark_reauth(row, fence, "no_refresh_token", now)
+                return await self._mark_reauth(row, fence, "no_refresh_token")
             await self._release(row.id, fence)
             return RefreshOutcome(row.id, False, row.expires_at, error=status_error)
         try:
@@ -136,18 +132,30 @@ class Refresher:
         if definition.refresh.non_expiring:
             await self._release(row.id, fence)
             return RefreshOutcome(row.id, False, row.expires_at)
-        async with ctx.transaction() as session:
-            app = await app_rows.get_by_id(session, row.provider_app_id) if row.provider_app_id else None
-            if app is None or not app.enabled:
-                await self._release(row.id, fence)
-                return RefreshOutcome(
-                    row.id,
-                    False,
-                    row.expires_at,
-                    ErrorReply.of(ErrorCode.REVOKED, "the provider app is disabled"),
-                )
-            client = await client_credentials(ctx, session, app)
-            key = await ctx.keys.get_or_create(session, row.tenant_id)
+        if credentials.app_id is None or not credentials.app_enabled:
+            await self._release(row.id, fence)
+            return RefreshOutcome(
+                row.id,
+                False,
+                row.expires_at,
+                ErrorReply.of(ErrorCode.REVOKED, "the provider app is disabled"),
+            )
+        key = _data_key(ctx, row.tenant_id, credentials)
+        if key is None:
+            # Sealed tokens without the tenant's data key: nothing can open them.
+            log.error("refresh impossible: the tenant has no data key", extra={"connection_id": row.id})
+            await self._release(row.id, fence)
+            return RefreshOutcome(
+                row.id, False, row.expires_at, ErrorReply.of(ErrorCode.INTERNAL, "internal error")
+            )
+        client = ClientCredentials(
+            client_id=credentials.client_id or "",
+            client_secret=open_app_secret(
+                key, row.tenant_id, credentials.app_id, SecretField.CLIENT_SECRET, credentials.client_secret
+            )
+            or _EMPTY,
+            settings=dict(credentials.app_settings),
+        )
         previous = TokenSet(
             access_token=open_value(key, row.tenant_id, row.id, SecretField.ACCESS_TOKEN, row.access_token)
             or _EMPTY,
@@ -164,93 +172,80 @@ class Refresher:
             tokens = await ctx.providers.refresh(definition, client, previous)
         except TokenResponseError as error:
             if error.is_invalid_grant:
-                return await self._mark_reauth(row, fence, error.error, now)
+                return await self._mark_reauth(row, fence, error.error)
             return await self._failed(row, fence, error.error)
         except ProviderUnavailable:
             return await self._failed(row, fence, "provider_unavailable")
         return await self._store(row, fence, key, tokens)
 
-    async def _store(self, row: Row[Any], fence: int, key: Any, tokens: TokenSet) -> RefreshOutcome:
+    async def _store(self, row: Any, fence: int, key: DataKey, tokens: TokenSet) -> RefreshOutcome:
         ctx = self._ctx
-        async with ctx.transaction() as session:
-            stored = await connection_rows.fenced_update(
-                session,
+        events = (
+            TokenRefreshed(
+                tenant_id=row.tenant_id,
+                connection_id=row.id,
+                owner=row.owner,
+                provider=row.provider,
+                expires_at=tokens.expires_at,
+                refresh_token_rotated=tokens.refresh_token_rotated,
+                refresh_token_expires_at=tokens.refresh_token_expires_at,
+            ),
+            audit(
+                row.tenant_id,
+                AuditAction.TOKEN_REFRESHED,
+                connection_id=row.id,
+                provider=row.provider,
+                user_id=owner_user(row.owner),
+                detail={
+                    "token_fingerprint": fingerprint(
+                        ctx.fingerprint_key, tokens.access_token.get_secret_value()
+                    ),
+                    "refresh_token_rotated": tokens.refresh_token_rotated,
+                },
+            ),
+        )
+        async with ctx.single_statement() as conn:
+            stored = await refresh_rows.store_refreshed(
+                conn,
                 row.id,
                 ctx.instance_id,
                 fence,
-                {
-                    **seal_tokens(key, row.tenant_id, row.id, tokens),
-                    "expires_at": tokens.expires_at,
-                    "refresh_token_expires_at": tokens.refresh_token_expires_at,
-                    "scopes": list(tokens.scopes) or list(row.scopes or []),
-                    "last_refreshed_at": datetime.now(UTC),
-                },
+                sealed=seal_tokens(key, row.tenant_id, row.id, tokens),
+                expires_at=tokens.expires_at,
+                refresh_token_expires_at=tokens.refresh_token_expires_at,
+                scopes=list(tokens.scopes) or list(row.scopes or []),
+                events=events,
             )
-            if stored:
-                await emit(
-                    ctx,
-                    session,
-                    TokenRefreshed(
-                        tenant_id=row.tenant_id,
-                        connection_id=row.id,
-                        owner=row.owner,
-                        provider=row.provider,
-                        expires_at=tokens.expires_at,
-                        refresh_token_rotated=tokens.refresh_token_rotated,
-                        refresh_token_expires_at=tokens.refresh_token_expires_at,
-                    ),
-                    audit(
-                        row.tenant_id,
-                        AuditAction.TOKEN_REFRESHED,
-                        connection_id=row.id,
-                        provider=row.provider,
-                        user_id=owner_user(row.owner),
-                        detail={
-                            "token_fingerprint": fingerprint(
-                                ctx.fingerprint_key, tokens.access_token.get_secret_value()
-                            ),
-                            "refresh_token_rotated": tokens.refresh_token_rotated,
-                        },
-                    ),
-                )
         if not stored:
             # Revoked (or the lease lapsed) while the provider answered: these tokens must not land.
             log.warning("refresh result discarded: fence lost", extra={"connection_id": row.id})
             return await self._current_state(row)
         return RefreshOutcome(row.id, True, tokens.expires_at)
 
-    async def _current_state(self, row: Row[Any]) -> RefreshOutcome:
+    async def _current_state(self, row: Any) -> RefreshOutcome:
         """After losing the fence: answer with what the connection is now, not a guess.
 
         Only a revoked or reauth-required connection is an error; when another replica's refresh
         won, its expiry is the answer, so the refresher keeps the connection on its schedule.
         """
-        async with self._ctx.transaction() as session:
-            current = await connection_rows.get(session, row.tenant_id, row.id)
+        async with self._ctx.single_statement(wake_relay=False) as conn:
+            current = await refresh_rows.current_state(conn, row.tenant_id, row.id)
         if current is None:
             return RefreshOutcome(
                 row.id, False, error=ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
             )
         return RefreshOutcome(row.id, False, current.expires_at, error=_status_error(current))
 
-    async def _mark_reauth(self, row: Row[Any], fence: int, reason: str, now: datetime) -> RefreshOutcome:
+    async def _mark_reauth(self, row: Any, fence: int, reason: str) -> RefreshOutcome:
         ctx = self._ctx
-        async with ctx.transaction() as session:
-            stored = await connection_rows.fenced_update(
-                session,
+        async with ctx.single_statement() as conn:
+            await refresh_rows.mark_reauth_required(
+                conn,
                 row.id,
                 ctx.instance_id,
                 fence,
-                {
-                    "status": ConnectionStatus.REAUTH_REQUIRED.value,
-                    "status_reason": reason,
-                    **connection_rows.NO_SECRETS,
-                },
-            )
-            if stored:
-                await emit(
-                    ctx,
-                    session,
+                reason=reason,
+                events=(
                     ReauthRequired(
                         tenant_id=row.tenant_id,
                         connection_id=row.id,
@@ -258,15 +253,7 @@ class Refresher:
                         provider=row.provider,
                         reason=reason,
                     ),
-                    audit(
-                        row.tenant_id,
-                        AuditAction.TOKEN_REFRESH_FAILED,
-                        connection_id=row.id,
-                        provider=row.provider,
-                        user_id=owner_user(row.owner),
-                        outcome="failure",
-                        detail={"error": reason},
-                    ),
+                    _refresh_failed(row, reason),
                     audit(
                         row.tenant_id,
                         AuditAction.CONNECTION_REAUTH_REQUIRED,
@@ -275,7 +262,8 @@ class Refresher:
                         user_id=owner_user(row.owner),
                         detail={"reason": reason},
                     ),
-                )
+                ),
+            )
         return RefreshOutcome(
             row.id,
             False,
@@ -285,22 +273,15 @@ class Refresher:
             ),
         )
 
-    async def _failed(self, row: Row[Any], fence: int, error: str) -> RefreshOutcome:
+    async def _failed(self, row: Any, fence: int, error: str) -> RefreshOutcome:
         ctx = self._ctx
-        async with ctx.transaction() as session:
-            await connection_rows.fenced_update(session, row.id, ctx.instance_id, fence, {})
-            await emit(
-                ctx,
-                session,
-                audit(
-                    row.tenant_id,
-                    AuditAction.TOKEN_REFRESH_FAILED,
-                    connection_id=row.id,
-                    provider=row.provider,
-                    user_id=owner_user(row.owner),
-                    outcome="failure",
-                    detail={"error": error},
-                ),
+        async with ctx.single_statement() as conn:
+            await refresh_rows.release(
+                conn,
+                row.id,
+                ctx.instance_id,
+                fence,
+                events=(_refresh_failed(row, error),),
             )
         return RefreshOutcome(
             row.id,
@@ -312,14 +293,35 @@ class Refresher:
         )
 
     async def _release(self, connection_id: str, fence: int) -> None:
-        async with self._ctx.transaction() as session:
-            await connection_rows.fenced_update(session, connection_id, self._ctx.instance_id, fence, {})
+        async with self._ctx.single_statement(wake_relay=False) as conn:
+            await refresh_rows.release(conn, connection_id, self._ctx.instance_id, fence)
+
+
+def _refresh_failed(row: Any, error: str) -> AuditRecord:
+    return audit(
+        row.tenant_id,
+        AuditAction.TOKEN_REFRESH_FAILED,
+        connection_id=row.id,
+        provider=row.provider,
+        user_id=owner_user(row.owner),
+        outcome="failure",
+        detail={"error": error},
+    )
+
+
+def _data_key(ctx: VaultContext, tenant_id: str, credentials: RefreshCredentials) -> DataKey | None:
+    if credentials.wrapped_data_key is None or credentials.data_key_id is None:
+        return None
+    wrapped = WrappedDataKey(
+        credentials.master_key_id or "", credentials.data_key_id, credentials.wrapped_data_key
+    )
+    return ctx.keys.unwrap(tenant_id, wrapped)
 
 
 _EMPTY = SecretStr("")
 
 
-def _status_error(row: Row[Any]) -> ErrorReply | None:
+def _status_error(row: Any) -> ErrorReply | None:
     if row.status == ConnectionStatus.REVOKED:
         return ErrorReply.of(ErrorCode.REVOKED, "the connection was revoked")
     if row.status == ConnectionStatus.REAUTH_REQUIRED:
