@@ -2,7 +2,7 @@
 
 Everything runs in-process against the test NATS and Postgres. The sandbox plays every provider:
 its own `sandbox*` catalogue entries directly, and `slack`, `github` and `google` through
-`SandboxPlaysProviders`, an httpx transport the vault's provider client uses that sends requests
+`SandboxPlaysProviders`, a transport the vault's provider client uses that sends requests
 for those providers' real hosts to the sandbox profile imitating them (nothing leaves the machine).
 """
 
@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,7 @@ from grantline.sandbox import SandboxState, create_sandbox_app
 from grantline.satisfaction.app import create_runtime as create_satisfaction_runtime
 from grantline.satisfaction.settings import SatisfactionSettings
 from grantline.vault.adapters.provider_client import ProviderClient
+from grantline.vault.adapters.provider_http import ProviderResponse, ProviderTransport, transport_for
 from grantline.vault.app import create_runtime as create_vault_runtime
 from grantline.vault.settings import VaultSettings
 
@@ -77,19 +78,19 @@ def played_by_sandbox(url: str, sandbox_url: str) -> str:
     return urlunsplit((sandbox.scheme, sandbox.netloc, path, parts.query, ""))
 
 
-class SandboxPlaysProviders(httpx.AsyncBaseTransport):
-    """Sends requests for the real Slack, GitHub and Google endpoints to the sandbox instead."""
+class SandboxPlaysProviders:
+    """Sends the vault's requests for the real Slack, GitHub and Google endpoints to the sandbox."""
 
-    def __init__(self, sandbox_url: str) -> None:
+    def __init__(self, sandbox_url: str, inner: ProviderTransport) -> None:
         self._sandbox_url = sandbox_url
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = inner
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        target = played_by_sandbox(str(request.url), self._sandbox_url)
-        if target != str(request.url):
-            headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
-            request = httpx.Request(request.method, target, headers=headers, content=await request.aread())
-        return await self._inner.handle_async_request(request)
+    async def send(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None
+    ) -> ProviderResponse:
+        return await self._inner.send(
+            method, played_by_sandbox(url, self._sandbox_url), headers=headers, body=body
+        )
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -205,8 +206,8 @@ def vault_runtime(
         audit_flush_interval_seconds=0.05,
         request_workers=4,
     )
-    http = httpx.AsyncClient(transport=SandboxPlaysProviders(sandbox_url), timeout=5)
-    return create_vault_runtime(settings, providers=ProviderClient(settings, http=http))
+    transport = SandboxPlaysProviders(sandbox_url, transport_for(settings))
+    return create_vault_runtime(settings, providers=ProviderClient(settings, transport=transport))
 
 
 def gateway_runtime(nats_url: str, database_url: str, sandbox_url: str) -> ServiceRuntime:

@@ -1,10 +1,11 @@
 """Every call the vault makes to a provider's token, refresh, revocation and userinfo endpoints.
 
 Requests are shaped by `grantline.providers` (quirks live in the catalogue); this module sends them
-with httpx, with timeouts and bounded retries. A request that may already have been processed by
-the provider (a refresh of a rotating token, a code exchange) is only re-sent when it certainly
-never left this process (connection refused or connect timeout) or the provider said it did not
-process it (5xx, 429): re-sending a refresh whose reply was lost would burn a rotated refresh token.
+through a ``ProviderTransport`` (aiohttp, see provider_http.py), with timeouts and bounded
+retries. A request that may already have been processed by the provider (a refresh of a rotating
+token, a code exchange) is only re-sent when it certainly never left this process (no connection
+could be made) or the provider said it did not process it (5xx, 429): re-sending a refresh whose
+reply was lost would burn a rotated refresh token.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
-import httpx
 from pydantic import SecretStr
 
 from grantline.providers.definition import ProviderDefinition
@@ -34,13 +34,18 @@ from grantline.providers.token_response import (
     build_userinfo_request,
     parse_token_response,
 )
+from grantline.vault.adapters.provider_http import (
+    ProviderResponse,
+    ProviderTransport,
+    ProviderTransportError,
+    transport_for,
+)
 from grantline.vault.adapters.url_guard import UnsafeProviderUrl, check_provider_url
 from grantline.vault.settings import VaultSettings
 
 log = logging.getLogger(__name__)
 
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
-_ALWAYS_SAFE_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class ProviderUnavailable(Exception):
@@ -59,19 +64,13 @@ class ClientCredentials:
 class ProviderClient:
     """Sends provider requests with retries, URL checks and quirk-aware parsing."""
 
-    def __init__(self, settings: VaultSettings, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: VaultSettings, transport: ProviderTransport | None = None) -> None:
         self._settings = settings
-        self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.provider_timeout_seconds),
-            follow_redirects=False,
-            # Keep every connection it may open: with fewer kept alive than in use, each refresh beyond
-            # the keep-alive pool paid a new TCP connection (a third of the vault's CPU under load).
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-        )
+        self._transport = transport or transport_for(settings)
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def exchange_code(
         self,
@@ -162,9 +161,20 @@ class ProviderClient:
             log.warning("userinfo failed", extra={"provider": definition.id, "status": response.status_code})
             return None
         try:
-            return account_from_userinfo(definition, response.json())
+            return account_from_userinfo(definition, json.loads(response.body))
         except ValueError:
             return None
+
+    async def fetch_json(self, url: str) -> Any:
+        """A JSON document from a provider (signing keys); raises ProviderUnavailable if it is not one."""
+        request = ProviderRequest(url=url, headers={"Accept": "application/json"}, body=None, method="GET")
+        response = await self._send(request, resend_safe=True)
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"{url} answered {response.status_code}")
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            raise ProviderUnavailable(f"{url} did not answer JSON") from None
 
     async def _token_call(
         self, definition: ProviderDefinition, request: ProviderRequest, *, resend_safe: bool
@@ -183,26 +193,26 @@ class ProviderClient:
             )
         return body
 
-    async def _send(self, request: ProviderRequest, *, resend_safe: bool) -> httpx.Response:
+    async def _send(self, request: ProviderRequest, *, resend_safe: bool) -> ProviderResponse:
+        settings = self._settings
         try:
-            await check_provider_url(request.url, allow_private=self._settings.allow_private_provider_urls)
+            check_provider_url(request.url, allow_private=settings.allow_private_provider_urls)
         except UnsafeProviderUrl as error:
             raise ProviderUnavailable(str(error)) from None
-        settings = self._settings
+        body = _encode_body(request)
         attempts = settings.provider_max_attempts
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
-                response = await self._http.request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    **_body_arguments(request),
+                response = await self._transport.send(
+                    request.method, request.url, headers=request.headers, body=body
                 )
-            except httpx.TransportError as error:
-                retryable = resend_safe or isinstance(error, _ALWAYS_SAFE_ERRORS)
+            except UnsafeProviderUrl as error:
+                raise ProviderUnavailable(str(error)) from None
+            except ProviderTransportError as error:
+                retryable = resend_safe or error.certainly_not_sent
                 if last or not retryable:
-                    raise ProviderUnavailable(f"provider unreachable: {type(error).__name__}") from None
+                    raise ProviderUnavailable(f"provider unreachable: {error}") from None
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             if response.status_code == 429:
@@ -222,15 +232,15 @@ class ProviderClient:
         return random.uniform(0, self._settings.provider_retry_base_seconds * 2 ** (attempt - 1))
 
 
-def _body_arguments(request: ProviderRequest) -> dict[str, Any]:
+def _encode_body(request: ProviderRequest) -> bytes | None:
     if request.body is None:
-        return {}
+        return None
     if request.body_format == "json":
-        return {"json": request.body}
-    return {"data": request.body}
+        return json.dumps(request.body).encode()
+    return urlencode(request.body).encode()
 
 
-def _decode_body(response: httpx.Response) -> dict[str, Any] | None:
+def _decode_body(response: ProviderResponse) -> dict[str, Any] | None:
     text = response.text
     try:
         body = json.loads(text)
@@ -242,7 +252,7 @@ def _decode_body(response: httpx.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: ProviderResponse) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
         return 1.0

@@ -1,10 +1,14 @@
-"""Refuse provider URLs that point inside the network (SSRF), unless development allows it."""
+"""Refuse provider URLs that point inside the network (SSRF), unless development allows it.
+
+Two checks. ``check_provider_url``, before a request: http(s) with a host, https only in production,
+and a literal IP address must be public. ``provider_http.PublicAddressResolver``, when connecting:
+every address a host name resolves to must be public. The second is where a name is checked, so the
+addresses checked are the ones connected to (no window for DNS rebinding between check and connect).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 
@@ -12,7 +16,8 @@ class UnsafeProviderUrl(Exception):
     """The URL's host is private, loopback, link-local or otherwise not a public address."""
 
 
-def _is_public(address: str) -> bool:
+def is_public_address(address: str) -> bool:
+    """Whether an IP address is routable on the internet (not private, loopback, link-local, ...)."""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -26,8 +31,8 @@ def _is_public(address: str) -> bool:
     )
 
 
-async def check_provider_url(url: str, *, allow_private: bool) -> None:
-    """Raise UnsafeProviderUrl unless every address the host resolves to is public (or allowed)."""
+def check_provider_url(url: str, *, allow_private: bool) -> None:
+    """Raise UnsafeProviderUrl for a URL no provider call may use (host names are checked on connect)."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise UnsafeProviderUrl(
@@ -38,13 +43,8 @@ async def check_provider_url(url: str, *, allow_private: bool) -> None:
     if parts.scheme != "https":
         raise UnsafeProviderUrl(f"provider URL must use https: {parts.hostname}")
     host = parts.hostname
-    try:
-        addresses = [host] if _is_ip(host) else await _resolve(host, parts.port or 443)
-    except OSError:
-        raise UnsafeProviderUrl(f"provider host {host!r} does not resolve") from None
-    for address in addresses:
-        if not _is_public(address):
-            raise UnsafeProviderUrl(f"provider host {host!r} resolves to a non-public address")
+    if _is_ip(host) and not is_public_address(host):
+        raise UnsafeProviderUrl(f"provider host {host!r} is not a public address")
 
 
 def _is_ip(host: str) -> bool:
@@ -53,8 +53,3 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-async def _resolve(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]

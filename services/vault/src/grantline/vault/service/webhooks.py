@@ -12,8 +12,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from grantline.common.contract.vault_admin import WebhookVerdict, WebhookVerifyRequest
 from grantline.providers.webhooks import (
     VerifiedWebhook,
@@ -25,7 +23,7 @@ from grantline.providers.webhooks import (
 )
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
-from grantline.vault.adapters.url_guard import UnsafeProviderUrl, check_provider_url
+from grantline.vault.adapters.provider_client import ProviderUnavailable
 from grantline.vault.domain import SecretField
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.sealing import open_app_secret
@@ -48,14 +46,11 @@ class RiscKeys:
         """The JWKS document (refetched after its lifetime)."""
         settings = self._ctx.settings
         if self._jwks is None or time.monotonic() - self._fetched_at > settings.risc_jwks_ttl_seconds:
-            await check_provider_url(
-                settings.risc_jwks_url, allow_private=settings.allow_private_provider_urls
-            )
-            async with httpx.AsyncClient(timeout=settings.provider_timeout_seconds) as http:
-                response = await http.get(settings.risc_jwks_url)
-                response.raise_for_status()
-                self._jwks = response.json()
-                self._fetched_at = time.monotonic()
+            jwks = await self._ctx.providers.fetch_json(settings.risc_jwks_url)
+            if not isinstance(jwks, dict):
+                raise ProviderUnavailable("the RISC signing keys are not a JSON object")
+            self._jwks = jwks
+            self._fetched_at = time.monotonic()
         return self._jwks
 
 
@@ -89,7 +84,7 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
         if request.provider == "google" or definition.webhook_scheme == "google_risc":
             try:
                 jwks = await risc.get()
-            except (httpx.HTTPError, ValueError, UnsafeProviderUrl):
+            except ProviderUnavailable:
                 return WebhookVerdict(verified=False, reason="jwks_unavailable")
             for app in apps:
                 try:
