@@ -1,5 +1,6 @@
 """Postgres access to the refresh schedule: entries, claims with leases, outcomes, warnings."""
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -93,29 +94,65 @@ class OutcomeWrite:
     clear_warning: bool
 
 
-_OUTCOME_FIELDS = tuple(f.name for f in fields(OutcomeWrite))
-
-_RECORD_OUTCOME = """
-    UPDATE refresher.refresh_schedule
-       SET state = %(state)s, end_reason = %(end_reason)s, expires_at = %(expires_at)s,
-           due_at = %(due_at)s, next_attempt_at = %(next_attempt_at)s,
-           attempts = CASE WHEN %(reset_attempts)s THEN 0
-                           ELSE greatest(0, attempts + %(attempts_delta)s) END,
-           last_error = %(last_error)s,
-           last_refreshed_at = coalesce(CAST(%(refreshed_at)s AS timestamptz), last_refreshed_at),
-           warn_at = CASE WHEN %(clear_warning)s THEN NULL ELSE warn_at END,
+# All outcomes of a batch in one statement (rows travel as one JSON parameter). The rows are locked
+# in connection order first, as the schedule consumer locks them: no deadlock between the two.
+_RECORD_OUTCOMES = """
+    WITH o AS (
+        SELECT * FROM json_to_recordset(CAST(%(outcomes)s AS json)) AS o(
+            connection_id text, lease_token uuid, state text, end_reason text, expires_at timestamptz,
+            due_at timestamptz, next_attempt_at timestamptz, reset_attempts boolean,
+            attempts_delta integer, last_error text, refreshed_at timestamptz, clear_warning boolean)
+    ), locked AS (
+        SELECT s.connection_id FROM refresher.refresh_schedule AS s
+         WHERE s.connection_id = ANY(CAST(%(ids)s AS text[]))
+         ORDER BY s.connection_id
+         FOR UPDATE
+    )
+    UPDATE refresher.refresh_schedule AS s
+       SET state = o.state, end_reason = o.end_reason, expires_at = o.expires_at,
+           due_at = o.due_at, next_attempt_at = o.next_attempt_at,
+           attempts = CASE WHEN o.reset_attempts THEN 0
+                           ELSE greatest(0, s.attempts + o.attempts_delta) END,
+           last_error = o.last_error,
+           last_refreshed_at = coalesce(o.refreshed_at, s.last_refreshed_at),
+           warn_at = CASE WHEN o.clear_warning THEN NULL ELSE s.warn_at END,
            lease_owner = NULL, lease_token = NULL, lease_until = NULL
-     WHERE connection_id = %(connection_id)s AND lease_token = %(lease_token)s
+      FROM o JOIN locked USING (connection_id)
+     WHERE s.connection_id = o.connection_id AND s.lease_token = o.lease_token
     """
 
 
 async def record_outcomes(conn: DriverConnection, writes: Sequence[OutcomeWrite]) -> None:
-    """Apply outcomes in one round trip; a write whose lease was taken over is dropped."""
+    """Apply outcomes in one statement; a write whose lease was taken over is dropped."""
     if writes:
-        # Rows are locked in connection order, as the schedule consumer locks them: no deadlock.
-        ordered = sorted(writes, key=lambda w: w.connection_id)
-        async with conn.cursor() as cursor:
-            await cursor.executemany(_RECORD_OUTCOME, [_shallow(w, _OUTCOME_FIELDS) for w in ordered])
+        # One row per connection (an UPDATE applies one of several matches, unpredictably): the last.
+        writes = list({w.connection_id: w for w in writes}.values())
+        outcomes = [
+            {
+                "connection_id": w.connection_id,
+                "lease_token": str(w.lease_token),
+                "state": w.state,
+                "end_reason": w.end_reason,
+                "expires_at": _iso(w.expires_at),
+                "due_at": _iso(w.due_at),
+                "next_attempt_at": _iso(w.next_attempt_at),
+                "reset_attempts": w.reset_attempts,
+                "attempts_delta": w.attempts_delta,
+                "last_error": w.last_error,
+                "refreshed_at": _iso(w.refreshed_at),
+                "clear_warning": w.clear_warning,
+            }
+            for w in writes
+        ]
+        await conn.execute(
+            _RECORD_OUTCOMES,
+            {"outcomes": json.dumps(outcomes), "ids": sorted(w.connection_id for w in writes)},
+            prepare=True,
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 @dataclass(frozen=True)

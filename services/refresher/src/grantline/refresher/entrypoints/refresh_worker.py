@@ -150,7 +150,7 @@ class RefreshWorker:
 
     async def _claim(self, limit: int, skip_providers: list[str]) -> list[ClaimedRefresh]:
         now = datetime.now(UTC)
-        async with self._runtime.driver_transaction(wake_relay=False) as conn:
+        async with self._runtime.single_statement(wake_relay=False) as conn:
             claims = await claim_due(
                 conn,
                 owner=self.name,
@@ -264,7 +264,7 @@ class RefreshWorker:
             REFRESH_LAG_SECONDS.labels(provider).observe(max((now - claim.due_at).total_seconds(), 0.0))
 
     async def _write_outcomes(self) -> None:
-        # One transaction per batch of outcomes: at hundreds of refreshes a second, a commit per
+        # One statement per batch of outcomes: at hundreds of refreshes a second, a commit per
         # refresh would cost more than the refreshes. A failed write is retried; if it never lands,
         # the lease ends and the row is claimed again (the vault then answers "already fresh").
         backoff = 0.1
@@ -275,7 +275,7 @@ class RefreshWorker:
             while len(batch) < OUTCOME_BATCH and not self._outcomes.empty():
                 batch.append(self._outcomes.get_nowait())
             try:
-                async with self._runtime.driver_transaction(wake_relay=False) as conn:
+                async with self._runtime.single_statement(wake_relay=False) as conn:
                     await record_outcomes(conn, batch)
             except Exception as error:
                 log.warning(
