@@ -27,7 +27,7 @@ class CpuMeter:
     """Samples user+system CPU of named process trees; ``since`` gives the seconds used per name."""
 
     def __init__(self, pids: dict[str, list[int]]) -> None:
-        # The benchmark's own process (the vault stand-in, the pacing) is measured without children.
+        # The benchmark's own process (pacing, progress, the stand-in when it runs) without children.
         self.pids = pids
         self._start = self.sample()
 
@@ -35,7 +35,7 @@ class CpuMeter:
         """CPU seconds used so far per name."""
         figures = {name: sum(_tree_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
         own = psutil.Process(os.getpid()).cpu_times()
-        figures["benchmark (stand-in)"] = own.user + own.system
+        figures["benchmark process"] = own.user + own.system
         return figures
 
     def restart(self) -> None:

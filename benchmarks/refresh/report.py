@@ -68,8 +68,9 @@ def write_readme(
     sections = "\n".join(_e2e_section(e2e, backlog, lag_seconds) for e2e in runs)
     text = f"""# Refresh benchmark
 
-`uv run python -m benchmarks.refresh` (about 5 minutes; `BENCH_VAULT=real` or `stand-in` for one of the
-two end-to-end runs). Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}),
+`uv run python -m benchmarks.refresh` (about 4 minutes; `BENCH_VAULT=stand-in` puts a stand-in in the
+vault's place, `BENCH_VAULT=both` runs the two in turn).
+Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}),
 {platform.system()} {platform.release()}, Python {platform.python_version()}; embedded Postgres (durable:
 fsync and synchronous commit on) and NATS on the same machine, shared with every process the benchmark
 runs.

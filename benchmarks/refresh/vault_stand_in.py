@@ -8,11 +8,11 @@ on JetStream, and replies with the new expiry. It keeps tokens in memory and enc
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-import httpx
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -22,8 +22,9 @@ from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
 from grantline.providers.authorize import build_authorize_url
 from grantline.providers.catalogue import load_catalogue
-from grantline.providers.token_request import build_token_request
+from grantline.providers.token_request import ProviderRequest, build_token_request
 from grantline.providers.token_response import TokenSet, parse_token_response
+from grantline.vault.adapters.provider_http import AiohttpTransport, ProviderResponse
 
 CLIENT_ID = "bench-client"
 CLIENT_SECRET = "sbx_secret_bench"
@@ -48,7 +49,8 @@ class VaultStandIn:
         self.nc = nc
         self.sandbox_url = sandbox_url
         self.definition = load_catalogue(sandbox_url=sandbox_url).get("sandbox")
-        self.http = httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=concurrency))
+        # The vault's own HTTP transport: the stand-in's HTTP costs what the vault's does.
+        self.http = AiohttpTransport(timeout_seconds=10, max_connections=concurrency, allow_private=True)
         self.held: dict[str, Held] = {}
         self.refreshed_at: dict[str, datetime] = {}
         self.refreshes = 0
@@ -56,19 +58,27 @@ class VaultStandIn:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def register_client(self) -> None:
-        response = await self.http.post(
-            f"{self.sandbox_url}/_sandbox/clients",
-            json={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
-        )
-        response.raise_for_status()
-        await self.http.put(f"{self.sandbox_url}/_sandbox/settings", json={"expires_in": 600})
+        for method, path, body in (
+            ("POST", "/_sandbox/clients", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+            ("PUT", "/_sandbox/settings", {"expires_in": 600}),
+        ):
+            response = await self.http.send(
+                method,
+                f"{self.sandbox_url}{path}",
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(body).encode(),
+            )
+            assert response.status_code < 300, (path, response.status_code)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
     async def grant(self, connection_id: str) -> None:
         """A real authorization-code grant at the sandbox (auto-approved)."""
         url = build_authorize_url(
             self.definition, client_id=CLIENT_ID, redirect_uri=REDIRECT_URI, scopes=["read"], state="s"
         )
-        location = (await self.http.get(url)).headers["location"]
+        location = (await self.http.send("GET", url, headers={}, body=None)).headers["location"]
         code = parse_qs(urlsplit(location).query)["code"][0]
         request = build_token_request(
             self.definition,
@@ -79,16 +89,16 @@ class VaultStandIn:
             redirect_uri=REDIRECT_URI,
         )
         tokens = parse_token_response(
-            self.definition, (await self._post(request)).json(), now=datetime.now(UTC)
+            self.definition, json.loads((await self._post(request)).body), now=datetime.now(UTC)
         )
         self.held[connection_id] = Held(tokens, tokens.expires_at)
 
     async def start(self) -> None:
         await self.nc.subscribe(SUBJECT_REFRESH, queue="vault.refresh", cb=self._on_request)
 
-    async def _post(self, request: object) -> httpx.Response:
-        url, headers, body, _ = request  # type: ignore[misc]
-        return await self.http.post(url, headers=headers, data=body)
+    async def _post(self, request: ProviderRequest) -> ProviderResponse:
+        body = urlencode(request.body or {}).encode()
+        return await self.http.send("POST", request.url, headers=request.headers, body=body)
 
     async def _on_request(self, msg: Msg) -> None:
         task = asyncio.create_task(self._answer(msg))
@@ -127,7 +137,7 @@ class VaultStandIn:
             else:
                 response = await self._post(call)
                 tokens = parse_token_response(
-                    self.definition, response.json(), now=datetime.now(UTC), previous=held.tokens
+                    self.definition, json.loads(response.body), now=datetime.now(UTC), previous=held.tokens
                 )
         except Exception:
             self.errors += 1

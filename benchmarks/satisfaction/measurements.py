@@ -12,6 +12,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from nats.aio.client import Client
@@ -88,10 +89,10 @@ async def _open_loop(
     js = nc.jetstream()
     # Only the publishes not yet acknowledged are kept: gathering every ack at the end took the
     # client's loop a few hundred milliseconds, which it then counted as the last runs' latency.
-    unacknowledged: set[asyncio.Future[object]] = set()
+    unacknowledged: set[asyncio.Future[Any]] = set()
     refused: list[BaseException] = []
 
-    def acknowledged(future: asyncio.Future[object]) -> None:
+    def acknowledged(future: asyncio.Future[Any]) -> None:
         unacknowledged.discard(future)
         if not future.cancelled() and future.exception() is not None:
             refused.append(future.exception())  # type: ignore[arg-type]
