@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from fixtures.waiting import wait_for_async
 from vault_harness import TENANT, VaultHarness
@@ -38,6 +39,42 @@ async def test_resolve_errors_are_clear(vault: VaultHarness) -> None:
     assert isinstance(missing, ErrorReply) and missing.error.code == ErrorCode.MISSING_SCOPES
     raw = await vault.runtime.nats.request(contract.SUBJECT_RESOLVE, b'{"tenant_id": ""}', timeout=5)
     assert ErrorReply.model_validate_json(raw.data).error.code == ErrorCode.INVALID_REQUEST
+
+
+async def test_vault_refresh_answers_each_case_and_releases_the_lease(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox")
+    info = await vault.connect("sandbox")
+
+    async def refresh(before: datetime | None = None) -> contract.RefreshReply | ErrorReply:
+        request = contract.RefreshRequest(
+            tenant_id=TENANT, connection_id=info.connection_id, only_if_expiring_before=before
+        )
+        return await vault.call(contract.SUBJECT_REFRESH, request, contract.RefreshReply)
+
+    raw = await vault.runtime.nats.request(contract.SUBJECT_REFRESH, b'{"tenant_id": 1}', timeout=5)
+    assert ErrorReply.model_validate_json(raw.data).error.code == ErrorCode.INVALID_REQUEST
+    unknown = await vault.call(
+        contract.SUBJECT_REFRESH,
+        contract.RefreshRequest(tenant_id=TENANT, connection_id="conn_missing"),
+        contract.RefreshReply,
+    )
+    assert isinstance(unknown, ErrorReply) and unknown.error.code == ErrorCode.NOT_FOUND
+
+    # The refresher's early refresh: only when the token expires before the bound it names.
+    not_yet = await refresh(datetime.now(UTC))
+    assert isinstance(not_yet, contract.RefreshReply) and not not_yet.refreshed
+    due = await refresh(datetime.now(UTC) + timedelta(days=1))
+    assert isinstance(due, contract.RefreshReply) and due.refreshed
+    assert due.expires_at is not None and due.expires_at > datetime.now(UTC)
+
+    await vault.put_app("sandbox", enabled=False)
+    disabled = await refresh()
+    assert isinstance(disabled, ErrorReply) and disabled.error.code == ErrorCode.REVOKED
+    await vault.put_app("sandbox", enabled=True)
+    # Every answer above released the lease: this replica (or any other) can refresh at once.
+    again = await refresh()
+    assert isinstance(again, contract.RefreshReply) and again.refreshed
+    assert vault.sandbox.refresh_grants("standard") == 2
 
 
 async def test_reauthorization_keeps_id_and_name_and_unions_scopes(vault: VaultHarness) -> None:
