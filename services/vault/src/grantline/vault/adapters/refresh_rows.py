@@ -44,7 +44,7 @@ WITH leased AS (
            lease_expires_at = now() + make_interval(secs => CAST(%(seconds)s AS double precision)),
            version = version + 1
      WHERE tenant_id = %(tenant_id)s AND id = %(connection_id)s
-       AND (lease_owner IS NULL OR lease_expires_at < now())
+       AND (lease_owner IS NULL OR lease_expires_at < now() OR lease_owner = %(owner)s)
     RETURNING {_LEASED_COLUMNS}
 )
 SELECT leased.*,
@@ -117,9 +117,13 @@ class RefreshCredentials:
 
 
 async def take_lease(
-    conn: DriverConnection, tenant_id: str, connection_id: str, owner: str, seconds: int
+    conn: DriverConnection, *, tenant_id: str, connection_id: str, owner: str, seconds: int
 ) -> tuple[Any | None, RefreshCredentials | None]:
-    """Take the refresh lease when it is free or expired.
+    """Take the refresh lease when it is free, expired, or this replica's own.
+
+    A replica refreshes a connection once at a time (single flight in the process), so a lease it
+    already holds is left from an attempt that ended without releasing it (its write failed, or its
+    reply was lost): taking it again is safe, and a new version fences the old attempt out.
 
     Returns the leased row (None when another holder's lease is live) and the credentials (None
     when the tenant has no such connection). The row's ``version`` is the fence for later writes.
@@ -145,10 +149,10 @@ async def take_lease(
 
 async def store_refreshed(
     conn: DriverConnection,
+    *,
     connection_id: str,
     owner: str,
     fence: int,
-    *,
     sealed: Mapping[str, bytes | None],
     expires_at: datetime | None,
     refresh_token_expires_at: datetime | None,

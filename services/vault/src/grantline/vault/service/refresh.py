@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
+import psycopg
 from pydantic import SecretStr
 
 from grantline.common.contract.audit import AuditAction, AuditRecord
 from grantline.common.contract.connections import ReauthRequired, TokenRefreshed
 from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.db.driver import DriverConnection
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import CatalogueError
@@ -35,6 +39,10 @@ from grantline.vault.service.sealing import open_app_secret, open_value, seal_to
 
 log = logging.getLogger(__name__)
 _LEASE_POLL_SECONDS = 0.05
+# How long taking a lease is retried over broken connections before the request fails (the caller,
+# a refresher or a resolve, retries later in its own way).
+_RECONNECT_SECONDS = 2.0
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -79,10 +87,17 @@ class Refresher:
         ctx = self._ctx
         deadline = asyncio.get_running_loop().time() + ctx.settings.refresh_lease_seconds + 5
         while True:
-            async with ctx.single_statement(wake_relay=False) as conn:
-                row, credentials = await refresh_rows.take_lease(
-                    conn, tenant_id, connection_id, ctx.instance_id, ctx.settings.refresh_lease_seconds
-                )
+            row, credentials = await self._retrying(
+                partial(
+                    refresh_rows.take_lease,
+                    tenant_id=tenant_id,
+                    connection_id=connection_id,
+                    owner=ctx.instance_id,
+                    seconds=ctx.settings.refresh_lease_seconds,
+                ),
+                wake_relay=False,
+                for_seconds=_RECONNECT_SECONDS,
+            )
             if credentials is None:
                 return RefreshOutcome(
                     connection_id, False, error=ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
@@ -204,18 +219,24 @@ class Refresher:
                 },
             ),
         )
-        async with ctx.single_statement() as conn:
-            stored = await refresh_rows.store_refreshed(
-                conn,
-                row.id,
-                ctx.instance_id,
-                fence,
+        # The provider has answered: for a rotating token the old refresh token is already spent, so
+        # these tokens must land. A write that fails on a broken connection (Postgres restarting, a
+        # failover) is retried while the lease lasts; under the fence no retry can land twice.
+        stored = await self._retrying(
+            partial(
+                refresh_rows.store_refreshed,
+                connection_id=row.id,
+                owner=ctx.instance_id,
+                fence=fence,
                 sealed=seal_tokens(key, row.tenant_id, row.id, tokens),
                 expires_at=tokens.expires_at,
                 refresh_token_expires_at=tokens.refresh_token_expires_at,
                 scopes=list(tokens.scopes) or list(row.scopes or []),
                 events=events,
-            )
+            ),
+            wake_relay=True,
+            for_seconds=ctx.settings.refresh_lease_seconds,
+        )
         if not stored:
             # Revoked (or the lease lapsed) while the provider answered: these tokens must not land.
             log.warning("refresh result discarded: fence lost", extra={"connection_id": row.id})
@@ -291,6 +312,24 @@ class Refresher:
                 ErrorCode.PROVIDER_UNAVAILABLE, f"{row.provider} could not refresh the token ({error})"
             ),
         )
+
+    async def _retrying(
+        self, statement: Callable[[DriverConnection], Awaitable[_T]], *, wake_relay: bool, for_seconds: float
+    ) -> _T:
+        """Run a one-statement unit of work, again on a fresh connection when the connection failed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + for_seconds
+        delay = 0.05
+        while True:
+            try:
+                async with self._ctx.single_statement(wake_relay=wake_relay) as conn:
+                    return await statement(conn)
+            except psycopg.OperationalError as error:
+                if loop.time() + delay > deadline:
+                    raise
+                log.warning("refresh statement failed; retrying", extra={"error": type(error).__name__})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     async def _release(self, connection_id: str, fence: int) -> None:
         async with self._ctx.single_statement(wake_relay=False) as conn:
