@@ -1,12 +1,12 @@
-"""Connection rows (SQLAlchemy Core): lookups, writes, the refresh lease with its fencing token."""
+"""Connection rows (SQLAlchemy Core): lookups and writes (the refresh's lease and fenced writes are in
+refresh_rows.py, on psycopg)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.vault.adapters.tables import connections
@@ -145,43 +145,3 @@ async def by_accounts(
         c.tenant_id == tenant_id, c.provider == provider, c.account.in_(list(accounts)), c.status != "revoked"
     )
     return (await session.execute(query)).all()
-
-
-async def acquire_lease(
-    session: AsyncSession, tenant_id: str, connection_id: str, owner: str, seconds: int
-) -> Row[Any] | None:
-    """Take the refresh lease when free or expired; returns the row with its new version (the fence)."""
-    query = (
-        update(connections)
-        .where(
-            c.tenant_id == tenant_id,
-            c.id == connection_id,
-            or_(c.lease_owner.is_(None), c.lease_expires_at < func.now()),
-        )
-        .values(
-            lease_owner=owner,
-            lease_expires_at=func.now() + timedelta(seconds=seconds),
-            version=c.version + 1,
-        )
-        .returning(*connections.c)
-    )
-    return (await session.execute(query)).first()
-
-
-async def fenced_update(
-    session: AsyncSession, connection_id: str, owner: str, fence: int, values: dict[str, Any]
-) -> bool:
-    """Write as the lease holder and release the lease; False when the fence no longer holds."""
-    result = await session.execute(
-        update(connections)
-        .where(c.id == connection_id, c.lease_owner == owner, c.version == fence)
-        .values(
-            **values,
-            lease_owner=None,
-            lease_expires_at=None,
-            version=c.version + 1,
-            updated_at=func.now(),
-        )
-        .returning(c.id)
-    )
-    return result.first() is not None
