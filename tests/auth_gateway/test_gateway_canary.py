@@ -53,6 +53,9 @@ async def test_canary_never_leaves_the_gateway(stack, caplog: pytest.LogCaptureF
     spans = InMemorySpanExporter()
     configure_tracing("gateway-test").add_span_processor(SimpleSpanProcessor(spans))
     caplog.set_level(logging.DEBUG)
+    # A runtime started earlier in the session quiets httpx to WARNING (configure_logging): undo that
+    # here, so this test sees every record whatever ran before it.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     responses: list[str] = []
 
     async def keep(response: httpx.Response) -> None:
