@@ -18,7 +18,7 @@ from grantline.vault.adapters.resolve_reader import ResolveReader
 from grantline.vault.adapters.tables import connections, outbox
 from grantline.vault.domain import DataKeyCache
 from grantline.vault.entrypoints.request_handlers import refresh_responder, register_request_handlers
-from grantline.vault.entrypoints.resolve_subscription import ResolveSubscription
+from grantline.vault.entrypoints.resolve_subscription import resolve_subscription
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.refresh import Refresher
 from grantline.vault.service.resolve import ResolveService
@@ -69,7 +69,7 @@ def create_runtime(
         max_records=settings.audit_flush_max_records,
         on_flushed=lambda: runtime.relay.wake() if runtime.relay is not None else None,
     )
-    resolve = ResolveSubscription(ResolveService(ctx, reader, refresher, audit))
+    resolve = resolve_subscription(ResolveService(ctx, reader, refresher, audit))
     runtime.add_background_task(audit.run)
 
     @runtime.on_start

@@ -30,6 +30,12 @@ class RequestFailed(Exception):
     """The service could not be reached or did not answer in time."""
 
 
+# Request bytes (and headers) to reply bytes and an outcome label for the metrics.
+Answer = Callable[[bytes, Mapping[str, str] | None], Awaitable[tuple[bytes, str]]]
+OUTCOMES = ("ok", "error_reply", "rejected", "failed")
+_INTERNAL = encode_message(ErrorReply.of(ErrorCode.INTERNAL, "internal error; see the service log"))
+
+
 def serve_requests(
     broker: NatsBroker,
     *,
@@ -41,11 +47,15 @@ def serve_requests(
     max_workers: int = 1,
 ) -> Any:
     """Register a queue-group responder that validates requests and always replies."""
-    answer = _answering(service, subject, request_model, handler)
+    answer = answering(subject, request_model, handler)
+    metrics = _RequestMetrics(service, subject)
 
     async def on_request(msg: NatsMessage) -> bytes:
         raw = msg.raw_message
-        return await answer(raw.data, raw.headers)
+        started = time.perf_counter()
+        reply, outcome = await answer(raw.data, raw.headers)
+        metrics.observe(outcome, started)
+        return reply
 
     options: dict[str, Any] = {"queue": queue or f"{service}.{subject}"}
     if max_workers > 1:
@@ -53,13 +63,14 @@ def serve_requests(
     return broker.subscriber(subject, **options)(on_request)
 
 
-class RequestResponder:
-    """``serve_requests`` on a bare nats-py subscription, for a subject served hundreds of times a second.
+class RequestSubscription:
+    """A queue-group responder on a bare nats-py subscription, for subjects served hundreds of times a second.
 
     FastStream's per-message machinery (dependency injection, middlewares, its own decoding) costs
-    more CPU than a short handler; this keeps what matters (validation, an error reply for every
-    failure, the span, the metrics) and nothing else. At most ``max_in_flight`` requests are handled
-    at once; the rest wait in the subscription's queue.
+    more CPU than a short handler. This keeps the rest of ``serve_requests``: a reply for every
+    request (``internal`` when ``answer`` raises), the metrics; ``answer`` does the validation (see
+    ``answering``) and, when it wants one, the span. Each request gets its own task, so requests can
+    meet in shared batches; with ``max_in_flight``, the rest wait in the subscription's queue.
     """
 
     def __init__(
@@ -67,15 +78,15 @@ class RequestResponder:
         *,
         service: str,
         subject: str,
-        request_model: type[RequestT],
-        handler: Callable[[RequestT], Awaitable[BaseModel]],
-        max_in_flight: int,
+        answer: Answer,
+        max_in_flight: int | None = None,
         queue: str | None = None,
     ) -> None:
         self._subject = subject
         self._queue = queue or f"{service}.{subject}"
-        self._answer = _answering(service, subject, request_model, handler)
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._answer = answer
+        self._metrics = _RequestMetrics(service, subject)
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight is not None else None
         self._tasks: set[asyncio.Task[None]] = set()
         self._nc: Client | None = None
         self._subscription: Subscription | None = None
@@ -84,7 +95,7 @@ class RequestResponder:
         """Subscribe in the queue group."""
         self._nc = nc
         self._subscription = await nc.subscribe(
-            self._subject, queue=self._queue, cb=self._on_message, pending_msgs_limit=65_536
+            self._subject, queue=self._queue, cb=self._on_message, pending_msgs_limit=1_000_000
         )
 
     async def stop(self) -> None:
@@ -99,41 +110,41 @@ class RequestResponder:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _on_message(self, msg: Msg) -> None:
-        # nats-py awaits this callback before delivering the subscription's next message, so
-        # waiting for a slot here holds the rest in the subscription's queue.
-        await self._slots.acquire()
+        if self._slots is not None:
+            # nats-py awaits this callback before delivering the subscription's next message, so
+            # waiting for a slot here holds the rest in the subscription's queue.
+            await self._slots.acquire()
         task = asyncio.ensure_future(self._serve(msg))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._slots.release()
+        if self._slots is not None:
+            self._slots.release()
 
     async def _serve(self, msg: Msg) -> None:
-        reply = await self._answer(msg.data, msg.headers)
+        started = time.perf_counter()
+        try:
+            reply, outcome = await self._answer(msg.data, msg.headers)
+        except Exception:
+            log.exception("request handler failed", extra={"subject": self._subject})
+            reply, outcome = _INTERNAL, "failed"
         if msg.reply and self._nc is not None:
             try:
                 await self._nc.publish(msg.reply, reply)
             except Exception as error:
                 log.warning("reply not sent", extra={"subject": self._subject, "error": type(error).__name__})
+        self._metrics.observe(outcome, started)
 
 
-def _answering(
-    service: str,
-    subject: str,
-    request_model: type[RequestT],
-    handler: Callable[[RequestT], Awaitable[BaseModel]],
-) -> Callable[[bytes, Mapping[str, str] | None], Awaitable[bytes]]:
-    """Request bytes to reply bytes: validation, the handler, an error reply for any failure."""
-    handled = {
-        outcome: MESSAGES_HANDLED.labels(service, subject, outcome)
-        for outcome in ("ok", "error_reply", "rejected", "failed")
-    }
-    seconds = MESSAGE_SECONDS.labels(service, subject)
+def answering(
+    subject: str, request_model: type[RequestT], handler: Callable[[RequestT], Awaitable[BaseModel]]
+) -> Answer:
+    """An ``Answer`` that validates into ``request_model``, calls ``handler`` in a span, and turns
+    every failure into an error reply."""
 
-    async def answer(data: bytes, headers: Mapping[str, str] | None) -> bytes:
-        started = time.perf_counter()
+    async def answer(data: bytes, headers: Mapping[str, str] | None) -> tuple[bytes, str]:
         with tracer().start_as_current_span(
             f"{subject} serve", context=extract_context(headers), kind=trace.SpanKind.SERVER
         ) as span:
@@ -154,15 +165,25 @@ def _answering(
                     log.exception("request handler failed", extra={"subject": subject})
                     span.record_exception(error)
                     span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
-                    reply = ErrorReply.of(ErrorCode.INTERNAL, "internal error; see the service log")
-                    outcome = "failed"
+                    span.set_attribute("grantline.error.code", ErrorCode.INTERNAL.value)
+                    return _INTERNAL, "failed"
             if isinstance(reply, ErrorReply):
                 span.set_attribute("grantline.error.code", reply.error.code.value)
-        handled[outcome].inc()
-        seconds.observe(time.perf_counter() - started)
-        return encode_message(reply)
+        return encode_message(reply), outcome
 
     return answer
+
+
+class _RequestMetrics:
+    """Requests handled by outcome and their handling time, labels bound once."""
+
+    def __init__(self, service: str, subject: str) -> None:
+        self._handled = {outcome: MESSAGES_HANDLED.labels(service, subject, outcome) for outcome in OUTCOMES}
+        self._seconds = MESSAGE_SECONDS.labels(service, subject)
+
+    def observe(self, outcome: str, started: float) -> None:
+        self._handled[outcome].inc()
+        self._seconds.observe(time.perf_counter() - started)
 
 
 async def request(

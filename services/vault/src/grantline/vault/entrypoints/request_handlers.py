@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from grantline.common.contract import vault, vault_admin
 from grantline.common.contract.errors import ErrorReply
-from grantline.common.nats.request_reply import RequestResponder, serve_requests
+from grantline.common.nats.request_reply import RequestSubscription, answering, serve_requests
 from grantline.vault.service import connections_admin, provider_apps
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.exchange import exchange
@@ -23,7 +23,7 @@ from grantline.vault.service.revocation import revoke_connection
 from grantline.vault.service.webhooks import RiscKeys, verify_webhook
 
 
-def refresh_responder(ctx: VaultContext, refresher: Refresher) -> RequestResponder:
+def refresh_responder(ctx: VaultContext, refresher: Refresher) -> RequestSubscription:
     """`vault.refresh`: started and stopped with the runtime (app.py)."""
 
     async def refresh(request: vault.RefreshRequest) -> BaseModel:
@@ -39,11 +39,10 @@ def refresh_responder(ctx: VaultContext, refresher: Refresher) -> RequestRespond
             connection_id=outcome.connection_id, expires_at=outcome.expires_at, refreshed=outcome.refreshed
         )
 
-    return RequestResponder(
+    return RequestSubscription(
         service="vault",
         subject=vault.SUBJECT_REFRESH,
-        request_model=vault.RefreshRequest,
-        handler=refresh,
+        answer=answering(vault.SUBJECT_REFRESH, vault.RefreshRequest, refresh),
         max_in_flight=ctx.settings.refresh_workers,
     )
 
