@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -102,49 +101,25 @@ WITH released AS (UPDATE vault.connections SET {_RELEASE_LEASE} {_FENCE})
 _CURRENT = "SELECT status, expires_at FROM vault.connections WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
 
 
-@dataclass(frozen=True)
-class RefreshCredentials:
-    """What the provider call needs besides the connection: the app and the tenant's wrapped key."""
-
-    app_id: str | None
-    client_id: str | None
-    client_secret: bytes | None
-    app_settings: Mapping[str, str]
-    app_enabled: bool
-    data_key_id: str | None
-    master_key_id: str | None
-    wrapped_data_key: bytes | None
-
-
 async def take_lease(
     conn: DriverConnection, *, tenant_id: str, connection_id: str, owner: str, seconds: int
-) -> tuple[Any | None, RefreshCredentials | None]:
+) -> Any | None:
     """Take the refresh lease when it is free, expired, or this replica's own.
 
     A replica refreshes a connection once at a time (single flight in the process), so a lease it
     already holds is left from an attempt that ended without releasing it (its write failed, or its
     reply was lost): taking it again is safe, and a new version fences the old attempt out.
 
-    Returns the leased row (None when another holder's lease is live) and the credentials (None
-    when the tenant has no such connection). The row's ``version`` is the fence for later writes.
+    Returns None when the tenant has no such connection. Otherwise a row with the provider app's
+    columns (``app_id``, ``client_id``, ``client_secret``, ``app_settings``, ``app_enabled``; null
+    without an app) and the tenant's wrapped data key (``data_key_id``, ``master_key_id``,
+    ``wrapped_data_key``), plus the leased connection's columns, which are all null (``id`` too) when
+    another holder's lease is live. The row's ``version`` is the fence for later writes.
     """
     params = {"tenant_id": tenant_id, "connection_id": connection_id, "owner": owner, "seconds": seconds}
     async with conn.cursor(row_factory=namedtuple_row) as cursor:
         await cursor.execute(_TAKE_LEASE, params, prepare=True)
-        found: Any = await cursor.fetchone()
-    if found is None:
-        return None, None
-    credentials = RefreshCredentials(
-        app_id=found.app_id,
-        client_id=found.client_id,
-        client_secret=found.client_secret,
-        app_settings=found.app_settings or {},
-        app_enabled=bool(found.app_enabled),
-        data_key_id=found.data_key_id,
-        master_key_id=found.master_key_id,
-        wrapped_data_key=found.wrapped_data_key,
-    )
-    return (found if found.id is not None else None), credentials
+        return await cursor.fetchone()
 
 
 async def store_refreshed(

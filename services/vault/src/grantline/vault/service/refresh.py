@@ -30,7 +30,6 @@ from grantline.providers.catalogue import CatalogueError
 from grantline.providers.token_response import ExternalAccount, TokenResponseError, TokenSet
 from grantline.vault.adapters import refresh_rows
 from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
-from grantline.vault.adapters.refresh_rows import RefreshCredentials
 from grantline.vault.domain import DataKey, SecretField, WrappedDataKey, fingerprint
 from grantline.vault.domain.connection_rules import ConnectionStatus, needs_refresh
 from grantline.vault.service.context import UnknownProvider, VaultContext
@@ -87,7 +86,7 @@ class Refresher:
         ctx = self._ctx
         deadline = asyncio.get_running_loop().time() + ctx.settings.refresh_lease_seconds + 5
         while True:
-            row, credentials = await self._retrying(
+            row = await self._retrying(
                 partial(
                     refresh_rows.take_lease,
                     tenant_id=tenant_id,
@@ -98,12 +97,12 @@ class Refresher:
                 wake_relay=False,
                 for_seconds=_RECONNECT_SECONDS,
             )
-            if credentials is None:
+            if row is None:
                 return RefreshOutcome(
                     connection_id, False, error=ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
                 )
-            if row is not None:
-                return await self._as_lease_holder(row, credentials, force, before)
+            if row.id is not None:
+                return await self._as_lease_holder(row, force, before)
             # Another replica holds the lease: wait for it to finish, then use what it committed.
             if asyncio.get_running_loop().time() > deadline:
                 return RefreshOutcome(
@@ -116,9 +115,7 @@ class Refresher:
             await asyncio.sleep(_LEASE_POLL_SECONDS)
             force, before = False, None
 
-    async def _as_lease_holder(
-        self, row: Any, credentials: RefreshCredentials, force: bool, before: datetime | None
-    ) -> RefreshOutcome:
+    async def _as_lease_holder(self, row: Any, force: bool, before: datetime | None) -> RefreshOutcome:
         ctx = self._ctx
         fence = row.version
         now = datetime.now(UTC)
@@ -147,7 +144,7 @@ class Refresher:
         if definition.refresh.non_expiring:
             await self._release(row.id, fence)
             return RefreshOutcome(row.id, False, row.expires_at)
-        if credentials.app_id is None or not credentials.app_enabled:
+        if row.app_id is None or not row.app_enabled:
             await self._release(row.id, fence)
             return RefreshOutcome(
                 row.id,
@@ -155,7 +152,7 @@ class Refresher:
                 row.expires_at,
                 ErrorReply.of(ErrorCode.REVOKED, "the provider app is disabled"),
             )
-        key = _data_key(ctx, row.tenant_id, credentials)
+        key = _data_key(ctx, row)
         if key is None:
             # Sealed tokens without the tenant's data key: nothing can open them.
             log.error("refresh impossible: the tenant has no data key", extra={"connection_id": row.id})
@@ -164,12 +161,12 @@ class Refresher:
                 row.id, False, row.expires_at, ErrorReply.of(ErrorCode.INTERNAL, "internal error")
             )
         client = ClientCredentials(
-            client_id=credentials.client_id or "",
+            client_id=row.client_id or "",
             client_secret=open_app_secret(
-                key, row.tenant_id, credentials.app_id, SecretField.CLIENT_SECRET, credentials.client_secret
+                key, row.tenant_id, row.app_id, SecretField.CLIENT_SECRET, row.client_secret
             )
             or _EMPTY,
-            settings=dict(credentials.app_settings),
+            settings=dict(row.app_settings or {}),
         )
         previous = TokenSet(
             access_token=open_value(key, row.tenant_id, row.id, SecretField.ACCESS_TOKEN, row.access_token)
@@ -348,13 +345,11 @@ def _refresh_failed(row: Any, error: str) -> AuditRecord:
     )
 
 
-def _data_key(ctx: VaultContext, tenant_id: str, credentials: RefreshCredentials) -> DataKey | None:
-    if credentials.wrapped_data_key is None or credentials.data_key_id is None:
+def _data_key(ctx: VaultContext, row: Any) -> DataKey | None:
+    if row.wrapped_data_key is None or row.data_key_id is None:
         return None
-    wrapped = WrappedDataKey(
-        credentials.master_key_id or "", credentials.data_key_id, credentials.wrapped_data_key
-    )
-    return ctx.keys.unwrap(tenant_id, wrapped)
+    wrapped = WrappedDataKey(row.master_key_id or "", row.data_key_id, bytes(row.wrapped_data_key))
+    return ctx.keys.unwrap(row.tenant_id, wrapped)
 
 
 _EMPTY = SecretStr("")
