@@ -13,7 +13,6 @@ Writes the figures to benchmarks/audit/README.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -28,10 +27,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nats
-import psutil
 import psycopg
 
 from benchmarks.audit.ledger_loader import bulk_load, load_tenant
+from benchmarks.process_cpu import tree_cpu_seconds
 from grantline.audit.adapters.keys import checkpoint_keyring
 from grantline.audit.service.verify import verify_tenant
 from grantline.audit.settings import AuditSettings
@@ -68,17 +67,6 @@ async def check_chain(database_url: str) -> bool:
     return result.ok and result.checked == 2000
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and all its children (Postgres backends, say)."""
-    total = 0.0
-    root = psutil.Process(pid)
-    for proc in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 async def measure_ingest(nats_url: str, database_url: str, pids: dict[str, int]) -> dict[str, float]:
     """Publish INGEST records while the service consumes; wall time and CPU per record of each process."""
     nc = await nats.connect(nats_url)
@@ -100,7 +88,7 @@ async def measure_ingest(nats_url: str, database_url: str, pids: dict[str, int])
     ]
     # Encoded before the clock starts: what is measured is the bus and the service, not pydantic here.
     messages = [(r.subject(), encode_message(r), {"Nats-Msg-Id": str(r.id)}) for r in records]
-    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
     started = time.perf_counter()
     publisher_cpu = time.process_time()
     for i, (subject, payload, headers) in enumerate(messages):
@@ -115,7 +103,7 @@ async def measure_ingest(nats_url: str, database_url: str, pids: dict[str, int])
     while count_rows(database_url) < before + INGEST:
         await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - started
-    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     stream = await nc.jetstream().stream_info(AUDIT.name)
     await nc.close()
     figures = {

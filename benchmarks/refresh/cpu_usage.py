@@ -6,21 +6,7 @@ import os
 
 import psutil
 
-
-def _tree_seconds(pid: int) -> float:
-    try:
-        root = psutil.Process(pid)
-        members = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for member in members:
-        try:
-            times = member.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+from benchmarks.process_cpu import tree_cpu_seconds
 
 
 class CpuMeter:
@@ -33,7 +19,7 @@ class CpuMeter:
 
     def sample(self) -> dict[str, float]:
         """CPU seconds used so far per name."""
-        figures = {name: sum(_tree_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
+        figures = {name: sum(tree_cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
         own = psutil.Process(os.getpid()).cpu_times()
         figures["benchmark process"] = own.user + own.system
         return figures

@@ -23,7 +23,7 @@ import nats
 import psycopg
 import uvloop
 
-from benchmarks.resolve.cpu import sample
+from benchmarks.process_cpu import sample
 from benchmarks.resolve.raw_floor import SUBJECT as RAW_SUBJECT
 from benchmarks.resolve.raw_floor import seed as seed_raw
 from grantline.cli.migrate import migrate_all
@@ -122,19 +122,19 @@ async def measure(nats_url: str, pids: dict[str, int]) -> dict[str, dict[str, fl
         ("raw floor", RAW_SUBJECT, RAW),
         ("vault.resolve", "vault.resolve", RESOLVE),
     ):
-        before = sample(pids[name])
+        before = sample("responder", pids[name])
         latencies = await sequential(nc, subject, payload, SEQUENTIAL)
-        between = sample(pids[name])
+        between = sample("responder", pids[name])
         rate, ok, errors = await concurrent(nc, subject, payload)
-        after = sample(pids[name])
+        after = sample("responder", pids[name])
         results[name] = {
             "p50_ms": percentile(latencies, 0.50),
             "p99_ms": percentile(latencies, 0.99),
             "rps_64": rate,
             "ok": ok,
             "errors": errors,
-            **{f"seq_{k}": v for k, v in before.per_request_us(between, SEQUENTIAL + 200).items()},
-            **{f"conc_{k}": v for k, v in between.per_request_us(after, ok + errors).items()},
+            **{f"seq_{k}": v for k, v in before.per_item(between, SEQUENTIAL + 200, unit=1e6).items()},
+            **{f"conc_{k}": v for k, v in between.per_item(after, ok + errors, unit=1e6).items()},
         }
     await nc.close()
     return results

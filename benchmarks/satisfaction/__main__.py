@@ -22,8 +22,8 @@ from pathlib import Path
 
 import nats
 
+from benchmarks.process_cpu import CpuSample, sample
 from benchmarks.satisfaction import measurements as m
-from benchmarks.satisfaction.cpu import CpuSample, describe, sample
 from benchmarks.satisfaction.setup import (
     PROVIDERS,
     Servers,
@@ -60,7 +60,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def _cpu_line(before: CpuSample, after: CpuSample, messages: int, what: str) -> str:
-    return f"  CPU per {what}: {describe(before.per_message_ms(after, messages))}"
+    """``  CPU per run: service 0.52 ms, postgres 0.31 ms, ...`` for a report line."""
+    per_message = before.per_item(after, messages, unit=1e3)
+    return f"  CPU per {what}: " + ", ".join(f"{part} {ms:.2f} ms" for part, ms in per_message.items())
 
 
 def _load() -> str:
@@ -80,19 +82,19 @@ async def measure(servers: Servers, args: argparse.Namespace, service_pid: int) 
         warm = await m.admission(nc, users=args.users, rate=200, seconds=2, prefix="warm")
         print("warm-up:", warm.line("admission"))
         for rate in args.rates:
-            before = sample(service_pid)
+            before = sample("service", service_pid)
             result = await m.admission(
                 nc, users=args.users, rate=rate, seconds=args.seconds, prefix=f"r{int(rate)}"
             )
-            after = sample(service_pid)
+            after = sample("service", service_pid)
             what = f"runs.requested -> runs.admitted at {rate:,.0f} runs/s for {args.seconds:.0f} s"
             report(f"{result.line(what)} ({_load()})")
             report(_cpu_line(before, after, result.sent, "run"))
-        before = sample(service_pid)
+        before = sample("service", service_pid)
         per_second, checks = await m.check_rate(
             nc, users=args.users, seconds=args.check_seconds, concurrency=args.check_concurrency
         )
-        after = sample(service_pid)
+        after = sample("service", service_pid)
         report(
             f"satisfaction.check: {per_second:,.0f} checks/s"
             f" with {args.check_concurrency} concurrent callers;"
@@ -105,9 +107,9 @@ async def measure(servers: Servers, args: argparse.Namespace, service_pid: int) 
         print("in-flight runs admitted:", in_flight.line("admission"))
         runs = [(f"rev-{i}", user, i % len(PROVIDERS)) for i, user in enumerate(users)]
         await m.resolutions(nc, servers.database_url, runs)
-        before = sample(service_pid)
+        before = sample("service", service_pid)
         revoked = await m.revocation(nc, runs, args.revocation_rate)
-        after = sample(service_pid)
+        after = sample("service", service_pid)
         what = (
             f"connections.revoked -> runs.connection_revoked, {args.revocations} in-flight runs,"
             f" revocations at {args.revocation_rate:,.0f}/s"
