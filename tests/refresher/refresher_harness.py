@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import psycopg
 import uvicorn
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -30,10 +31,12 @@ from grantline.common.contract.connections import (
 from grantline.common.contract.errors import ErrorCode, ErrorDetail, ErrorReply
 from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
 from grantline.common.embedded import free_port
+from grantline.common.nats.streams import CONNECTIONS
 from grantline.providers.authorize import build_authorize_url, code_challenge_s256, new_code_verifier
 from grantline.providers.catalogue import load_catalogue
 from grantline.providers.token_request import build_token_request
 from grantline.providers.token_response import TokenResponseError, TokenSet, parse_token_response
+from grantline.refresher.entrypoints.connection_events import DURABLE
 from grantline.refresher.settings import RefresherSettings
 from grantline.sandbox import SandboxState, create_sandbox_app
 
@@ -313,3 +316,34 @@ class VaultStandIn:
         held.tokens = tokens
         held.expires_at = tokens.expires_at
         return None
+
+
+# -- reading the schedule ------------------------------------------------------------------------
+
+
+async def rows(database_url: str) -> dict[str, dict[str, object]]:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = conn.cursor(row_factory=psycopg.rows.dict_row)
+        await cursor.execute("SELECT * FROM refresher.refresh_schedule")
+        return {row["connection_id"]: row for row in await cursor.fetchall()}
+
+
+async def settled(database_url: str, ids: list[str]) -> bool:
+    """Every connection is known, unleased, and not due for a long while (or ended)."""
+    current = await rows(database_url)
+    far = datetime.now(UTC).timestamp() + 600
+    return all(
+        cid in current
+        and current[cid]["lease_token"] is None
+        and (current[cid]["next_attempt_at"] is None or current[cid]["next_attempt_at"].timestamp() > far)  # type: ignore[union-attr]
+        for cid in ids
+    )
+
+
+async def consumer_exists(vault: VaultStandIn) -> bool:
+    """The refresher process is up: its durable consumer exists (so its streams do too)."""
+    try:
+        await vault.nc.jetstream().consumer_info(CONNECTIONS.name, DURABLE)
+    except Exception:
+        return False
+    return True

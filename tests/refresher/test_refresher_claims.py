@@ -9,44 +9,21 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from fixtures.waiting import wait_for_async
-from refresher_harness import SECRET_PREFIXES, SandboxServer, VaultStandIn, refresher_settings
+from refresher_harness import (
+    SECRET_PREFIXES,
+    SandboxServer,
+    VaultStandIn,
+    consumer_exists,
+    refresher_settings,
+    rows,
+    settled,
+)
 
 from grantline.common.embedded import free_port
-from grantline.common.nats.streams import CONNECTIONS
 from grantline.refresher.app import create_runtime
-from grantline.refresher.entrypoints.connection_events import DURABLE
 from grantline.sandbox import Fault
-
-
-async def rows(database_url: str) -> dict[str, dict[str, object]]:
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        cursor = conn.cursor(row_factory=psycopg.rows.dict_row)
-        await cursor.execute("SELECT * FROM refresher.refresh_schedule")
-        return {row["connection_id"]: row for row in await cursor.fetchall()}
-
-
-async def settled(database_url: str, ids: list[str]) -> bool:
-    """Every connection is known, unleased, and not due for a long while (or ended)."""
-    current = await rows(database_url)
-    far = datetime.now(UTC).timestamp() + 600
-    return all(
-        cid in current
-        and current[cid]["lease_token"] is None
-        and (current[cid]["next_attempt_at"] is None or current[cid]["next_attempt_at"].timestamp() > far)  # type: ignore[union-attr]
-        for cid in ids
-    )
-
-
-async def consumer_exists(vault: VaultStandIn) -> bool:
-    """The refresher process is up: its durable consumer exists (so its streams do too)."""
-    try:
-        await vault.nc.jetstream().consumer_info(CONNECTIONS.name, DURABLE)
-    except Exception:
-        return False
-    return True
 
 
 async def test_a_token_is_refreshed_at_the_sandbox_before_it_expires(

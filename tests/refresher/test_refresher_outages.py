@@ -4,8 +4,7 @@ their connections, and no refresh may be lost or repeated for it."""
 import asyncio
 
 from fixtures.waiting import wait_for_async
-from refresher_harness import VaultStandIn, refresher_settings
-from test_refresher_claims import consumer_exists, settled
+from refresher_harness import VaultStandIn, consumer_exists, refresher_settings, settled
 
 from grantline.refresher.app import create_runtime
 
