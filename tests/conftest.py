@@ -14,3 +14,7 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 pytest_plugins = ["fixtures.infra", "fixtures.database", "fixtures.messaging"]
+
+from fixtures.run_grants import export_keys  # noqa: E402 - needs the path above
+
+export_keys()

@@ -2,7 +2,9 @@
 
 Starts an embedded NATS and Postgres, migrates, seeds one tenant with one connection, runs the vault
 (`grantline run vault`) and the raw floor as separate processes, then measures from this process:
-p50/p99 of one sequential client, and throughput with 64 concurrent clients. Writes README.md.
+p50/p99 of one sequential client, and throughput with 64 concurrent clients. Every resolve carries a
+run grant; two vault rows: the same grant on every call (a run's tool calls: verified once, then
+remembered) and a new grant on every call (each one verified: the worst case). Writes README.md.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from benchmarks.resolve.raw_floor import SUBJECT as RAW_SUBJECT
 from benchmarks.resolve.raw_floor import seed as seed_raw
 from grantline.cli.migrate import migrate_all
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
+from grantline.common.run_grants import RunGrantSigner, new_signing_key, public_key_set
 from grantline.vault.domain import (
     Keyring,
     SealContext,
@@ -41,11 +44,34 @@ HERE = Path(__file__).resolve().parent
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "3000"))
 CONCURRENCY = 64
 DURATION = float(os.environ.get("BENCH_SECONDS", "8"))
+FRESH_GRANTS = int(os.environ.get("BENCH_FRESH_GRANTS", "60000"))
 TENANT = "bench-tenant"
-RESOLVE = json.dumps(
-    {"tenant_id": TENANT, "user_id": "alice", "provider": "sandbox", "scopes": ["read"]}
-).encode()
+RESOLVE_SUBJECT = f"vault.resolve.{TENANT}"
+GRANT_KEYS = {"keys": [new_signing_key("bench-1")]}
 RAW = json.dumps({"id": "t1"}).encode()
+
+
+def resolve_payloads(count: int) -> list[bytes]:
+    """Resolve requests, each with a grant of its own run (what satisfaction signs at admission)."""
+    signer = RunGrantSigner(GRANT_KEYS, active_kid=None, ttl_seconds=3600)
+    return [
+        json.dumps(
+            {
+                "grant": signer.issue(
+                    tenant_id=TENANT,
+                    run_id=f"run-{index}",
+                    user_id="alice",
+                    app_id="app-bench",
+                    providers={"sandbox": ()},
+                    is_test=False,
+                ),
+                "provider": "sandbox",
+                "scopes": ["read"],
+                "tool": "search",
+            }
+        ).encode()
+        for index in range(count)
+    ]
 
 
 def seed_vault(database_url: str, keyring: Keyring) -> None:
@@ -73,30 +99,31 @@ def seed_vault(database_url: str, keyring: Keyring) -> None:
         )
 
 
-async def sequential(nc: nats.NATS, subject: str, payload: bytes, count: int) -> list[float]:
-    """Latencies (ms) of `count` requests one after another."""
+async def sequential(nc: nats.NATS, subject: str, payloads: list[bytes], count: int) -> list[float]:
+    """Latencies (ms) of `count` requests one after another (cycling through `payloads`)."""
     latencies = []
-    for _ in range(200):  # warm-up
-        await nc.request(subject, payload, timeout=5)
-    for _ in range(count):
+    for index in range(200):  # warm-up
+        await nc.request(subject, payloads[-1 - index % len(payloads)], timeout=5)
+    for index in range(count):
         started = time.perf_counter()
-        reply = await nc.request(subject, payload, timeout=5)
+        reply = await nc.request(subject, payloads[index % len(payloads)], timeout=5)
         latencies.append((time.perf_counter() - started) * 1000)
         if b"error" in reply.data[:10]:
             raise RuntimeError(reply.data.decode())
     return sorted(latencies)
 
 
-async def concurrent(nc: nats.NATS, subject: str, payload: bytes) -> tuple[float, int, int]:
+async def concurrent(nc: nats.NATS, subject: str, payloads: list[bytes]) -> tuple[float, int, int]:
     """(requests per second, successes, errors) of 64 clients for DURATION seconds."""
-    ok = errors = 0
+    ok = errors = sent = 0
     deadline = time.perf_counter() + DURATION
 
     async def client() -> None:
-        nonlocal ok, errors
+        nonlocal ok, errors, sent
         while time.perf_counter() < deadline:
+            sent += 1
             try:
-                reply = await nc.request(subject, payload, timeout=5)
+                reply = await nc.request(subject, payloads[sent % len(payloads)], timeout=5)
             except Exception:
                 errors += 1
                 continue
@@ -118,15 +145,19 @@ async def measure(nats_url: str, pids: dict[str, int]) -> dict[str, dict[str, fl
     """Sequential then concurrent figures, with CPU per request, for each responder in turn."""
     nc = await nats.connect(nats_url, pending_size=64 * 1024 * 1024)
     results: dict[str, dict[str, float]] = {}
-    for name, subject, payload in (
-        ("raw floor", RAW_SUBJECT, RAW),
-        ("vault.resolve", "vault.resolve", RESOLVE),
+    # Enough distinct grants that none repeats in the fresh-grant phases (the vault remembers 65,536).
+    fresh = resolve_payloads(FRESH_GRANTS)
+    for name, subject, payloads in (
+        ("raw floor", RAW_SUBJECT, [RAW]),
+        ("vault.resolve, one grant per run", RESOLVE_SUBJECT, fresh[:1]),
+        ("vault.resolve, a new grant each call", RESOLVE_SUBJECT, fresh[1:]),
     ):
-        before = sample("responder", pids[name])
-        latencies = await sequential(nc, subject, payload, SEQUENTIAL)
-        between = sample("responder", pids[name])
-        rate, ok, errors = await concurrent(nc, subject, payload)
-        after = sample("responder", pids[name])
+        pid = pids["raw floor" if name == "raw floor" else "vault.resolve"]
+        before = sample("responder", pid)
+        latencies = await sequential(nc, subject, payloads, SEQUENTIAL)
+        between = sample("responder", pid)
+        rate, ok, errors = await concurrent(nc, subject, payloads[SEQUENTIAL + 200 :] or payloads)
+        after = sample("responder", pid)
         results[name] = {
             "p50_ms": percentile(latencies, 0.50),
             "p99_ms": percentile(latencies, 0.99),
@@ -207,6 +238,7 @@ def main() -> None:
                 "GRANTLINE_LOG_LEVEL": "WARNING",
                 "GRANTLINE_ENVIRONMENT": "development",
                 "GRANTLINE_SANDBOX_URL": "http://127.0.0.1:9",
+                "GRANTLINE_RUN_GRANT_VERIFICATION_KEYS": json.dumps(public_key_set(GRANT_KEYS)),
             }
             vault = subprocess.Popen([sys.executable, "-m", "grantline.cli.main", "run", "vault"], env=env)
             raw = subprocess.Popen(
@@ -214,7 +246,7 @@ def main() -> None:
             )
             processes += [vault, raw]
             wait_ready(raw, nats_server.url, RAW_SUBJECT, RAW)
-            wait_ready(vault, nats_server.url, "vault.resolve", RESOLVE)
+            wait_ready(vault, nats_server.url, RESOLVE_SUBJECT, resolve_payloads(1)[0])
             uvloop.install()
             pids = {"raw floor": raw.pid, "vault.resolve": vault.pid}
             results = asyncio.run(measure(nats_server.url, pids))
@@ -236,7 +268,7 @@ def main() -> None:
 
 def ratios(results: dict[str, dict[str, float]]) -> str:
     """The vault's figures as multiples of the floor's, which transfer better than absolute ones."""
-    vault, floor = results["vault.resolve"], results["raw floor"]
+    vault, floor = results["vault.resolve, one grant per run"], results["raw floor"]
     return (
         f"Vault / floor in this run: sequential p50 x{vault['p50_ms'] / floor['p50_ms']:.2f}; "
         f"throughput x{vault['rps_64'] / floor['rps_64']:.2f}; CPU per request at 64 concurrent: "
@@ -264,13 +296,19 @@ What it does: starts an embedded NATS (JetStream) and an embedded Postgres, runs
 seeds one tenant (data key wrapped by a master key), one provider app and one active connection
 with a token valid for a day, then starts two responders as separate processes:
 
-- the vault itself (`grantline run vault`, uvloop), answering `vault.resolve` through its hot path:
-  a raw nats-py queue subscription, micro-batched psycopg lookups (one prepared `unnest` join per
-  batch, one scalar prepared query for a batch of one, 3 connections), the in-memory data key cache,
-  an AES-GCM open, and the buffered audit record (one statement per flush to the outbox, published to
-  JetStream by the outbox relay in the same process during the run);
+- the vault itself (`grantline run vault`, uvloop), answering `vault.resolve.<tenant>` through its
+  hot path: a raw nats-py queue subscription, the run grant's check (an Ed25519 JWT verified with
+  PyJWT, or found among the grants verified before), micro-batched psycopg lookups (one prepared
+  `unnest` join per batch reading the run's finished flag and the candidate connections, one scalar
+  prepared query for a batch of one, 3 connections), the in-memory data key cache, an AES-GCM open,
+  and the buffered audit record (one statement per flush to the outbox, published to JetStream by the
+  outbox relay in the same process during the run);
 - the raw floor: a bare nats-py responder doing one primary-key select (psycopg, one connection,
   unbatched) and one AES-GCM decrypt per request, and no audit record.
+
+The vault is measured twice: with one grant on every call (the tool calls of one run: the grant is
+verified on the first call and remembered until it expires) and with a new grant on every call (every
+call pays a signature check: the worst case, as if each run made a single tool call).
 
 From this process (nats-py, uvloop, the same lean client for both) it measures, for each:
 {SEQUENTIAL} sequential requests after a warm-up (p50, p99), then {CONCURRENCY} concurrent clients
@@ -285,7 +323,8 @@ Machine: {machine}; measured {datetime.now(UTC):%Y-%m-%d}.
 
 {summary}
 
-Targets: sequential p50 <= 2 ms; >= 5,000 resolves/s at 64 concurrent with no error.
+Targets: sequential p50 <= 1 ms; >= 5,000 resolves/s at 64 concurrent with no error, with the
+run grant checked on every call.
 {notes}"""
     (HERE / "README.md").write_text(text)
 

@@ -158,7 +158,7 @@ async def admission(
     messages = run_requests(prefix, len(chosen) if chosen else int(rate * seconds), users, chosen)
     return await _open_loop(
         nc,
-        reply_subjects=("runs.admitted", "runs.held"),
+        reply_subjects=("runs.admitted.*", "runs.held.*"),
         key_of=lambda body: str(body["run_id"]),
         messages=messages,
         rate=rate,
@@ -185,7 +185,7 @@ async def check_rate(nc: Client, *, users: int, seconds: float, concurrency: int
         index = offset
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
-            await nc.request(SUBJECT_CHECK, payloads[index % len(payloads)], timeout=10)
+            await nc.request(f"{SUBJECT_CHECK}.{TENANT}", payloads[index % len(payloads)], timeout=10)
             samples.append(time.perf_counter() - started)
             index += concurrency
 
@@ -231,7 +231,7 @@ async def revocation(nc: Client, runs: list[tuple[str, int, int]], rate: float) 
         )
     return await _open_loop(
         nc,
-        reply_subjects=("runs.connection_revoked",),
+        reply_subjects=("runs.connection_revoked.*",),
         key_of=lambda body: str(body["connection_id"]),
         messages=messages,
         rate=rate,

@@ -142,7 +142,7 @@ async def wait_until_serving(nats_url: str, timeout: float = 60) -> None:
         probe = SatisfactionCheckRequest(tenant_id=TENANT, user_id="u0", requirements=["github"])
         while True:
             try:
-                reply = await request(nc, SUBJECT_CHECK, probe, SatisfactionReport, timeout=1)
+                reply = await request(nc, f"{SUBJECT_CHECK}.{TENANT}", probe, SatisfactionReport, timeout=1)
                 if isinstance(reply, SatisfactionReport) and reply.is_satisfied:
                     return
             except RequestFailed:

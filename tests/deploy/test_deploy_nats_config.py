@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from grantline.cli.main import app
 from grantline.common.contract.audit import AuditAction
+from grantline.common.contract.envelope import TenantScopedEvent
 from grantline.common.contract.registry import EVENT_TYPES
 from grantline.common.embedded import EmbeddedNats
 from grantline.common.nats.permissions import (
@@ -60,13 +61,17 @@ def test_every_event_has_exactly_its_owner_as_publisher() -> None:
         "connections.reauth_required": {"vault"},
         "connections.expiring": {"refresher"},
         "connections.webhook": {"auth-gateway"},
-        "runs.requested": {"runner"},
-        "runs.finished": {"runner"},
-        "runs.admitted": {"satisfaction"},
-        "runs.held": {"satisfaction"},
-        "runs.connection_revoked": {"satisfaction"},
+        "runs.requested.t1": {"runner"},
+        "runs.finished.t1": {"runner"},
+        "runs.admitted.t1": {"satisfaction"},
+        "runs.held.t1": {"satisfaction"},
+        "runs.connection_revoked.t1": {"satisfaction"},
     }
-    subjects = {cls.SUBJECT for cls in EVENT_TYPES.values() if not cls.SUBJECT.startswith("audit")}
+    subjects = {
+        cls.subject_for("t1") if issubclass(cls, TenantScopedEvent) else cls.SUBJECT
+        for cls in EVENT_TYPES.values()
+        if not cls.SUBJECT.startswith("audit")
+    }
     assert subjects == set(owners), "a new event needs an owner here and in permissions.yaml"
     for subject, owner in owners.items():
         publishers = {name for name, user in permissions.users.items() if may_publish(user, subject)}
@@ -87,7 +92,7 @@ def test_audit_records_are_publishable_by_the_service_the_contract_names() -> No
 def test_only_the_vault_serves_vault_subjects() -> None:
     permissions = load_permissions(PERMISSION_FILE)
     for name, user in permissions.users.items():
-        can_serve = any(subject_matches(p, "vault.resolve") for p in user.subscribe_allow())
+        can_serve = any(subject_matches(p, "vault.resolve.t1") for p in user.subscribe_allow())
         assert can_serve == (name == "vault"), name
 
 

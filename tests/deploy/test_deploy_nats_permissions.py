@@ -147,8 +147,8 @@ async def test_wrong_password_is_refused(secured_nats) -> None:
 
 async def test_runner_cannot_serve_vault_resolve(connect) -> None:
     runner = await connect("runner")
-    await runner.nc.subscribe("vault.resolve", queue="vault")
-    await runner.refused('Subscription to "vault.resolve"')
+    await runner.nc.subscribe("vault.resolve.*", queue="vault")
+    await runner.refused('Subscription to "vault.resolve.*"')
 
 
 async def test_runner_cannot_read_connection_events(connect, streams) -> None:
@@ -191,21 +191,21 @@ async def test_no_one_reads_another_users_replies(connect) -> None:
     # A client that keeps the default inbox prefix cannot receive replies at all.
     runner = await connect("runner", inbox_prefix="_INBOX")
     with pytest.raises(nats.errors.Error):
-        await runner.nc.request("vault.resolve", b"{}", timeout=JS_TIMEOUT)
+        await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=JS_TIMEOUT)
     await runner.refused("Subscription to")
 
 
 async def test_gateway_cannot_resolve_tokens(connect) -> None:
     gateway = await connect("auth-gateway")
-    await gateway.nc.publish("vault.resolve", b"{}")
-    await gateway.refused('Publish to "vault.resolve"')
+    await gateway.nc.publish("vault.resolve.tenant-a", b"{}")
+    await gateway.refused('Publish to "vault.resolve.tenant-a"')
 
 
 async def test_audit_reader_cannot_publish_anything(connect, streams) -> None:
     reader = await connect("audit-reader")
     vault = await connect("vault")
     before = {name: await stream_messages(vault, name) for name in ("AUDIT", "CONNECTIONS", "RUNS")}
-    for subject in ("audit.token.resolved", "connections.revoked", "runs.requested", "vault.resolve"):
+    for subject in ("audit.token.resolved", "connections.revoked", "runs.requested.t", "vault.resolve.t"):
         await reader.nc.publish(subject, b"{}")
         await reader.refused(f'Publish to "{subject}"')
     assert {name: await stream_messages(vault, name) for name in before} == before
@@ -229,9 +229,9 @@ async def test_vault_serves_resolve_and_runner_gets_the_reply(connect) -> None:
     async def answer(msg: Msg) -> None:
         await msg.respond(b'{"access_token": "sbx_at_reply"}')
 
-    await vault.nc.subscribe("vault.resolve", queue="vault.vault.resolve", cb=answer)
+    await vault.nc.subscribe("vault.resolve.*", queue="vault.vault.resolve", cb=answer)
     await vault.nc.flush()
-    reply = await runner.nc.request("vault.resolve", b"{}", timeout=5)
+    reply = await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=5)
     assert reply.data == b'{"access_token": "sbx_at_reply"}'
     assert vault.violations() == [] and runner.violations() == []
 
@@ -286,20 +286,24 @@ async def test_runner_follows_its_run_events(connect, streams) -> None:
     satisfaction = await connect("satisfaction")
     name = f"runner-{uuid.uuid4().hex[:8]}"
     js = runner.nc.jetstream(timeout=JS_TIMEOUT)
-    config = ConsumerConfig(name=name, durable_name=name, filter_subject="runs.admitted")
-    subscription = await js.pull_subscribe("runs.admitted", durable=name, stream="RUNS", config=config)
-    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish("runs.admitted", b'{"run_id": "r-1"}')
+    config = ConsumerConfig(name=name, durable_name=name, filter_subject="runs.admitted.tenant-a")
+    subscription = await js.pull_subscribe(
+        "runs.admitted.tenant-a", durable=name, stream="RUNS", config=config
+    )
+    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish(
+        "runs.admitted.tenant-a", b'{"run_id": "r-1"}'
+    )
     messages = await subscription.fetch(1, timeout=5)
     assert messages[0].data == b'{"run_id": "r-1"}'
     await messages[0].ack_sync(timeout=5)
     # RunnerClient listens to outcomes with core subscriptions.
-    live = await runner.nc.subscribe("runs.held")
+    live = await runner.nc.subscribe("runs.held.tenant-a")
     await runner.nc.flush()
-    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish("runs.held", b'{"run_id": "r-2"}')
+    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish("runs.held.tenant-a", b'{"run_id": "r-2"}')
     held = await live.next_msg(timeout=5)
     assert held.data == b'{"run_id": "r-2"}'
     # A runner announces and finishes runs.
-    for subject in ("runs.requested", "runs.finished"):
+    for subject in ("runs.requested.tenant-a", "runs.finished.tenant-a"):
         await js.publish(subject, b"{}")
     assert runner.violations() == [] and satisfaction.violations() == []
 

@@ -163,7 +163,7 @@ async def test_e2e_runner_credentials_are_restricted(dev_stack: DevStackProcess)
         connect_timeout=5,
     )
     try:
-        for subject in ("vault.resolve", "connections.>"):
+        for subject in ("vault.resolve.*", "connections.>"):
             await nc.subscribe(subject)
             # The server reports the violation before it answers the PING of the flush.
             await nc.flush()
@@ -241,9 +241,7 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         assert admitted.resumed is True
 
         # 5. A tool call of the run resolves the user's token.
-        first = await runner.resolve(
-            tenant_id, USER, PROVIDER, run_id=run_id, app_id=APP_ID, tool="list_messages"
-        )
+        first = await runner.resolve(run_id, PROVIDER, tool="list_messages")
         first_token = first.access_token.get_secret_value()
         walk.issued.add(first_token)
         assert first_token.startswith(f"sbx_at_{walk.canary}_")
@@ -265,9 +263,7 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
             )
 
         await wait_for_async(renewed_in_background, timeout=EVENT_TIMEOUT, interval=0.25)
-        second = await runner.resolve(
-            tenant_id, USER, PROVIDER, run_id=run_id, app_id=APP_ID, tool="send_message"
-        )
+        second = await runner.resolve(run_id, PROVIDER, tool="send_message")
         second_token = second.access_token.get_secret_value()
         walk.issued.add(second_token)
         walk.issued.update(await _refresh_tokens_sent(sandbox))
@@ -286,10 +282,21 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         revocation = await asyncio.wait_for(told, EVENT_TIMEOUT)
         assert revocation.connection_id == connection_id and revocation.provider == PROVIDER
         with pytest.raises(ResolveError) as refused:
-            await runner.resolve(tenant_id, USER, PROVIDER, run_id=run_id, app_id=APP_ID, tool="send_message")
+            await runner.resolve(run_id, PROVIDER, tool="send_message")
         assert refused.value.code == ErrorCode.REVOKED
         assert (await _connection(api, connection_id))["status"] == "revoked"
+        grant = runner.grant(run_id)
         await runner.finish(run_id)
+
+        # 7b. The finished run's grant resolves nothing more, whoever presents it.
+        async def grant_spent() -> bool:
+            try:
+                await runner.resolve(grant=grant, provider=PROVIDER)
+            except ResolveError as error:
+                return error.code == ErrorCode.FORBIDDEN
+            return False
+
+        await wait_for_async(grant_spent, timeout=EVENT_TIMEOUT)
 
         # 8. The audit log shows every step, and its hash chain verifies.
         tool_calls = {(run_id, APP_ID, "list_messages"), (run_id, APP_ID, "send_message")}

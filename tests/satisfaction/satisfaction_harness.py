@@ -121,7 +121,7 @@ async def check(
     nc: Client, user: str, requirements: list[object], **extra: object
 ) -> SatisfactionReport | ErrorReply:
     message = SatisfactionCheckRequest(tenant_id=TENANT, user_id=user, requirements=requirements, **extra)  # type: ignore[arg-type]
-    return await request(nc, SUBJECT_CHECK, message, SatisfactionReport)
+    return await request(nc, f"{SUBJECT_CHECK}.{TENANT}", message, SatisfactionReport)
 
 
 class RunEvents:
@@ -136,7 +136,7 @@ class RunEvents:
             assert isinstance(event, RunAdmitted | RunHeld | RunConnectionRevoked)
             self.events.append(event)
 
-        for subject in ("runs.admitted", "runs.held", "runs.connection_revoked"):
+        for subject in ("runs.admitted.*", "runs.held.*", "runs.connection_revoked.*"):
             await nc.subscribe(subject, cb=on_message)
         await nc.flush()
 
@@ -183,7 +183,7 @@ async def stream_events(nc: Client, subject: str) -> list[Event]:
     js = nc.jetstream()
     stream = stream_for_subject(subject).name
     info = await js.stream_info(stream, subjects_filter=subject)
-    total = (info.state.subjects or {}).get(subject, 0)
+    total = sum((info.state.subjects or {}).values())
     events: list[Event] = []
     if not total:
         return events

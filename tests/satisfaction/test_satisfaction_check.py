@@ -179,15 +179,15 @@ async def test_bad_requirements_get_an_error_naming_the_path(
     body = {"tenant_id": "tenant-a", "user_id": "alice", **extra}
     import json
 
-    reply = await nats_client.request("satisfaction.check", json.dumps(body).encode(), timeout=5)
+    reply = await nats_client.request("satisfaction.check.tenant-a", json.dumps(body).encode(), timeout=5)
     error = ErrorReply.model_validate_json(reply.data)
     assert error.error.code == ErrorCode.INVALID_REQUEST
     assert where in error.error.message
 
 
 async def test_malformed_request_gets_an_error_reply(service: ServiceRuntime, nats_client: Client) -> None:
-    for body in (b"not json", b"{}", b'{"tenant_id": "t", "user_id": "u", "requirements": "github"}'):
-        reply = await nats_client.request("satisfaction.check", body, timeout=5)
+    for body in (b"not json", b"{}", b'{"tenant_id": "tenant-a", "user_id": "u", "requirements": "github"}'):
+        reply = await nats_client.request("satisfaction.check.tenant-a", body, timeout=5)
         assert ErrorReply.model_validate_json(reply.data).error.code == ErrorCode.INVALID_REQUEST
 
 
@@ -201,3 +201,15 @@ async def test_concurrent_checks_of_different_users_each_get_their_own_report(
         gmail = entry(reply, 0)
         assert gmail["is_satisfied"] is (user == "alice"), (user, gmail)
         assert entry(reply, 1)["is_satisfied"] is True  # the workspace's shared Salesforce counts for both
+
+
+async def test_a_check_for_another_tenant_than_the_subject_is_refused(
+    service: ServiceRuntime, nats_client: Client
+) -> None:
+    # A runner may publish on its own tenants' subjects only; the body must not name another tenant.
+    import json
+
+    body = {"tenant_id": "tenant-b", "user_id": "alice", "requirements": ["github"]}
+    reply = await nats_client.request("satisfaction.check.tenant-a", json.dumps(body).encode(), timeout=5)
+    error = ErrorReply.model_validate_json(reply.data)
+    assert error.error.code == ErrorCode.FORBIDDEN

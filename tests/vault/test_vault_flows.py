@@ -22,11 +22,7 @@ async def test_exchange_then_resolve_returns_the_sandbox_token(vault: VaultHarne
     assert reply.access_token.get_secret_value().startswith("sbx_at_")
     assert reply.connection_id == info.connection_id
     # An app id resolves through the provider that owns it.
-    by_app = await vault.call(
-        contract.SUBJECT_RESOLVE,
-        contract.ResolveRequest(tenant_id=TENANT, user_id="alice", app="sandbox_mail"),
-        contract.ResolveReply,
-    )
+    by_app = await vault.resolve(None, app="sandbox_mail", grant_providers=["sandbox"])
     assert isinstance(by_app, contract.ResolveReply) and by_app.connection_id == info.connection_id
 
 
@@ -37,7 +33,9 @@ async def test_resolve_errors_are_clear(vault: VaultHarness) -> None:
     await vault.connect("sandbox", scopes=["read"])
     missing = await vault.resolve("sandbox", scopes=["write"])
     assert isinstance(missing, ErrorReply) and missing.error.code == ErrorCode.MISSING_SCOPES
-    raw = await vault.runtime.nats.request(contract.SUBJECT_RESOLVE, b'{"tenant_id": ""}', timeout=5)
+    raw = await vault.runtime.nats.request(
+        f"{contract.SUBJECT_RESOLVE}.{TENANT}", b'{"grant": ""}', timeout=5
+    )
     assert ErrorReply.model_validate_json(raw.data).error.code == ErrorCode.INVALID_REQUEST
 
 

@@ -85,10 +85,10 @@ async def test_a_batch_answers_each_request_with_its_own_result(vault: VaultHarn
         for kwargs, outcome in cases[round_ % 2 :] + cases[: round_ % 2]:
             calls.append(vault.resolve("sandbox", **kwargs))  # type: ignore[arg-type]
             expected.append(outcome)
-    raw = vault.runtime.nats.request(contract.SUBJECT_RESOLVE, b'{"tenant_id": "x"', timeout=5)
+    raw = vault.runtime.nats.request(f"{contract.SUBJECT_RESOLVE}.{TENANT}", b'{"grant": "x"', timeout=5)
     too_long = vault.runtime.nats.request(
-        contract.SUBJECT_RESOLVE,
-        json.dumps({"tenant_id": TENANT, "user_id": "u" * 300, "provider": "sandbox"}).encode(),
+        f"{contract.SUBJECT_RESOLVE}.{TENANT}",
+        json.dumps({"grant": "x", "provider": "s" * 300}).encode(),
         timeout=5,
     )
     replies = await asyncio.gather(*calls, raw, too_long)
@@ -134,11 +134,16 @@ async def test_reader_batch_returns_each_key_its_own_rows(vault: VaultHarness) -
     bob = await vault.connect("sandbox", user="bob")
     reader = ResolveReader(libpq_url(vault.runtime.settings.database_url), connections=1, max_batch=256)
     try:
-        keys = [(TENANT, f"user:{user}", "sandbox") for user in ("alice", "bob", "carol")] * 20
-        keys += [("tenant-z", "user:alice", "sandbox")] * 5
+        await vault.sql("INSERT INTO vault.finished_runs (tenant_id, run_id) VALUES (:t, 'done')", t=TENANT)
+        keys = [(TENANT, f"user:{user}", "sandbox", "run-1") for user in ("alice", "bob", "carol")] * 20
+        keys += [("tenant-z", "user:alice", "sandbox", "run-1")] * 5
+        keys += [(TENANT, "user:alice", "sandbox", "done"), ("tenant-z", "user:bob", "sandbox", "done")]
         results = await asyncio.gather(*(reader.lookup(*key) for key in keys))
+        alone = await reader.lookup(TENANT, "user:bob", "sandbox", "done")
     finally:
         await reader.close()
     want = {"user:alice": [alice.connection_id], "user:bob": [bob.connection_id], "user:carol": []}
-    for (tenant, owner, _), rows in zip(keys, results, strict=True):
-        assert [row.id for row in rows] == (want[owner] if tenant == TENANT else [])
+    for (tenant, owner, _, run), found in zip(keys, results, strict=True):
+        assert [row.id for row in found.candidates] == (want[owner] if tenant == TENANT else [])
+        assert found.run_finished == (tenant == TENANT and run == "done")
+    assert alone.run_finished and [row.id for row in alone.candidates] == [bob.connection_id]

@@ -17,9 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import uvicorn
+from fixtures.run_grants import mint_grant
 from pydantic import BaseModel, SecretStr
 
 from grantline.common.contract import vault, vault_admin
+from grantline.common.contract.envelope import tenant_scoped
 from grantline.common.contract.errors import ErrorReply
 from grantline.common.nats.secret_wire import request_with_secrets
 from grantline.common.runtime import ServiceRuntime
@@ -178,11 +180,25 @@ class VaultHarness:
         return reply
 
     async def resolve(
-        self, provider: str = "sandbox", *, user: str = "alice", tenant: str = TENANT, **extra: Any
+        self,
+        provider: str | None = "sandbox",
+        *,
+        user: str = "alice",
+        tenant: str = TENANT,
+        grant: str | None = None,
+        run_id: str = "run-1",
+        app_id: str = "app-1",
+        grant_providers: list[str] | dict[str, list[str]] | None = None,
+        **extra: Any,
     ) -> vault.ResolveReply | ErrorReply:
+        """Resolve as a runner does: with a run grant (minted here for the user and the provider
+        unless given) on the tenant's subject."""
+        if grant is None:
+            named = grant_providers or [provider or str(extra.get("app"))]
+            grant = mint_grant(tenant, user, named, run_id=run_id, app_id=app_id)
         return await self.call(
-            vault.SUBJECT_RESOLVE,
-            vault.ResolveRequest(tenant_id=tenant, user_id=user, provider=provider, **extra),
+            tenant_scoped(vault.SUBJECT_RESOLVE, tenant),
+            vault.ResolveRequest(grant=SecretStr(grant), provider=provider, **extra),
             vault.ResolveReply,
         )
 

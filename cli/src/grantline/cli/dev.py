@@ -218,9 +218,11 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
         health: dict[str, str] = {}
         stack.spawn("sandbox", ["sandbox", "--port", str(sandbox_port)], base_env)
         health["sandbox"] = f"{sandbox_url}/_sandbox/health"
+        grant_keys = _run_grant_key_environment(root)
         for name in ROLES:
             port = api_port if name == "auth-gateway" else free_port()
             env = {**base_env, "GRANTLINE_HTTP_PORT": str(port), "GRANTLINE_SERVICE_NAME": name}
+            env.update(grant_keys.get(name, {}))
             env.update(stack.nats_client(name))
             stack.spawn(name, ["run", name], env)
             health[name] = f"http://127.0.0.1:{port}/readyz"
@@ -283,6 +285,22 @@ def _ensure_dev_keyring(root: Path) -> Path:
         path.write_text(json.dumps(keyring))
         os.chmod(path, 0o600)
     return path
+
+
+def _run_grant_key_environment(root: Path) -> dict[str, dict[str, str]]:
+    """Run grant keys for development: satisfaction gets the private set, the vault the public one."""
+    from grantline.common.run_grants import new_signing_key, public_key_set
+
+    private = root / "run-grant-signing-keys.json"
+    public = root / "run-grant-verification-keys.json"
+    if not private.exists():
+        private.write_text(json.dumps({"keys": [new_signing_key("dev-1")]}))
+        os.chmod(private, 0o600)
+    public.write_text(json.dumps(public_key_set(json.loads(private.read_text()))))
+    return {
+        "satisfaction": {"GRANTLINE_RUN_GRANT_SIGNING_KEYS_FILE": str(private)},
+        "vault": {"GRANTLINE_RUN_GRANT_VERIFICATION_KEYS_FILE": str(public)},
+    }
 
 
 def _ensure_dev_tenant(database_url: str, api_key: str) -> str:

@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(__import__("grantline.cli.nats_commands", fromlist=["app"]).app, name="nats-config")
 app.add_typer(__import__("grantline.cli.keys_commands", fromlist=["app"]).app, name="keys")
+app.add_typer(__import__("grantline.cli.run_grant_commands", fromlist=["app"]).app, name="run-grants")
 
 
 def _use_uvloop() -> None:
@@ -37,7 +38,13 @@ def run(service: str = typer.Argument(..., help=f"one of: {', '.join(ROLES)}")) 
         typer.echo(f"unknown service {service!r}; choose one of: {', '.join(ROLES)}", err=True)
         raise typer.Exit(2)
     _use_uvloop()
-    runtime = ROLES[service].runtime_factory()()
+    from grantline.common.run_grants import KeySetError
+
+    try:
+        runtime = ROLES[service].runtime_factory()()
+    except KeySetError as error:
+        typer.echo(f"{service} cannot start: {error}", err=True)
+        raise typer.Exit(2) from None
     asyncio.run(runtime.serve())
 
 

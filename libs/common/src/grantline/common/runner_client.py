@@ -1,9 +1,11 @@
 """A small client for app runners: request a run and await admission, resolve tokens, hear revocations.
 
-One ``RunnerClient`` per process and NATS connection. It listens (core NATS) to ``runs.admitted``,
-``runs.held`` and ``runs.connection_revoked`` and routes each event to the run it names, so any number of
-runs can be awaited at once. It subscribes before it publishes, so an answer cannot overtake the
-subscription; outcomes and revocations of the runs it requested are kept until ``finish``.
+One ``RunnerClient`` per process and NATS connection. For each tenant it serves it listens (core NATS)
+to ``runs.admitted.<tenant>``, ``runs.held.<tenant>`` and ``runs.connection_revoked.<tenant>`` and routes
+each event to the run it names, so any number of runs can be awaited at once. It subscribes before it
+publishes, so an answer cannot overtake the subscription; outcomes and revocations of the runs it
+requested are kept until ``finish``. An admitted run's grant is kept too, and ``resolve`` presents it:
+the vault answers only inside the grant (docs/runners.md).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
+from grantline.common.contract.envelope import tenant_scoped
 from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.common.contract.registry import decode_event, encode_message
+from grantline.common.contract.run_grants import unverified_claims
 from grantline.common.contract.runs import (
     RequirementSpec,
     RunAdmitted,
@@ -34,11 +38,11 @@ from grantline.common.contract.runs import (
 )
 from grantline.common.contract.vault import SUBJECT_RESOLVE, ResolveReply, ResolveRequest
 from grantline.common.nats.headers import event_headers
-from grantline.common.nats.request_reply import request
+from grantline.common.nats.secret_wire import request_with_secrets
 
 RunOutcome = RunAdmitted | RunHeld
 
-_OUTCOME_SUBJECTS = (RunAdmitted.SUBJECT, RunHeld.SUBJECT)
+_FOLLOWED = (RunAdmitted, RunHeld, RunConnectionRevoked)
 
 
 class ResolveError(Exception):
@@ -66,7 +70,7 @@ class RunnerClient:
         self._nc = nc
         self._timeout = timeout
         self._runs: dict[str, _WatchedRun] = {}
-        self._subscriptions: list[Subscription] = []
+        self._subscriptions: dict[str, list[Subscription]] = {}
         self._listening = asyncio.Lock()
 
     async def request_run(
@@ -95,7 +99,7 @@ class RunnerClient:
             trigger=trigger,
             is_test=is_test,
         )
-        await self._listen()
+        await self._listen(tenant_id)
         watched = self._runs.setdefault(run_id, _WatchedRun(tenant_id))
         await self._nc.jetstream().publish(
             event.subject(), encode_message(event), headers=event_headers(event)
@@ -111,32 +115,45 @@ class RunnerClient:
         assert isinstance(outcome, RunAdmitted)
         return outcome
 
+    def grant(self, run_id: str) -> str:
+        """The run grant of an admitted run this client requested (to hand to a tool or the proxy)."""
+        watched = self._runs.get(run_id)
+        if watched is None or not isinstance(watched.outcome, RunAdmitted):
+            raise KeyError(f"run {run_id!r} was not admitted through this client")
+        return watched.outcome.grant
+
     async def resolve(
         self,
-        tenant_id: str,
-        user_id: str,
+        run_id: str | None = None,
         provider: str | None = None,
         *,
         app: str | None = None,
-        run_id: str | None = None,
-        app_id: str | None = None,
         tool: str | None = None,
         scopes: Sequence[str] = (),
+        grant: str | None = None,
         timeout: float | None = None,
     ) -> ResolveReply:
-        """The acting user's token for a tool call; raises ``ResolveError`` with the vault's error code."""
+        """The acting user's token for a tool call of an admitted run; raises ``ResolveError`` with
+        the vault's error code (``forbidden`` outside the run's grant).
+
+        Name the run (admitted through this client), or pass its ``grant`` (admitted elsewhere).
+        """
+        if grant is None:
+            if run_id is None:
+                raise ValueError("pass the run_id of a run admitted through this client, or its grant")
+            grant = self.grant(run_id)
+        tenant_id = unverified_claims(grant).get("tid")
+        if not isinstance(tenant_id, str) or not tenant_id:
+            raise ValueError("the grant names no tenant")
         message = ResolveRequest(
-            tenant_id=tenant_id,
-            user_id=user_id,
-            provider=provider,
-            app=app,
-            run_id=run_id,
-            app_id=app_id,
-            tool=tool,
-            scopes=list(scopes),
+            grant=SecretStr(grant), provider=provider, app=app, tool=tool, scopes=list(scopes)
         )
-        reply = await request(
-            self._nc, SUBJECT_RESOLVE, message, ResolveReply, timeout=timeout or self._timeout
+        reply = await request_with_secrets(
+            self._nc,
+            tenant_scoped(SUBJECT_RESOLVE, tenant_id),
+            message,
+            ResolveReply,
+            timeout=timeout or self._timeout,
         )
         if isinstance(reply, ErrorReply):
             raise ResolveError(reply.error.code, reply.error.message)
@@ -144,10 +161,10 @@ class RunnerClient:
 
     async def revocations(self, run_id: str) -> AsyncIterator[RunConnectionRevoked]:
         """Each ``runs.connection_revoked`` for the run, including earlier ones; ends at ``finish``."""
-        await self._listen()
         watched = self._runs.get(run_id)
         if watched is None:
             raise KeyError(f"run {run_id!r} was not requested through this client")
+        await self._listen(watched.tenant_id)
         seen = 0
         while True:
             while seen < len(watched.revocations):
@@ -174,9 +191,10 @@ class RunnerClient:
 
     async def close(self) -> None:
         """Stop listening."""
-        for subscription in self._subscriptions:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
         self._subscriptions.clear()
 
     async def _wait(
@@ -193,12 +211,14 @@ class RunnerClient:
         assert watched.outcome is not None
         return watched.outcome
 
-    async def _listen(self) -> None:
+    async def _listen(self, tenant_id: str) -> None:
         async with self._listening:
-            if self._subscriptions:
+            if tenant_id in self._subscriptions:
                 return
-            for subject in (*_OUTCOME_SUBJECTS, RunConnectionRevoked.SUBJECT):
-                self._subscriptions.append(await self._nc.subscribe(subject, cb=self._on_message))
+            self._subscriptions[tenant_id] = [
+                await self._nc.subscribe(event.subject_for(tenant_id), cb=self._on_message)
+                for event in _FOLLOWED
+            ]
             # The server must know the subscriptions before the request goes out.
             await self._nc.flush()
 

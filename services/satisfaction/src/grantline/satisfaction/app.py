@@ -1,5 +1,6 @@
 """Wiring of the satisfaction service: one runtime with its consumers, responder and background tasks."""
 
+from grantline.common.run_grants import RunGrantSigner, required_key_set
 from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.adapters.catalogue_tables import configured_catalogue
 from grantline.satisfaction.adapters.tables import outbox
@@ -8,7 +9,22 @@ from grantline.satisfaction.entrypoints.event_consumers import event_consumers
 from grantline.satisfaction.entrypoints.run_request_batches import run_request_consumer
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.report_memo import ReportMemo
+from grantline.satisfaction.service.run_grants import RunGrantIssuer
 from grantline.satisfaction.settings import SatisfactionSettings
+
+
+def run_grant_signer(settings: SatisfactionSettings) -> RunGrantSigner:
+    """The signer of run grants; without signing keys the service cannot admit runs, so it does not start."""
+    key_set = required_key_set(
+        "GRANTLINE_RUN_GRANT_SIGNING_KEYS(_FILE)",
+        file=settings.run_grant_signing_keys_file,
+        value=settings.run_grant_signing_keys,
+        missing="satisfaction needs run grant signing keys: set GRANTLINE_RUN_GRANT_SIGNING_KEYS_FILE "
+        "(make them with `grantline run-grants keygen`)",
+    )
+    return RunGrantSigner(
+        key_set, active_kid=settings.run_grant_active_kid, ttl_seconds=settings.run_grant_ttl_seconds
+    )
 
 
 def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRuntime:
@@ -30,11 +46,12 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
 
     runtime.add_background_task(refresh_catalogue)
     memo = ReportMemo()  # shared by admissions and checks: the same apps' reports
+    grants = RunGrantIssuer(run_grant_signer(settings))
     # Every consumer is a batched pull loop (no FastStream subscriber): runs.requested is the hot path.
     runs = run_request_consumer(
-        runtime, catalogue, memo, loops=settings.run_workers, batch_size=settings.run_batch_size
+        runtime, catalogue, memo, grants, loops=settings.run_workers, batch_size=settings.run_batch_size
     )
-    for consumer in [runs, *event_consumers(runtime, settings, catalogue)]:
+    for consumer in [runs, *event_consumers(runtime, settings, catalogue, grants)]:
         runtime.add_background_task(consumer.run)
     # satisfaction.check is a raw subscription too; it starts after the catalogue is loaded.
     checks = CheckResponder(runtime, catalogue, memo, reads_in_flight=settings.check_workers)

@@ -1,6 +1,8 @@
 """Settings of the satisfaction service (environment variables with the ``GRANTLINE_`` prefix)."""
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 
 from grantline.common.settings import ServiceSettings
 
@@ -22,3 +24,11 @@ class SatisfactionSettings(ServiceSettings):
     # Most events one transaction of a consumer handles (connection events, finished runs, resolves).
     event_batch_size: int = Field(default=100, ge=1, le=1000)
     database_pool_size: int = Field(default=24, ge=1, le=200)
+
+    # Run grants (docs/runners.md): the private JWK set satisfaction signs with, from a mounted Secret
+    # file (preferred) or a variable, the key id that signs (default: the set's first key), and how
+    # long a grant lives. The vault refuses grants that live longer than its own limit.
+    run_grant_signing_keys_file: Path | None = None
+    run_grant_signing_keys: SecretStr | None = None
+    run_grant_active_kid: str | None = None
+    run_grant_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)

@@ -6,6 +6,7 @@ import secrets
 import socket
 
 from grantline.common.db.engine import libpq_url
+from grantline.common.run_grants import RunGrantVerifier, required_key_set
 from grantline.common.runtime import ServiceRuntime
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
@@ -17,6 +18,7 @@ from grantline.vault.adapters.provider_client import ProviderClient
 from grantline.vault.adapters.resolve_reader import ResolveReader
 from grantline.vault.adapters.tables import connections, outbox
 from grantline.vault.domain import DataKeyCache
+from grantline.vault.entrypoints.finished_runs import finished_runs_consumer, prune_finished_runs
 from grantline.vault.entrypoints.request_handlers import refresh_responder, register_request_handlers
 from grantline.vault.entrypoints.resolve_subscription import resolve_subscription
 from grantline.vault.service.context import VaultContext
@@ -46,6 +48,18 @@ def build_context(
     )
 
 
+def run_grant_verifier(settings: VaultSettings) -> RunGrantVerifier:
+    """The verifier of run grants; without their public keys nothing resolves, so the vault does not start."""
+    key_set = required_key_set(
+        "GRANTLINE_RUN_GRANT_VERIFICATION_KEYS(_FILE)",
+        file=settings.run_grant_verification_keys_file,
+        value=settings.run_grant_verification_keys,
+        missing="the vault needs the run grant verification keys: set "
+        "GRANTLINE_RUN_GRANT_VERIFICATION_KEYS_FILE (`grantline run-grants public-keys`)",
+    )
+    return RunGrantVerifier(key_set, max_lifetime_seconds=settings.run_grant_max_lifetime_seconds)
+
+
 def create_runtime(
     settings: VaultSettings | None = None, providers: ProviderClient | None = None
 ) -> ServiceRuntime:
@@ -69,8 +83,17 @@ def create_runtime(
         max_records=settings.audit_flush_max_records,
         on_flushed=lambda: runtime.relay.wake() if runtime.relay is not None else None,
     )
-    resolve = resolve_subscription(ResolveService(ctx, reader, refresher, audit))
+    resolve = resolve_subscription(
+        ResolveService(ctx, reader, refresher, audit, run_grant_verifier(settings))
+    )
     runtime.add_background_task(audit.run)
+    finished = finished_runs_consumer(runtime)
+    runtime.add_background_task(finished.run)
+
+    async def prune() -> None:
+        await prune_finished_runs(runtime, settings.run_grant_max_lifetime_seconds)
+
+    runtime.add_background_task(prune)
 
     @runtime.on_start
     async def _start_raw_subscriptions() -> None:

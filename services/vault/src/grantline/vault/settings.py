@@ -48,6 +48,13 @@ class VaultSettings(ServiceSettings):
     refresh_workers: int = Field(default=64, ge=1, le=1000)
     request_workers: int = Field(default=8, ge=1)
 
+    # Run grants (docs/runners.md): the public JWK set of satisfaction's signing keys, from a mounted
+    # file (preferred) or a variable. A grant that lives longer than the limit is refused, and a
+    # finished run is remembered that long.
+    run_grant_verification_keys_file: Path | None = None
+    run_grant_verification_keys: SecretStr | None = None
+    run_grant_max_lifetime_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
+
     # Google RISC: where its signing keys are published, and how long a fetched set is reused.
     risc_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     risc_jwks_ttl_seconds: float = Field(default=3600.0, gt=0)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from grantline.common.contract import audit, satisfaction, vault, vault_admin
+from grantline.common.contract.envelope import TenantScopedEvent, tenant_scoped
 from grantline.common.contract.errors import ErrorReply
 from grantline.common.contract.registry import EVENT_TYPES
 
@@ -20,7 +21,8 @@ REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
         vault.SUBJECT_RESOLVE,
         vault.ResolveRequest,
         vault.ResolveReply,
-        "Resolve the acting user's token at tool-call time (the only reply that carries a token).",
+        "Resolve the acting user's token at tool-call time, inside the run's grant "
+        "(the only reply that carries a token).",
     ),
     (
         vault.SUBJECT_EXCHANGE,
@@ -99,6 +101,11 @@ REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
 ]
 
 STREAMS = {"connections": "CONNECTIONS", "runs": "RUNS", "audit": "AUDIT"}
+# Request subjects that end with the tenant: a runner may use its own tenants' only.
+TENANT_SCOPED_REQUESTS = {vault.SUBJECT_RESOLVE, satisfaction.SUBJECT_CHECK}
+_TENANT_PARAMETER = {
+    "tenant_id": {"description": "the tenant; runners' NATS permissions cover their own tenants only"}
+}
 
 
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
@@ -117,6 +124,9 @@ def build_document() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     for type_name, model in EVENT_TYPES.items():
         subject = "audit.{family}.{verb}" if model is audit.AuditRecord else model.SUBJECT
+        scoped = issubclass(model, TenantScopedEvent)
+        if issubclass(model, TenantScopedEvent):
+            subject = model.subject_for("{tenant_id}")
         channel_id = type_name.replace(".", "_")
         messages[model.__name__] = {
             "name": model.__name__,
@@ -138,6 +148,8 @@ def build_document() -> dict[str, Any]:
             "description": f"JetStream stream {STREAMS[subject.split('.')[0]]}",
             "messages": {model.__name__: {"$ref": f"#/components/messages/{model.__name__}"}},
         }
+        if scoped:
+            channels[channel_id]["parameters"] = _TENANT_PARAMETER
         operations[f"publish_{channel_id}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel_id}"},
@@ -158,10 +170,14 @@ def build_document() -> dict[str, Any]:
             "payload": _schema(reply_model, schemas),
         }
         channels[channel_id] = {
-            "address": subject,
+            "address": tenant_scoped(subject, "{tenant_id}")
+            if subject in TENANT_SCOPED_REQUESTS
+            else subject,
             "description": summary,
             "messages": {request_model.__name__: {"$ref": f"#/components/messages/{request_model.__name__}"}},
         }
+        if subject in TENANT_SCOPED_REQUESTS:
+            channels[channel_id]["parameters"] = _TENANT_PARAMETER
         channels[reply_id] = {
             "address": None,
             "description": f"Reply inbox of {subject}",

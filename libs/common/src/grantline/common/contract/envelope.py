@@ -12,6 +12,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Tenant ids are NATS subject tokens (tenant-scoped subjects end with the tenant id), so they carry no
+# dot, wildcard or white space. The gateway makes UUIDs.
+TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+
+
 def new_event_id() -> uuid.UUID:
     """Return a new random event id (also the JetStream ``Nats-Msg-Id``)."""
     return uuid.uuid4()
@@ -39,7 +44,7 @@ class Event(Message):
     type: str
     version: int = 1
     occurred_at: datetime = Field(default_factory=utc_now)
-    tenant_id: str = Field(min_length=1, max_length=128)
+    tenant_id: str = Field(min_length=1, max_length=128, pattern=TENANT_ID_PATTERN)
 
     @field_validator("occurred_at")
     @classmethod
@@ -51,3 +56,35 @@ class Event(Message):
     def subject(self) -> str:
         """The subject this event is published on."""
         return self.SUBJECT
+
+
+class TenantScopedEvent(Event):
+    """An event a runner may see: published on ``<SUBJECT>.<tenant_id>``.
+
+    NATS permissions can then give a runner its own tenants' subjects only, and a consumer checks
+    that the subject an event arrived on is the one its tenant determines (see ``consuming.py``).
+    """
+
+    def subject(self) -> str:
+        """``<SUBJECT>.<tenant_id>``."""
+        return f"{self.SUBJECT}.{self.tenant_id}"
+
+    @classmethod
+    def subject_for(cls, tenant_id: str) -> str:
+        """The subject of this event type for one tenant."""
+        return f"{cls.SUBJECT}.{tenant_id}"
+
+    @classmethod
+    def every_tenant(cls) -> str:
+        """The subject filter matching this event type for every tenant."""
+        return f"{cls.SUBJECT}.*"
+
+
+def tenant_scoped(subject: str, tenant_id: str) -> str:
+    """A request subject of one tenant: ``<subject>.<tenant_id>`` (``vault.resolve.<tenant>``)."""
+    return f"{subject}.{tenant_id}"
+
+
+def tenant_of(subject: str) -> str:
+    """The tenant a tenant-scoped subject names (its last token)."""
+    return subject.rsplit(".", 1)[-1]

@@ -1,10 +1,10 @@
-"""Events on the RUNS stream (``runs.>``) and the requirement shapes they carry."""
+"""Events on the RUNS stream (``runs.<event>.<tenant>``) and the requirement shapes they carry."""
 
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grantline.common.contract.envelope import Event, Message
+from grantline.common.contract.envelope import Message, TenantScopedEvent
 
 Trigger = Literal["manual", "api", "schedule"]
 
@@ -48,7 +48,7 @@ class RequirementStatus(Message):
     missing_scopes: list[str]
 
 
-class RunRequested(Event):
+class RunRequested(TenantScopedEvent):
     SUBJECT: ClassVar[str] = "runs.requested"
     type: Literal["runs.requested"] = "runs.requested"
     run_id: str = Field(min_length=1, max_length=200)
@@ -61,7 +61,7 @@ class RunRequested(Event):
     is_test: bool = False
 
 
-class RunAdmitted(Event):
+class RunAdmitted(TenantScopedEvent):
     SUBJECT: ClassVar[str] = "runs.admitted"
     type: Literal["runs.admitted"] = "runs.admitted"
     run_id: str
@@ -69,9 +69,12 @@ class RunAdmitted(Event):
     trigger: Trigger = "api"
     # True when the run had been held and a later grant satisfied it (the just-in-time path).
     resumed: bool = False
+    # The run grant (a signed JWT, see run_grants.py) the run's tool calls present to the vault. Not a
+    # provider token, so it may travel on the bus; it is kept out of reprs so it stays out of logs.
+    grant: str = Field(default="", repr=False, max_length=16_384)
 
 
-class RunHeld(Event):
+class RunHeld(TenantScopedEvent):
     SUBJECT: ClassVar[str] = "runs.held"
     type: Literal["runs.held"] = "runs.held"
     run_id: str
@@ -81,13 +84,13 @@ class RunHeld(Event):
     trigger: Trigger = "api"
 
 
-class RunFinished(Event):
+class RunFinished(TenantScopedEvent):
     SUBJECT: ClassVar[str] = "runs.finished"
     type: Literal["runs.finished"] = "runs.finished"
     run_id: str
 
 
-class RunConnectionRevoked(Event):
+class RunConnectionRevoked(TenantScopedEvent):
     SUBJECT: ClassVar[str] = "runs.connection_revoked"
     type: Literal["runs.connection_revoked"] = "runs.connection_revoked"
     run_id: str

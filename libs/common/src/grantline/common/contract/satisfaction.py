@@ -1,6 +1,8 @@
 """Request/reply messages served by the satisfaction service."""
 
-from grantline.common.contract.envelope import Message
+from pydantic import Field
+
+from grantline.common.contract.envelope import TENANT_ID_PATTERN, Message
 from grantline.common.contract.runs import (
     RequirementSpec,
     RequirementStatus,
@@ -8,11 +10,12 @@ from grantline.common.contract.runs import (
     StageRequirements,
 )
 
+# Tenant-scoped: requests go to ``satisfaction.check.<tenant>`` (``envelope.tenant_scoped``).
 SUBJECT_CHECK = "satisfaction.check"
 
 
 class SatisfactionCheckRequest(Message):
-    tenant_id: str
+    tenant_id: str = Field(min_length=1, max_length=128, pattern=TENANT_ID_PATTERN)
     user_id: str
     requirements: list[RequirementSpec] = []
     skills: list[SkillRequirements] = []

@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from grantline.common.contract.envelope import Message
 
+# Tenant-scoped: requests go to ``vault.resolve.<tenant>`` (``envelope.tenant_scoped``).
 SUBJECT_RESOLVE = "vault.resolve"
 SUBJECT_EXCHANGE = "vault.exchange"
 SUBJECT_REFRESH = "vault.refresh"
@@ -14,13 +15,17 @@ SUBJECT_REVOKE = "vault.revoke"
 
 
 class ResolveRequest(Message):
-    tenant_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
-    provider: str | None = None
-    app: str | None = None
-    run_id: str | None = None
-    app_id: str | None = None
-    tool: str | None = None
+    """A tool call's request for the acting user's token, sent on ``vault.resolve.<tenant>``.
+
+    Who is acting, for which run and app, comes from the run grant alone (``runs.admitted`` carries
+    it); the vault answers only inside it: the grant's tenant (which must also be the subject's) and
+    user, a provider it lists, scopes it allows, while the run is not finished and the grant current.
+    """
+
+    grant: SecretStr = Field(min_length=1, max_length=16_384)
+    provider: str | None = Field(default=None, max_length=128)
+    app: str | None = Field(default=None, max_length=128)
+    tool: str | None = Field(default=None, max_length=200)
     scopes: list[str] = []
 
     @model_validator(mode="after")

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.envelope import Event
-from grantline.common.nats.consuming import retry_delay, validation_summary
+from grantline.common.nats.consuming import misplaced, retry_delay, validation_summary
 from grantline.common.nats.streams import StreamSpec
 from grantline.common.runtime import ServiceRuntime
 from grantline.common.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
@@ -154,14 +154,13 @@ class BatchedConsumer:
         for msg in messages:
             try:
                 event = self._decode(msg.data)
+                reason = misplaced(event, msg.subject)
             except ValidationError as error:
+                reason = validation_summary(error)
+            if reason is not None:
                 log.warning(
                     "rejected malformed message",
-                    extra={
-                        "subject": msg.subject,
-                        "consumer": self.durable,
-                        "reason": validation_summary(error),
-                    },
+                    extra={"subject": msg.subject, "consumer": self.durable, "reason": reason},
                 )
                 await msg.term()
                 self._handled["rejected"].inc()

@@ -45,6 +45,19 @@ def validation_summary(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def misplaced(event: Event, subject: str) -> str | None:
+    """Why ``event`` may not be taken from ``subject`` (None when it may).
+
+    An event's subject follows from its type (and, for tenant-scoped events, its tenant), so one that
+    arrives elsewhere was published by someone its subject's permissions did not cover for that
+    content: a runner of tenant A writing tenant B's id into a ``runs.requested.A`` body, say.
+    """
+    expected = event.subject()
+    if expected == subject:
+        return None
+    return f"an event for {expected} arrived on {subject}"
+
+
 def retry_delay(num_delivered: int) -> float:
     """Exponential backoff for redelivery of a failed message, capped."""
     return min(MAX_RETRY_DELAY_SECONDS, 0.1 * (2 ** min(num_delivered, 10)))
@@ -65,8 +78,10 @@ async def handle_event_message(msg: NatsMessage, *, service: str, durable: str, 
         span.set_attribute("messaging.consumer.group.name", durable)
         try:
             event = decode_event(raw.data)
+            reason = misplaced(event, subject)
         except ValidationError as error:
             reason = validation_summary(error)
+        if reason is not None:
             log.warning(
                 "rejected malformed message",
                 extra={

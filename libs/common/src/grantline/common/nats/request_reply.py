@@ -30,8 +30,9 @@ class RequestFailed(Exception):
     """The service could not be reached or did not answer in time."""
 
 
-# Request bytes (and headers) to reply bytes and an outcome label for the metrics.
-Answer = Callable[[bytes, Mapping[str, str] | None], Awaitable[tuple[bytes, str]]]
+# Request bytes, headers and the subject it came on (a tenant-scoped subject names the tenant) to
+# reply bytes and an outcome label for the metrics.
+Answer = Callable[[bytes, Mapping[str, str] | None, str], Awaitable[tuple[bytes, str]]]
 OUTCOMES = ("ok", "error_reply", "rejected", "failed")
 _INTERNAL = encode_message(ErrorReply.of(ErrorCode.INTERNAL, "internal error; see the service log"))
 
@@ -53,7 +54,7 @@ def serve_requests(
     async def on_request(msg: NatsMessage) -> bytes:
         raw = msg.raw_message
         started = time.perf_counter()
-        reply, outcome = await answer(raw.data, raw.headers)
+        reply, outcome = await answer(raw.data, raw.headers, raw.subject)
         metrics.observe(outcome, started)
         return reply
 
@@ -126,7 +127,7 @@ class RequestSubscription:
     async def _serve(self, msg: Msg) -> None:
         started = time.perf_counter()
         try:
-            reply, outcome = await self._answer(msg.data, msg.headers)
+            reply, outcome = await self._answer(msg.data, msg.headers, msg.subject)
         except Exception:
             log.exception("request handler failed", extra={"subject": self._subject})
             reply, outcome = _INTERNAL, "failed"
@@ -144,7 +145,7 @@ def answering(
     """An ``Answer`` that validates into ``request_model``, calls ``handler`` in a span, and turns
     every failure into an error reply."""
 
-    async def answer(data: bytes, headers: Mapping[str, str] | None) -> tuple[bytes, str]:
+    async def answer(data: bytes, headers: Mapping[str, str] | None, _subject: str) -> tuple[bytes, str]:
         with tracer().start_as_current_span(
             f"{subject} serve", context=extract_context(headers), kind=trace.SpanKind.SERVER
         ) as span:

@@ -2,8 +2,9 @@
 
 ``encode_message`` dumps ``SecretStr`` fields masked (``"**********"``), which is right for events,
 logs and every reply but ``vault.resolve``'s; a request whose purpose is to hand the vault a secret
-must send the value itself. Only senders of ``vault.exchange``, ``vault.provider_apps.put`` and
-``vault.connections.api_key`` (and the vault's resolve reply) should use this module.
+must send the value itself. Only senders of ``vault.exchange``, ``vault.provider_apps.put``,
+``vault.connections.api_key`` and ``vault.resolve`` (its run grant), and the vault's resolve reply,
+should use this module.
 """
 
 from typing import Any, TypeVar

@@ -21,6 +21,8 @@ class HeldRun:
     user_id: str
     trigger: str
     requirements: list[dict[str, Any]]
+    app_id: str
+    is_test: bool
 
 
 async def insert_run(
@@ -56,13 +58,16 @@ async def insert_run(
 
 async def held_runs(session: AsyncSession, tenant_id: str, user_id: str | None) -> list[HeldRun]:
     """Held runs that a grant may resume: the user's, or every user's of the tenant when None."""
-    query = select(runs.c.run_id, runs.c.user_id, runs.c.trigger, runs.c.requirements).where(
-        runs.c.tenant_id == tenant_id, runs.c.status == "held", runs.c.trigger != "schedule"
-    )
+    query = select(
+        runs.c.run_id, runs.c.user_id, runs.c.trigger, runs.c.requirements, runs.c.app_id, runs.c.is_test
+    ).where(runs.c.tenant_id == tenant_id, runs.c.status == "held", runs.c.trigger != "schedule")
     if user_id is not None:
         query = query.where(runs.c.user_id == user_id)
     rows = (await session.execute(query.order_by(runs.c.created_at, runs.c.run_id))).all()
-    return [HeldRun(row.run_id, row.user_id, row.trigger, row.requirements) for row in rows]
+    return [
+        HeldRun(row.run_id, row.user_id, row.trigger, row.requirements, row.app_id, row.is_test)
+        for row in rows
+    ]
 
 
 async def admit_held_run(session: AsyncSession, tenant_id: str, run_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""``satisfaction.check`` on a raw nats-py queue subscription: a report from the mirror, never the vault.
+"""``satisfaction.check.<tenant>`` on a raw nats-py queue subscription: a report from the mirror.
 
 FastStream's per-message machinery cost several times the check itself, so the hot path skips it (as
 the vault's resolve does): each request gets a task, concurrent checks share one mirror read, and the
@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from grantline.common.contract.envelope import tenant_of
 from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.common.contract.registry import encode_message
 from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest
@@ -27,10 +28,12 @@ from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.report_memo import ReportMemo
 from grantline.satisfaction.service.reports import requirements_of
 
-# The queue group FastStream's responder used, so old and new replicas share requests during a rollout.
 QUEUE = f"satisfaction.{SUBJECT_CHECK}"
 _EMPTY_IDS = encode_message(
     ErrorReply.of(ErrorCode.INVALID_REQUEST, "tenant_id and user_id must not be empty")
+)
+_OTHER_TENANT = encode_message(
+    ErrorReply.of(ErrorCode.FORBIDDEN, "tenant_id is not the tenant of the subject the request came on")
 )
 
 
@@ -45,7 +48,10 @@ class CheckResponder:
         self._memo = memo
         self._reads = GatheredGrantReads(runtime.engine, max_in_flight=reads_in_flight)
         self._subscription = RequestSubscription(
-            service=runtime.name, subject=SUBJECT_CHECK, answer=self._traced_answer, queue=QUEUE
+            service=runtime.name,
+            subject=f"{SUBJECT_CHECK}.*",
+            answer=self._traced_answer,
+            queue=QUEUE,
         )
 
     async def start(self) -> None:
@@ -57,26 +63,31 @@ class CheckResponder:
         await self._subscription.stop()
         await self._reads.close()
 
-    async def _traced_answer(self, data: bytes, headers: Mapping[str, str] | None) -> tuple[bytes, str]:
+    async def _traced_answer(
+        self, data: bytes, headers: Mapping[str, str] | None, subject: str
+    ) -> tuple[bytes, str]:
         if not (headers and "traceparent" in headers):
-            return await self._answer(data)
+            return await self._answer(data, subject)
         with tracer().start_as_current_span(
             f"{SUBJECT_CHECK} serve", context=extract_context(headers), kind=trace.SpanKind.SERVER
         ) as span:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.destination.name", SUBJECT_CHECK)
-            reply, outcome = await self._answer(data)
+            reply, outcome = await self._answer(data, subject)
             if outcome != "ok":
                 span.set_attribute("grantline.check.outcome", outcome)
         return reply, outcome
 
-    async def _answer(self, data: bytes) -> tuple[bytes, str]:
+    async def _answer(self, data: bytes, subject: str) -> tuple[bytes, str]:
         """The encoded reply and the outcome label; errors are replies."""
         try:
             request = SatisfactionCheckRequest.model_validate_json(data)
         except ValidationError as error:
             message = f"invalid request: {validation_summary(error)}"
             return encode_message(ErrorReply.of(ErrorCode.INVALID_REQUEST, message)), "rejected"
+        if request.tenant_id != tenant_of(subject):
+            # A runner may ask on its own tenants' subjects only; the body must not name another.
+            return _OTHER_TENANT, "error_reply"
         try:
             requirements = requirements_of(request.requirements, request.stages, request.skills)
         except RequirementError as error:

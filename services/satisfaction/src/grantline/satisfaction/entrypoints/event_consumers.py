@@ -27,6 +27,7 @@ from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.connection_updates import apply_connection_event
 from grantline.satisfaction.service.revocations import remember_resolution
 from grantline.satisfaction.service.run_admission import finish
+from grantline.satisfaction.service.run_grants import RunGrantIssuer
 from grantline.satisfaction.settings import SatisfactionSettings
 
 CONNECTIONS_DURABLE = "satisfaction-connections"
@@ -63,7 +64,7 @@ def _first_in_batch(fresh: set[uuid.UUID], event_id: uuid.UUID) -> bool:
 
 
 def event_consumers(
-    runtime: ServiceRuntime, settings: SatisfactionSettings, catalogue: CatalogueCache
+    runtime: ServiceRuntime, settings: SatisfactionSettings, catalogue: CatalogueCache, grants: RunGrantIssuer
 ) -> list[BatchedConsumer]:
     """The service's durable consumers besides ``runs.requested`` (run each one's ``run`` as a task)."""
 
@@ -72,7 +73,9 @@ def event_consumers(
         for received in batch:
             if _first_in_batch(fresh, received.event.id):
                 with received.traced(CONNECTIONS_DURABLE):
-                    await apply_connection_event(session, outbox, catalogue.view, received.event, locked=True)
+                    await apply_connection_event(
+                        session, outbox, catalogue.view, grants, received.event, locked=True
+                    )
 
     async def on_runs_finished(session: AsyncSession, batch: list[Received]) -> None:
         fresh = await record_and_lock(
@@ -118,7 +121,7 @@ def event_consumers(
             runtime,
             durable=RUNS_FINISHED_DURABLE,
             stream=RUNS,
-            subject=RunFinished.SUBJECT,
+            subject=RunFinished.every_tenant(),
             handle=on_runs_finished,
             loops=settings.event_workers,
             **common,  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""``runs.requested`` on a batched pull consumer (the admission hot path): one transaction per batch."""
+"""``runs.requested.<tenant>`` on a batched pull consumer (the admission hot path): a transaction a batch."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.report_memo import ReportMemo
 from grantline.satisfaction.service.run_batches import admit_or_hold_batch
+from grantline.satisfaction.service.run_grants import RunGrantIssuer
 
 # After the first message of a batch, how long to wait for more: short, so a lone run or event
 # is not delayed (admission latency matters more here than batch size).
@@ -31,19 +32,25 @@ def decode_run_request(data: bytes) -> Event:
 
 
 def run_request_consumer(
-    runtime: ServiceRuntime, catalogue: CatalogueCache, memo: ReportMemo, *, loops: int, batch_size: int
+    runtime: ServiceRuntime,
+    catalogue: CatalogueCache,
+    memo: ReportMemo,
+    grants: RunGrantIssuer,
+    *,
+    loops: int,
+    batch_size: int,
 ) -> BatchedConsumer:
     """The consumer that admits or holds requested runs, a batch per transaction."""
 
     async def decide(conn: DriverConnection, batch: list[Received]) -> None:
         events = [received.event for received in batch if isinstance(received.event, RunRequested)]
-        await admit_or_hold_batch(conn, catalogue.view, events, RUNS_REQUESTED_DURABLE, memo)
+        await admit_or_hold_batch(conn, catalogue.view, events, RUNS_REQUESTED_DURABLE, grants, memo)
 
     return BatchedConsumer(
         runtime,
         durable=RUNS_REQUESTED_DURABLE,
         stream=RUNS,
-        subject=RunRequested.SUBJECT,
+        subject=RunRequested.every_tenant(),
         decode=decode_run_request,
         handle=decide,
         loops=loops,

@@ -31,6 +31,7 @@ from grantline.satisfaction.domain.mirror_records import (
 from grantline.satisfaction.domain.mirror_rules import Ignore
 from grantline.satisfaction.service.revocations import tell_runs_of_revocation
 from grantline.satisfaction.service.run_admission import resume_held_runs
+from grantline.satisfaction.service.run_grants import RunGrantIssuer
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,13 @@ class ConnectionOutcome:
 
 
 async def apply_connection_event(
-    session: AsyncSession, outbox: Table, catalogue: CatalogueView, event: Event, *, locked: bool = False
+    session: AsyncSession,
+    outbox: Table,
+    catalogue: CatalogueView,
+    grants: RunGrantIssuer,
+    event: Event,
+    *,
+    locked: bool = False,
 ) -> ConnectionOutcome:
     """Apply one event from the CONNECTIONS stream (``locked``: the caller holds its locks already)."""
     outcome = ConnectionOutcome()
@@ -71,7 +78,9 @@ async def apply_connection_event(
         await save_record(session, updated)
         outcome.changed.append(updated)
         if updated.row.connected:
-            outcome.admitted = await resume_held_runs(session, outbox, catalogue, event.tenant_id, user_id)
+            outcome.admitted = await resume_held_runs(
+                session, outbox, catalogue, grants, event.tenant_id, user_id
+            )
     if isinstance(event, ConnectionRevoked):
         outcome.revoked = await tell_runs_of_revocation(
             session, outbox, event.tenant_id, event.connection_id, event.provider, event.reason

@@ -2,8 +2,8 @@
 
 At a thousand runs a second the per-transaction and per-statement costs dominate, so the hot path takes
 every user's lock, reads every user's connected grants and writes every run and event with one statement
-each (see ``run_batch_writes``), and takes reports from the memo. The decisions are the same as
-``admit_or_hold`` makes for one run.
+each (see ``run_batch_writes``), and takes reports from the memo. An admitted run's event carries
+its run grant.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from grantline.satisfaction.domain.requirements import Requirement, RequirementE
 from grantline.satisfaction.service.report_memo import ReportMemo
 from grantline.satisfaction.service.reports import requirements_of
 from grantline.satisfaction.service.run_admission import held_as_invalid
+from grantline.satisfaction.service.run_grants import RunGrantIssuer
 
 _NOTHING_REQUIRED: list[Requirement] = []
 
@@ -29,6 +30,7 @@ async def admit_or_hold_batch(
     catalogue: CatalogueView,
     events: list[RunRequested],
     consumer: str,
+    issuer: RunGrantIssuer,
     memo: ReportMemo | None = None,
 ) -> list[RunAdmitted | RunHeld]:
     """Decide each first-seen event of the batch; returns the outcomes published."""
@@ -52,7 +54,7 @@ async def admit_or_hold_batch(
         try:
             parsed[key] = (event, requirements_of(event.requirements, event.stages, event.skills))
         except RequirementError as error:
-            # Held for good with the reason, so the runner hears back (as ``admit_or_hold`` does).
+            # Held for good with the reason, so the runner hears back.
             decided.append(held_as_invalid(event, error))
             new_runs.append(_run_row(event, "invalid", []))
     for event, requirements in parsed.values():
@@ -68,6 +70,15 @@ async def admit_or_hold_batch(
                 run_id=event.run_id,
                 report=memo_report.statuses,
                 trigger=event.trigger,
+                grant=issuer.grant_for(
+                    catalogue,
+                    requirements,
+                    tenant_id=event.tenant_id,
+                    run_id=event.run_id,
+                    user_id=event.user_id,
+                    app_id=event.app_id,
+                    is_test=event.is_test,
+                ),
             )
         else:
             outcome = RunHeld(

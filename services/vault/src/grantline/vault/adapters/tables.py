@@ -89,3 +89,13 @@ connections = Table(
     Column("id_token", LargeBinary, nullable=True),
     Column("api_key", LargeBinary, nullable=True),
 )
+
+# Runs whose `runs.finished` the vault has seen: their grants resolve nothing more. Kept as long as a
+# grant may live (run_grant_max_lifetime_seconds), then pruned.
+finished_runs = Table(
+    "finished_runs",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("run_id", String(200), primary_key=True),
+    Column("finished_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,4 +1,4 @@
-"""`vault.resolve` on a bare nats-py subscription: the hot path skips FastStream.
+"""`vault.resolve.<tenant>` on a bare nats-py subscription: the hot path skips FastStream.
 
 FastStream's per-message machinery costs several times the handler itself; resolve is the subject
 where that matters most. Each message gets its own task (no bound: requests wait on the batched
@@ -18,7 +18,11 @@ from grantline.vault.service.resolve import ResolveService
 def resolve_subscription(service: ResolveService) -> RequestSubscription:
     """Serves `vault.resolve` once started (app.py starts and stops it with the runtime)."""
 
-    async def answer(data: bytes, _headers: Mapping[str, str] | None) -> tuple[bytes, str]:
-        return await service.handle(data)
+    async def answer(data: bytes, _headers: Mapping[str, str] | None, subject: str) -> tuple[bytes, str]:
+        return await service.handle(data, subject)
 
-    return RequestSubscription(service="vault", subject=SUBJECT_RESOLVE, answer=answer)
+    # The queue group keeps the name it had before subjects carried the tenant, so replicas of both
+    # builds share requests during a rollout.
+    return RequestSubscription(
+        service="vault", subject=f"{SUBJECT_RESOLVE}.*", answer=answer, queue=f"vault.{SUBJECT_RESOLVE}"
+    )

@@ -1,26 +1,35 @@
-"""`vault.resolve`: the acting user's token at tool-call time.
+"""`vault.resolve.<tenant>`: the acting user's token at tool-call time, inside the run's grant.
 
-Order: the user's own default connection to the provider (or to the provider owning the app),
-else the workspace's when the provider app allows fallback, else `not_connected`. Status and
-scopes are checked on every call against fresh rows; a token expired or about to expire is
-refreshed inline (single flight, see refresh.py) before the answer. Only this reply carries a token.
+The run grant (signed by satisfaction at admission) says who acts: tenant, user, run and app, and
+which providers (and scopes) the run may use. A request outside it is refused (`forbidden`): another
+tenant than the subject's, a provider the grant does not list, scopes beyond it, an altered or
+expired grant, or a run that has finished. Inside it, order: the user's own default connection to
+the provider (or to the provider owning the app), else the workspace's when the provider app allows
+fallback, else `not_connected`. Status and scopes are checked on every call against fresh rows; a
+token expired or about to expire is refreshed inline (single flight, see refresh.py) before the
+answer. Only this reply carries a token.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from grantline.common.contract.envelope import tenant_of
 from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.common.contract.registry import encode_message
+from grantline.common.contract.run_grants import RunGrant
 from grantline.common.contract.vault import ResolveRequest
 from grantline.common.nats.consuming import validation_summary
+from grantline.common.run_grants import GrantRejected, RunGrantVerifier
 from grantline.vault.adapters.audit_buffer import AuditBuffer, fits_audit_record
-from grantline.vault.adapters.resolve_reader import CandidateRow, DatabaseUnavailable, ResolveReader
+from grantline.vault.adapters.resolve_reader import CandidateRow, DatabaseUnavailable, Lookup, ResolveReader
 from grantline.vault.domain import DecryptionError, SealContext, SecretField, WrappedDataKey, open_sealed
 from grantline.vault.domain.connection_rules import (
     WORKSPACE_OWNER,
@@ -33,6 +42,11 @@ from grantline.vault.domain.connection_rules import (
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.refresh import Refresher
 
+log = logging.getLogger(__name__)
+
+_OTHER_TENANT = ErrorReply.of(
+    ErrorCode.FORBIDDEN, "the run grant is for another tenant than the subject the request came on"
+)
 _STATUS_ERRORS = {
     ConnectionStatus.REVOKED.value: (ErrorCode.REVOKED, "the connection was revoked"),
     ConnectionStatus.REAUTH_REQUIRED.value: (
@@ -53,77 +67,95 @@ class ResolveService:
     """Serves resolve requests from raw bytes to raw reply bytes."""
 
     def __init__(
-        self, ctx: VaultContext, reader: ResolveReader, refresher: Refresher, audit: AuditBuffer
+        self,
+        ctx: VaultContext,
+        reader: ResolveReader,
+        refresher: Refresher,
+        audit: AuditBuffer,
+        grants: RunGrantVerifier,
     ) -> None:
         self._ctx = ctx
+        self._grants = grants
         self._reader = reader
         self._refresher = refresher
         self._audit = audit
         self._margin = ctx.settings.refresh_margin_seconds
 
-    async def handle(self, data: bytes) -> tuple[bytes, str]:
-        """Reply bytes for a request, and an outcome label for metrics."""
+    async def handle(self, data: bytes, subject: str) -> tuple[bytes, str]:
+        """Reply bytes for a request that came on ``subject``, and an outcome label for metrics."""
         try:
             request = ResolveRequest.model_validate_json(data)
         except ValidationError as error:
             reply = ErrorReply.of(ErrorCode.INVALID_REQUEST, f"invalid request: {validation_summary(error)}")
             return encode_message(reply), "rejected"
-        if not fits_audit_record(request.tenant_id, request.user_id):
+        try:
+            grant = self._grants.verify(request.grant.get_secret_value())
+        except GrantRejected as rejected:
+            # Nothing in an unverified grant can be trusted, so there is no tenant to audit it under.
+            log.info("resolve refused: %s", rejected.reason, extra={"subject": subject})
+            return encode_message(ErrorReply.of(ErrorCode.FORBIDDEN, rejected.reason)), "error_reply"
+        if grant.tenant_id != tenant_of(subject):
+            # A runner publishes only on its own tenants' subjects; a grant of another tenant is not its.
+            return encode_message(_OTHER_TENANT), "error_reply"
+        if not fits_audit_record(grant.tenant_id, grant.user_id):
             # Longer ids exist nowhere (events cap them), and the resolve could not be audited.
             reply = ErrorReply.of(ErrorCode.INVALID_REQUEST, "invalid request: tenant_id or user_id too long")
             return encode_message(reply), "rejected"
         try:
-            return await self.resolve(request)
+            return await self.resolve(grant, request)
         except DatabaseUnavailable as error:
             return encode_message(ErrorReply.of(ErrorCode.INTERNAL, str(error))), "failed"
 
-    async def resolve(self, request: ResolveRequest) -> tuple[bytes, str]:
-        """Find, check, refresh if due, decrypt, record, reply."""
-        provider = self._ctx.provider_for(request.provider or request.app or "")
-        owner = user_owner(request.user_id)
-        row = await self._candidate(request.tenant_id, owner, provider)
+    async def resolve(self, grant: RunGrant, request: ResolveRequest) -> tuple[bytes, str]:
+        """Check the grant covers the request, then find, check, refresh if due, decrypt, record, reply."""
+        call = _Call(grant, request, self._ctx.provider_for(request.provider or request.app or ""))
+        if not grant.covers(call.provider):
+            return self._deny(
+                call, None, ErrorCode.FORBIDDEN, f"the run grant does not cover {call.provider}"
+            )
+        beyond = grant.scopes_beyond(call.provider, request.scopes)
+        if beyond:
+            message = f"the run grant does not allow scope(s): {' '.join(beyond)}"
+            return self._deny(call, None, ErrorCode.FORBIDDEN, message)
+        lookup = await self._lookup(call)
+        if lookup.run_finished:
+            return self._deny(call, None, ErrorCode.FORBIDDEN, "the run has finished; its grant is spent")
+        row = self._candidate(lookup, call.owner)
         if row is None:
             return self._deny(
-                request, provider, None, ErrorCode.NOT_CONNECTED, f"no {provider} connection for this user"
+                call, None, ErrorCode.NOT_CONNECTED, f"no {call.provider} connection for this user"
             )
         now = datetime.now(UTC)
         if row.auth_kind != "api_key" and needs_refresh(row.expires_at, now, self._margin):
-            outcome = await self._refresher.refresh(request.tenant_id, row.id)
-            fresh = await self._candidate(request.tenant_id, owner, provider)
+            outcome = await self._refresher.refresh(grant.tenant_id, row.id)
+            fresh = self._candidate(await self._lookup(call), call.owner)
             if fresh is None or fresh.id != row.id:
                 return (
-                    await self.resolve(request)
+                    await self.resolve(grant, request)
                     if fresh is not None
                     else self._deny(
-                        request,
-                        provider,
-                        row.id,
-                        ErrorCode.NOT_CONNECTED,
-                        f"no {provider} connection for this user",
+                        call, row.id, ErrorCode.NOT_CONNECTED, f"no {call.provider} connection for this user"
                     )
                 )
             row = fresh
             if row.status == ConnectionStatus.ACTIVE and is_expired(row.expires_at, datetime.now(UTC)):
                 error = outcome.error or ErrorReply.of(ErrorCode.PROVIDER_UNAVAILABLE, "token expired")
-                return self._deny(request, provider, row.id, error.error.code, error.error.message)
+                return self._deny(call, row.id, error.error.code, error.error.message)
         status_error = _STATUS_ERRORS.get(row.status)
         if status_error is not None:
-            return self._deny(request, provider, row.id, *status_error)
+            return self._deny(call, row.id, *status_error)
         if row.status != ConnectionStatus.ACTIVE:
-            return self._deny(
-                request, provider, row.id, ErrorCode.NOT_CONNECTED, "the connection is not active"
-            )
+            return self._deny(call, row.id, ErrorCode.NOT_CONNECTED, "the connection is not active")
         missing = missing_scopes(row.scopes, request.scopes)
         if missing:
             return self._deny(
-                request,
-                provider,
+                call,
                 row.id,
                 ErrorCode.MISSING_SCOPES,
                 f"the connection lacks scope(s): {' '.join(missing)}",
             )
-        token = self._open(request.tenant_id, row)
-        self._record(request, provider, row.id, "success", {})
+        token = self._open(grant.tenant_id, row)
+        self._record(call, row.id, "success", {})
         reply = {
             "access_token": token,
             "token_type": row.token_type,
@@ -133,8 +165,13 @@ class ResolveService:
         }
         return json.dumps(reply, separators=(",", ":")).encode(), "ok"
 
-    async def _candidate(self, tenant_id: str, owner: str, provider: str) -> CandidateRow | None:
-        rows = await self._reader.lookup(tenant_id, owner, provider)
+    async def _lookup(self, call: _Call) -> Lookup:
+        grant = call.grant
+        return await self._reader.lookup(grant.tenant_id, call.owner, call.provider, grant.run_id)
+
+    @staticmethod
+    def _candidate(lookup: Lookup, owner: str) -> CandidateRow | None:
+        rows = lookup.candidates
         own = next((row for row in rows if row.owner == owner), None)
         if own is not None:
             return own
@@ -157,30 +194,43 @@ class ResolveService:
         return open_sealed(key, context=context, sealed=bytes(row.access_token or b""))
 
     def _deny(
-        self, request: ResolveRequest, provider: str, connection_id: str | None, code: ErrorCode, message: str
+        self, call: _Call, connection_id: str | None, code: ErrorCode, message: str
     ) -> tuple[bytes, str]:
-        self._record(request, provider, connection_id, "denied", {"error": code.value})
+        self._record(call, connection_id, "denied", {"error": code.value})
         return encode_message(ErrorReply.of(code, message)), "error_reply"
 
     def _record(
         self,
-        request: ResolveRequest,
-        provider: str,
+        call: _Call,
         connection_id: str | None,
         outcome: str,
         detail: dict[str, Any],
     ) -> None:
+        grant = call.grant
         self._audit.add(
             (
-                request.tenant_id,
+                grant.tenant_id,
                 connection_id,
-                provider,
-                request.user_id,
-                request.app_id,
-                request.run_id,
-                request.tool,
+                call.provider,
+                grant.user_id,
+                grant.app_id,
+                grant.run_id,
+                call.request.tool,
                 outcome,
                 detail,
                 datetime.now(UTC),
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One resolve: the verified grant, the request, and the provider it names."""
+
+    grant: RunGrant
+    request: ResolveRequest
+    provider: str
+
+    @property
+    def owner(self) -> str:
+        return user_owner(self.grant.user_id)

@@ -11,6 +11,7 @@ from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDe
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
 from grantline.auth_gateway.service.problems import Problem
 from grantline.common.contract import satisfaction
+from grantline.common.contract.envelope import tenant_scoped
 from grantline.common.contract.runs import RequirementSpec, SkillRequirements, StageRequirements
 
 router = APIRouter(prefix="/v1/satisfaction", tags=["satisfaction"])
@@ -39,7 +40,7 @@ async def check(
     if caller.kind == "connect_session" and body.user_id != caller.user_id:
         raise Problem(403, "forbidden", "a connect session acts for its own user only")
     report = await gw.bus.ask(
-        satisfaction.SUBJECT_CHECK,
+        tenant_scoped(satisfaction.SUBJECT_CHECK, caller.tenant_id),
         satisfaction.SatisfactionCheckRequest(
             tenant_id=caller.tenant_id,
             user_id=body.user_id,

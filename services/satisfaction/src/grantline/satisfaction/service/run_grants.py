@@ -1,0 +1,62 @@
+"""Use case: the run grant that goes with an admission (claims in grantline.common.contract.run_grants).
+
+A grant names the providers the run's requirements (with its skills and stages) name, whatever
+the user has connected: a category names every provider in it, since any of them may satisfy it.
+Scopes: those the requirements ask for; a provider named once without scopes is not limited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from grantline.common.run_grants import RunGrantSigner
+from grantline.satisfaction.domain.catalogue import CatalogueView
+from grantline.satisfaction.domain.requirements import Requirement
+
+
+def granted_providers(
+    catalogue: CatalogueView, requirements: Sequence[Requirement]
+) -> dict[str, tuple[str, ...]]:
+    """``{provider: scopes}`` a run with ``requirements`` may resolve (no scopes: not limited)."""
+    scopes: dict[str, set[str] | None] = {}
+    for requirement in requirements:
+        definitions = (
+            [requirement.id] if requirement.type == "specific" else catalogue.definitions_in(requirement.id)
+        )
+        for definition in definitions:
+            provider = catalogue.provider_of(definition) or definition
+            wanted = set(requirement.scopes) if requirement.scopes else None
+            if provider not in scopes:
+                scopes[provider] = wanted
+            elif scopes[provider] is not None:
+                known = scopes[provider]
+                scopes[provider] = None if wanted is None or known is None else known | wanted
+    return {provider: tuple(sorted(found or ())) for provider, found in sorted(scopes.items())}
+
+
+class RunGrantIssuer:
+    """Signs the grant of an admitted run."""
+
+    def __init__(self, signer: RunGrantSigner) -> None:
+        self._signer = signer
+
+    def grant_for(
+        self,
+        catalogue: CatalogueView,
+        requirements: Sequence[Requirement],
+        *,
+        tenant_id: str,
+        run_id: str,
+        user_id: str,
+        app_id: str,
+        is_test: bool,
+    ) -> str:
+        """The signed grant of a run admitted with ``requirements``."""
+        return self._signer.issue(
+            tenant_id=tenant_id,
+            run_id=run_id,
+            user_id=user_id,
+            app_id=app_id,
+            providers=granted_providers(catalogue, requirements),
+            is_test=is_test,
+        )

@@ -1,0 +1,61 @@
+"""`runs.finished.<tenant>` into the vault's record of finished runs, so their grants stop resolving.
+
+A batched durable consumer (replicas share it). Inserting a run twice changes nothing, so no inbox
+is needed. A background task forgets runs that finished longer ago than any grant may live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from grantline.common.contract.registry import decode_event
+from grantline.common.contract.runs import RunFinished
+from grantline.common.nats.batched_consumer import BatchedConsumer, Received
+from grantline.common.nats.streams import RUNS
+from grantline.common.runtime import ServiceRuntime
+from grantline.vault.adapters.finished_run_store import add_finished, forget_finished_before
+
+log = logging.getLogger(__name__)
+
+RUNS_FINISHED_DURABLE = "vault-runs-finished"
+PRUNE_INTERVAL_SECONDS = 600.0
+
+
+def finished_runs_consumer(runtime: ServiceRuntime, *, batch_size: int = 100) -> BatchedConsumer:
+    """The consumer that records finished runs."""
+
+    async def record(session: object, batch: list[Received]) -> None:
+        runs = {
+            (received.event.tenant_id, received.event.run_id)
+            for received in batch
+            if isinstance(received.event, RunFinished)
+        }
+        await add_finished(session, sorted(runs))  # type: ignore[arg-type]
+
+    return BatchedConsumer(
+        runtime,
+        durable=RUNS_FINISHED_DURABLE,
+        stream=RUNS,
+        subject=RunFinished.every_tenant(),
+        decode=decode_event,
+        handle=record,
+        loops=1,
+        batch_size=batch_size,
+    )
+
+
+async def prune_finished_runs(runtime: ServiceRuntime, max_grant_lifetime_seconds: int) -> None:
+    """Every few minutes, forget runs that finished before any grant still current was issued."""
+    while True:
+        await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+        cutoff = datetime.now(UTC) - timedelta(seconds=max_grant_lifetime_seconds + 60)
+        try:
+            async with runtime.transaction() as session:
+                forgotten = await forget_finished_before(session, cutoff)
+        except Exception as error:  # Postgres restarting: try again next round
+            log.warning("finished runs not pruned", extra={"error": type(error).__name__})
+        else:
+            if forgotten:
+                log.info("finished runs forgotten", extra={"count": forgotten})
