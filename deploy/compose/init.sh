@@ -2,7 +2,9 @@
 # Prepare docker-compose.yml's secrets on this laptop (idempotent; keeps what exists):
 # - deploy/compose/secrets/compose.env: a random password per NATS user and for Postgres
 #   (use it with `docker compose --env-file deploy/compose/secrets/compose.env ...`);
-# - deploy/compose/secrets/master-keyring.json: the vault's master keyring (DESIGN section 5).
+# - deploy/compose/secrets/master-keyring.json: the vault's master keyring (DESIGN section 5);
+# - deploy/compose/secrets/run-grant-*.json: satisfaction's run grant signing keys, and their public
+#   half for the vault (docs/runners.md).
 set -eu
 cd "$(dirname "$0")/../.."
 umask 077
@@ -22,7 +24,19 @@ if [ ! -f "$keyring" ]; then
   key=$(head -c 32 /dev/urandom | base64)
   printf '{"active": "compose-1", "keys": {"compose-1": "%s"}}\n' "$key" > "$keyring"
 fi
-# The directory stays private to you; the file must be readable by the container's user (10001).
+# Run grant keys: an Ed25519 JWK set for satisfaction and its public half for the vault (openssl only).
+signing=deploy/compose/secrets/run-grant-signing.json
+verification=deploy/compose/secrets/run-grant-verification.json
+if [ ! -f "$signing" ]; then
+  b64url() { base64 | tr -d '\n=' | tr '+/' '-_'; }
+  pem=$(openssl genpkey -algorithm ed25519)
+  d=$(printf '%s\n' "$pem" | openssl pkey -outform DER | tail -c 32 | b64url)
+  x=$(printf '%s\n' "$pem" | openssl pkey -pubout -outform DER | tail -c 32 | b64url)
+  common='"kty": "OKP", "crv": "Ed25519", "kid": "compose-1", "alg": "EdDSA", "use": "sig"'
+  printf '{"keys": [{%s, "x": "%s", "d": "%s"}]}\n' "$common" "$x" "$d" > "$signing"
+  printf '{"keys": [{%s, "x": "%s"}]}\n' "$common" "$x" > "$verification"
+fi
+# The directory stays private to you; the files must be readable by the container's user (10001).
 chmod 700 deploy/compose/secrets
-chmod 644 "$keyring"
+chmod 644 "$keyring" "$signing" "$verification"
 echo "ready: $env_file and $keyring (both git-ignored); now: docker compose --env-file $env_file up --build"

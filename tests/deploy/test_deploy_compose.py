@@ -91,6 +91,22 @@ def test_master_keyring_is_a_mounted_secret_not_an_environment_value() -> None:
     vault = SERVICES["vault"]
     assert vault["environment"]["GRANTLINE_MASTER_KEYRING_FILE"] == "/run/secrets/master_keyring"
     assert "GRANTLINE_MASTER_KEYRING" not in vault["environment"]
-    assert vault["secrets"] == ["master_keyring"]
+    assert vault["secrets"] == ["master_keyring", "run_grant_verification"]
     assert COMPOSE["secrets"]["master_keyring"]["file"].startswith("./deploy/compose/secrets/")
     assert (REPO / "deploy" / "compose" / ".gitignore").read_text().strip() == "secrets/"
+
+
+def test_run_grant_keys_reach_satisfaction_private_and_the_vault_public_only() -> None:
+    satisfaction, vault = SERVICES["satisfaction"], SERVICES["vault"]
+    assert satisfaction["secrets"] == ["run_grant_signing"]
+    assert (
+        satisfaction["environment"]["GRANTLINE_RUN_GRANT_SIGNING_KEYS_FILE"]
+        == "/run/secrets/run_grant_signing"
+    )
+    assert (
+        vault["environment"]["GRANTLINE_RUN_GRANT_VERIFICATION_KEYS_FILE"]
+        == "/run/secrets/run_grant_verification"
+    )
+    assert "run_grant_signing" not in vault["secrets"]
+    for name in ("run_grant_signing", "run_grant_verification"):
+        assert COMPOSE["secrets"][name]["file"].startswith("./deploy/compose/secrets/")

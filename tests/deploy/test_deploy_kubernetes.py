@@ -153,6 +153,39 @@ def test_master_keyring_is_a_mounted_secret_file_for_the_vault_only(overlay: str
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_run_grant_signing_keys_reach_satisfaction_only_and_the_vault_verifies(overlay: str) -> None:
+    path = f"overlays/{overlay}"
+    secrets = set(objects(path, "Secret")) | set(objects(path, "ExternalSecret"))
+    mounted: dict[str, set[str]] = {}
+    for name, deployment in objects(path, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        mounted[name] = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        container = pod["containers"][0]
+        env = {v["name"]: v.get("value", "") for v in container.get("env", [])}
+        for variable, volume in (
+            ("GRANTLINE_RUN_GRANT_SIGNING_KEYS_FILE", "run-grant-signing"),
+            ("GRANTLINE_RUN_GRANT_VERIFICATION_KEYS_FILE", "run-grant-verification"),
+        ):
+            if variable in env:
+                mount = next(m for m in container["volumeMounts"] if m["name"] == volume)
+                assert env[variable].startswith(mount["mountPath"] + "/") and mount["readOnly"] is True
+    signing = {
+        name
+        for name, found in mounted.items()
+        if any(s.startswith("grantline-run-grant-signing") for s in found)
+    }
+    verifying = {
+        name
+        for name, found in mounted.items()
+        if any(s.startswith("grantline-run-grant-verification") for s in found)
+    }
+    assert signing == {"satisfaction"} and verifying == {"vault"}
+    assert {s for s in secrets if s.startswith("grantline-run-grant-")} >= {
+        s for found in mounted.values() for s in found if s.startswith("grantline-run-grant-")
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_only_the_vault_reaches_the_internet(overlay: str) -> None:
     policies = objects(f"overlays/{overlay}", "NetworkPolicy")
     default_deny = policies["grantline-default-deny"]
