@@ -26,12 +26,16 @@ async def test_held_run_resumes_after_connecting_and_hears_the_revocation(
     service = make_service(nats_url, database_url)
     runner = RunnerClient(nats_client, timeout=10)
     async with running(service):
+        before = await runner.check(TENANT, "alice", ["gmail"])
+        assert not before.is_satisfied and [m.id for m in before.missing] == ["gmail"]
         held = await runner.request_run(TENANT, "r-jit", "alice", "app-1", ["gmail"], trigger="api")
         assert isinstance(held, RunHeld) and held.message == "Missing required connections: gmail"
 
         await publish(nats_client, granted("c-google"))  # the user connects Google in the consent flow
         admitted = await runner.wait_until_admitted("r-jit")
         assert isinstance(admitted, RunAdmitted) and admitted.resumed and admitted.trigger == "api"
+        assert runner.grant("r-jit") == admitted.grant
+        assert (await runner.check(TENANT, "alice", ["gmail"])).is_satisfied
 
         await publish(nats_client, resolved("r-jit", "c-google"))  # the vault's audit record of a resolve
         await wait_for_async(lambda: _tracked(service), timeout=10)

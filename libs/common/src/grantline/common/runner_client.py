@@ -36,8 +36,10 @@ from grantline.common.contract.runs import (
     StageRequirements,
     Trigger,
 )
+from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
 from grantline.common.contract.vault import SUBJECT_RESOLVE, ResolveReply, ResolveRequest
 from grantline.common.nats.headers import event_headers
+from grantline.common.nats.request_reply import request
 from grantline.common.nats.secret_wire import request_with_secrets
 
 RunOutcome = RunAdmitted | RunHeld
@@ -114,6 +116,36 @@ class RunnerClient:
         outcome = await self._wait(run_id, watched, lambda o: isinstance(o, RunAdmitted), timeout)
         assert isinstance(outcome, RunAdmitted)
         return outcome
+
+    async def check(
+        self,
+        tenant_id: str,
+        user_id: str,
+        requirements: Sequence[RequirementSpec] = (),
+        skills: Sequence[SkillRequirements] = (),
+        *,
+        stages: Sequence[StageRequirements] = (),
+        timeout: float | None = None,
+    ) -> SatisfactionReport:
+        """Whether the user has connected what an app needs, without requesting a run
+        (``satisfaction.check.<tenant>``); raises ``ResolveError`` on an error reply."""
+        message = SatisfactionCheckRequest(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            requirements=list(requirements),
+            skills=list(skills),
+            stages=list(stages),
+        )
+        reply = await request(
+            self._nc,
+            tenant_scoped(SUBJECT_CHECK, tenant_id),
+            message,
+            SatisfactionReport,
+            timeout=timeout or self._timeout,
+        )
+        if isinstance(reply, ErrorReply):
+            raise ResolveError(reply.error.code, reply.error.message)
+        return reply
 
     def grant(self, run_id: str) -> str:
         """The run grant of an admitted run this client requested (to hand to a tool or the proxy)."""
