@@ -356,10 +356,12 @@ def _events(streams: dict[str, list[tuple[int, str, bytes]]], stream: str) -> li
 
 
 async def _read_all_streams(stack: DevStackProcess) -> dict[str, list[tuple[int, str, bytes]]]:
-    # No NATS user may read everything (the permission file forbids it); the audit service's user
-    # consumes all three streams, so the scan reads them with its credentials from nats-users.json.
+    # No service user may read everything or create a consumer (the permission file forbids both);
+    # the operator may declare consumers, so the scan reads with its credentials from nats-users.json.
     passwords = json.loads((stack.data_dir / "nats-users.json").read_text())
-    return await read_streams(str(stack.info["nats_url"]), "audit", passwords["audit"], "_INBOX.audit")
+    return await read_streams(
+        str(stack.info["nats_url"]), "operator", passwords["operator"], "_INBOX.operator"
+    )
 
 
 def _service_logs(stack: DevStackProcess) -> list[Any]:
