@@ -13,7 +13,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-pytest_plugins = ["fixtures.infra", "fixtures.database", "fixtures.messaging"]
+pytest_plugins = ["fixtures.infra", "fixtures.database", "fixtures.messaging", "fixtures.secured_nats"]
 
 from fixtures.run_grants import export_keys  # noqa: E402 - needs the path above
 

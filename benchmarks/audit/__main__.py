@@ -39,8 +39,9 @@ from grantline.common.contract.audit import AuditQueryReply, AuditQueryRequest, 
 from grantline.common.contract.registry import encode_message
 from grantline.common.db.engine import create_engine
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
+from grantline.common.nats.declaration import declare_jetstream
 from grantline.common.nats.request_reply import request
-from grantline.common.nats.streams import AUDIT, ensure_streams, stream_specs
+from grantline.common.nats.streams import AUDIT
 
 HERE = Path(__file__).resolve().parent
 RECORDS = int(os.environ.get("BENCH_AUDIT_RECORDS", "10000000"))
@@ -297,7 +298,7 @@ def main() -> None:
 
             async def streams() -> None:
                 nc = await nats.connect(nats_server.url)
-                await ensure_streams(nc.jetstream(), stream_specs())
+                await declare_jetstream(nc.jetstream())  # as `grantline migrate` does
                 await nc.close()
 
             asyncio.run(streams())

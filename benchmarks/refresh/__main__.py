@@ -34,7 +34,7 @@ from benchmarks.refresh.cpu_usage import CpuMeter
 from benchmarks.refresh.real_vault import RealVault
 from benchmarks.refresh.report import write_readme
 from benchmarks.refresh.vault_stand_in import VaultStandIn
-from grantline.cli.migrate import migrate_all
+from grantline.cli.migrate import MigrateSettings, declare_nats, migrate_all
 from grantline.common.contract import encode_message
 from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshRequest
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
@@ -313,6 +313,7 @@ async def main() -> None:
         try:
             database_url = postgres.create_database("grantline")
             migrate_all(database_url, ["refresher", "vault"])
+            asyncio.run(declare_nats(MigrateSettings(nats_url=nats_server.url)))  # streams and consumers
             print("claim cost:", flush=True)
             sizes = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(","))
             claims = claim_cost.run(database_url, sizes)

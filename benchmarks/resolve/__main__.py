@@ -28,7 +28,7 @@ import uvloop
 from benchmarks.process_cpu import sample
 from benchmarks.resolve.raw_floor import SUBJECT as RAW_SUBJECT
 from benchmarks.resolve.raw_floor import seed as seed_raw
-from grantline.cli.migrate import migrate_all
+from grantline.cli.migrate import MigrateSettings, declare_nats, migrate_all
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
 from grantline.common.run_grants import RunGrantSigner, new_signing_key, public_key_set
 from grantline.vault.domain import (
@@ -225,6 +225,7 @@ def main() -> None:
         try:
             database_url = postgres.create_database("bench")
             migrate_all(database_url)
+            asyncio.run(declare_nats(MigrateSettings(nats_url=nats_server.url)))  # streams and consumers
             keyring = Keyring.from_bytes("mk-bench", {"mk-bench": secrets.token_bytes(32)})
             (root / "keyring.json").write_text(keyring.to_json())
             seed_vault(database_url, keyring)

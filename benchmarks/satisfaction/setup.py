@@ -20,6 +20,7 @@ from pathlib import Path
 import nats
 import psycopg
 
+from grantline.cli.migrate import MigrateSettings, declare_nats
 from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
 from grantline.common.db.migrations import upgrade
 from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
@@ -63,6 +64,8 @@ def embedded_servers() -> Iterator[Servers]:
         nats_server.start()
         postgres.start()
         try:
+            # The streams and consumers, as `grantline migrate` declares them (services never do).
+            asyncio.run(declare_nats(MigrateSettings(nats_url=nats_server.url)))
             with psycopg.connect(postgres.url, autocommit=True) as conn:
                 conn.execute("CREATE DATABASE bench")
             yield Servers(nats_server.url, postgres.url_for("bench"))

@@ -31,7 +31,6 @@ def audit_settings(nats_url: str, database_url: str, **overrides: Any) -> AuditS
         "environment": "test",
         "database_pool_size": 4,
         "audit_retention_interval_seconds": 0,
-        "audit_ingest_ack_wait_seconds": 5,
     }
     values.update(overrides)
     return AuditSettings(**values)

@@ -235,7 +235,6 @@ def audit_runtime(nats_url: str, database_url: str) -> ServiceRuntime:
     settings = AuditSettings(
         **common_settings(nats_url, database_url),
         audit_retention_interval_seconds=0,
-        audit_ingest_ack_wait_seconds=5,
     )
     return create_audit_runtime(settings)
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fixtures.messaging import declare_test_consumers
 from sqlalchemy import Column, MetaData, String, Table, create_engine, func, insert, select, text
 from sqlalchemy.dialects.postgresql import UUID
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from grantline.common.contract import ConnectionGranted, Event
 from grantline.common.db.engine import sqlalchemy_url
 from grantline.common.inbox import first_delivery, processed_events_table
+from grantline.common.nats.consumers import ConsumerSpec
 from grantline.common.nats.consuming import Delivery, subscribe_events
 from grantline.common.nats.streams import CONNECTIONS
 from grantline.common.outbox import add_event, outbox_table
@@ -37,6 +39,8 @@ applied = Table(
 )
 
 DURABLE = "test-consumer"
+# Declared by the tests (`declare_test_consumers`) as `grantline migrate` declares the real ones.
+TEST_CONSUMER = ConsumerSpec("consumer", CONNECTIONS, DURABLE, "connections.>")
 
 
 def create_schemas(database_url: str) -> None:
@@ -95,14 +99,7 @@ def make_consumer(nats_url: str, database_url: str, seen: list[Event] | None = N
                 insert(applied).values(event_id=event.id, connection_id=event.connection_id)
             )
 
-    subscribe_events(
-        runtime.broker,
-        service="consumer",
-        durable=DURABLE,
-        stream=CONNECTIONS,
-        subject="connections.>",
-        handler=handle,
-    )
+    subscribe_events(runtime, consumer=TEST_CONSUMER, handler=handle)
     return runtime
 
 
@@ -119,6 +116,8 @@ async def outbox_size(runtime: ServiceRuntime) -> int:
 
 @asynccontextmanager
 async def running(*runtimes: ServiceRuntime) -> AsyncIterator[None]:
+    # The stand-in consumer's durable is declared as `grantline migrate` declares the real ones.
+    await declare_test_consumers(runtimes[0].settings.nats_url, [TEST_CONSUMER])
     started: list[ServiceRuntime] = []
     try:
         for runtime in runtimes:

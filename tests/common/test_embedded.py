@@ -244,13 +244,30 @@ def _is_dead(conn: psycopg.Connection) -> bool:
     return False
 
 
-async def test_nats_url_starts_without_streams(nats_url: str, js: JetStreamContext) -> None:
-    assert await js.streams_info() == []
+async def test_nats_url_starts_as_migrate_leaves_it(nats_url: str, js: JetStreamContext) -> None:
+    async def streams() -> list[str]:
+        return sorted(info.config.name for info in await js.streams_info())
+
+    assert await streams() == ["AUDIT", "CONNECTIONS", "RUNS"]
+    runs_consumers = {info.name for info in await js.consumers_info("RUNS")}
+    assert runs_consumers == {
+        "satisfaction-runs-requested",
+        "satisfaction-runs-finished",
+        "vault-runs-finished",
+    }
     await js.add_stream(name="LEFTOVER", subjects=["leftover.>"])
     kv = await js.create_key_value(bucket="settings")
     await kv.put("k", b"v")
     await asyncio.to_thread(reset_jetstream, nats_url)
-    assert await js.streams_info() == []
+    assert await streams() == ["AUDIT", "CONNECTIONS", "RUNS"]
+
+
+async def test_bare_nats_url_starts_without_streams(bare_nats_url: str) -> None:
+    nc = await nats.connect(bare_nats_url)
+    try:
+        assert await nc.jetstream().streams_info() == []
+    finally:
+        await nc.close()
 
 
 async def test_session_nats_server_can_restart(nats_server: ServerHandle, nats_url: str) -> None:

@@ -89,13 +89,11 @@ async def _acked(js: object) -> bool:
 
 
 async def test_same_event_id_published_twice_is_stored_once(nats_url: str) -> None:
-    from grantline.common.nats.streams import ensure_streams, stream_specs
     from grantline.common.settings import ServiceSettings
 
     nc = await connect_nats(ServiceSettings(nats_url=nats_url))
     try:
         js = nc.jetstream()
-        await ensure_streams(js, stream_specs())
         event = granted("conn-dedupe")
         for _ in range(3):
             await js.publish(event.subject(), encode_message(event), headers={"Nats-Msg-Id": str(event.id)})

@@ -19,7 +19,6 @@ from grantline.common.contract import (
 )
 from grantline.common.contract.vault import ResolveReply, ResolveRequest
 from grantline.common.nats.secret_wire import encode_with_secrets
-from grantline.common.nats.streams import ensure_streams, stream_specs
 from grantline.common.runner_client import ResolveError, RunnerClient
 
 TENANT = "tenant-a"
@@ -71,7 +70,6 @@ async def _fake_vault(nc: Client, seen: list[tuple[str, ResolveRequest]]) -> Non
 
 
 async def test_request_run_hold_resume_resolve_revocations_finish(nats_client: Client) -> None:
-    await ensure_streams(nats_client.jetstream(), stream_specs())
     seen: list[RunRequested] = []
     resolves: list[tuple[str, ResolveRequest]] = []
     await _fake_satisfaction(nats_client, seen)
@@ -128,7 +126,6 @@ async def test_request_run_hold_resume_resolve_revocations_finish(nats_client: C
 
 
 async def test_waiting_for_a_run_that_never_answers_times_out(nats_client: Client) -> None:
-    await ensure_streams(nats_client.jetstream(), stream_specs())
     client = RunnerClient(nats_client, timeout=0.2)
     with pytest.raises(TimeoutError):
         await client.request_run(TENANT, "r-silent", "alice", "app-1", ["google"])

@@ -78,6 +78,21 @@ def test_each_service_connects_as_its_own_nats_user(name: str) -> None:
     assert env["GRANTLINE_NATS_INBOX_PREFIX"] == permissions.user(name).inbox_prefix
 
 
+def test_only_migrate_connects_as_the_operator() -> None:
+    # Streams and consumers are declared by `grantline migrate` alone; no service holds that password.
+    env = SERVICES["migrate"]["environment"]
+    assert env["GRANTLINE_NATS_USER"] == "operator"
+    assert env["GRANTLINE_NATS_PASSWORD"] == "${" + password_env_name("operator") + "}"
+    assert env["GRANTLINE_NATS_INBOX_PREFIX"] == "_INBOX.operator"
+    assert SERVICES["migrate"]["depends_on"]["nats"]["condition"] == "service_healthy"
+    holders = {
+        name
+        for name, service in SERVICES.items()
+        if name != "nats" and password_env_name("operator") in str(service.get("environment", {}))
+    }
+    assert holders == {"migrate"}
+
+
 def test_nats_gets_every_users_password_and_the_rendered_config() -> None:
     permissions = load_permissions(REPO / "deploy" / "nats" / "permissions.yaml")
     nats = SERVICES["nats"]

@@ -236,13 +236,30 @@ def test_migration_job_runs_before_rollout() -> None:
         assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_migration_job_holds_the_nats_operator_password(overlay: str) -> None:
+    # Streams and consumers are declared by `grantline migrate` as the operator; no service may.
+    (job,) = objects(f"overlays/{overlay}", "Job").values()
+    env = {v["name"]: v for v in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["GRANTLINE_NATS_USER"]["value"] == "operator"
+    assert env["GRANTLINE_NATS_INBOX_PREFIX"]["value"] == "_INBOX.operator"
+    secret = env["GRANTLINE_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"]
+    assert secret.startswith("grantline-nats-operator")
+    secrets = set(objects(f"overlays/{overlay}", "Secret")) | set(
+        objects(f"overlays/{overlay}", "ExternalSecret")
+    )
+    assert secret in secrets
+    for name, deployment in objects(f"overlays/{overlay}", "Deployment").items():
+        assert "grantline-nats-operator" not in str(deployment), name
+
+
 def test_production_runs_streams_with_three_replicas_and_no_secret_values() -> None:
     (config,) = objects("overlays/production", "ConfigMap").values()
     assert config["data"]["GRANTLINE_NATS_STREAM_REPLICAS"] == "3"
     assert objects("overlays/production", "Secret") == {}
     targets = {e["spec"]["target"]["name"] for e in objects("overlays/production", "ExternalSecret").values()}
     assert {"grantline-database", "grantline-master-keyring"} <= targets
-    assert {f"grantline-nats-{name}" for name in ROLES} <= targets
+    assert {f"grantline-nats-{name}" for name in ROLES} | {"grantline-nats-operator"} <= targets
 
 
 def test_nats_config_map_carries_the_rendered_permissions() -> None:

@@ -12,6 +12,7 @@ from grantline.common.contract.audit import AuditAction
 from grantline.common.contract.envelope import TenantScopedEvent
 from grantline.common.contract.registry import EVENT_TYPES
 from grantline.common.embedded import EmbeddedNats
+from grantline.common.nats.consumers import DURABLE_CONSUMERS, consumers_of
 from grantline.common.nats.permissions import (
     SERVICE_USERS,
     PermissionFileError,
@@ -23,21 +24,11 @@ from grantline.common.nats.permissions import (
     parse_permissions,
     password_env_name,
     render_authorization,
+    subject_matches,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 PERMISSION_FILE = REPO / "deploy" / "nats" / "permissions.yaml"
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS wildcard matching: `*` one token, `>` the rest."""
-    wanted, given = pattern.split("."), subject.split(".")
-    for position, token in enumerate(wanted):
-        if token == ">":
-            return len(given) > position
-        if position >= len(given) or (token != "*" and token != given[position]):
-            return False
-    return len(wanted) == len(given)
 
 
 def may_publish(user, subject: str) -> bool:
@@ -94,6 +85,61 @@ def test_only_the_vault_serves_vault_subjects() -> None:
     for name, user in permissions.users.items():
         can_serve = any(subject_matches(p, "vault.resolve.t1") for p in user.subscribe_allow())
         assert can_serve == (name == "vault"), name
+
+
+# Grants a service holds on the JetStream API besides its own consumers, and why.
+JETSTREAM_EXTRAS = {
+    # `grantline satisfaction rebuild` replays CONNECTIONS message by message (it may create no consumer).
+    "satisfaction": {"$JS.API.STREAM.MSG.GET.CONNECTIONS"},
+}
+
+
+def test_each_services_jetstream_grants_are_exactly_its_declared_consumers() -> None:
+    # One declaration (grantline.common.nats.consumers) and the file agree: INFO, MSG.NEXT and ACK on
+    # the consumers a service owns, a look at the streams (readiness), and nothing else.
+    permissions = load_permissions(PERMISSION_FILE)
+    stream_info = {f"$JS.API.STREAM.INFO.{name}" for name in ("CONNECTIONS", "RUNS", "AUDIT")}
+    for name in SERVICE_USERS:
+        expected = set(stream_info) | JETSTREAM_EXTRAS.get(name, set())
+        for spec in consumers_of(name):
+            stream, durable = spec.stream.name, spec.durable
+            expected |= {
+                f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+                f"$JS.ACK.{stream}.{durable}.>",
+            }
+        granted = {p for p in permissions.user(name).publish.allow if p.startswith("$JS")}
+        assert granted == expected, name
+    assert {spec.owner for spec in DURABLE_CONSUMERS} <= set(SERVICE_USERS)
+
+
+def test_only_the_operator_may_manage_jetstream() -> None:
+    permissions = load_permissions(PERMISSION_FILE)
+    probes = [
+        "$JS.API.STREAM.CREATE.RUNS",
+        "$JS.API.STREAM.UPDATE.AUDIT",
+        "$JS.API.CONSUMER.DURABLE.CREATE.CONNECTIONS.anything",
+    ]
+    for name, user in permissions.users.items():
+        managers = [probe for probe in probes if may_publish(user, probe)]
+        assert bool(managers) == (name == "operator"), name
+    assert permissions.user("operator").kind == "operator"
+    # No one, the operator included, may delete or purge a stream.
+    for subject in ("$JS.API.STREAM.DELETE.AUDIT", "$JS.API.STREAM.PURGE.CONNECTIONS"):
+        assert not any(may_publish(user, subject) for user in permissions.users.values()), subject
+
+
+@pytest.mark.parametrize(
+    "grant",
+    ["$JS.API.STREAM.UPDATE.RUNS", "$JS.API.>", "$JS.API.STREAM.*.AUDIT", "$JS.API.CONSUMER.CREATE.>"],
+)
+def test_the_loader_refuses_a_service_that_could_manage_jetstream(grant: str) -> None:
+    text = PERMISSION_FILE.read_text().replace(
+        '        - "connections.expiring"\n', f'        - "connections.expiring"\n        - "{grant}"\n', 1
+    )
+    assert grant in text
+    with pytest.raises(PermissionFileError, match="refresher may not manage streams or consumers"):
+        parse_permissions(text)
 
 
 def test_invalid_permission_files_are_refused_with_a_clear_error() -> None:

@@ -1,120 +1,45 @@
 """The permission file on a real nats-server: what each user may and may not do (DESIGN section 5).
 
-The server is started here (its own port and store) with the config rendered from
-`deploy/nats/permissions.yaml`, as `grantline dev`, docker-compose and Kubernetes do. A refusal is
-observed the way nats-py reports it: a `Permissions Violation` through the error callback, which the
-server sends before it answers the PING of the following flush (so the check is deterministic).
+The server (tests/fixtures/secured_nats.py) runs with the config rendered from
+`deploy/nats/permissions.yaml`, as `grantline dev`, docker-compose and Kubernetes do. Every grant of a
+service user is used here the way the service uses it; tests/security/test_stream_tampering.py tries
+what the file refuses them (managing streams and consumers, reading another's consumer).
 """
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import nats
 import pytest
+from fixtures.secured_nats import JS_TIMEOUT, Connected, settings_as
 from fixtures.waiting import wait_for_async
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 from nats.js.errors import Error as JetStreamError
 
+from grantline.cli.migrate import MigrateSettings, NatsDeclarationFailed, declare_nats
 from grantline.common.contract import ConnectionGranted, Event
 from grantline.common.contract.audit import AuditRecord
 from grantline.common.contract.registry import encode_message
-from grantline.common.embedded import EmbeddedNats
-from grantline.common.nats.connection import connect_nats, make_broker
+from grantline.common.nats.consumers import DURABLE_CONSUMERS, REFRESHER_SCHEDULE, ConsumerSpec, consumers_of
 from grantline.common.nats.consuming import Delivery, subscribe_events
-from grantline.common.nats.permissions import (
-    PermissionFile,
-    client_environment,
-    generate_passwords,
-    load_permissions,
-    render_authorization,
-)
-from grantline.common.nats.streams import CONNECTIONS, ensure_streams, stream_specs
-from grantline.common.settings import ServiceSettings
+from grantline.common.nats.declaration import undeclared
+from grantline.common.nats.permissions import SERVICE_USERS
+from grantline.common.nats.streams import CONNECTIONS, stream_specs
+from grantline.common.runtime import ServiceRuntime
+from grantline.satisfaction.entrypoints.mirror_rebuild import _StreamReader
+from grantline.satisfaction.service.mirror_builder import MirrorBuilder
 
-REPO = Path(__file__).resolve().parents[2]
-PERMISSION_FILE = REPO / "deploy" / "nats" / "permissions.yaml"
-# A refused JetStream API request gets no answer; do not wait the default 5 s for it.
-JS_TIMEOUT = 1.0
+Connect = Callable[..., Awaitable[Connected]]
 
-
-class Connected:
-    """A connection as one user, with the permission violations the server reported to it."""
-
-    def __init__(self, nc: Client, errors: list[str]) -> None:
-        self.nc = nc
-        self.errors = errors
-
-    def violations(self) -> list[str]:
-        return [e for e in self.errors if "permissions violation" in e.lower()]
-
-    async def refused(self, fragment: str) -> str:
-        """Wait (with a deadline) for the violation naming ``fragment``."""
-        await self.nc.flush()
-        return await wait_for_async(
-            lambda: next((v for v in self.violations() if fragment.lower() in v.lower()), None),
-            timeout=5,
-            message=f"no permissions violation for {fragment!r}; got {self.errors}",
-        )
-
-
-@pytest.fixture(scope="module")
-def permissions() -> PermissionFile:
-    return load_permissions(PERMISSION_FILE)
-
-
-@pytest.fixture(scope="module")
-def passwords(permissions: PermissionFile) -> dict[str, str]:
-    return generate_passwords(permissions)
-
-
-@pytest.fixture(scope="module")
-def secured_nats(tmp_path_factory, permissions, passwords) -> AsyncIterator[EmbeddedNats]:
-    root = tmp_path_factory.mktemp("secured-nats")
-    config = root / "auth.conf"
-    config.write_text(render_authorization(permissions, passwords))
-    server = EmbeddedNats(root / "data", config_file=config)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def connect(secured_nats, permissions, passwords) -> AsyncIterator[Callable[..., Awaitable[Connected]]]:
-    opened: list[Client] = []
-
-    async def open_as(user: str, *, inbox_prefix: str | None = None) -> Connected:
-        errors: list[str] = []
-
-        async def on_error(error: Exception) -> None:
-            errors.append(str(error))
-
-        nc = await nats.connect(
-            secured_nats.url,
-            user=user,
-            password=passwords[user],
-            inbox_prefix=inbox_prefix or permissions.user(user).inbox_prefix,
-            error_cb=on_error,
-            allow_reconnect=False,
-            connect_timeout=2,
-        )
-        opened.append(nc)
-        return Connected(nc, errors)
-
-    yield open_as
-    for nc in opened:
-        await nc.close()
-
-
-@pytest.fixture
-async def streams(connect) -> None:
-    """The three streams, declared by a service as its runtime does at start-up."""
-    vault = await connect("vault")
-    await ensure_streams(vault.nc.jetstream(timeout=JS_TIMEOUT), stream_specs())
-    assert vault.violations() == []
+# Who publishes a message each consumer's filter takes (the owner of the event, per the file).
+PUBLISHER_AND_SUBJECT = {
+    "connections.>": ("vault", "connections.granted"),
+    "runs.requested.*": ("runner", "runs.requested.tenant-a"),
+    "runs.finished.*": ("runner", "runs.finished.tenant-a"),
+    "audit.token.resolved": ("vault", "audit.token.resolved"),
+    "audit.*.>": ("vault", "audit.token.resolved"),
+}
 
 
 def granted(connection_id: str | None = None) -> ConnectionGranted:
@@ -145,14 +70,14 @@ async def test_wrong_password_is_refused(secured_nats) -> None:
         )
 
 
-async def test_runner_cannot_serve_vault_resolve(connect) -> None:
-    runner = await connect("runner")
+async def test_runner_cannot_serve_vault_resolve(connect_as: Connect) -> None:
+    runner = await connect_as("runner")
     await runner.nc.subscribe("vault.resolve.*", queue="vault")
     await runner.refused('Subscription to "vault.resolve.*"')
 
 
-async def test_runner_cannot_read_connection_events(connect, streams) -> None:
-    runner = await connect("runner")
+async def test_runner_cannot_read_connection_events(connect_as: Connect, declared_jetstream: None) -> None:
+    runner = await connect_as("runner")
     await runner.nc.subscribe("connections.>")
     await runner.refused('Subscription to "connections.>"')
     # Nor through JetStream: creating (or looking up) a consumer on CONNECTIONS is refused.
@@ -162,48 +87,52 @@ async def test_runner_cannot_read_connection_events(connect, streams) -> None:
     await runner.refused("$JS.API.CONSUMER.INFO.CONNECTIONS.sneaky")
 
 
-async def test_runner_cannot_publish_connection_events(connect, streams) -> None:
-    runner = await connect("runner")
-    vault = await connect("vault")
+async def test_runner_cannot_publish_connection_events(connect_as: Connect, declared_jetstream: None) -> None:
+    runner = await connect_as("runner")
+    vault = await connect_as("vault")
     before = await stream_messages(vault, "CONNECTIONS")
     await runner.nc.publish("connections.granted", encode_message(granted()))
     await runner.refused('Publish to "connections.granted"')
     assert await stream_messages(vault, "CONNECTIONS") == before
 
 
-async def test_runner_cannot_follow_run_requests_of_others(connect, streams) -> None:
-    runner = await connect("runner")
-    for subject in ("runs.requested", "runs.>"):
+async def test_runner_cannot_follow_run_requests_of_others(
+    connect_as: Connect, declared_jetstream: None
+) -> None:
+    runner = await connect_as("runner")
+    for subject in ("runs.requested.tenant-a", "runs.>"):
         await runner.nc.subscribe(subject)
         await runner.refused(f'Subscription to "{subject}"')
     js = runner.nc.jetstream(timeout=JS_TIMEOUT)
     config = ConsumerConfig(name="runner-requests", durable_name="runner-requests")
     with pytest.raises((nats.errors.TimeoutError, JetStreamError)):
-        await js.pull_subscribe("runs.requested", durable="runner-requests", stream="RUNS", config=config)
-    await runner.refused("$JS.API.CONSUMER.CREATE.RUNS.runner-requests.runs.requested")
+        await js.pull_subscribe(
+            "runs.requested.tenant-a", durable="runner-requests", stream="RUNS", config=config
+        )
+    await runner.refused("$JS.API.CONSUMER.CREATE.RUNS.runner-requests.runs.requested.tenant-a")
 
 
-async def test_no_one_reads_another_users_replies(connect) -> None:
+async def test_no_one_reads_another_users_replies(connect_as: Connect) -> None:
     # The vault's replies to runners carry tokens: only the runner's own inbox receives them.
-    audit = await connect("audit")
+    audit = await connect_as("audit")
     await audit.nc.subscribe("_INBOX.runner.>")
     await audit.refused('Subscription to "_INBOX.runner.>"')
     # A client that keeps the default inbox prefix cannot receive replies at all.
-    runner = await connect("runner", inbox_prefix="_INBOX")
+    runner = await connect_as("runner", inbox_prefix="_INBOX")
     with pytest.raises(nats.errors.Error):
         await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=JS_TIMEOUT)
     await runner.refused("Subscription to")
 
 
-async def test_gateway_cannot_resolve_tokens(connect) -> None:
-    gateway = await connect("auth-gateway")
+async def test_gateway_cannot_resolve_tokens(connect_as: Connect) -> None:
+    gateway = await connect_as("auth-gateway")
     await gateway.nc.publish("vault.resolve.tenant-a", b"{}")
     await gateway.refused('Publish to "vault.resolve.tenant-a"')
 
 
-async def test_audit_reader_cannot_publish_anything(connect, streams) -> None:
-    reader = await connect("audit-reader")
-    vault = await connect("vault")
+async def test_audit_reader_cannot_publish_anything(connect_as: Connect, declared_jetstream: None) -> None:
+    reader = await connect_as("audit-reader")
+    vault = await connect_as("vault")
     before = {name: await stream_messages(vault, name) for name in ("AUDIT", "CONNECTIONS", "RUNS")}
     for subject in ("audit.token.resolved", "connections.revoked", "runs.requested.t", "vault.resolve.t"):
         await reader.nc.publish(subject, b"{}")
@@ -211,20 +140,144 @@ async def test_audit_reader_cannot_publish_anything(connect, streams) -> None:
     assert {name: await stream_messages(vault, name) for name in before} == before
 
 
-async def test_audit_reader_cannot_take_the_audit_services_consumer(connect, streams) -> None:
-    reader = await connect("audit-reader")
+async def test_audit_reader_cannot_take_the_audit_services_consumer(
+    connect_as: Connect, declared_jetstream: None
+) -> None:
+    reader = await connect_as("audit-reader")
     js = reader.nc.jetstream(timeout=JS_TIMEOUT)
     with pytest.raises((nats.errors.TimeoutError, JetStreamError)):
         await js.pull_subscribe("audit.>", durable="audit-ledger", stream="AUDIT")
     await reader.refused("$JS.API.CONSUMER.INFO.AUDIT.audit-ledger")
 
 
+async def test_migrate_with_a_service_identity_fails_and_says_it_needs_the_operator(
+    secured_nats, nats_permissions, nats_passwords
+) -> None:
+    settings = MigrateSettings(**settings_as("vault", secured_nats.url, nats_permissions, nats_passwords))
+    with pytest.raises(NatsDeclarationFailed, match="GRANTLINE_NATS_USER=operator"):
+        await declare_nats(settings)
+
+
+async def test_the_operator_declares_but_never_reads_or_deletes(
+    connect_as: Connect, declared_jetstream: None
+) -> None:
+    operator = await connect_as("operator")
+    for subject in (
+        "$JS.API.STREAM.DELETE.AUDIT",
+        "$JS.API.STREAM.PURGE.CONNECTIONS",
+        "$JS.API.CONSUMER.DELETE.AUDIT.audit-ledger",
+        "$JS.API.CONSUMER.MSG.NEXT.RUNS.satisfaction-runs-requested",
+        "$JS.API.STREAM.MSG.GET.CONNECTIONS",
+    ):
+        await operator.publish_refused(subject)
+    for subject in ("vault.resolve.*", "connections.>", "runs.>", "audit.>"):
+        await operator.nc.subscribe(subject)
+        await operator.refused(f'Subscription to "{subject}"')
+
+
 # -- allowed ----------------------------------------------------------------------------------------
 
 
-async def test_vault_serves_resolve_and_runner_gets_the_reply(connect) -> None:
-    vault = await connect("vault")
-    runner = await connect("runner")
+async def test_migrate_declares_streams_and_consumers_as_the_operator_and_updates_them(
+    secured_nats, nats_permissions, nats_passwords, connect_as: Connect
+) -> None:
+    operator = settings_as("operator", secured_nats.url, nats_permissions, nats_passwords)
+    await declare_nats(MigrateSettings(**operator))
+    # Run again with other tuning: the AUDIT stream and the ledger's consumer are updated in place.
+    await declare_nats(
+        MigrateSettings(**operator, audit_retention_days=400, audit_ingest_ack_wait_seconds=45)
+    )
+    vault = await connect_as("vault")
+    js = vault.nc.jetstream(timeout=JS_TIMEOUT)
+    assert (await js.stream_info("AUDIT")).config.max_age == 400 * 24 * 3600
+    conn = await connect_as("audit")
+    ledger = await conn.nc.jetstream(timeout=JS_TIMEOUT).consumer_info("AUDIT", "audit-ledger")
+    assert ledger.config.ack_wait == 45
+    await declare_nats(MigrateSettings(**operator))  # back to the defaults for the other tests
+    assert vault.violations() == [] and conn.violations() == []
+
+
+@pytest.mark.parametrize("user", SERVICE_USERS)
+async def test_each_service_sees_that_its_streams_and_consumers_exist(
+    user: str, connect_as: Connect, declared_jetstream: None
+) -> None:
+    # What the runtime checks before it starts and on every readiness probe (STREAM.INFO, CONSUMER.INFO).
+    service = await connect_as(user)
+    assert (
+        await undeclared(service.nc.jetstream(timeout=JS_TIMEOUT), stream_specs(), consumers_of(user)) == []
+    )
+    await service.nc.flush()
+    assert service.violations() == []
+
+
+@pytest.mark.parametrize("consumer", DURABLE_CONSUMERS, ids=lambda spec: spec.durable)
+async def test_each_service_binds_pulls_and_acks_its_own_consumer(
+    consumer: ConsumerSpec, connect_as: Connect, declared_jetstream: None
+) -> None:
+    # As BatchedConsumer and the audit ledger do: bind (never create), pull, acknowledge.
+    owner = await connect_as(consumer.owner)
+    publisher_name, subject = PUBLISHER_AND_SUBJECT[consumer.filter_subject]
+    publisher = await connect_as(publisher_name)
+    js = owner.nc.jetstream(timeout=JS_TIMEOUT)
+    subscription = await js.pull_subscribe_bind(consumer.durable, stream=consumer.stream.name)
+    before = (await js.consumer_info(consumer.stream.name, consumer.durable)).delivered.stream_seq
+    await publisher.nc.jetstream(timeout=JS_TIMEOUT).publish(subject, b'{"probe": true}')
+    # Earlier tests may have left messages on this consumer: take until the probe arrives.
+    while True:
+        messages = await subscription.fetch(1, timeout=5)
+        await messages[0].ack_sync(timeout=5)
+        if messages[0].data == b'{"probe": true}':
+            break
+    info = await js.consumer_info(consumer.stream.name, consumer.durable)
+    assert info.delivered.stream_seq > before and info.num_ack_pending == 0
+    assert owner.violations() == [] and publisher.violations() == []
+
+
+async def test_faststream_subscriber_binds_the_refreshers_consumer_and_acks(
+    service_settings, connect_as: Connect, declared_jetstream: None
+) -> None:
+    # The refresher, connected exactly as its runtime connects; FastStream only looks the consumer up.
+    runtime = ServiceRuntime(service_settings("refresher"))
+    seen: list[Event] = []
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        seen.append(event)
+
+    subscribe_events(runtime, consumer=REFRESHER_SCHEDULE, handler=handle)
+    vault = await connect_as("vault")
+    event = granted()
+    try:
+        await runtime.broker.start()
+        await vault.nc.jetstream(timeout=JS_TIMEOUT).publish(event.subject(), encode_message(event))
+        await wait_for_async(lambda: any(e.id == event.id for e in seen), timeout=10)
+        refresher = await connect_as("refresher")
+        js = refresher.nc.jetstream(timeout=JS_TIMEOUT)
+
+        async def acked() -> bool:
+            info = await js.consumer_info(CONNECTIONS.name, REFRESHER_SCHEDULE.durable)
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await wait_for_async(acked, timeout=10, message="the refresher's ack did not reach the server")
+    finally:
+        await runtime.broker.stop()
+        await runtime.engine.dispose()
+
+
+async def test_satisfaction_replays_connections_for_a_rebuild_and_others_may_not(
+    connect_as: Connect, declared_jetstream: None
+) -> None:
+    vault = await connect_as("vault")
+    await vault.nc.jetstream(timeout=JS_TIMEOUT).publish("connections.granted", encode_message(granted()))
+    satisfaction = await connect_as("satisfaction")
+    reader = _StreamReader(satisfaction.nc.jetstream(timeout=JS_TIMEOUT), MirrorBuilder())
+    await reader.read_until_last()
+    assert reader.messages >= 1 and satisfaction.violations() == []
+    await vault.publish_refused("$JS.API.STREAM.MSG.GET.CONNECTIONS")
+
+
+async def test_vault_serves_resolve_and_runner_gets_the_reply(connect_as: Connect) -> None:
+    vault = await connect_as("vault")
+    runner = await connect_as("runner")
 
     async def answer(msg: Msg) -> None:
         await msg.respond(b'{"access_token": "sbx_at_reply"}')
@@ -236,54 +289,9 @@ async def test_vault_serves_resolve_and_runner_gets_the_reply(connect) -> None:
     assert vault.violations() == [] and runner.violations() == []
 
 
-async def test_service_consumes_its_stream_through_a_durable_and_acks(
-    secured_nats, connect, permissions, passwords, streams
-) -> None:
-    # The refresher, connected exactly as its runtime connects (settings from the environment).
-    settings = ServiceSettings(
-        service_name="refresher",
-        nats_url=secured_nats.url,
-        **{
-            key.removeprefix("GRANTLINE_").lower(): value
-            for key, value in client_environment(permissions, "refresher", passwords["refresher"]).items()
-        },
-    )
-    nc = await connect_nats(settings)
-    broker = make_broker(settings)
-    seen: list[Event] = []
-
-    async def handle(event: Event, delivery: Delivery) -> None:
-        seen.append(event)
-
-    subscribe_events(
-        broker,
-        service="refresher",
-        durable="refresher-permission-test",
-        stream=CONNECTIONS,
-        subject="connections.>",
-        handler=handle,
-    )
-    vault = await connect("vault")
-    event = granted()
-    try:
-        await broker.start()
-        await vault.nc.jetstream(timeout=JS_TIMEOUT).publish(event.subject(), encode_message(event))
-        await wait_for_async(lambda: any(e.id == event.id for e in seen), timeout=10)
-        js = nc.jetstream(timeout=JS_TIMEOUT)
-
-        async def acked() -> bool:
-            info = await js.consumer_info(CONNECTIONS.name, "refresher-permission-test")
-            return info.num_ack_pending == 0 and info.ack_floor.stream_seq >= 1
-
-        await wait_for_async(acked, timeout=10, message="the refresher's ack did not reach the server")
-    finally:
-        await broker.stop()
-        await nc.close()
-
-
-async def test_runner_follows_its_run_events(connect, streams) -> None:
-    runner = await connect("runner")
-    satisfaction = await connect("satisfaction")
+async def test_runner_follows_its_run_events(connect_as: Connect, declared_jetstream: None) -> None:
+    runner = await connect_as("runner")
+    satisfaction = await connect_as("satisfaction")
     name = f"runner-{uuid.uuid4().hex[:8]}"
     js = runner.nc.jetstream(timeout=JS_TIMEOUT)
     config = ConsumerConfig(name=name, durable_name=name, filter_subject="runs.admitted.tenant-a")
@@ -308,9 +316,9 @@ async def test_runner_follows_its_run_events(connect, streams) -> None:
     assert runner.violations() == [] and satisfaction.violations() == []
 
 
-async def test_audit_reader_consumes_the_audit_stream(connect, streams) -> None:
-    reader = await connect("audit-reader")
-    vault = await connect("vault")
+async def test_audit_reader_consumes_the_audit_stream(connect_as: Connect, declared_jetstream: None) -> None:
+    reader = await connect_as("audit-reader")
+    vault = await connect_as("vault")
     record = AuditRecord(tenant_id="tenant-a", actor="user:alice", action="token.resolved")
     await vault.nc.jetstream(timeout=JS_TIMEOUT).publish(record.subject(), encode_message(record))
     js = reader.nc.jetstream(timeout=JS_TIMEOUT)
@@ -319,11 +327,3 @@ async def test_audit_reader_consumes_the_audit_stream(connect, streams) -> None:
     assert messages[0].subject == "audit.token.resolved"
     await messages[0].ack_sync(timeout=5)
     assert reader.violations() == [] and vault.violations() == []
-
-
-async def test_each_service_can_declare_the_streams(connect) -> None:
-    for user in ("auth-gateway", "vault", "refresher", "satisfaction", "audit"):
-        conn = await connect(user)
-        await ensure_streams(conn.nc.jetstream(timeout=JS_TIMEOUT), stream_specs())
-        assert conn.violations() == [], user
-    await asyncio.sleep(0)

@@ -43,8 +43,9 @@ async def read_streams(
 ) -> dict[str, list[tuple[int, str, bytes]]]:
     """Every message of each stream from the start, as (sequence, subject, headers + data).
 
-    Reads through an ephemeral-style named pull consumer per stream, with ``user``'s own credentials
-    (the audit service's user may consume all three streams; nobody may read them unrestricted).
+    No service user may read the streams unrestricted, nor create a consumer; the scan connects as the
+    operator (``grantline migrate``'s identity, which may declare consumers) and declares a push
+    consumer per stream that delivers to its own reply inbox, unacknowledged, every message once.
     """
     nc = await nats.connect(
         nats_url, user=user, password=password, inbox_prefix=inbox_prefix, connect_timeout=5
@@ -55,23 +56,22 @@ async def read_streams(
         for stream in streams:
             info = await js.stream_info(stream)
             last = info.state.last_seq
-            name = f"e2e-leak-scan-{stream.lower()}"
+            deliver = nc.new_inbox()
+            subscription = await nc.subscribe(deliver, pending_msgs_limit=-1)
             await js.add_consumer(
                 stream,
                 ConsumerConfig(
-                    name=name,
+                    durable_name=f"e2e-leak-scan-{stream.lower()}-{deliver.rsplit('.', 1)[-1].lower()}",
+                    deliver_subject=deliver,
                     deliver_policy=DeliverPolicy.ALL,
-                    ack_policy=AckPolicy.EXPLICIT,
-                    inactive_threshold=30.0,
+                    ack_policy=AckPolicy.NONE,
                 ),
             )
-            subscription = await js.pull_subscribe_bind(consumer=name, stream=stream)
             messages: list[tuple[int, str, bytes]] = []
             while not messages or messages[-1][0] < last:
-                for msg in await subscription.fetch(batch=500, timeout=5):
-                    headers = repr(msg.headers or {}).encode()
-                    messages.append((msg.metadata.sequence.stream, msg.subject, headers + b"\n" + msg.data))
-                    await msg.ack()
+                msg = await subscription.next_msg(timeout=5)
+                headers = repr(msg.headers or {}).encode()
+                messages.append((msg.metadata.sequence.stream, msg.subject, headers + b"\n" + msg.data))
             await subscription.unsubscribe()
             found[stream] = messages
     finally:

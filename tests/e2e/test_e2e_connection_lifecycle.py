@@ -291,7 +291,7 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         # 7b. The finished run's grant resolves nothing more, whoever presents it.
         async def grant_spent() -> bool:
             try:
-                await runner.resolve(grant=grant, provider=PROVIDER)
+                await runner.resolve(grant=grant, provider=PROVIDER, tool="after_finish")
             except ResolveError as error:
                 return error.code == ErrorCode.FORBIDDEN
             return False
@@ -299,7 +299,12 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         await wait_for_async(grant_spent, timeout=EVENT_TIMEOUT)
 
         # 8. The audit log shows every step, and its hash chain verifies.
-        tool_calls = {(run_id, APP_ID, "list_messages"), (run_id, APP_ID, "send_message")}
+        # Every resolve is recorded, refused ones too (the revoked call and those after the finish).
+        tool_calls = {
+            (run_id, APP_ID, "list_messages"),
+            (run_id, APP_ID, "send_message"),
+            (run_id, APP_ID, "after_finish"),
+        }
 
         def resolved_calls(records: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
             return {(r["run_id"], r["app_id"], r["tool"]) for r in records if r["action"] == "token.resolved"}
@@ -314,7 +319,13 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
 
         records = await wait_for_async(audited, timeout=EVENT_TIMEOUT, interval=0.25)
         assert resolved_calls(records) == tool_calls
-        assert all(r["connection_id"] == connection_id for r in records if r["action"] in AUDITED_STEPS)
+        after_finish = [r for r in records if r.get("tool") == "after_finish"]
+        assert after_finish and all(r["outcome"] == "denied" for r in after_finish)
+        assert all(
+            r["connection_id"] == connection_id
+            for r in records
+            if r["action"] in AUDITED_STEPS and r.get("tool") != "after_finish"
+        )
         verified = _grantline("audit", "verify", tenant_id, database_url=str(info["database_url"]))
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert verified.stdout.startswith(f"ok      {tenant_id}:"), verified.stdout
@@ -363,10 +374,12 @@ def _events(streams: dict[str, list[tuple[int, str, bytes]]], stream: str) -> li
 
 
 async def _read_all_streams(stack: DevStackProcess) -> dict[str, list[tuple[int, str, bytes]]]:
-    # No NATS user may read everything (the permission file forbids it); the audit service's user
-    # consumes all three streams, so the scan reads them with its credentials from nats-users.json.
+    # No service user may read everything or create a consumer (the permission file forbids both);
+    # the operator may declare consumers, so the scan reads with its credentials from nats-users.json.
     passwords = json.loads((stack.data_dir / "nats-users.json").read_text())
-    return await read_streams(str(stack.info["nats_url"]), "audit", passwords["audit"], "_INBOX.audit")
+    return await read_streams(
+        str(stack.info["nats_url"]), "operator", passwords["operator"], "_INBOX.operator"
+    )
 
 
 def _service_logs(stack: DevStackProcess) -> list[Any]:

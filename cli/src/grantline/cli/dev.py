@@ -106,6 +106,27 @@ class DevStack:
 
         return client_environment(load_permissions(), user, self.nats_passwords[user])
 
+    def migrate(self, nats_url: str, database_url: str) -> None:
+        """``grantline migrate``: the schemas, then the streams and consumers as the operator."""
+        import asyncio
+
+        from pydantic import SecretStr
+
+        from grantline.cli.migrate import MigrateSettings, declare_nats, migrate_all
+
+        migrate_all(database_url)
+        # Only this step holds the operator's credentials; the services get their own users.
+        operator = self.nats_client("operator")
+        settings = MigrateSettings(nats_url=nats_url)
+        if operator:
+            settings = MigrateSettings(
+                nats_url=nats_url,
+                nats_user=operator["GRANTLINE_NATS_USER"],
+                nats_password=SecretStr(operator["GRANTLINE_NATS_PASSWORD"]),
+                nats_inbox_prefix=operator["GRANTLINE_NATS_INBOX_PREFIX"],
+            )
+        asyncio.run(declare_nats(settings))
+
     # -- processes ----------------------------------------------------------------------------------
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -196,9 +217,13 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
     print("Starting Grantline (development)", flush=True)
     try:
         nats_url, database_url = stack.start_infrastructure()
-        from grantline.cli.migrate import migrate_all
+        from grantline.cli.migrate import NatsDeclarationFailed
 
-        migrate_all(database_url)
+        try:
+            stack.migrate(nats_url, database_url)
+        except NatsDeclarationFailed as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         api_key = _dev_api_key(root, environ)
         sandbox_port = free_port()
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"

@@ -51,10 +51,17 @@ def run(service: str = typer.Argument(..., help=f"one of: {', '.join(ROLES)}")) 
 @app.command()
 def migrate(
     database_url: str = typer.Option(None, envvar="GRANTLINE_DATABASE_URL", help="Postgres URL"),
-    service: list[str] = typer.Option(None, help="only these services (default: all)"),
+    service: list[str] = typer.Option(None, help="only these services' schemas (default: all)"),
+    nats: bool = typer.Option(
+        True, help="also declare the JetStream streams and consumers (as GRANTLINE_NATS_USER, the operator)"
+    ),
 ) -> None:
-    """Apply every service's database migrations (safe to run concurrently and repeatedly)."""
-    from grantline.cli.migrate import migrate_all
+    """Apply every service's database migrations, then declare the streams and consumers.
+
+    Safe to run concurrently and repeatedly. The NATS part needs the operator identity
+    (GRANTLINE_NATS_URL, GRANTLINE_NATS_USER=operator, GRANTLINE_NATS_PASSWORD, GRANTLINE_NATS_INBOX_PREFIX).
+    """
+    from grantline.cli.migrate import MigrateSettings, NatsDeclarationFailed, declare_nats, migrate_all
     from grantline.common.telemetry.logging import configure_logging
 
     configure_logging("migrate", fmt="text")
@@ -63,6 +70,13 @@ def migrate(
         raise typer.Exit(2)
     migrate_all(database_url, service or None)
     typer.echo("migrations applied")
+    if nats:
+        try:
+            asyncio.run(declare_nats(MigrateSettings()))
+        except NatsDeclarationFailed as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo("streams and consumers declared")
 
 
 @app.command()

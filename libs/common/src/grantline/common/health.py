@@ -13,6 +13,10 @@ from grantline.common.telemetry.metrics import DEPENDENCY_UP, render_metrics
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
+class NotReady(Exception):
+    """Raised by a readiness check to say why the service is not ready (shown by ``/readyz``)."""
+
+
 class Readiness:
     """Caches dependency checks briefly so that probes cannot hammer Postgres."""
 
@@ -21,6 +25,7 @@ class Readiness:
         self._checks = checks
         self._ttl = ttl_seconds
         self._last: tuple[float, dict[str, bool]] | None = None
+        self.reasons: dict[str, str] = {}
 
     async def status(self) -> dict[str, bool]:
         """Each dependency's state (True when reachable)."""
@@ -28,13 +33,18 @@ class Readiness:
         if self._last and now - self._last[0] < self._ttl:
             return self._last[1]
         results: dict[str, bool] = {}
+        reasons: dict[str, str] = {}
         for name, check in self._checks.items():
             try:
                 results[name] = bool(await asyncio.wait_for(check(), timeout=2.0))
+            except NotReady as not_ready:
+                results[name] = False
+                reasons[name] = str(not_ready)
             except Exception:
                 results[name] = False
             DEPENDENCY_UP.labels(self._service, name).set(1 if results[name] else 0)
         self._last = (now, results)
+        self.reasons = reasons
         return results
 
 
@@ -47,10 +57,14 @@ def health_routes(service: str, readiness: Readiness) -> list[Route]:
     async def readyz(_: Request) -> Response:
         status = await readiness.status()
         ready = all(status.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "service": service, "dependencies": status},
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, object] = {
+            "status": "ready" if ready else "not_ready",
+            "service": service,
+            "dependencies": status,
+        }
+        if readiness.reasons:
+            body["reasons"] = readiness.reasons
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
         body, content_type = render_metrics()

@@ -1,4 +1,4 @@
-"""The process every service runs in: connections, streams, subscribers, the outbox relay, HTTP.
+"""The process every service runs in: connections, subscribers, the outbox relay, HTTP.
 
 A service's ``app.py`` builds a ``ServiceRuntime``, registers its subscribers on ``runtime.broker``
 and its background tasks, and hands it to the CLI (``grantline run <service>``) or to a test.
@@ -23,9 +23,11 @@ from starlette.types import ASGIApp
 
 from grantline.common.db.driver import DriverConnection, DriverPool
 from grantline.common.db.engine import create_engine, session_factory
-from grantline.common.health import Readiness, health_routes
+from grantline.common.health import NotReady, Readiness, health_routes
 from grantline.common.nats.connection import connect_nats, make_broker
-from grantline.common.nats.streams import ensure_streams, stream_specs
+from grantline.common.nats.consumers import ConsumerSpec
+from grantline.common.nats.declaration import undeclared
+from grantline.common.nats.streams import stream_specs
 from grantline.common.outbox import OutboxRelay
 from grantline.common.settings import ServiceSettings
 from grantline.common.telemetry.http import TracingMiddleware
@@ -62,7 +64,6 @@ class ServiceRuntime:
         *,
         outbox: Table | None = None,
         http_app: ASGIApp | None = None,
-        audit_retention_days: int = 365,
     ) -> None:
         self.settings = settings
         self.name = settings.service_name
@@ -78,13 +79,17 @@ class ServiceRuntime:
         self.outbox = outbox
         self.relay: OutboxRelay | None = None
         self._http_app = http_app
-        self._audit_retention_days = audit_retention_days
+        # The durable consumers this service binds to (``bind_consumer``); created by `grantline migrate`.
+        self._consumers: list[ConsumerSpec] = []
         self._tasks: list[BackgroundTask] = []
         self._running: list[asyncio.Task[None]] = []
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._stop = asyncio.Event()
-        self.readiness = Readiness(self.name, {"nats": self._nats_ready, "postgres": self._postgres_ready})
+        self.readiness = Readiness(
+            self.name,
+            {"nats": self._nats_ready, "postgres": self._postgres_ready, "jetstream": self._jetstream_ready},
+        )
         self.http_port: int | None = None
 
     # -- wiring -------------------------------------------------------------------------------------
@@ -97,6 +102,11 @@ class ServiceRuntime:
         """Run ``hook`` after connections are up and before subscribers start."""
         self._on_start.append(hook)
         return hook
+
+    def bind_consumer(self, consumer: ConsumerSpec) -> None:
+        """Declare that this service reads ``consumer``: start-up and readiness wait until it exists."""
+        if consumer not in self._consumers:
+            self._consumers.append(consumer)
 
     def on_stop(self, hook: Hook) -> Hook:
         """Run ``hook`` while stopping, before connections close."""
@@ -155,6 +165,31 @@ class ServiceRuntime:
     async def _nats_ready(self) -> bool:
         return bool(self.nc is not None and self.nc.is_connected)
 
+    async def _jetstream_ready(self) -> bool:
+        if self.nc is None or not self.nc.is_connected:
+            return False
+        problems = await undeclared(self.nc.jetstream(timeout=1.0), stream_specs(), self._consumers)
+        if problems:
+            raise NotReady("; ".join(problems))
+        return True
+
+    async def _wait_for_jetstream(self) -> None:
+        # Streams and consumers are `grantline migrate`'s to create (the service's NATS user may not):
+        # a service started before it waits, not ready, and says what is missing.
+        delay, said = 0.2, ""
+        while True:
+            problems = await undeclared(self.nats.jetstream(timeout=2.0), stream_specs(), self._consumers)
+            if not problems:
+                return
+            if "; ".join(problems) != said:
+                said = "; ".join(problems)
+                log.error("waiting for `grantline migrate`: %s", said, extra={"service": self.name})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            if self._stop.is_set():
+                raise RuntimeError(f"{self.name} stopped before JetStream was declared: {said}")
+            delay = min(delay * 2, 5.0)
+
     async def _postgres_ready(self) -> bool:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -163,14 +198,10 @@ class ServiceRuntime:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect, declare streams, start subscribers, the relay and background tasks."""
+        """Connect, wait for the streams and consumers, start subscribers, the relay and background tasks."""
         await _retry_until("postgres", self._postgres_ready, self._stop)
         self.nc = await _retry_until("nats", lambda: connect_nats(self.settings), self._stop)
-        await ensure_streams(
-            self.nc.jetstream(),
-            stream_specs(self._audit_retention_days),
-            replicas=self.settings.nats_stream_replicas,
-        )
+        await _retry_until("jetstream", self._wait_for_jetstream, self._stop)
         if self.outbox is not None:
             self.relay = OutboxRelay(
                 service=self.name, database_url=self.settings.database_url, outbox=self.outbox, nats=self.nc

@@ -46,7 +46,7 @@ class ServiceSettings(BaseSettings):
     sandbox_url: str | None = None
     # Extra provider definition directories (YAML), layered over the built-in catalogue.
     provider_dirs: list[Path] = []
-    # JetStream replicas of the streams this service declares (3 on a clustered NATS; see docs/deployment.md).
+    # JetStream replicas of new streams, read by `grantline migrate` (3 on a cluster; docs/deployment.md).
     nats_stream_replicas: int = Field(default=1, ge=1, le=5)
     # Prefix of this connection's reply inboxes. With per-service NATS users each user may subscribe only
     # to its own prefix (deploy/nats/permissions.yaml), so no one can read another's replies (tokens).

@@ -7,6 +7,7 @@ from grantline.audit.entrypoints.query_handler import serve_audit_query
 from grantline.audit.entrypoints.retention_task import retention_loop
 from grantline.audit.entrypoints.stream_consumer import LedgerIngest
 from grantline.audit.settings import AuditSettings
+from grantline.common.nats.consumers import AUDIT_LEDGER
 from grantline.common.runtime import ServiceRuntime
 
 
@@ -16,11 +17,8 @@ def create_runtime(settings: AuditSettings | None = None) -> ServiceRuntime:
     # Resolved first, so a production deployment without keys fails at start-up, not at the first cut.
     keyring = checkpoint_keyring(settings)
     runtime = ServiceRuntime(settings, outbox=outbox)
-    ingest = LedgerIngest(
-        runtime,
-        batch_size=settings.audit_ingest_batch,
-        options=ConsumerOptions(ack_wait_seconds=settings.audit_ingest_ack_wait_seconds),
-    )
+    runtime.bind_consumer(AUDIT_LEDGER)
+    ingest = LedgerIngest(runtime, batch_size=settings.audit_ingest_batch, options=ConsumerOptions())
     runtime.add_background_task(ingest.run)
     serve_audit_query(runtime, cursor_key=cursor_key(settings))
     if settings.audit_retention_interval_seconds > 0:

@@ -23,6 +23,6 @@ class AuditSettings(ServiceSettings):
     # MAC key of query cursors (base64, >= 32 bytes).
     audit_cursor_key: SecretStr | None = None
 
-    # Ingest: messages fetched per batch (one transaction per batch) and the consumer's ack wait.
+    # Ingest: messages fetched per batch (one transaction per batch). The consumer's ack wait is part
+    # of its declaration, which `grantline migrate` applies (GRANTLINE_AUDIT_INGEST_ACK_WAIT_SECONDS).
     audit_ingest_batch: int = Field(default=500, ge=1, le=5000)
-    audit_ingest_ack_wait_seconds: float = Field(default=60.0, gt=0)

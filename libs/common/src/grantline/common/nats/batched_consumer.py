@@ -6,7 +6,8 @@ subject's events, so services consume those here: each loop fetches what is wait
 the handler in one transaction, then acknowledges. If the batch fails, each event is retried in a
 transaction of its own, so one poison event is negatively acknowledged (and redelivered with backoff)
 without holding back the others. Handlers record events in their inbox, so a redelivery of something
-already committed changes nothing. Replicas share the durable consumer.
+already committed changes nothing. Replicas share the durable consumer, which `grantline migrate`
+created (grantline.common.nats.consumers): a service binds to it and never creates it.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.envelope import Event
+from grantline.common.nats.consumers import ConsumerSpec
 from grantline.common.nats.consuming import misplaced, retry_delay, validation_summary
-from grantline.common.nats.streams import StreamSpec
 from grantline.common.runtime import ServiceRuntime
 from grantline.common.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
 from grantline.common.telemetry.tracing import extract_context, tracer
@@ -80,9 +80,7 @@ class BatchedConsumer:
         self,
         runtime: ServiceRuntime,
         *,
-        durable: str,
-        stream: StreamSpec,
-        subject: str,
+        consumer: ConsumerSpec,
         decode: Callable[[bytes], Event],
         handle: Callable[[Any, list[Received]], Awaitable[None]],
         loops: int,
@@ -91,9 +89,10 @@ class BatchedConsumer:
         unit_of_work: UnitOfWork | None = None,
     ) -> None:
         self._runtime = runtime
-        self.durable = durable
-        self._stream = stream
-        self._subject = subject
+        self.consumer = consumer
+        self.durable = consumer.durable
+        subject = consumer.filter_subject
+        runtime.bind_consumer(consumer)
         self._decode = decode
         self._handle = handle
         self._loops = loops
@@ -108,21 +107,9 @@ class BatchedConsumer:
         self._subscription: object | None = None
 
     async def subscribe(self) -> None:
-        """Create (or bind to) the durable consumer now, so it exists once the runtime has started."""
+        """Bind to the durable consumer (the runtime has waited for it to exist)."""
         js = self._runtime.nats.jetstream()
-        self._subscription = await js.pull_subscribe(
-            self._subject,
-            durable=self.durable,
-            stream=self._stream.name,
-            config=ConsumerConfig(
-                durable_name=self.durable,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=30.0,
-                max_deliver=-1,
-                deliver_policy=DeliverPolicy.ALL,
-                filter_subject=self._subject,
-            ),
-        )
+        self._subscription = await js.pull_subscribe_bind(self.durable, stream=self.consumer.stream.name)
 
     async def run(self) -> None:
         """Run the fetch loops until cancelled."""

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
-from nats.js.api import DeliverPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from opentelemetry import trace
 from pydantic import ValidationError
 
 from grantline.common.contract.envelope import Event
 from grantline.common.contract.registry import decode_event
-from grantline.common.nats.streams import StreamSpec
+from grantline.common.nats.consumers import ConsumerSpec
+from grantline.common.runtime import ServiceRuntime
 from grantline.common.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
 from grantline.common.telemetry.tracing import extract_context, tracer
 
@@ -136,42 +136,36 @@ def _pull_inbox_prefix(broker: NatsBroker) -> bytes:
 
 
 def subscribe_events(
-    broker: NatsBroker,
+    runtime: ServiceRuntime,
     *,
-    service: str,
-    durable: str,
-    stream: StreamSpec,
-    subject: str,
+    consumer: ConsumerSpec,
     handler: EventHandler,
     batch_size: int = 50,
     max_workers: int = 1,
-    deliver_new_only: bool = False,
-    ack_wait_seconds: float = 30.0,
 ) -> Any:
-    """Register a durable pull consumer that feeds decoded events to ``handler``.
+    """Bind a FastStream subscriber to the durable pull ``consumer`` and feed decoded events to ``handler``.
 
-    ``max_workers`` > 1 handles messages concurrently; keep 1 where per-entity order matters more
-    than throughput (handlers must still tolerate reordering, because redeliveries reorder).
+    The consumer is `grantline migrate`'s to create: the runtime waits until it exists before the
+    broker starts, so the subscriber only looks it up and binds. ``max_workers`` > 1 handles messages
+    concurrently; keep 1 where per-entity order matters more than throughput (handlers must still
+    tolerate reordering, because redeliveries reorder).
     """
+    runtime.bind_consumer(consumer)
+    durable = consumer.durable
 
     async def on_message(msg: NatsMessage) -> None:
-        await handle_event_message(msg, service=service, durable=durable, handler=handler)
+        await handle_event_message(msg, service=runtime.name, durable=durable, handler=handler)
 
-    config = ConsumerConfig(
-        durable_name=durable,
-        ack_wait=ack_wait_seconds,
-        max_deliver=-1,
-        deliver_policy=DeliverPolicy.NEW if deliver_new_only else DeliverPolicy.ALL,
-        filter_subject=subject,
-    )
-    options: dict[str, Any] = {"inbox_prefix": _pull_inbox_prefix(broker)}
+    options: dict[str, Any] = {"inbox_prefix": _pull_inbox_prefix(runtime.broker)}
     if max_workers > 1:
         options["max_workers"] = max_workers
-    return broker.subscriber(
-        subject,
-        stream=JStream(stream.name, declare=False),
+    return runtime.broker.subscriber(
+        consumer.filter_subject,
+        stream=JStream(consumer.stream.name, declare=False),
         durable=durable,
-        config=config,
+        # The declared configuration, in case the lookup races a `grantline migrate`: the service's
+        # NATS user may not create consumers, so a missing one fails here instead of being created.
+        config=consumer.config(),
         pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
         ack_policy=AckPolicy.MANUAL,
         **options,

@@ -24,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 SERVICE_USERS = ("auth-gateway", "vault", "refresher", "satisfaction", "audit")
 CLIENT_USERS = ("runner", "audit-reader")
+# The one identity that may create and update streams and consumers: `grantline migrate` (the
+# migration Job, `grantline dev`). No running service holds its credentials.
+OPERATOR_USERS = ("operator",)
 PERMISSIONS_ENV = "GRANTLINE_NATS_PERMISSIONS_FILE"
 # Where the container image keeps a copy of the file (see the Dockerfile).
 IMAGE_PERMISSIONS_PATH = Path("/etc/grantline/nats-permissions.yaml")
@@ -52,6 +55,44 @@ def check_subject(subject: str) -> str:
         if not _TOKEN.match(token):
             raise ValueError(f"invalid subject {subject!r}")
     return subject
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Whether the grant ``pattern`` (wildcards allowed) covers the concrete ``subject``."""
+    wanted, given = pattern.split("."), subject.split(".")
+    for position, token in enumerate(wanted):
+        if token == ">":
+            return len(given) > position
+        if position >= len(given) or (token != "*" and token != given[position]):
+            return False
+    return len(wanted) == len(given)
+
+
+# JetStream API requests that change streams or consumers (or delete stored messages): only the
+# operator may send them. Probed with each stream's name and an arbitrary one, so a wildcard grant
+# that would cover them (`$JS.API.>`, `$JS.API.STREAM.*.RUNS`) is caught too.
+_MANAGEMENT_PROBES = (
+    "$JS.API.STREAM.CREATE.{s}",
+    "$JS.API.STREAM.UPDATE.{s}",
+    "$JS.API.STREAM.DELETE.{s}",
+    "$JS.API.STREAM.PURGE.{s}",
+    "$JS.API.STREAM.MSG.DELETE.{s}",
+    "$JS.API.CONSUMER.CREATE.{s}",
+    "$JS.API.CONSUMER.CREATE.{s}.probe",
+    "$JS.API.CONSUMER.CREATE.{s}.probe.probe.subject",
+    "$JS.API.CONSUMER.DURABLE.CREATE.{s}.probe",
+    "$JS.API.CONSUMER.DELETE.{s}.probe",
+)
+_PROBE_STREAMS = ("CONNECTIONS", "RUNS", "AUDIT", "PROBE")
+
+
+def manages_jetstream(pattern: str) -> bool:
+    """Whether a publish grant lets its holder create, change or delete streams, consumers or messages."""
+    return any(
+        subject_matches(pattern, probe.format(s=stream))
+        for probe in _MANAGEMENT_PROBES
+        for stream in _PROBE_STREAMS
+    )
 
 
 def _flatten(items: Iterable[Any]) -> list[str]:
@@ -89,13 +130,13 @@ class SubjectRules(BaseModel):
 
 
 class NatsUser(BaseModel):
-    """One NATS user: a Grantline service or a client (runner, audit reader)."""
+    """One NATS user: a Grantline service, a client (runner, audit reader) or the operator (migrate)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     description: str = ""
-    kind: Literal["service", "client"]
+    kind: Literal["service", "client", "operator"]
     inbox_prefix: str = ""
     allow_responses: bool = False
     publish: SubjectRules = SubjectRules()
@@ -110,6 +151,13 @@ class NatsUser(BaseModel):
         if "*" in self.inbox_prefix or ">" in self.inbox_prefix:
             raise ValueError(f"inbox prefix of {self.name} must not contain wildcards")
         check_subject(self.inbox_prefix)
+        if self.kind == "service":
+            managing = [p for p in self.publish.allow if manages_jetstream(p)]
+            if managing:
+                raise ValueError(
+                    f"service user {self.name} may not manage streams or consumers (only the operator "
+                    f"may): {', '.join(managing)}"
+                )
         return self
 
     @property
@@ -132,7 +180,9 @@ class PermissionFile(BaseModel):
 
     @model_validator(mode="after")
     def _check_users(self) -> PermissionFile:
-        missing = [name for name in (*SERVICE_USERS, *CLIENT_USERS) if name not in self.users]
+        missing = [
+            name for name in (*SERVICE_USERS, *CLIENT_USERS, *OPERATOR_USERS) if name not in self.users
+        ]
         if missing:
             raise ValueError(f"users missing from the permission file: {', '.join(missing)}")
         prefixes = [user.inbox_prefix for user in self.users.values()]

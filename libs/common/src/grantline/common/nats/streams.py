@@ -1,13 +1,8 @@
-"""The JetStream streams of DESIGN section 3, declared idempotently by every service at start-up."""
+"""The JetStream streams of DESIGN section 3 (declared by `grantline migrate`, see declaration.py)."""
 
-import logging
 from dataclasses import dataclass
 
-from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
-
-log = logging.getLogger(__name__)
 
 DAY_SECONDS = 24 * 3600
 # JetStream drops a message whose Nats-Msg-Id it saw within this window; the outbox relay relies on it.
@@ -55,26 +50,3 @@ def stream_for_subject(subject: str) -> StreamSpec:
         ):
             return spec
     raise ValueError(f"no stream stores subject {subject!r}")
-
-
-async def ensure_streams(js: JetStreamContext, specs: list[StreamSpec], *, replicas: int = 1) -> None:
-    """Create each stream, or bring an existing one to the declared configuration."""
-    for spec in specs:
-        wanted = spec.config(replicas)
-        try:
-            info = await js.stream_info(spec.name)
-        except NotFoundError:
-            await js.add_stream(wanted)
-            log.info("stream created", extra={"stream": spec.name})
-            continue
-        current = info.config
-        if (
-            sorted(current.subjects or []) != sorted(wanted.subjects or [])
-            or current.max_age != wanted.max_age
-            or current.duplicate_window != wanted.duplicate_window
-        ):
-            # Replicas and storage cannot change in place; only the mutable parts are updated.
-            wanted.num_replicas = current.num_replicas
-            wanted.storage = current.storage
-            await js.update_stream(wanted)
-            log.info("stream updated", extra={"stream": spec.name})

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from grantline.common.nats.consumers import AUDIT_LEDGER
 from grantline.common.nats.streams import AUDIT
 
 log = logging.getLogger(__name__)
 
-LEDGER_DURABLE = "audit-ledger"
-LEDGER_SUBJECT = AUDIT.subjects[0]
+LEDGER_DURABLE = AUDIT_LEDGER.durable
+LEDGER_SUBJECT = AUDIT_LEDGER.filter_subject
 # A pull the server never answers (lost in a NATS restart) is given up this long after it expires.
 _PULL_GRACE_SECONDS = 1.0
 # Pulls ending without a message or status this many times in a row: the consumer may be gone.
@@ -35,29 +35,17 @@ _REBIND_AFTER_FAILURES = 3
 
 @dataclass(frozen=True)
 class ConsumerOptions:
-    """How the ledger's durable consumer is configured and pulled."""
+    """How the ledger's durable consumer (declared as AUDIT_LEDGER, created by migrate) is pulled."""
 
     durable: str = LEDGER_DURABLE
-    ack_wait_seconds: float = 60.0
-    # Enough for a few batches in flight; JetStream stops delivering beyond it until acks arrive.
-    max_ack_pending: int = 20_000
     # How long an open pull waits for messages before the server ends it (and a new one is sent).
     pull_expires_seconds: float = 2.0
     # Pulls open at once: the next batch is on its way while the current one is stored.
     open_pulls: int = 2
 
 
-def consumer_config(options: ConsumerOptions) -> ConsumerConfig:
-    """The durable consumer's configuration (explicit acks, every record from the start)."""
-    return ConsumerConfig(
-        durable_name=options.durable,
-        ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_wait=options.ack_wait_seconds,
-        max_deliver=-1,
-        max_ack_pending=options.max_ack_pending,
-        filter_subject=LEDGER_SUBJECT,
-    )
+class ConsumerMissing(RuntimeError):
+    """The ledger's consumer does not exist: `grantline migrate` creates it, the service never does."""
 
 
 @dataclass
@@ -85,12 +73,12 @@ class LedgerPuller:
         self._failures = 0
 
     async def start(self) -> None:
-        """Bind to (or create) the durable consumer and subscribe to the pulls' inbox."""
+        """Check the durable consumer exists (never create it) and subscribe to the pulls' inbox."""
         js = self._nc.jetstream()
         try:
             await js.consumer_info(AUDIT.name, self._options.durable)
         except NotFoundError:
-            await js.add_consumer(AUDIT.name, consumer_config(self._options))
+            raise ConsumerMissing(AUDIT_LEDGER.missing_message()) from None
         self._inbox = self._nc.new_inbox()
         self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._received)
 

@@ -21,7 +21,12 @@ from opentelemetry import trace
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.audit.adapters.audit_stream import ConsumerOptions, LedgerPuller, num_delivered
+from grantline.audit.adapters.audit_stream import (
+    ConsumerMissing,
+    ConsumerOptions,
+    LedgerPuller,
+    num_delivered,
+)
 from grantline.audit.domain.prepared_entry import PreparedEntry, canonical_datetime
 from grantline.audit.entrypoints.record_decoding import decode_record
 from grantline.audit.service.ingest import append_entries
@@ -73,7 +78,10 @@ class LedgerIngest:
                 raise
             except Exception as error:
                 failures += 1
-                log.warning("audit stream consumer failed", extra={"error": type(error).__name__})
+                if isinstance(error, ConsumerMissing):
+                    log.error("audit stream consumer missing", extra={"detail": str(error)})
+                else:
+                    log.warning("audit stream consumer failed", extra={"error": type(error).__name__})
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
             finally:
                 # A subscription left behind holds the connection's drain at shutdown until it times out.

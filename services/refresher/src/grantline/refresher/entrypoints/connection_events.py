@@ -11,7 +11,7 @@ from grantline.common.contract.connections import (
 from grantline.common.contract.registry import decode_event
 from grantline.common.db.driver import DriverConnection
 from grantline.common.nats.batched_consumer import BatchedConsumer, Received
-from grantline.common.nats.streams import CONNECTIONS
+from grantline.common.nats.consumers import REFRESHER_SCHEDULE
 from grantline.common.runtime import ServiceRuntime
 from grantline.refresher.domain.schedule import SchedulePolicy
 from grantline.refresher.service.schedule_updates import (
@@ -19,7 +19,7 @@ from grantline.refresher.service.schedule_updates import (
     skip_recorded_refreshes,
 )
 
-DURABLE = "refresher-schedule"
+DURABLE = REFRESHER_SCHEDULE.durable
 SCHEDULE_EVENTS = (ConnectionGranted, TokenRefreshed, ConnectionRevoked, ReauthRequired)
 BATCH_SIZE = 100
 
@@ -41,9 +41,7 @@ def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy,
 
     consumer = BatchedConsumer(
         runtime,
-        durable=DURABLE,
-        stream=CONNECTIONS,
-        subject="connections.>",
+        consumer=REFRESHER_SCHEDULE,
         decode=decode_event,
         handle=handle,
         loops=workers,

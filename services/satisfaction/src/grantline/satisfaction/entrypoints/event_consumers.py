@@ -18,7 +18,11 @@ from grantline.common.contract.registry import decode_event
 from grantline.common.contract.runs import RunFinished
 from grantline.common.db.driver import driver_connection
 from grantline.common.nats.batched_consumer import BatchedConsumer, Received
-from grantline.common.nats.streams import AUDIT, CONNECTIONS, RUNS
+from grantline.common.nats.consumers import (
+    SATISFACTION_CONNECTIONS,
+    SATISFACTION_RUNS_FINISHED,
+    SATISFACTION_TOKEN_RESOLVED,
+)
 from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.adapters.inbox_and_locks import record_and_lock
 from grantline.satisfaction.adapters.tables import outbox
@@ -30,9 +34,9 @@ from grantline.satisfaction.service.run_admission import finish
 from grantline.satisfaction.service.run_grants import RunGrantIssuer
 from grantline.satisfaction.settings import SatisfactionSettings
 
-CONNECTIONS_DURABLE = "satisfaction-connections"
-RUNS_FINISHED_DURABLE = "satisfaction-runs-finished"
-TOKEN_RESOLVED_DURABLE = "satisfaction-token-resolved"
+CONNECTIONS_DURABLE = SATISFACTION_CONNECTIONS.durable
+RUNS_FINISHED_DURABLE = SATISFACTION_RUNS_FINISHED.durable
+TOKEN_RESOLVED_DURABLE = SATISFACTION_TOKEN_RESOLVED.durable
 TOKEN_RESOLVED_SUBJECT = f"audit.{AuditAction.TOKEN_RESOLVED}"
 
 
@@ -110,27 +114,21 @@ def event_consumers(
     return [
         BatchedConsumer(
             runtime,
-            durable=CONNECTIONS_DURABLE,
-            stream=CONNECTIONS,
-            subject="connections.>",
+            consumer=SATISFACTION_CONNECTIONS,
             handle=on_connection_events,
             loops=settings.connection_workers,
             **common,  # type: ignore[arg-type]
         ),
         BatchedConsumer(
             runtime,
-            durable=RUNS_FINISHED_DURABLE,
-            stream=RUNS,
-            subject=RunFinished.every_tenant(),
+            consumer=SATISFACTION_RUNS_FINISHED,
             handle=on_runs_finished,
             loops=settings.event_workers,
             **common,  # type: ignore[arg-type]
         ),
         BatchedConsumer(
             runtime,
-            durable=TOKEN_RESOLVED_DURABLE,
-            stream=AUDIT,
-            subject=TOKEN_RESOLVED_SUBJECT,
+            consumer=SATISFACTION_TOKEN_RESOLVED,
             handle=on_tokens_resolved,
             loops=settings.event_workers,
             **common,  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """``grantline satisfaction rebuild``: recompute the mirror from the CONNECTIONS stream and swap it in.
 
-1. Read the stream from its first message to its current last one with an ephemeral ordered consumer,
-   applying the live rules in memory, and write the result into a fresh table.
+1. Read the stream from its first message to its current last one, message by message through the
+   stream's get API (satisfaction's NATS user may not create consumers, not even ephemeral ones:
+   docs/nats-security.md), applying the live rules in memory, and write the result into a fresh table.
 2. Lock the live table against writers (readers go on), read what was published meanwhile, bring the
    fresh table up to date, and replace the live rows with it in the same transaction.
 
@@ -15,8 +16,8 @@ import logging
 from dataclasses import dataclass
 
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import MetaData, Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -58,7 +59,6 @@ class _StreamReader:
     def __init__(self, js: JetStreamContext, builder: MirrorBuilder) -> None:
         self._js = js
         self._builder = builder
-        self._sub: JetStreamContext.PushSubscription | None = None
         self.position = 0
         self.messages = 0
         self.malformed = 0
@@ -67,32 +67,22 @@ class _StreamReader:
         """Apply every message up to the stream's current last sequence."""
         info = await self._js.stream_info(CONNECTIONS.name)
         last = info.state.last_seq
-        if last <= self.position:
-            return
-        if self._sub is None:
-            self._sub = await self._js.subscribe(
-                CONNECTIONS.subjects[0], ordered_consumer=True, pending_msgs_limit=-1
-            )
         while self.position < last:
             try:
-                msg = await self._sub.next_msg(timeout=10)
-            except NatsTimeoutError:
-                # Messages older than the retention window can vanish while we read; stop at what is there.
-                if (await self._js.stream_info(CONNECTIONS.name)).state.last_seq <= self.position:
-                    return
-                raise
-            self.position = msg.metadata.sequence.stream
+                # The next stored message at or after the sequence: gaps (expired or deleted) are skipped.
+                msg = await self._js.get_msg(
+                    CONNECTIONS.name, seq=self.position + 1, subject=CONNECTIONS.subjects[0], next=True
+                )
+            except NotFoundError:
+                return  # nothing stored after our position (it expired while we read)
+            self.position = msg.seq or last
             self.messages += 1
             try:
-                event = decode_event(msg.data)
+                event = decode_event(msg.data or b"")
             except ValidationError:
                 self.malformed += 1
                 continue
             self._builder.apply(event)
-
-    async def close(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
 
 
 def _staging_table() -> Table:
@@ -115,28 +105,25 @@ async def rebuild_mirror(engine: AsyncEngine, nc: Client) -> RebuildResult:
     builder = MirrorBuilder()
     reader = _StreamReader(nc.jetstream(), builder)
     staging = _staging_table()
-    try:
+    await reader.read_until_last()
+    async with AsyncSession(engine) as session:
+        await session.execute(text(_DROP_STAGING))
+        await session.execute(text(_CREATE_STAGING))
+        await session.execute(text(_STAGING_KEY))
+        await _write(session, staging, builder.take_changed())
+        await session.commit()
+    async with AsyncSession(engine) as session:
+        # EXCLUSIVE blocks the live consumers' writes but not readers (checks and admissions go on).
+        await session.execute(text(_LOCK_LIVE))
         await reader.read_until_last()
-        async with AsyncSession(engine) as session:
-            await session.execute(text(_DROP_STAGING))
-            await session.execute(text(_CREATE_STAGING))
-            await session.execute(text(_STAGING_KEY))
-            await _write(session, staging, builder.take_changed())
-            await session.commit()
-        async with AsyncSession(engine) as session:
-            # EXCLUSIVE blocks the live consumers' writes but not readers (checks and admissions go on).
-            await session.execute(text(_LOCK_LIVE))
-            await reader.read_until_last()
-            await _write(session, staging, builder.take_changed())
-            await session.execute(delete(connection_mirror))
-            columns = [c.name for c in connection_mirror.columns]
-            await session.execute(
-                insert(connection_mirror).from_select(columns, select(*(staging.c[name] for name in columns)))
-            )
-            await session.execute(text(_DROP_STAGING))
-            await session.commit()
-    finally:
-        await reader.close()
+        await _write(session, staging, builder.take_changed())
+        await session.execute(delete(connection_mirror))
+        columns = [c.name for c in connection_mirror.columns]
+        await session.execute(
+            insert(connection_mirror).from_select(columns, select(*(staging.c[name] for name in columns)))
+        )
+        await session.execute(text(_DROP_STAGING))
+        await session.commit()
     log.info(
         "mirror rebuilt",
         extra={"messages": reader.messages, "malformed": reader.malformed, "rows": len(builder.records)},

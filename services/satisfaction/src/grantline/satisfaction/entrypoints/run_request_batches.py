@@ -9,7 +9,7 @@ from grantline.common.contract.registry import decode_event
 from grantline.common.contract.runs import RunRequested
 from grantline.common.db.driver import DriverConnection
 from grantline.common.nats.batched_consumer import BatchedConsumer, Received
-from grantline.common.nats.streams import RUNS
+from grantline.common.nats.consumers import SATISFACTION_RUNS_REQUESTED
 from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.report_memo import ReportMemo
@@ -20,7 +20,7 @@ from grantline.satisfaction.service.run_grants import RunGrantIssuer
 # is not delayed (admission latency matters more here than batch size).
 TOP_UP_SECONDS = 0.002
 
-RUNS_REQUESTED_DURABLE = "satisfaction-runs-requested"
+RUNS_REQUESTED_DURABLE = SATISFACTION_RUNS_REQUESTED.durable
 
 
 def decode_run_request(data: bytes) -> Event:
@@ -48,9 +48,7 @@ def run_request_consumer(
 
     return BatchedConsumer(
         runtime,
-        durable=RUNS_REQUESTED_DURABLE,
-        stream=RUNS,
-        subject=RunRequested.every_tenant(),
+        consumer=SATISFACTION_RUNS_REQUESTED,
         decode=decode_run_request,
         handle=decide,
         loops=loops,

@@ -13,13 +13,12 @@ from datetime import UTC, datetime, timedelta
 from grantline.common.contract.registry import decode_event
 from grantline.common.contract.runs import RunFinished
 from grantline.common.nats.batched_consumer import BatchedConsumer, Received
-from grantline.common.nats.streams import RUNS
+from grantline.common.nats.consumers import VAULT_RUNS_FINISHED
 from grantline.common.runtime import ServiceRuntime
 from grantline.vault.adapters.finished_run_store import add_finished, forget_finished_before
 
 log = logging.getLogger(__name__)
 
-RUNS_FINISHED_DURABLE = "vault-runs-finished"
 PRUNE_INTERVAL_SECONDS = 600.0
 
 
@@ -36,9 +35,7 @@ def finished_runs_consumer(runtime: ServiceRuntime, *, batch_size: int = 100) ->
 
     return BatchedConsumer(
         runtime,
-        durable=RUNS_FINISHED_DURABLE,
-        stream=RUNS,
-        subject=RunFinished.every_tenant(),
+        consumer=VAULT_RUNS_FINISHED,
         decode=decode_event,
         handle=record,
         loops=1,
