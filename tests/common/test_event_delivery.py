@@ -92,7 +92,7 @@ async def test_same_event_id_published_twice_is_stored_once(nats_url: str) -> No
     from grantline.common.nats.streams import ensure_streams, stream_specs
     from grantline.common.settings import ServiceSettings
 
-    nc = await connect_nats(ServiceSettings(nats_url=nats_url))
+    nc = await connect_nats(ServiceSettings(nats_url=nats_url, environment="test"))
     try:
         js = nc.jetstream()
         await ensure_streams(js, stream_specs())

@@ -242,6 +242,7 @@ async def test_service_consumes_its_stream_through_a_durable_and_acks(
     # The refresher, connected exactly as its runtime connects (settings from the environment).
     settings = ServiceSettings(
         service_name="refresher",
+        environment="test",
         nats_url=secured_nats.url,
         **{
             key.removeprefix("GRANTLINE_").lower(): value

@@ -10,6 +10,7 @@ from grantline.cli import audit_commands
 from grantline.cli.satisfaction_commands import app as satisfaction_commands_app
 from grantline.cli.services import ROLES
 from grantline.cli.tenant_commands import app as tenant_commands_app
+from grantline.common.nats.tls import NatsTlsError
 
 app = typer.Typer(
     help="Grantline: an OAuth connection broker for agent platforms.",
@@ -85,7 +86,12 @@ app.add_typer(satisfaction_commands_app, name="satisfaction")
 
 def main() -> None:
     """Entry point of the ``grantline`` script."""
-    app()
+    try:
+        app()
+    except NatsTlsError as error:
+        # A configuration mistake, not a crash: one sentence an operator can act on, no traceback.
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
