@@ -52,6 +52,8 @@ def spawn_refresher(nats_url: str, database_url: str, log: Path) -> subprocess.P
         "GRANTLINE_DATABASE_URL": database_url,
         "GRANTLINE_HTTP_PORT": str(free_port()),
         "GRANTLINE_LOG_LEVEL": "WARNING",
+        # The benchmark's NATS is a plaintext server on loopback, which production mode refuses.
+        "GRANTLINE_ENVIRONMENT": "development",
     }
     argv = [GRANTLINE, "run", "refresher"]
     profile = os.environ.get("BENCH_PROFILE_REFRESHER")

@@ -113,6 +113,8 @@ def service_environment(servers: Servers, workers: int) -> dict[str, str]:
         "GRANTLINE_NATS_URL": servers.nats_url,
         "GRANTLINE_DATABASE_URL": servers.database_url,
         "GRANTLINE_LOG_LEVEL": "WARNING",
+        # The benchmark's NATS is a plaintext server on loopback, which production mode refuses.
+        "GRANTLINE_ENVIRONMENT": "development",
         "GRANTLINE_HTTP_PORT": str(free_port()),
         "GRANTLINE_DATABASE_POOL_SIZE": str(2 * workers + 8),
         # The service's default; BENCH_RUN_WORKERS tries another number of admission loops.

@@ -4,7 +4,9 @@
 #   (use it with `docker compose --env-file deploy/compose/secrets/compose.env ...`);
 # - deploy/compose/secrets/master-keyring.json: the vault's master keyring (DESIGN section 5);
 # - deploy/compose/secrets/run-grant-*.json: satisfaction's run grant signing keys, and their public
-#   half for the vault (docs/runners.md).
+#   half for the vault (docs/runners.md);
+# - deploy/compose/secrets/nats-tls/: a private CA (openssl), the NATS server's certificate (for the
+#   host "nats" and this laptop's localhost) and a client certificate per NATS client, for mutual TLS.
 set -eu
 cd "$(dirname "$0")/../.."
 umask 077
@@ -36,7 +38,33 @@ if [ ! -f "$signing" ]; then
   printf '{"keys": [{%s, "x": "%s", "d": "%s"}]}\n' "$common" "$x" "$d" > "$signing"
   printf '{"keys": [{%s, "x": "%s"}]}\n' "$common" "$x" > "$verification"
 fi
-# The directory stays private to you; the files must be readable by the container's user (10001).
+
+# NATS TLS: kept while the CA exists (delete deploy/compose/secrets/nats-tls to start over).
+tls=deploy/compose/secrets/nats-tls
+mkdir -p "$tls"
+if [ ! -f "$tls/ca.pem" ]; then
+  rm -f "$tls"/*.pem
+  openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 825 \
+    -subj "/CN=Grantline compose NATS CA" -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" 2>/dev/null
+fi
+issue() { # name, extensions
+  [ -f "$tls/$1.pem" ] && return 0
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj "/CN=$1" \
+    -keyout "$tls/$1-key.pem" -out "$tls/$1.csr" 2>/dev/null
+  printf '%s\n' "$2" > "$tls/$1.ext"
+  openssl x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial \
+    -days 825 -sha256 -extfile "$tls/$1.ext" -out "$tls/$1.pem" 2>/dev/null
+  rm -f "$tls/$1.csr" "$tls/$1.ext"
+}
+issue server "$(printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:nats,DNS:localhost,IP:127.0.0.1')"
+for client in auth-gateway vault refresher satisfaction audit migrate runner; do
+  issue "$client" "$(printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth')"
+done
+rm -f "$tls/ca.srl"
+
+# The directory stays private to you; the files must be readable by the containers' users (10001).
 chmod 700 deploy/compose/secrets
-chmod 644 "$keyring" "$signing" "$verification"
-echo "ready: $env_file and $keyring (both git-ignored); now: docker compose --env-file $env_file up --build"
+chmod 644 "$keyring" "$signing" "$verification" "$tls"/*.pem
+chmod 600 "$tls/ca-key.pem"
+chmod 755 "$tls"
+echo "ready: $env_file, $keyring, the run grant keys and $tls/ (all git-ignored); now: docker compose --env-file $env_file up --build"

@@ -91,7 +91,7 @@ async def _acked(js: object) -> bool:
 async def test_same_event_id_published_twice_is_stored_once(nats_url: str) -> None:
     from grantline.common.settings import ServiceSettings
 
-    nc = await connect_nats(ServiceSettings(nats_url=nats_url))
+    nc = await connect_nats(ServiceSettings(nats_url=nats_url, environment="test"))
     try:
         js = nc.jetstream()
         event = granted("conn-dedupe")

@@ -1,15 +1,22 @@
 """docker-compose.yml: the structure a laptop relies on (there is no Docker engine in CI)."""
 
+import asyncio
 import inspect
+import shutil
+import subprocess
 from importlib import import_module
 from pathlib import Path
 
+import nats
 import pytest
 import yaml
 
 from grantline.cli.services import ROLES
+from grantline.common.embedded import EmbeddedNats
 from grantline.common.nats.permissions import load_permissions, password_env_name
+from grantline.common.nats.tls import client_ssl_context
 from grantline.common.settings import ServiceSettings
+from grantline.common.tls_certificates import TlsFiles
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -106,14 +113,14 @@ def test_master_keyring_is_a_mounted_secret_not_an_environment_value() -> None:
     vault = SERVICES["vault"]
     assert vault["environment"]["GRANTLINE_MASTER_KEYRING_FILE"] == "/run/secrets/master_keyring"
     assert "GRANTLINE_MASTER_KEYRING" not in vault["environment"]
-    assert vault["secrets"] == ["master_keyring", "run_grant_verification"]
+    assert vault["secrets"][:2] == ["master_keyring", "run_grant_verification"]
     assert COMPOSE["secrets"]["master_keyring"]["file"].startswith("./deploy/compose/secrets/")
     assert (REPO / "deploy" / "compose" / ".gitignore").read_text().strip() == "secrets/"
 
 
 def test_run_grant_keys_reach_satisfaction_private_and_the_vault_public_only() -> None:
     satisfaction, vault = SERVICES["satisfaction"], SERVICES["vault"]
-    assert satisfaction["secrets"] == ["run_grant_signing"]
+    assert satisfaction["secrets"][0] == "run_grant_signing"
     assert (
         satisfaction["environment"]["GRANTLINE_RUN_GRANT_SIGNING_KEYS_FILE"]
         == "/run/secrets/run_grant_signing"
@@ -125,3 +132,58 @@ def test_run_grant_keys_reach_satisfaction_private_and_the_vault_public_only() -
     assert "run_grant_signing" not in vault["secrets"]
     for name in ("run_grant_signing", "run_grant_verification"):
         assert COMPOSE["secrets"][name]["file"].startswith("./deploy/compose/secrets/")
+
+
+@pytest.mark.parametrize("name", [*ROLES, "migrate"])
+def test_every_grantline_container_reaches_nats_over_mutual_tls(name: str) -> None:
+    env = SERVICES[name]["environment"]
+    assert env["GRANTLINE_NATS_URL"] == "tls://nats:4222"
+    entries = [{"source": e, "target": e} if isinstance(e, str) else e for e in SERVICES[name]["secrets"]]
+    secrets = {entry["target"]: entry["source"] for entry in entries}
+    key = name.replace("-", "_")
+    assert secrets["nats_ca"] == "nats_ca"
+    assert secrets["nats_client_cert"] == f"nats_cert_{key}"
+    assert secrets["nats_client_key"] == f"nats_key_{key}"
+    assert env["GRANTLINE_NATS_TLS_CA_FILE"] == "/run/secrets/nats_ca"
+    assert env["GRANTLINE_NATS_TLS_CERT_FILE"] == "/run/secrets/nats_client_cert"
+    assert env["GRANTLINE_NATS_TLS_KEY_FILE"] == "/run/secrets/nats_client_key"
+    tls_dir = "./deploy/compose/secrets/nats-tls/"
+    assert COMPOSE["secrets"][f"nats_cert_{key}"]["file"] == f"{tls_dir}{name}.pem"
+    assert COMPOSE["secrets"][f"nats_key_{key}"]["file"] == f"{tls_dir}{name}-key.pem"
+
+
+def test_nats_requires_tls_with_client_certificates() -> None:
+    mounts = " ".join(SERVICES["nats"]["volumes"])
+    for name in ("ca.pem", "server.pem", "server-key.pem"):
+        assert f"./deploy/compose/secrets/nats-tls/{name}:/etc/nats/tls/{name}:ro" in mounts
+    config = (REPO / "deploy" / "nats" / "nats-server.conf").read_text()
+    block = config[config.index("tls {") : config.index("}", config.index("tls {"))]
+    assert "verify: true" in block and "handshake_first: auto" in block
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="deploy/compose/init.sh needs openssl")
+def test_init_sh_issues_certificates_that_give_mutual_tls(tmp_path: Path) -> None:
+    """The certificates init.sh writes really work: a nats-server with them admits the vault's."""
+    (tmp_path / "deploy" / "compose").mkdir(parents=True)
+    shutil.copy(REPO / "deploy" / "compose" / "init.sh", tmp_path / "deploy" / "compose" / "init.sh")
+    subprocess.run(["sh", str(tmp_path / "deploy/compose/init.sh")], check=True, capture_output=True)
+    tls = tmp_path / "deploy" / "compose" / "secrets" / "nats-tls"
+    assert (tls / "ca-key.pem").stat().st_mode & 0o077 == 0
+    files = TlsFiles(
+        tls, tls / "ca.pem", tls / "ca-key.pem", tls / "server.pem", tls / "server-key.pem",
+        tls / "vault.pem", tls / "vault-key.pem",
+    )  # fmt: skip
+    server = EmbeddedNats(tmp_path / "nats", tls=files, verify_clients=True)
+    server.start()
+    try:
+
+        async def connect() -> None:
+            context = client_ssl_context(files.ca_file, files.client_cert_file, files.client_key_file)
+            nc = await nats.connect(
+                server.url, tls=context, tls_handshake_first=True, tls_hostname="nats", allow_reconnect=False
+            )
+            await nc.close()
+
+        asyncio.run(connect())
+    finally:
+        server.stop()

@@ -24,7 +24,8 @@ OVERLAYS = ("dev", "production")
 # The oldest Kubernetes version we promise (every API used is stable since 1.23; newer ones keep them).
 KUBERNETES_VERSIONS = ("1.29.0",)
 # Custom resources the schemas do not cover (checked structurally below instead).
-CUSTOM_GROUPS = ("external-secrets.io/",)
+CUSTOM_GROUPS = ("external-secrets.io/", "cert-manager.io/")
+CERT_MANAGER = ("cert-manager/ca", "cert-manager/nats-server")
 SCALED_SERVICES = ("auth-gateway", "vault", "refresher", "satisfaction", "audit")
 
 
@@ -56,13 +57,20 @@ def settings_fields(module: str) -> set[str]:
     return {"GRANTLINE_" + f.upper() for c in classes for f in c.model_fields}
 
 
-@pytest.mark.parametrize("path", [*(f"overlays/{o}" for o in OVERLAYS), "nats"])
+@pytest.mark.parametrize("path", [*(f"overlays/{o}" for o in OVERLAYS), "nats", *CERT_MANAGER])
 def test_renders_and_validates_against_the_kubernetes_schemas(path: str) -> None:
     rendered = render(path)
     assert rendered
     for obj in rendered:
-        if obj["apiVersion"].startswith(CUSTOM_GROUPS):
+        if obj["kind"] == "ExternalSecret":
             assert obj["spec"]["target"]["name"] == obj["metadata"]["name"]
+            continue
+        if obj["kind"] == "Certificate":
+            assert obj["spec"]["secretName"] == obj["metadata"]["name"]
+            assert obj["spec"]["issuerRef"]["kind"] == "ClusterIssuer"
+            continue
+        if obj["apiVersion"].startswith(CUSTOM_GROUPS):
+            assert obj["kind"] == "ClusterIssuer", obj["kind"]
             continue
         for version in KUBERNETES_VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
@@ -266,3 +274,48 @@ def test_nats_config_map_carries_the_rendered_permissions() -> None:
     (config_map,) = objects("nats", "ConfigMap").values()
     assert config_map["metadata"] == {"name": "grantline-nats-auth", "namespace": "nats"}
     assert config_map["data"]["auth.conf"] == (DEPLOY / "nats" / "auth.conf").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workload_reaches_nats_over_mutual_tls_with_its_own_certificate(overlay: str) -> None:
+    path = f"overlays/{overlay}"
+    (config,) = objects(path, "ConfigMap").values()
+    data = config["data"]
+    assert data["GRANTLINE_NATS_URL"].startswith("tls://")
+    tls_files = [data[f"GRANTLINE_NATS_TLS_{k}_FILE"] for k in ("CA", "CERT", "KEY")]
+    assert [Path(f).name for f in tls_files] == ["ca.crt", "tls.crt", "tls.key"]  # cert-manager's keys
+    certificates = objects(path, "Certificate")
+    workloads = {**objects(path, "Deployment"), **objects(path, "Job")}
+    for name, workload in workloads.items():
+        if name not in ROLES and name != "grantline-migrate":
+            continue  # the sandbox does not talk to NATS
+        pod = workload["spec"]["template"]["spec"]
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "nats-tls"]
+        assert mount["readOnly"] is True and {str(Path(f).parent) for f in tls_files} == {mount["mountPath"]}
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "nats-tls"]
+        secret = volume["secret"]["secretName"]
+        assert secret == f"grantline-nats-tls-{name.removeprefix('grantline-')}", name
+        certificate = certificates[secret]["spec"]
+        assert certificate["usages"] == ["digital signature", "client auth"], secret
+        assert certificate["issuerRef"]["name"] == "grantline-nats-ca"
+
+
+def test_nats_serves_tls_with_the_server_certificate_and_verifies_clients() -> None:
+    values = yaml.safe_load((DEPLOY / "nats" / "helm-values.yaml").read_text())
+    client_tls, route_tls = values["config"]["nats"]["tls"], values["config"]["cluster"]["tls"]
+    (server_certificate,) = objects("cert-manager/nats-server", "Certificate").values()
+    for tls in (client_tls, route_tls):
+        assert tls["enabled"] is True and tls["secretName"] == server_certificate["spec"]["secretName"]
+        assert tls["merge"]["verify"] is True and tls["merge"]["ca_file"].endswith("/ca.crt")
+    assert client_tls["merge"]["handshake_first"] == "auto"  # Grantline's clients start TLS first
+    assert server_certificate["metadata"]["namespace"] == "nats"
+    (config,) = objects("overlays/production", "ConfigMap").values()
+    host = config["data"]["GRANTLINE_NATS_URL"].removeprefix("tls://").rsplit(":", 1)[0]
+    assert host in server_certificate["spec"]["dnsNames"]
+    assert "*.nats-headless.nats.svc.cluster.local" in server_certificate["spec"]["dnsNames"]  # routes
+    (ca,) = objects("cert-manager/ca", "Certificate").values()
+    issuers = objects("cert-manager/ca", "ClusterIssuer")
+    assert (
+        ca["spec"]["isCA"] is True
+        and issuers["grantline-nats-ca"]["spec"]["ca"]["secretName"] == (ca["spec"]["secretName"])
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -25,6 +26,12 @@ E2E_ENVIRONMENT = {
 }
 
 
+# The stack's NATS transport: "" (plaintext), "server" (`grantline dev --tls`) or "mutual"
+# (`--mutual-tls`, the default: the walk runs over mutual TLS). `GRANTLINE_TEST_E2E_NATS_TLS=`
+# (empty) runs it in clear.
+E2E_NATS_TLS = os.environ.get("GRANTLINE_TEST_E2E_NATS_TLS", "mutual").strip() or None
+
+
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProcess]:
     """A running `grantline dev` (its `dev.json` in ``.info``); stopped with SIGTERM afterwards."""
@@ -32,6 +39,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProc
         data_dir=tmp_path_factory.mktemp("e2e") / "grantline",
         api_port=free_port(),
         extra_env=E2E_ENVIRONMENT,
+        nats_tls=E2E_NATS_TLS,
     )
     try:
         stack.start()

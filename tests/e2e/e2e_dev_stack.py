@@ -1,10 +1,10 @@
 """`grantline dev` as a subprocess, exactly as a user starts it: every service its own process.
 
-`DevStackProcess.start()` runs `python -m grantline.cli.main dev --data-dir <dir> --port <port>` with a
-clean environment (no test-infrastructure URLs, so it starts its own embedded NATS with the permission
-file and its own embedded Postgres), waits for `dev.json`, and `stop()` sends SIGTERM and returns the
-exit code. If the stack does not stop, every process it started is killed by pid so nothing outlives
-the test.
+`DevStackProcess.start()` runs `python -m grantline.cli.main dev --data-dir <dir> --port <port>` (plus
+`--tls` or `--mutual-tls` when ``nats_tls`` says so) with a clean environment (no test-infrastructure
+URLs, so it starts its own embedded NATS with the permission file and its own embedded Postgres), waits
+for `dev.json`, and `stop()` sends SIGTERM and returns the exit code. If the stack does not stop, every
+process it started is killed by pid so nothing outlives the test.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from grantline.common.nats.tls import client_ssl_context
 
 # Starting five services, NATS, Postgres (initdb) and the sandbox takes 20-60 s on 2 busy cores.
 START_TIMEOUT_SECONDS = 150.0
@@ -54,6 +57,8 @@ class DevStackProcess:
     data_dir: Path
     api_port: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    # None: plaintext NATS; "server": `--tls`; "mutual": `--mutual-tls`.
+    nats_tls: str | None = None
     process: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     started_in: float = 0.0
@@ -87,6 +92,7 @@ class DevStackProcess:
                 str(self.data_dir),
                 "--port",
                 str(self.api_port),
+                *self.tls_arguments(),
             ],
             env=self.environment(),
             stdout=output,
@@ -109,6 +115,17 @@ class DevStackProcess:
                 time.sleep(0.05)
         self.started_in = time.monotonic() - began
         return self.info
+
+    def tls_arguments(self) -> list[str]:
+        """The `grantline dev` flag for ``nats_tls``."""
+        flags = {None: [], "server": ["--tls"], "mutual": ["--mutual-tls"]}
+        if self.nats_tls not in flags:
+            raise ValueError(f"nats_tls must be None, 'server' or 'mutual', not {self.nats_tls!r}")
+        return flags[self.nats_tls]
+
+    def nats_connect_options(self) -> dict[str, Any]:
+        """TLS keyword arguments of `nats.connect` for a runner of this stack (from dev.json)."""
+        return nats_connect_options(self.info)
 
     def output(self) -> str:
         """What `grantline dev` printed so far."""
@@ -144,3 +161,16 @@ class DevStackProcess:
             process.kill()
             process.wait()
             return None
+
+
+def nats_connect_options(info: dict[str, Any]) -> dict[str, Any]:
+    """What a runner adds to `nats.connect` to reach a `grantline dev` NATS, read from its dev.json."""
+    tls = info.get("nats_tls")
+    if not tls:
+        return {}
+    context: ssl.SSLContext = client_ssl_context(
+        Path(tls["ca_file"]),
+        Path(tls["cert_file"]) if tls.get("cert_file") else None,
+        Path(tls["key_file"]) if tls.get("key_file") else None,
+    )
+    return {"tls": context, "tls_handshake_first": True}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import nats
 import psycopg
@@ -39,7 +40,13 @@ def scan_log_files(paths: Iterable[Path], secrets: Sequence[str]) -> list[str]:
 
 
 async def read_streams(
-    nats_url: str, user: str, password: str, inbox_prefix: str, *, streams: Sequence[str] = STREAMS
+    nats_url: str,
+    user: str,
+    password: str,
+    inbox_prefix: str,
+    *,
+    streams: Sequence[str] = STREAMS,
+    **connect_options: Any,
 ) -> dict[str, list[tuple[int, str, bytes]]]:
     """Every message of each stream from the start, as (sequence, subject, headers + data).
 
@@ -48,7 +55,12 @@ async def read_streams(
     consumer per stream that delivers to its own reply inbox, unacknowledged, every message once.
     """
     nc = await nats.connect(
-        nats_url, user=user, password=password, inbox_prefix=inbox_prefix, connect_timeout=5
+        nats_url,
+        user=user,
+        password=password,
+        inbox_prefix=inbox_prefix,
+        connect_timeout=5,
+        **connect_options,
     )
     found: dict[str, list[tuple[int, str, bytes]]] = {}
     try:

@@ -97,6 +97,7 @@ async def runner(dev_stack: DevStackProcess) -> AsyncIterator[RunnerClient]:
         password=str(info["nats_password"]),
         inbox_prefix=str(info["nats_inbox_prefix"]),
         connect_timeout=5,
+        **dev_stack.nats_connect_options(),
     )
     client = RunnerClient(nc, timeout=EVENT_TIMEOUT)
     try:
@@ -152,7 +153,12 @@ async def test_e2e_runner_credentials_are_restricted(dev_stack: DevStackProcess)
         errors.append(str(error).lower())
 
     with pytest.raises(nats.errors.Error):
-        await nats.connect(str(info["nats_url"]), allow_reconnect=False, connect_timeout=2)
+        await nats.connect(
+            str(info["nats_url"]),
+            allow_reconnect=False,
+            connect_timeout=2,
+            **dev_stack.nats_connect_options(),
+        )
     nc = await nats.connect(
         str(info["nats_url"]),
         user=str(info["nats_user"]),
@@ -161,6 +167,7 @@ async def test_e2e_runner_credentials_are_restricted(dev_stack: DevStackProcess)
         error_cb=on_error,
         allow_reconnect=False,
         connect_timeout=5,
+        **dev_stack.nats_connect_options(),
     )
     try:
         for subject in ("vault.resolve.*", "connections.>"):
@@ -378,7 +385,11 @@ async def _read_all_streams(stack: DevStackProcess) -> dict[str, list[tuple[int,
     # the operator may declare consumers, so the scan reads with its credentials from nats-users.json.
     passwords = json.loads((stack.data_dir / "nats-users.json").read_text())
     return await read_streams(
-        str(stack.info["nats_url"]), "operator", passwords["operator"], "_INBOX.operator"
+        str(stack.info["nats_url"]),
+        "operator",
+        passwords["operator"],
+        "_INBOX.operator",
+        **stack.nats_connect_options(),
     )
 
 

@@ -111,6 +111,7 @@ async def test_a_killed_worker_loses_no_refresh(
         "GRANTLINE_VAULT_TIMEOUT_SECONDS": "60",
         "GRANTLINE_REFRESH_POLL_SECONDS": "0.05",
         "GRANTLINE_LOG_LEVEL": "WARNING",
+        "GRANTLINE_ENVIRONMENT": "test",  # a plaintext NATS on loopback: production would refuse it
     }
     grantline = Path(sys.executable).parent / "grantline"
     doomed = subprocess.Popen(

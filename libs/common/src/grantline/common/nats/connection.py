@@ -1,19 +1,25 @@
-"""Connecting to NATS: reconnect forever, one named connection per service, its own credentials."""
+"""Connecting to NATS: reconnect forever, one named connection per service, its own credentials, TLS."""
 
 import logging
 from typing import Any
 
 import nats
 from faststream.nats import NatsBroker, NatsUserPassword
+from faststream.nats.security import NatsCredentials, NatsSecurity
 from nats.aio.client import Client
 
+from grantline.common.nats.tls import refuse_plaintext_in_production, server_urls, tls_connect_options
 from grantline.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 
 def connect_options(settings: ServiceSettings, *, name: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``nats.connect`` and ``NatsBroker`` shared by every service."""
+    """Keyword arguments for ``nats.connect`` and ``NatsBroker`` shared by every service.
+
+    Raises ``NatsTlsError`` when the TLS settings are unusable, or in production without TLS.
+    """
+    refuse_plaintext_in_production(settings)
 
     async def on_error(error: Exception) -> None:
         log.warning("nats error", extra={"error": type(error).__name__, "detail": str(error)})
@@ -25,7 +31,7 @@ def connect_options(settings: ServiceSettings, *, name: str | None = None) -> di
         log.info("nats reconnected")
 
     options: dict[str, Any] = {
-        "servers": [s.strip() for s in settings.nats_url.split(",") if s.strip()],
+        "servers": server_urls(settings),
         "name": name or settings.service_name,
         # A service outlives any NATS restart: it never gives up reconnecting.
         "max_reconnect_attempts": -1,
@@ -45,6 +51,7 @@ def connect_options(settings: ServiceSettings, *, name: str | None = None) -> di
         options["inbox_prefix"] = settings.nats_inbox_prefix
     if settings.nats_credentials_file:
         options["user_credentials"] = str(settings.nats_credentials_file)
+    options.update(tls_connect_options(settings))
     return options
 
 
@@ -59,7 +66,24 @@ def make_broker(settings: ServiceSettings) -> NatsBroker:
     """A FastStream broker for the service's subscribers, without FastStream's per-message log line."""
     options = connect_options(settings)
     options.pop("pending_size", None)
-    # FastStream takes user and password only through `security` (NatsBroker rejects the raw kwargs).
-    if "user" in options:
-        options["security"] = NatsUserPassword(options.pop("user"), options.pop("password"))
+    security = _broker_security(options)
+    if security is not None:
+        options["security"] = security
     return NatsBroker(logger=None, graceful_timeout=10.0, **options)
+
+
+def _broker_security(options: dict[str, Any]) -> NatsSecurity | None:
+    # FastStream takes credentials and TLS only through `security` (NatsBroker rejects the raw kwargs);
+    # move them there, with the same SSL context the raw connection uses.
+    tls = {
+        "ssl_context": options.pop("tls", None),
+        "tls_hostname": options.pop("tls_hostname", None),
+        "tls_handshake_first": options.pop("tls_handshake_first", False),
+    }
+    if "user" in options:
+        return NatsUserPassword(options.pop("user"), options.pop("password"), **tls)
+    if "user_credentials" in options:
+        return NatsCredentials(options.pop("user_credentials"), **tls)
+    if tls["ssl_context"] is not None:
+        return NatsSecurity(**tls)
+    return None
