@@ -13,4 +13,4 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-pytest_plugins = ["fixtures.infra", "fixtures.database", "fixtures.messaging"]
+pytest_plugins = ["fixtures.infra", "fixtures.database", "fixtures.messaging", "fixtures.secured_nats"]

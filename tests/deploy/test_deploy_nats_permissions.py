@@ -1,20 +1,19 @@
 """The permission file on a real nats-server: what each user may and may not do (DESIGN section 5).
 
-The server is started here (its own port and store) with the config rendered from
-`deploy/nats/permissions.yaml`, as `grantline dev`, docker-compose and Kubernetes do. A refusal is
+The server (`secured_nats`, tests/fixtures/secured_nats.py) runs the config rendered from
+`deploy/nats/permissions.yaml`, as `grantline dev`, docker-compose and Kubernetes do; runners are
+identities issued by runner-auth through the auth callout (more in tests/security). A refusal is
 observed the way nats-py reports it: a `Permissions Violation` through the error callback, which the
 server sends before it answers the PING of the following flush (so the check is deterministic).
 """
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import nats
 import pytest
+from fixtures.secured_nats import Connected
 from fixtures.waiting import wait_for_async
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 from nats.js.errors import Error as JetStreamError
@@ -22,91 +21,33 @@ from nats.js.errors import Error as JetStreamError
 from grantline.common.contract import ConnectionGranted, Event
 from grantline.common.contract.audit import AuditRecord
 from grantline.common.contract.registry import encode_message
-from grantline.common.embedded import EmbeddedNats
 from grantline.common.nats.connection import connect_nats, make_broker
 from grantline.common.nats.consuming import Delivery, subscribe_events
 from grantline.common.nats.permissions import (
     PermissionFile,
     client_environment,
-    generate_passwords,
-    load_permissions,
-    render_authorization,
 )
 from grantline.common.nats.streams import CONNECTIONS, ensure_streams, stream_specs
 from grantline.common.settings import ServiceSettings
 
-REPO = Path(__file__).resolve().parents[2]
-PERMISSION_FILE = REPO / "deploy" / "nats" / "permissions.yaml"
 # A refused JetStream API request gets no answer; do not wait the default 5 s for it.
 JS_TIMEOUT = 1.0
 
 
-class Connected:
-    """A connection as one user, with the permission violations the server reported to it."""
-
-    def __init__(self, nc: Client, errors: list[str]) -> None:
-        self.nc = nc
-        self.errors = errors
-
-    def violations(self) -> list[str]:
-        return [e for e in self.errors if "permissions violation" in e.lower()]
-
-    async def refused(self, fragment: str) -> str:
-        """Wait (with a deadline) for the violation naming ``fragment``."""
-        await self.nc.flush()
-        return await wait_for_async(
-            lambda: next((v for v in self.violations() if fragment.lower() in v.lower()), None),
-            timeout=5,
-            message=f"no permissions violation for {fragment!r}; got {self.errors}",
-        )
-
-
-@pytest.fixture(scope="module")
-def permissions() -> PermissionFile:
-    return load_permissions(PERMISSION_FILE)
-
-
-@pytest.fixture(scope="module")
-def passwords(permissions: PermissionFile) -> dict[str, str]:
-    return generate_passwords(permissions)
-
-
-@pytest.fixture(scope="module")
-def secured_nats(tmp_path_factory, permissions, passwords) -> AsyncIterator[EmbeddedNats]:
-    root = tmp_path_factory.mktemp("secured-nats")
-    config = root / "auth.conf"
-    config.write_text(render_authorization(permissions, passwords))
-    server = EmbeddedNats(root / "data", config_file=config)
-    server.start()
-    yield server
-    server.stop()
+@pytest.fixture
+def permissions(secured_nats) -> PermissionFile:
+    return secured_nats.permissions
 
 
 @pytest.fixture
-async def connect(secured_nats, permissions, passwords) -> AsyncIterator[Callable[..., Awaitable[Connected]]]:
-    opened: list[Client] = []
+def passwords(secured_nats) -> dict[str, str]:
+    return secured_nats.passwords
 
-    async def open_as(user: str, *, inbox_prefix: str | None = None) -> Connected:
-        errors: list[str] = []
 
-        async def on_error(error: Exception) -> None:
-            errors.append(str(error))
-
-        nc = await nats.connect(
-            secured_nats.url,
-            user=user,
-            password=passwords[user],
-            inbox_prefix=inbox_prefix or permissions.user(user).inbox_prefix,
-            error_cb=on_error,
-            allow_reconnect=False,
-            connect_timeout=2,
-        )
-        opened.append(nc)
-        return Connected(nc, errors)
-
-    yield open_as
-    for nc in opened:
-        await nc.close()
+@pytest.fixture
+async def runner(runner_auth, connect) -> Connected:
+    """A runner identity for tenant-a, issued by runner-auth (there is no static runner user)."""
+    return await connect(await runner_auth.issue(["tenant-a"]))
 
 
 @pytest.fixture
@@ -136,6 +77,8 @@ async def stream_messages(conn: Connected, stream: str) -> int:
 
 
 async def test_wrong_password_is_refused(secured_nats) -> None:
+    # A static user with a wrong password is refused by the server itself (auth_users bypass the
+    # callout, so runner-auth is never asked).
     async def quiet(error: Exception) -> None:
         pass
 
@@ -145,14 +88,13 @@ async def test_wrong_password_is_refused(secured_nats) -> None:
         )
 
 
-async def test_runner_cannot_serve_vault_resolve(connect) -> None:
-    runner = await connect("runner")
-    await runner.nc.subscribe("vault.resolve", queue="vault")
-    await runner.refused('Subscription to "vault.resolve"')
+async def test_runner_cannot_serve_vault_resolve(runner) -> None:
+    for subject in ("vault.resolve", "vault.resolve.tenant-a", "vault.resolve.*"):
+        await runner.nc.subscribe(subject, queue="vault")
+        await runner.refused(f'Subscription to "{subject}"')
 
 
-async def test_runner_cannot_read_connection_events(connect, streams) -> None:
-    runner = await connect("runner")
+async def test_runner_cannot_read_connection_events(runner, streams) -> None:
     await runner.nc.subscribe("connections.>")
     await runner.refused('Subscription to "connections.>"')
     # Nor through JetStream: creating (or looking up) a consumer on CONNECTIONS is refused.
@@ -162,8 +104,7 @@ async def test_runner_cannot_read_connection_events(connect, streams) -> None:
     await runner.refused("$JS.API.CONSUMER.INFO.CONNECTIONS.sneaky")
 
 
-async def test_runner_cannot_publish_connection_events(connect, streams) -> None:
-    runner = await connect("runner")
+async def test_runner_cannot_publish_connection_events(runner, connect, streams) -> None:
     vault = await connect("vault")
     before = await stream_messages(vault, "CONNECTIONS")
     await runner.nc.publish("connections.granted", encode_message(granted()))
@@ -171,28 +112,28 @@ async def test_runner_cannot_publish_connection_events(connect, streams) -> None
     assert await stream_messages(vault, "CONNECTIONS") == before
 
 
-async def test_runner_cannot_follow_run_requests_of_others(connect, streams) -> None:
-    runner = await connect("runner")
-    for subject in ("runs.requested", "runs.>"):
+async def test_runner_cannot_follow_run_requests_of_others(runner, streams) -> None:
+    for subject in ("runs.requested.tenant-a", "runs.requested.*", "runs.>"):
         await runner.nc.subscribe(subject)
         await runner.refused(f'Subscription to "{subject}"')
     js = runner.nc.jetstream(timeout=JS_TIMEOUT)
     config = ConsumerConfig(name="runner-requests", durable_name="runner-requests")
     with pytest.raises((nats.errors.TimeoutError, JetStreamError)):
         await js.pull_subscribe("runs.requested", durable="runner-requests", stream="RUNS", config=config)
-    await runner.refused("$JS.API.CONSUMER.CREATE.RUNS.runner-requests.runs.requested")
+    await runner.refused("$JS.API.CONSUMER")
 
 
-async def test_no_one_reads_another_users_replies(connect) -> None:
+async def test_no_one_reads_another_users_replies(runner_auth, connect) -> None:
     # The vault's replies to runners carry tokens: only the runner's own inbox receives them.
+    issued = await runner_auth.issue(["tenant-a"])
     audit = await connect("audit")
-    await audit.nc.subscribe("_INBOX.runner.>")
-    await audit.refused('Subscription to "_INBOX.runner.>"')
+    await audit.nc.subscribe(f"{issued.inbox_prefix}.>")
+    await audit.refused(f'Subscription to "{issued.inbox_prefix}.>"')
     # A client that keeps the default inbox prefix cannot receive replies at all.
-    runner = await connect("runner", inbox_prefix="_INBOX")
+    careless = await connect(issued, inbox_prefix="_INBOX")
     with pytest.raises(nats.errors.Error):
-        await runner.nc.request("vault.resolve", b"{}", timeout=JS_TIMEOUT)
-    await runner.refused("Subscription to")
+        await careless.nc.request("vault.resolve.tenant-a", b"{}", timeout=JS_TIMEOUT)
+    await careless.refused("Subscription to")
 
 
 async def test_gateway_cannot_resolve_tokens(connect) -> None:
@@ -222,16 +163,15 @@ async def test_audit_reader_cannot_take_the_audit_services_consumer(connect, str
 # -- allowed ----------------------------------------------------------------------------------------
 
 
-async def test_vault_serves_resolve_and_runner_gets_the_reply(connect) -> None:
+async def test_vault_serves_resolve_and_runner_gets_the_reply(runner, connect) -> None:
     vault = await connect("vault")
-    runner = await connect("runner")
 
     async def answer(msg: Msg) -> None:
         await msg.respond(b'{"access_token": "sbx_at_reply"}')
 
-    await vault.nc.subscribe("vault.resolve", queue="vault.vault.resolve", cb=answer)
+    await vault.nc.subscribe("vault.resolve.*", queue="vault.vault.resolve", cb=answer)
     await vault.nc.flush()
-    reply = await runner.nc.request("vault.resolve", b"{}", timeout=5)
+    reply = await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=5)
     assert reply.data == b'{"access_token": "sbx_at_reply"}'
     assert vault.violations() == [] and runner.violations() == []
 
@@ -281,25 +221,17 @@ async def test_service_consumes_its_stream_through_a_durable_and_acks(
         await nc.close()
 
 
-async def test_runner_follows_its_run_events(connect, streams) -> None:
-    runner = await connect("runner")
+async def test_runner_follows_its_run_events(runner, connect, streams) -> None:
     satisfaction = await connect("satisfaction")
-    name = f"runner-{uuid.uuid4().hex[:8]}"
-    js = runner.nc.jetstream(timeout=JS_TIMEOUT)
-    config = ConsumerConfig(name=name, durable_name=name, filter_subject="runs.admitted")
-    subscription = await js.pull_subscribe("runs.admitted", durable=name, stream="RUNS", config=config)
-    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish("runs.admitted", b'{"run_id": "r-1"}')
-    messages = await subscription.fetch(1, timeout=5)
-    assert messages[0].data == b'{"run_id": "r-1"}'
-    await messages[0].ack_sync(timeout=5)
-    # RunnerClient listens to outcomes with core subscriptions.
-    live = await runner.nc.subscribe("runs.held")
+    # RunnerClient listens to outcomes with core subscriptions (no JetStream consumer of its own).
+    live = await runner.nc.subscribe("runs.held.tenant-a")
     await runner.nc.flush()
-    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish("runs.held", b'{"run_id": "r-2"}')
+    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish("runs.held.tenant-a", b'{"run_id": "r-2"}')
     held = await live.next_msg(timeout=5)
     assert held.data == b'{"run_id": "r-2"}'
     # A runner announces and finishes runs.
-    for subject in ("runs.requested", "runs.finished"):
+    js = runner.nc.jetstream(timeout=JS_TIMEOUT)
+    for subject in ("runs.requested.tenant-a", "runs.finished.tenant-a"):
         await js.publish(subject, b"{}")
     assert runner.violations() == [] and satisfaction.violations() == []
 
@@ -318,7 +250,7 @@ async def test_audit_reader_consumes_the_audit_stream(connect, streams) -> None:
 
 
 async def test_each_service_can_declare_the_streams(connect) -> None:
-    for user in ("auth-gateway", "vault", "refresher", "satisfaction", "audit"):
+    for user in ("auth-gateway", "vault", "refresher", "satisfaction", "audit", "runner-auth"):
         conn = await connect(user)
         await ensure_streams(conn.nc.jetstream(timeout=JS_TIMEOUT), stream_specs())
         assert conn.violations() == [], user
