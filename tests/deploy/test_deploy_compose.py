@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from grantline.cli.services import ROLES
-from grantline.common.nats.permissions import load_permissions, password_env_name
+from grantline.common.nats.permissions import CALLOUT_ISSUER_ENV, load_permissions, password_env_name
 from grantline.common.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +81,13 @@ def test_each_service_connects_as_its_own_nats_user(name: str) -> None:
 def test_nats_gets_every_users_password_and_the_rendered_config() -> None:
     permissions = load_permissions(REPO / "deploy" / "nats" / "permissions.yaml")
     nats = SERVICES["nats"]
-    assert set(nats["environment"]) == {password_env_name(user) for user in permissions.users}
+    # Every user's password, and the auth-callout issuer's public key (runner-auth holds the seed).
+    assert set(nats["environment"]) == {
+        *(password_env_name(user) for user in permissions.users),
+        CALLOUT_ISSUER_ENV,
+    }
+    runner_auth = SERVICES["runner-auth"]["environment"]
+    assert runner_auth["GRANTLINE_RUNNER_AUTH_ISSUER_SEED"].startswith("${GRANTLINE_RUNNER_AUTH_ISSUER_SEED")
     mounts = " ".join(nats["volumes"])
     assert "./deploy/nats/auth.conf:" in mounts and "./deploy/nats/nats-server.conf:" in mounts
     assert "js-enabled-only" in " ".join(nats["healthcheck"]["test"])

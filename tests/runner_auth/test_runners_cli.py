@@ -43,3 +43,14 @@ def test_bad_input_is_refused_and_writes_nothing(database_url) -> None:
     missing = invoke(database_url, "revoke", "rnr_000000000000000000000000")
     assert missing.exit_code == 1 and "no runner" in missing.output
     assert json.loads(invoke(database_url, "list", "--json", "--all").stdout) == []
+
+
+def test_issuer_key_prints_a_matching_pair() -> None:
+    from grantline.runner_auth.adapters.nats_jwt import key_pair
+
+    result = CliRunner().invoke(app, ["runners", "issuer-key"])
+    assert result.exit_code == 0, result.output
+    values = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    seed, public = values["GRANTLINE_RUNNER_AUTH_ISSUER_SEED"], values["GRANTLINE_NATS_CALLOUT_ISSUER"]
+    assert seed.startswith("SA") and public.startswith("A")
+    assert key_pair(seed).public_key.decode() == public

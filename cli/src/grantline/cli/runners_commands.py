@@ -114,3 +114,17 @@ def revoke(
 
     _run(database_url, work)
     typer.echo(f"revoked {runner_id}")
+
+
+@app.command("issuer-key")
+def issuer_key() -> None:
+    """Print a new auth-callout issuer key pair as the two variables that carry it.
+
+    GRANTLINE_RUNNER_AUTH_ISSUER_SEED (runner-auth's secret) and GRANTLINE_NATS_CALLOUT_ISSUER (the
+    public key nats-server's `auth_callout { issuer }` names); see docs/nats-security.md.
+    """
+    from grantline.runner_auth.adapters.nats_jwt import key_pair, new_account_seed
+
+    seed = new_account_seed()
+    typer.echo(f"GRANTLINE_RUNNER_AUTH_ISSUER_SEED={seed}")
+    typer.echo(f"GRANTLINE_NATS_CALLOUT_ISSUER={key_pair(seed).public_key.decode()}")
