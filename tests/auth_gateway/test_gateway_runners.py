@@ -1,23 +1,7 @@
 """`/v1/runners`: a tenant creates, lists and revokes its own runner identities through the gateway
 (forwarded to runner-auth over NATS); the secret is returned once and never listed."""
 
-from gateway_support import KEY_A, KEY_B, bearer, started
-
-from grantline.runner_auth.adapters.nats_jwt import new_account_seed
-from grantline.runner_auth.app import create_runtime
-from grantline.runner_auth.settings import RunnerAuthSettings
-
-
-def runner_auth_runtime(nats_url: str, database_url: str):
-    settings = RunnerAuthSettings(
-        nats_url=nats_url,
-        database_url=database_url,
-        environment="test",
-        database_pool_size=2,
-        runner_auth_issuer_seed=new_account_seed(),
-        runner_auth_sweep_interval_seconds=0,
-    )
-    return create_runtime(settings)
+from gateway_support import KEY_A, KEY_B, bearer, runner_auth_runtime, started
 
 
 async def test_tenant_manages_its_own_runners(stack, nats_url, database_url) -> None:
