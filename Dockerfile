@@ -29,6 +29,7 @@ COPY services/vault/pyproject.toml services/vault/
 COPY services/refresher/pyproject.toml services/refresher/
 COPY services/satisfaction/pyproject.toml services/satisfaction/
 COPY services/audit/pyproject.toml services/audit/
+COPY services/runner-auth/pyproject.toml services/runner-auth/
 COPY cli/pyproject.toml cli/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Prepare docker-compose.yml's secrets on this laptop (idempotent; keeps what exists):
-# - deploy/compose/secrets/compose.env: a random password per NATS user and for Postgres
+# - deploy/compose/secrets/compose.env: a random password per NATS user and for Postgres, and the
+#   runner-auth callout issuer key pair (seed for runner-auth, public key for nats-server)
 #   (use it with `docker compose --env-file deploy/compose/secrets/compose.env ...`);
 # - deploy/compose/secrets/master-keyring.json: the vault's master keyring (DESIGN section 5);
 # - deploy/compose/secrets/run-grant-*.json: satisfaction's run grant signing keys, and their public
@@ -17,9 +18,20 @@ env_file=deploy/compose/secrets/compose.env
 touch "$env_file"
 for name in POSTGRES_PASSWORD GRANTLINE_NATS_PASSWORD_AUTH_GATEWAY GRANTLINE_NATS_PASSWORD_VAULT \
     GRANTLINE_NATS_PASSWORD_REFRESHER GRANTLINE_NATS_PASSWORD_SATISFACTION GRANTLINE_NATS_PASSWORD_AUDIT \
-    GRANTLINE_NATS_PASSWORD_RUNNER GRANTLINE_NATS_PASSWORD_AUDIT_READER GRANTLINE_NATS_PASSWORD_OPERATOR; do
+    GRANTLINE_NATS_PASSWORD_RUNNER_AUTH GRANTLINE_NATS_PASSWORD_RUNNER_AUTH_KICK \
+    GRANTLINE_NATS_PASSWORD_AUDIT_READER GRANTLINE_NATS_PASSWORD_OPERATOR; do
   grep -q "^${name}=" "$env_file" || echo "${name}=$(random)" >> "$env_file"
 done
+
+# The auth-callout issuer: an account nkey pair made by `grantline runners issuer-key` (from the
+# checkout with uv, else from the image), printed as the two variables compose passes on.
+if ! grep -q '^GRANTLINE_RUNNER_AUTH_ISSUER_SEED=' "$env_file"; then
+  if command -v uv >/dev/null 2>&1; then
+    uv run --quiet grantline runners issuer-key >> "$env_file"
+  else
+    docker run --rm "${GRANTLINE_IMAGE:-grantline:dev}" runners issuer-key >> "$env_file"
+  fi
+fi
 
 keyring=deploy/compose/secrets/master-keyring.json
 if [ ! -f "$keyring" ]; then
@@ -57,7 +69,7 @@ issue() { # name, extensions
   rm -f "$tls/$1.csr" "$tls/$1.ext"
 }
 issue server "$(printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:nats,DNS:localhost,IP:127.0.0.1')"
-for client in auth-gateway vault refresher satisfaction audit migrate runner; do
+for client in auth-gateway vault refresher satisfaction audit runner-auth migrate runner; do
   issue "$client" "$(printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth')"
 done
 rm -f "$tls/ca.srl"

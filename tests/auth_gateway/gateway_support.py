@@ -239,6 +239,20 @@ def audit_runtime(nats_url: str, database_url: str) -> ServiceRuntime:
     return create_audit_runtime(settings)
 
 
+def runner_auth_runtime(nats_url: str, database_url: str) -> ServiceRuntime:
+    """runner-auth for /v1/runners (on this plain NATS no callout is configured, so no kicks)."""
+    from grantline.runner_auth.adapters.nats_jwt import new_account_seed
+    from grantline.runner_auth.app import create_runtime as create_runner_auth_runtime
+    from grantline.runner_auth.settings import RunnerAuthSettings
+
+    settings = RunnerAuthSettings(
+        **common_settings(nats_url, database_url),
+        runner_auth_issuer_seed=new_account_seed(),
+        runner_auth_sweep_interval_seconds=0,
+    )
+    return create_runner_auth_runtime(settings)
+
+
 @asynccontextmanager
 async def started(runtime: ServiceRuntime) -> AsyncIterator[ServiceRuntime]:
     await runtime.start()
@@ -277,7 +291,7 @@ async def running_stack(
     *,
     satisfaction_and_audit: bool = False,
 ) -> AsyncIterator[Stack]:
-    """Vault, gateway (and optionally satisfaction and audit), all started, against `servers`."""
+    """Vault, gateway (and optionally satisfaction, audit and runner-auth), all started, against `servers`."""
     stack = Stack()
     stack.sandbox, stack.sandbox_url, stack.jwks = servers.sandbox, servers.sandbox_url, servers.jwks
     async with AsyncExitStack() as exits:
@@ -290,6 +304,7 @@ async def running_stack(
                 started(satisfaction_runtime(nats_url, database_url, stack.sandbox_url))
             )
             await exits.enter_async_context(started(audit_runtime(nats_url, database_url)))
+            await exits.enter_async_context(started(runner_auth_runtime(nats_url, database_url)))
         stack.runtime = await exits.enter_async_context(
             started(gateway_runtime(nats_url, database_url, stack.sandbox_url))
         )

@@ -13,7 +13,7 @@ import yaml
 
 from grantline.cli.services import ROLES
 from grantline.common.embedded import EmbeddedNats
-from grantline.common.nats.permissions import load_permissions, password_env_name
+from grantline.common.nats.permissions import CALLOUT_ISSUER_ENV, load_permissions, password_env_name
 from grantline.common.nats.tls import client_ssl_context
 from grantline.common.settings import ServiceSettings
 from grantline.common.tls_certificates import TlsFiles
@@ -103,7 +103,13 @@ def test_only_migrate_connects_as_the_operator() -> None:
 def test_nats_gets_every_users_password_and_the_rendered_config() -> None:
     permissions = load_permissions(REPO / "deploy" / "nats" / "permissions.yaml")
     nats = SERVICES["nats"]
-    assert set(nats["environment"]) == {password_env_name(user) for user in permissions.users}
+    # Every user's password, and the auth-callout issuer's public key (runner-auth holds the seed).
+    assert set(nats["environment"]) == {
+        *(password_env_name(user) for user in permissions.users),
+        CALLOUT_ISSUER_ENV,
+    }
+    runner_auth = SERVICES["runner-auth"]["environment"]
+    assert runner_auth["GRANTLINE_RUNNER_AUTH_ISSUER_SEED"].startswith("${GRANTLINE_RUNNER_AUTH_ISSUER_SEED")
     mounts = " ".join(nats["volumes"])
     assert "./deploy/nats/auth.conf:" in mounts and "./deploy/nats/nats-server.conf:" in mounts
     assert "js-enabled-only" in " ".join(nats["healthcheck"]["test"])
@@ -164,8 +170,13 @@ def test_nats_requires_tls_with_client_certificates() -> None:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="deploy/compose/init.sh needs openssl")
 def test_init_sh_issues_certificates_that_give_mutual_tls(tmp_path: Path) -> None:
     """The certificates init.sh writes really work: a nats-server with them admits the vault's."""
-    (tmp_path / "deploy" / "compose").mkdir(parents=True)
+    (tmp_path / "deploy" / "compose" / "secrets").mkdir(parents=True)
     shutil.copy(REPO / "deploy" / "compose" / "init.sh", tmp_path / "deploy" / "compose" / "init.sh")
+    # The callout issuer pair needs `grantline` (uv or the image); a copy outside the checkout has
+    # neither, so it is given, as a second run of init.sh finds it.
+    (tmp_path / "deploy" / "compose" / "secrets" / "compose.env").write_text(
+        "GRANTLINE_RUNNER_AUTH_ISSUER_SEED=SAexample\nGRANTLINE_NATS_CALLOUT_ISSUER=Aexample\n"
+    )
     subprocess.run(["sh", str(tmp_path / "deploy/compose/init.sh")], check=True, capture_output=True)
     tls = tmp_path / "deploy" / "compose" / "secrets" / "nats-tls"
     assert (tls / "ca-key.pem").stat().st_mode & 0o077 == 0

@@ -14,6 +14,8 @@ from grantline.common.contract.registry import EVENT_TYPES
 from grantline.common.embedded import EmbeddedNats
 from grantline.common.nats.consumers import DURABLE_CONSUMERS, consumers_of
 from grantline.common.nats.permissions import (
+    CALLOUT_ISSUER_ENV,
+    KICK_USER,
     SERVICE_USERS,
     PermissionFileError,
     bcrypt_passwords,
@@ -26,6 +28,7 @@ from grantline.common.nats.permissions import (
     render_authorization,
     subject_matches,
 )
+from grantline.runner_auth.adapters.nats_jwt import key_pair, new_account_seed
 
 REPO = Path(__file__).resolve().parents[2]
 PERMISSION_FILE = REPO / "deploy" / "nats" / "permissions.yaml"
@@ -52,8 +55,10 @@ def test_every_event_has_exactly_its_owner_as_publisher() -> None:
         "connections.reauth_required": {"vault"},
         "connections.expiring": {"refresher"},
         "connections.webhook": {"auth-gateway"},
-        "runs.requested.t1": {"runner"},
-        "runs.finished.t1": {"runner"},
+        # Runners are not static users: runner identities publish these, on their tenants' subjects
+        # only (runs.requested.<tenant>; tests/security/test_runner_tenant_scope.py).
+        "runs.requested.t1": set(),
+        "runs.finished.t1": set(),
         "runs.admitted.t1": {"satisfaction"},
         "runs.held.t1": {"satisfaction"},
         "runs.connection_revoked.t1": {"satisfaction"},
@@ -186,18 +191,17 @@ async def test_env_referenced_and_bcrypt_passwords_work_on_nats_server(tmp_path,
     passwords = generate_passwords(permissions)
     for name, value in passwords.items():
         monkeypatch.setenv(password_env_name(name), value)
-    others = [name for name in permissions.users if name != "vault"]
+    monkeypatch.setenv(CALLOUT_ISSUER_ENV, key_pair(new_account_seed()).public_key.decode())
+    (vault_hash,) = bcrypt_passwords({"vault": passwords["vault"]}, rounds=4).values()
     config = tmp_path / "auth.conf"
-    config.write_text(
-        render_authorization(permissions, users=others).replace("  ]\n}\n", "")
-        + render_authorization(
-            permissions, bcrypt_passwords({"vault": passwords["vault"]}, rounds=4), users=["vault"]
-        ).split("  users = [\n", 1)[1]
-    )
+    rendered = render_authorization(permissions)
+    reference = f"password: ${password_env_name('vault')}"
+    assert reference in rendered and f"issuer: ${CALLOUT_ISSUER_ENV}" in rendered
+    config.write_text(rendered.replace(reference, f"password: {json.dumps(vault_hash)}"))
     server = EmbeddedNats(tmp_path / "data", config_file=config)
     server.start()
     try:
-        for name in SERVICE_USERS:
+        for name in (*SERVICE_USERS, KICK_USER):
             env = client_environment(permissions, name, passwords[name])
             nc = await nats.connect(
                 server.url,
@@ -209,3 +213,32 @@ async def test_env_referenced_and_bcrypt_passwords_work_on_nats_server(tmp_path,
             await nc.close()
     finally:
         server.stop()
+
+
+def test_accounts_system_user_and_callout_are_rendered() -> None:
+    permissions = load_permissions(PERMISSION_FILE)
+    assert "runner" not in permissions.users  # runners come from the auth callout
+    assert [n for n, u in permissions.users.items() if u.account == "system"] == [KICK_USER]
+    kick = permissions.user(KICK_USER)
+    assert kick.publish.allow == ("$SYS.REQ.SERVER.PING.CONNZ", "$SYS.REQ.SERVER.*.KICK")
+    assert kick.subscribe_allow() == ("_INBOX.runner-auth-kick.>",)
+    public_key = key_pair(new_account_seed()).public_key.decode()
+    rendered = render_authorization(permissions, callout_issuer=public_key)
+    assert f'issuer: "{public_key}"' in rendered and "account: GRANTLINE" in rendered
+    assert "system_account: SYS" in rendered and "jetstream: enabled" in rendered
+    auth_users = rendered.split("auth_users: [", 1)[1].split("]", 1)[0]
+    assert {line.strip().strip('"') for line in auth_users.split()} == set(permissions.users)
+    with pytest.raises(PermissionFileError, match="account public nkey"):
+        render_authorization(permissions, callout_issuer="UABC")
+    text = PERMISSION_FILE.read_text().replace("    account: system\n", "")
+    with pytest.raises(PermissionFileError, match="system account holds exactly one user"):
+        parse_permissions(text)
+
+
+def test_cli_writes_the_callout_issuer_and_lists_its_variable() -> None:
+    public_key = key_pair(new_account_seed()).public_key.decode()
+    result = CliRunner().invoke(app, ["nats-config", "--callout-issuer", public_key])
+    assert result.exit_code == 0, result.output
+    assert f'issuer: "{public_key}"' in result.output
+    listed = CliRunner().invoke(app, ["nats-config", "--list-env"])
+    assert CALLOUT_ISSUER_ENV in listed.output and password_env_name(KICK_USER) in listed.output

@@ -57,6 +57,12 @@ async def stream_messages(conn: Connected, stream: str) -> int:
     return int(info.state.messages)
 
 
+@pytest.fixture
+async def runner(runner_auth, connect_as: Connect) -> Connected:  # type: ignore[no-untyped-def]
+    """A runner identity for tenant-a, issued by runner-auth (there is no static runner user)."""
+    return await connect_as(await runner_auth.issue(["tenant-a"]))
+
+
 # -- refused ----------------------------------------------------------------------------------------
 
 
@@ -70,14 +76,13 @@ async def test_wrong_password_is_refused(secured_nats) -> None:
         )
 
 
-async def test_runner_cannot_serve_vault_resolve(connect_as: Connect) -> None:
-    runner = await connect_as("runner")
-    await runner.nc.subscribe("vault.resolve.*", queue="vault")
-    await runner.refused('Subscription to "vault.resolve.*"')
+async def test_runner_cannot_serve_vault_resolve(runner: Connected) -> None:
+    for subject in ("vault.resolve", "vault.resolve.tenant-a", "vault.resolve.*"):
+        await runner.nc.subscribe(subject, queue="vault")
+        await runner.refused(f'Subscription to "{subject}"')
 
 
-async def test_runner_cannot_read_connection_events(connect_as: Connect, declared_jetstream: None) -> None:
-    runner = await connect_as("runner")
+async def test_runner_cannot_read_connection_events(runner: Connected, declared_jetstream: None) -> None:
     await runner.nc.subscribe("connections.>")
     await runner.refused('Subscription to "connections.>"')
     # Nor through JetStream: creating (or looking up) a consumer on CONNECTIONS is refused.
@@ -87,8 +92,9 @@ async def test_runner_cannot_read_connection_events(connect_as: Connect, declare
     await runner.refused("$JS.API.CONSUMER.INFO.CONNECTIONS.sneaky")
 
 
-async def test_runner_cannot_publish_connection_events(connect_as: Connect, declared_jetstream: None) -> None:
-    runner = await connect_as("runner")
+async def test_runner_cannot_publish_connection_events(
+    runner: Connected, connect_as: Connect, declared_jetstream: None
+) -> None:
     vault = await connect_as("vault")
     before = await stream_messages(vault, "CONNECTIONS")
     await runner.nc.publish("connections.granted", encode_message(granted()))
@@ -97,31 +103,29 @@ async def test_runner_cannot_publish_connection_events(connect_as: Connect, decl
 
 
 async def test_runner_cannot_follow_run_requests_of_others(
-    connect_as: Connect, declared_jetstream: None
+    runner: Connected, declared_jetstream: None
 ) -> None:
-    runner = await connect_as("runner")
-    for subject in ("runs.requested.tenant-a", "runs.>"):
+    for subject in ("runs.requested.tenant-a", "runs.requested.*", "runs.>"):
         await runner.nc.subscribe(subject)
         await runner.refused(f'Subscription to "{subject}"')
     js = runner.nc.jetstream(timeout=JS_TIMEOUT)
     config = ConsumerConfig(name="runner-requests", durable_name="runner-requests")
     with pytest.raises((nats.errors.TimeoutError, JetStreamError)):
-        await js.pull_subscribe(
-            "runs.requested.tenant-a", durable="runner-requests", stream="RUNS", config=config
-        )
-    await runner.refused("$JS.API.CONSUMER.CREATE.RUNS.runner-requests.runs.requested.tenant-a")
+        await js.pull_subscribe("runs.requested", durable="runner-requests", stream="RUNS", config=config)
+    await runner.refused("$JS.API.CONSUMER")
 
 
-async def test_no_one_reads_another_users_replies(connect_as: Connect) -> None:
+async def test_no_one_reads_another_users_replies(runner_auth, connect_as: Connect) -> None:
     # The vault's replies to runners carry tokens: only the runner's own inbox receives them.
+    issued = await runner_auth.issue(["tenant-a"])
     audit = await connect_as("audit")
-    await audit.nc.subscribe("_INBOX.runner.>")
-    await audit.refused('Subscription to "_INBOX.runner.>"')
+    await audit.nc.subscribe(f"{issued.inbox_prefix}.>")
+    await audit.refused(f'Subscription to "{issued.inbox_prefix}.>"')
     # A client that keeps the default inbox prefix cannot receive replies at all.
-    runner = await connect_as("runner", inbox_prefix="_INBOX")
+    careless = await connect_as(issued, inbox_prefix="_INBOX")
     with pytest.raises(nats.errors.Error):
-        await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=JS_TIMEOUT)
-    await runner.refused("Subscription to")
+        await careless.nc.request("vault.resolve.tenant-a", b"{}", timeout=JS_TIMEOUT)
+    await careless.refused("Subscription to")
 
 
 async def test_gateway_cannot_resolve_tokens(connect_as: Connect) -> None:
@@ -212,12 +216,15 @@ async def test_each_service_sees_that_its_streams_and_consumers_exist(
 
 @pytest.mark.parametrize("consumer", DURABLE_CONSUMERS, ids=lambda spec: spec.durable)
 async def test_each_service_binds_pulls_and_acks_its_own_consumer(
-    consumer: ConsumerSpec, connect_as: Connect, declared_jetstream: None
-) -> None:
+    consumer: ConsumerSpec, connect_as: Connect, declared_jetstream: None, runner_auth
+) -> None:  # type: ignore[no-untyped-def]
     # As BatchedConsumer and the audit ledger do: bind (never create), pull, acknowledge.
     owner = await connect_as(consumer.owner)
     publisher_name, subject = PUBLISHER_AND_SUBJECT[consumer.filter_subject]
-    publisher = await connect_as(publisher_name)
+    # Runners are identities runner-auth issues (tenant-a's here), not a static user.
+    publisher = await connect_as(
+        await runner_auth.issue(["tenant-a"]) if publisher_name == "runner" else publisher_name
+    )
     js = owner.nc.jetstream(timeout=JS_TIMEOUT)
     subscription = await js.pull_subscribe_bind(consumer.durable, stream=consumer.stream.name)
     before = (await js.consumer_info(consumer.stream.name, consumer.durable)).delivered.stream_seq
@@ -275,9 +282,8 @@ async def test_satisfaction_replays_connections_for_a_rebuild_and_others_may_not
     await vault.publish_refused("$JS.API.STREAM.MSG.GET.CONNECTIONS")
 
 
-async def test_vault_serves_resolve_and_runner_gets_the_reply(connect_as: Connect) -> None:
+async def test_vault_serves_resolve_and_runner_gets_the_reply(runner: Connected, connect_as: Connect) -> None:
     vault = await connect_as("vault")
-    runner = await connect_as("runner")
 
     async def answer(msg: Msg) -> None:
         await msg.respond(b'{"access_token": "sbx_at_reply"}')
@@ -289,28 +295,18 @@ async def test_vault_serves_resolve_and_runner_gets_the_reply(connect_as: Connec
     assert vault.violations() == [] and runner.violations() == []
 
 
-async def test_runner_follows_its_run_events(connect_as: Connect, declared_jetstream: None) -> None:
-    runner = await connect_as("runner")
+async def test_runner_follows_its_run_events(
+    runner: Connected, connect_as: Connect, declared_jetstream: None
+) -> None:
     satisfaction = await connect_as("satisfaction")
-    name = f"runner-{uuid.uuid4().hex[:8]}"
-    js = runner.nc.jetstream(timeout=JS_TIMEOUT)
-    config = ConsumerConfig(name=name, durable_name=name, filter_subject="runs.admitted.tenant-a")
-    subscription = await js.pull_subscribe(
-        "runs.admitted.tenant-a", durable=name, stream="RUNS", config=config
-    )
-    await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish(
-        "runs.admitted.tenant-a", b'{"run_id": "r-1"}'
-    )
-    messages = await subscription.fetch(1, timeout=5)
-    assert messages[0].data == b'{"run_id": "r-1"}'
-    await messages[0].ack_sync(timeout=5)
-    # RunnerClient listens to outcomes with core subscriptions.
+    # RunnerClient listens to outcomes with core subscriptions (no JetStream consumer of its own).
     live = await runner.nc.subscribe("runs.held.tenant-a")
     await runner.nc.flush()
     await satisfaction.nc.jetstream(timeout=JS_TIMEOUT).publish("runs.held.tenant-a", b'{"run_id": "r-2"}')
     held = await live.next_msg(timeout=5)
     assert held.data == b'{"run_id": "r-2"}'
     # A runner announces and finishes runs.
+    js = runner.nc.jetstream(timeout=JS_TIMEOUT)
     for subject in ("runs.requested.tenant-a", "runs.finished.tenant-a"):
         await js.publish(subject, b"{}")
     assert runner.violations() == [] and satisfaction.violations() == []

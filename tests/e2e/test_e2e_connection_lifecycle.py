@@ -147,6 +147,9 @@ async def test_e2e_runner_credentials_are_restricted(dev_stack: DevStackProcess)
     """The stack's NATS runs with the permission file: dev.json's runner credentials cannot serve
     `vault.resolve` or read `connections.>`, and an anonymous client is not let in."""
     info = dev_stack.info
+    # dev.json holds a runner identity of the dev tenant, issued by runner-auth (no static runner).
+    assert str(info["nats_user"]).startswith("rnr_")
+    assert info["nats_inbox_prefix"] == f"_INBOX.{info['nats_user']}"
     errors: list[str] = []
 
     async def on_error(error: Exception) -> None:

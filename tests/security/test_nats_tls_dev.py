@@ -48,11 +48,12 @@ async def test_dev_mutual_tls_admits_only_clients_with_the_generated_certificate
     (server,) = dev_nats.stoppers
     url = server.url  # type: ignore[attr-defined]
     assert url.startswith("tls://127.0.0.1:")
-    runner = dev_nats.nats_client("runner")
+    # Any static user shows the transport (runners are auth-callout identities that need runner-auth).
+    audit = dev_nats.nats_client("audit")
     credentials = {
-        "user": runner["GRANTLINE_NATS_USER"],
-        "password": runner["GRANTLINE_NATS_PASSWORD"],
-        "inbox_prefix": runner["GRANTLINE_NATS_INBOX_PREFIX"],
+        "user": audit["GRANTLINE_NATS_USER"],
+        "password": audit["GRANTLINE_NATS_PASSWORD"],
+        "inbox_prefix": audit["GRANTLINE_NATS_INBOX_PREFIX"],
         "allow_reconnect": False,
         "connect_timeout": 5,
     }

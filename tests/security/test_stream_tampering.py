@@ -24,7 +24,8 @@ from grantline.common.nats.permissions import SERVICE_USERS
 from grantline.common.nats.streams import stream_specs
 
 STREAMS = [spec.name for spec in stream_specs()]
-STOLEN_REPLIES = "_INBOX.runner.>"
+# Every runner identity's reply inbox is _INBOX.<runner id>: capturing all inboxes takes them all.
+STOLEN_REPLIES = "_INBOX.>"
 
 
 async def _state(inspector: Connected) -> dict[str, object]:
@@ -104,7 +105,7 @@ async def test_no_service_can_tamper_with_streams_or_read_another_services_consu
     assert await _consumers(owners) == consumers_before == {spec.durable for spec in DURABLE_CONSUMERS}
 
 
-async def test_a_runners_resolve_reply_stays_off_every_stream(connect_as, history: None) -> None:  # type: ignore[no-untyped-def]
+async def test_a_runners_resolve_reply_stays_off_every_stream(connect_as, history: None, runner_auth) -> None:  # type: ignore[no-untyped-def]
     # After the gateway's attempt, a runner resolves: the reply reaches the runner and no stream.
     gateway = await connect_as("auth-gateway")
     await gateway.publish_refused(
@@ -119,7 +120,7 @@ async def test_a_runners_resolve_reply_stays_off_every_stream(connect_as, histor
     await vault.nc.subscribe("vault.resolve.*", queue="vault.vault.resolve", cb=answer)
     await vault.nc.flush()
     before = await _state(vault)
-    runner = await connect_as("runner")
+    runner = await connect_as(await runner_auth.issue(["tenant-a"]))
     reply = await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=5)
     assert b"sbx_at_not_for_the_gateway" in reply.data
     assert await _state(vault) == before  # nothing was captured (same subjects, same message counts)

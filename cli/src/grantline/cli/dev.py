@@ -115,7 +115,8 @@ class DevStack:
         permissions = load_permissions()
         self.nats_passwords = load_or_create_passwords(self.data_dir / "nats-users.json", permissions)
         config = self.data_dir / "nats-auth.conf"
-        config.write_text(render_authorization(permissions, self.nats_passwords))
+        issuer = dev_callout_issuer(self.data_dir)
+        config.write_text(render_authorization(permissions, self.nats_passwords, callout_issuer=issuer))
         os.chmod(config, 0o600)
         return config
 
@@ -307,6 +308,8 @@ def run_dev(
             env = {**base_env, "GRANTLINE_HTTP_PORT": str(port), "GRANTLINE_SERVICE_NAME": name}
             env.update(grant_keys.get(name, {}))
             env.update(stack.nats_client(name))
+            if name == "runner-auth":
+                env.update(runner_auth_dev_environment(stack))
             stack.spawn(name, ["run", name], env)
             health[name] = f"http://127.0.0.1:{port}/readyz"
         problems = stack.wait_ready(health)
@@ -325,12 +328,9 @@ def run_dev(
             "logs": str(root / "logs"),
             **stack.nats_tls_info(),
         }
-        runner = stack.nats_client("runner")
-        if runner:
-            # What an app runner needs to connect (DESIGN section 7): user, password, reply inbox prefix.
-            info["nats_user"] = runner["GRANTLINE_NATS_USER"]
-            info["nats_password"] = runner["GRANTLINE_NATS_PASSWORD"]
-            info["nats_inbox_prefix"] = runner["GRANTLINE_NATS_INBOX_PREFIX"]
+        if stack.nats_passwords:
+            # What an app runner needs to connect (DESIGN section 7): a runner identity of the dev tenant.
+            info.update(dev_runner_credentials(root, database_url, tenant_id))
         dev_json = root / "dev.json"
         dev_json.write_text(json.dumps(info, indent=2) + "\n")
         os.chmod(dev_json, 0o600)
@@ -394,3 +394,80 @@ def _ensure_dev_tenant(database_url: str, api_key: str) -> str:
     except ImportError:
         return "dev"
     return str(ensure_tenant_with_key(database_url, name="dev", api_key=api_key))
+
+
+# -- runner identities (runner-auth) ------------------------------------------------------------------
+
+
+def dev_callout_issuer(root: Path) -> str:
+    """The auth-callout issuer's public key; its seed is kept beside the data (0600), made once."""
+    from grantline.runner_auth.adapters.nats_jwt import key_pair, new_account_seed
+
+    path = root / "runner-auth-issuer.nk"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(new_account_seed())
+    os.chmod(path, 0o600)
+    return str(key_pair(path.read_text()).public_key.decode())
+
+
+def runner_auth_dev_environment(stack: DevStack) -> dict[str, str]:
+    """runner-auth's issuer seed file and its system-account (kick) password, when NATS has auth."""
+    if not stack.nats_passwords:
+        return {}
+    from grantline.common.nats.permissions import KICK_USER
+
+    return {
+        "GRANTLINE_RUNNER_AUTH_ISSUER_SEED_FILE": str(stack.data_dir / "runner-auth-issuer.nk"),
+        "GRANTLINE_RUNNER_AUTH_KICK_PASSWORD": stack.nats_passwords[KICK_USER],
+    }
+
+
+def dev_runner_credentials(root: Path, database_url: str, tenant_id: str) -> dict[str, str]:
+    """``nats_user``/``nats_password``/``nats_inbox_prefix`` of the dev tenant's runner.
+
+    Kept in ``dev-runner.json`` (0600) and reused while the registry still holds it unrevoked;
+    otherwise a new runner is created.
+    """
+    import asyncio
+
+    path = root / "dev-runner.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    credentials = asyncio.run(_ensure_dev_runner(database_url, tenant_id, stored))
+    if credentials != stored:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(credentials, handle, indent=2)
+    return credentials
+
+
+async def _ensure_dev_runner(database_url: str, tenant_id: str, stored: dict[str, str]) -> dict[str, str]:
+    from grantline.common.contract.runner_identities import runner_inbox_prefix
+    from grantline.common.db.engine import create_engine, session_factory, transaction
+    from grantline.runner_auth.adapters.runner_repository import get_runner
+    from grantline.runner_auth.service.runners import create_runner
+
+    engine = create_engine(database_url, pool_size=1, application_name="grantline-dev")
+    try:
+        async with transaction(session_factory(engine)) as session:
+            existing = await get_runner(session, str(stored.get("nats_user", "")))
+            if (
+                existing is not None
+                and not existing.revoked
+                and existing.tenants == (tenant_id,)
+                and existing.secret_matches(str(stored.get("nats_password", "")))
+            ):
+                return stored
+            issued = await create_runner(session, tenants=[tenant_id], name="dev", created_by="grantline dev")
+    finally:
+        await engine.dispose()
+    runner_id = issued.runner.runner_id
+    return {
+        "nats_user": runner_id,
+        "nats_password": issued.secret.get_secret_value(),
+        "nats_inbox_prefix": runner_inbox_prefix(runner_id),
+    }

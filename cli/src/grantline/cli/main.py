@@ -7,6 +7,7 @@ import sys
 import typer
 
 from grantline.cli import audit_commands
+from grantline.cli.runners_commands import app as runners_commands_app
 from grantline.cli.satisfaction_commands import app as satisfaction_commands_app
 from grantline.cli.services import ROLES
 from grantline.cli.tenant_commands import app as tenant_commands_app
@@ -108,6 +109,7 @@ def sandbox(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8090
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(tenant_commands_app)  # `tenants ...` and `api-keys ...`
 app.add_typer(satisfaction_commands_app, name="satisfaction")
+app.add_typer(runners_commands_app, name="runners")
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
-"""``grantline nats-config``: render the nats-server users and permissions from the permission file.
+"""``grantline nats-config``: render the nats-server accounts, users, permissions and auth callout.
 
 Without ``--passwords`` each password is a reference to the nats-server process's environment
-(``$GRANTLINE_NATS_PASSWORD_VAULT``, ...), so the output holds no secret: docker-compose and Kubernetes
-mount it as is and pass the passwords to nats-server from secrets.
+(``$GRANTLINE_NATS_PASSWORD_VAULT``, ...), and without ``--callout-issuer`` so is the callout issuer's
+public key (``$GRANTLINE_NATS_CALLOUT_ISSUER``), so the output holds no secret and nothing specific
+to one deployment: docker-compose and Kubernetes mount it as is and feed nats-server the values.
 """
 
 import json
@@ -11,6 +12,7 @@ from pathlib import Path
 import typer
 
 from grantline.common.nats.permissions import (
+    CALLOUT_ISSUER_ENV,
     PermissionFileError,
     bcrypt_passwords,
     default_permissions_path,
@@ -34,6 +36,11 @@ def nats_config(
     user: list[str] = typer.Option(None, "--user", help="only these users (default: all)"),
     output: Path = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
     list_env: bool = typer.Option(False, "--list-env", help="print the password variable of each user"),
+    callout_issuer: str = typer.Option(
+        None,
+        "--callout-issuer",
+        help=f"the auth-callout issuer's public account nkey (default: ${CALLOUT_ISSUER_ENV} at run time)",
+    ),
 ) -> None:
     """Render the nats-server ``authorization`` block for Grantline's NATS users."""
     try:
@@ -42,6 +49,7 @@ def nats_config(
             for name in user or list(permissions.users):
                 permissions.user(name)
                 typer.echo(f"{name}\t{password_env_name(name)}")
+            typer.echo(f"(callout issuer public key)\t{CALLOUT_ISSUER_ENV}")
             return
         mapping: dict[str, str] | None = None
         if passwords is not None:
@@ -51,7 +59,9 @@ def nats_config(
                 mapping = bcrypt_passwords(mapping)
         elif bcrypt:
             raise PermissionFileError("--bcrypt needs --passwords")
-        rendered = render_authorization(permissions, mapping, users=user or None)
+        rendered = render_authorization(
+            permissions, mapping, users=user or None, callout_issuer=callout_issuer
+        )
     except (PermissionFileError, OSError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

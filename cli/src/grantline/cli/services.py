@@ -33,5 +33,6 @@ ROLES: dict[str, Role] = {
         Role("satisfaction", "satisfaction"),
         Role("refresher", "refresher"),
         Role("auth-gateway", "auth_gateway"),
+        Role("runner-auth", "runner_auth"),
     )
 }

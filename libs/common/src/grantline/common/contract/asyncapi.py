@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grantline.common.contract import audit, satisfaction, vault, vault_admin
+from grantline.common.contract import audit, runner_identities, satisfaction, vault, vault_admin
 from grantline.common.contract.envelope import TenantScopedEvent, tenant_scoped
 from grantline.common.contract.errors import ErrorReply
 from grantline.common.contract.registry import EVENT_TYPES
@@ -97,6 +97,24 @@ REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
         vault_admin.WebhookVerifyRequest,
         vault_admin.WebhookVerdict,
         "Verify a provider webhook with the secret only the vault holds.",
+    ),
+    (
+        runner_identities.SUBJECT_RUNNERS_CREATE,
+        runner_identities.CreateRunnerRequest,
+        runner_identities.RunnerCreated,
+        "Create a runner identity for one tenant (runner-auth); the reply holds its secret, once.",
+    ),
+    (
+        runner_identities.SUBJECT_RUNNERS_LIST,
+        runner_identities.ListRunnersRequest,
+        runner_identities.RunnerList,
+        "A tenant's own runner identities (runner-auth).",
+    ),
+    (
+        runner_identities.SUBJECT_RUNNERS_REVOKE,
+        runner_identities.RevokeRunnerRequest,
+        runner_identities.RunnerRevoked,
+        "Revoke one of a tenant's runners; its connections are closed within seconds (runner-auth).",
     ),
 ]
 

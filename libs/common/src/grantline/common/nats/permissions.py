@@ -1,8 +1,10 @@
 """NATS users and subject permissions, from the one permission file (``deploy/nats/permissions.yaml``).
 
 The same file drives ``grantline dev`` (embedded NATS), docker-compose and Kubernetes: this module
-loads and validates it, renders the nats-server ``authorization { users = [...] }`` block, and gives
-each service the environment it connects with (user, password, reply inbox prefix).
+loads and validates it, renders the nats-server accounts (``GRANTLINE`` with every static user and
+JetStream, ``SYS`` with the one user that may close connections) and the ``auth_callout`` block that
+hands every other client (the runners) to runner-auth, and gives each service the environment it
+connects with (user, password, reply inbox prefix).
 
 Passwords come from a mapping (plaintext or bcrypt hashes) or, for containers, as references to
 environment variables of the nats-server process (``$GRANTLINE_NATS_PASSWORD_VAULT``), so a rendered
@@ -22,11 +24,19 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-SERVICE_USERS = ("auth-gateway", "vault", "refresher", "satisfaction", "audit")
-CLIENT_USERS = ("runner", "audit-reader")
+SERVICE_USERS = ("auth-gateway", "vault", "refresher", "satisfaction", "audit", "runner-auth")
+CLIENT_USERS = ("audit-reader",)
 # The one identity that may create and update streams and consumers: `grantline migrate` (the
 # migration Job, `grantline dev`). No running service holds its credentials.
 OPERATOR_USERS = ("operator",)
+# The one user of the system account: runner-auth's, to find (CONNZ) and close (KICK) connections.
+KICK_USER = "runner-auth-kick"
+# The account of every Grantline user, static or issued by the auth callout (runners).
+GRANTLINE_ACCOUNT = "GRANTLINE"
+SYSTEM_ACCOUNT = "SYS"
+# The environment variable a nats-server reads the callout issuer's public key from (unless the
+# key is written into the rendered config).
+CALLOUT_ISSUER_ENV = "GRANTLINE_NATS_CALLOUT_ISSUER"
 PERMISSIONS_ENV = "GRANTLINE_NATS_PERMISSIONS_FILE"
 # Where the container image keeps a copy of the file (see the Dockerfile).
 IMAGE_PERMISSIONS_PATH = Path("/etc/grantline/nats-permissions.yaml")
@@ -137,6 +147,8 @@ class NatsUser(BaseModel):
     name: str
     description: str = ""
     kind: Literal["service", "client", "operator"]
+    # "system": a user of the NATS system account (only the kick user); everyone else is in GRANTLINE.
+    account: Literal["grantline", "system"] = "grantline"
     inbox_prefix: str = ""
     allow_responses: bool = False
     publish: SubjectRules = SubjectRules()
@@ -181,10 +193,15 @@ class PermissionFile(BaseModel):
     @model_validator(mode="after")
     def _check_users(self) -> PermissionFile:
         missing = [
-            name for name in (*SERVICE_USERS, *CLIENT_USERS, *OPERATOR_USERS) if name not in self.users
+            name
+            for name in (*SERVICE_USERS, *CLIENT_USERS, *OPERATOR_USERS, KICK_USER)
+            if name not in self.users
         ]
         if missing:
             raise ValueError(f"users missing from the permission file: {', '.join(missing)}")
+        system = [name for name, user in self.users.items() if user.account == "system"]
+        if system != [KICK_USER]:
+            raise ValueError(f"the system account holds exactly one user, {KICK_USER!r}; found {system}")
         prefixes = [user.inbox_prefix for user in self.users.values()]
         for prefix in prefixes:
             overlapping = [p for p in prefixes if p != prefix and p.startswith(prefix + ".")]
@@ -309,19 +326,34 @@ def _quoted(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid nats-server config string
 
 
-def _subject_list(name: str, subjects: list[str]) -> list[str]:
-    indent = " " * 10
+def _subject_list(name: str, subjects: list[str], indent: str) -> list[str]:
     return [f"{indent}{name}: [", *(f"{indent}  {_quoted(s)}" for s in subjects), f"{indent}]"]
 
 
-def _rules_block(kind: str, rules_allow: Iterable[str], rules_deny: Iterable[str]) -> list[str]:
+def _rules_block(kind: str, rules_allow: Iterable[str], rules_deny: Iterable[str], indent: str) -> list[str]:
     allow, deny = list(rules_allow), list(rules_deny)
+    inner = indent + "  "
     # A missing allow list means "allow everything" to nats-server: an empty one must say "nothing".
-    lines = [f"        {kind}: {{", *_subject_list("allow", allow or [NOTHING_SUBJECT])]
+    lines = [f"{indent}{kind}: {{", *_subject_list("allow", allow or [NOTHING_SUBJECT], inner)]
     if deny:
-        lines += _subject_list("deny", deny)
-    lines.append("        }")
+        lines += _subject_list("deny", deny, inner)
+    lines.append(f"{indent}}}")
     return lines
+
+
+def _user_block(user: NatsUser, password: str, indent: str) -> list[str]:
+    inner, rules = indent + "  ", indent + "    "
+    lines = [
+        f"{indent}{{",
+        f"{inner}user: {_quoted(user.name)}",
+        f"{inner}password: {password}",
+        f"{inner}permissions: {{",
+        *_rules_block("publish", user.publish.allow, user.publish.deny, rules),
+        *_rules_block("subscribe", user.subscribe_allow(), user.subscribe.deny, rules),
+    ]
+    if user.allow_responses:
+        lines.append(f"{rules}allow_responses: true")
+    return [*lines, f"{inner}}}", f"{indent}}}"]
 
 
 def render_authorization(
@@ -329,40 +361,58 @@ def render_authorization(
     passwords: Mapping[str, str | SecretStr] | None = None,
     *,
     users: Iterable[str] | None = None,
+    callout_issuer: str | None = None,
 ) -> str:
-    """The nats-server ``authorization`` block for ``users`` (default: all).
+    """The nats-server accounts, system account and ``authorization { auth_callout }`` for ``users``.
 
     Each password is taken from ``passwords`` (plaintext or a bcrypt hash); without a mapping it is a
-    reference to the nats-server process's environment variable (``password_env_name``).
+    reference to the nats-server process's environment variable (``password_env_name``). The callout
+    issuer (an account public nkey) is written as given, else read from ``$GRANTLINE_NATS_CALLOUT_ISSUER``.
     """
     names = list(users) if users is not None else list(permissions.users)
+
+    def password_of(name: str) -> str:
+        if passwords is None:
+            return "$" + password_env_name(name)
+        if name not in passwords:
+            raise PermissionFileError(f"no password given for NATS user {name!r}")
+        value = passwords[name]
+        return _quoted(value.get_secret_value() if isinstance(value, SecretStr) else value)
+
+    def account_users(account: str) -> list[str]:
+        lines = ["    users = ["]
+        for name in names:
+            user = permissions.user(name)
+            if user.account == account:
+                lines += _user_block(user, password_of(name), " " * 6)
+        return [*lines, "    ]"]
+
+    if callout_issuer is not None and not re.fullmatch(r"A[A-Z2-7]{55}", callout_issuer):
+        raise PermissionFileError("the callout issuer must be an account public nkey (A..., 56 characters)")
+    issuer = _quoted(callout_issuer) if callout_issuer is not None else "$" + CALLOUT_ISSUER_ENV
     lines = [
         "# Generated from deploy/nats/permissions.yaml by `grantline nats-config`; do not edit.",
+        "accounts {",
+        f"  {GRANTLINE_ACCOUNT} {{",
+        "    jetstream: enabled",
+        *account_users("grantline"),
+        "  }",
+        f"  {SYSTEM_ACCOUNT} {{",
+        *account_users("system"),
+        "  }",
+        "}",
+        f"system_account: {SYSTEM_ACCOUNT}",
         "authorization {",
-        "  users = [",
+        "  # A client that is none of the users above is handed to runner-auth (a runner id and secret):",
+        "  # it answers with a user JWT, signed by the issuer key, for the GRANTLINE account.",
+        "  auth_callout {",
+        f"    issuer: {issuer}",
+        f"    account: {GRANTLINE_ACCOUNT}",
+        *_subject_list("auth_users", names, "    "),
+        "  }",
+        "}",
+        "",
     ]
-    for name in names:
-        user = permissions.user(name)
-        if passwords is None:
-            password = "$" + password_env_name(name)
-        else:
-            if name not in passwords:
-                raise PermissionFileError(f"no password given for NATS user {name!r}")
-            value = passwords[name]
-            plain = value.get_secret_value() if isinstance(value, SecretStr) else value
-            password = _quoted(plain)
-        lines += [
-            "    {",
-            f"      user: {_quoted(name)}",
-            f"      password: {password}",
-            "      permissions: {",
-            *_rules_block("publish", user.publish.allow, user.publish.deny),
-            *_rules_block("subscribe", user.subscribe_allow(), user.subscribe.deny),
-        ]
-        if user.allow_responses:
-            lines.append("        allow_responses: true")
-        lines += ["      }", "    }"]
-    lines += ["  ]", "}", ""]
     return "\n".join(lines)
 
 

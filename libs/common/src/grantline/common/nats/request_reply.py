@@ -140,10 +140,14 @@ class RequestSubscription:
 
 
 def answering(
-    subject: str, request_model: type[RequestT], handler: Callable[[RequestT], Awaitable[BaseModel]]
+    subject: str,
+    request_model: type[RequestT],
+    handler: Callable[[RequestT], Awaitable[BaseModel]],
+    *,
+    encode: Callable[[BaseModel], bytes] = encode_message,
 ) -> Answer:
     """An ``Answer`` that validates into ``request_model``, calls ``handler`` in a span, and turns
-    every failure into an error reply."""
+    every failure into an error reply. ``encode`` writes the reply (default: secrets masked)."""
 
     async def answer(data: bytes, headers: Mapping[str, str] | None, _subject: str) -> tuple[bytes, str]:
         with tracer().start_as_current_span(
@@ -170,7 +174,7 @@ def answering(
                     return _INTERNAL, "failed"
             if isinstance(reply, ErrorReply):
                 span.set_attribute("grantline.error.code", reply.error.code.value)
-        return encode_message(reply), outcome
+        return encode(reply), outcome
 
     return answer
 

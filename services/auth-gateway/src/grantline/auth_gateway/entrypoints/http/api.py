@@ -11,6 +11,7 @@ from grantline.auth_gateway.entrypoints.http import (
     oauth_routes,
     provider_apps_routes,
     providers_routes,
+    runners_routes,
     satisfaction_routes,
     webhooks_routes,
 )
@@ -43,6 +44,7 @@ def create_api(gateway: Gateway | None = None) -> FastAPI:
         satisfaction_routes,
         audit_routes,
         webhooks_routes,
+        runners_routes,
     ):
         app.include_router(module.router)
     return app

@@ -1,0 +1,25 @@
+"""The background task that closes revoked runners' connections (service/revocations.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from grantline.common.runtime import ServiceRuntime
+from grantline.runner_auth.service.revocations import Kicker, enforce_revocations
+
+
+def revocation_sweep(
+    runtime: ServiceRuntime, kicker: Callable[[], Kicker | None], *, interval_seconds: float
+) -> Callable[[], Awaitable[None]]:
+    """A loop that runs one sweep (one transaction) every ``interval_seconds``, until cancelled."""
+
+    async def loop() -> None:
+        while True:
+            current = kicker()
+            if current is not None:
+                async with runtime.transaction(wake_relay=False) as session:
+                    await enforce_revocations(session, current)
+            await asyncio.sleep(interval_seconds)
+
+    return loop

@@ -1,0 +1,45 @@
+"""Making revocation stick: close the open connections of revoked runners.
+
+A revoked runner cannot reconnect (the callout refuses it), but a connection it already has stays
+open until the server is told to close it. The admin entrypoint kicks right after committing a
+revocation; the sweep also runs every second or so, which covers revocations made from the CLI,
+a runner-auth replica that died between commit and kick, and a connection that was authorised
+just before the revocation committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.runner_auth.adapters import runner_repository as repository
+
+log = logging.getLogger(__name__)
+
+# How long after a revocation the sweep keeps looking for the runner's connections.
+REVOCATION_GRACE = timedelta(seconds=30)
+
+
+class Kicker(Protocol):
+    async def kick_user(self, user: str) -> int: ...
+
+
+async def enforce_revocations(session: AsyncSession, kicker: Kicker) -> int:
+    """Kick the connections of every revoked runner still within its grace; connections closed."""
+    started = (await session.execute(select(func.now()))).scalar_one()
+    runner_ids = await repository.revocations_to_enforce(session, grace=REVOCATION_GRACE)
+    closed = 0
+    done: list[str] = []
+    for runner_id in runner_ids:
+        try:
+            closed += await kicker.kick_user(runner_id)
+        except Exception as error:  # NATS unreachable: keep it on the list for the next sweep
+            log.warning("kick failed", extra={"runner_id": runner_id, "error": type(error).__name__})
+            continue
+        done.append(runner_id)
+    await repository.mark_kick_checked(session, done, started)
+    return closed
