@@ -41,7 +41,7 @@ class RealVault:
     def seed_provider_app(self) -> None:
         """The tenant's data key and the sandbox provider app (client secret sealed)."""
         wrapped = wrap_data_key(self.keyring, TENANT, self.data_key)
-        context = SealContext.for_provider_app(TENANT, PROVIDER_APP)
+        context = SealContext.for_provider_app(TENANT, PROVIDER_APP, provider="sandbox")
         sealed_secret = seal(self.data_key, context=context, plaintext=CLIENT_SECRET)
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             conn.execute(
@@ -82,9 +82,11 @@ class RealVault:
             )
 
     def _seal(self, connection_id: str, field: SecretField, value: str) -> bytes:
-        return seal(
-            self.data_key, context=SealContext.for_connection(TENANT, connection_id, field), plaintext=value
+        # Bound to the row's owner and provider as `store` writes them.
+        context = SealContext.for_connection(
+            TENANT, connection_id, owner=f"user:{connection_id}", provider="sandbox", field=field
         )
+        return seal(self.data_key, context=context, plaintext=value)
 
     def spawn(self, nats_url: str, sandbox_url: str, log: Path) -> subprocess.Popen[bytes]:
         """`grantline run vault`, with the sandbox in its catalogue."""

@@ -78,7 +78,9 @@ def seed_vault(database_url: str, keyring: Keyring) -> None:
     """One tenant, one provider app, one active connection whose token expires in a day."""
     data_key = generate_data_key()
     wrapped = wrap_data_key(keyring, TENANT, data_key)
-    context = SealContext.for_connection(TENANT, "conn-bench", SecretField.ACCESS_TOKEN)
+    context = SealContext.for_connection(
+        TENANT, "conn-bench", owner="user:alice", provider="sandbox", field=SecretField.ACCESS_TOKEN
+    )
     sealed = seal(data_key, context=context, plaintext="sbx_at_bench_" + secrets.token_urlsafe(24))
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(

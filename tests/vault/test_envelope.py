@@ -11,7 +11,7 @@ from grantline.vault.domain import (
     DataKey,
     DecryptionError,
     Keyring,
-    OwnerKind,
+    RowKind,
     SealContext,
     SecretField,
     WrappedDataKey,
@@ -27,7 +27,10 @@ from grantline.vault.domain import (
 )
 
 TENANT = "tenant-a"
+OWNER = "user:alice"
+PROVIDER = "github"
 TOKEN = "ya29.canary-access-token-3f1c"
+BASE = SealContext.for_connection(TENANT, "conn-1", owner=OWNER, provider=PROVIDER, field="access_token")
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def data_key() -> DataKey:
 
 @pytest.fixture
 def context() -> SealContext:
-    return SealContext.for_connection(TENANT, "conn-1", SecretField.ACCESS_TOKEN)
+    return BASE
 
 
 def _flip(blob: bytes, index: int) -> bytes:
@@ -96,7 +99,7 @@ def test_every_seal_differs(data_key: DataKey, context: SealContext) -> None:
 
 def test_layout(data_key: DataKey, context: SealContext) -> None:
     sealed = seal(data_key, context=context, plaintext=TOKEN)
-    assert sealed[0] == 1  # format version
+    assert sealed[0] == 2  # format version (bound to owner and provider)
     assert sealed[1] == len("dk-1")
     assert sealed[2:6] == b"dk-1"
     assert len(sealed) == 2 + 4 + 12 + len(TOKEN) + 16
@@ -105,12 +108,15 @@ def test_layout(data_key: DataKey, context: SealContext) -> None:
 @pytest.mark.parametrize(
     "moved",
     [
-        SealContext.for_connection("tenant-b", "conn-1", SecretField.ACCESS_TOKEN),  # another tenant
-        SealContext.for_connection(TENANT, "conn-2", SecretField.ACCESS_TOKEN),  # another row
-        SealContext.for_connection(TENANT, "conn-1", SecretField.REFRESH_TOKEN),  # another field
-        SealContext(TENANT, OwnerKind.PROVIDER_APP, "conn-1", SecretField.ACCESS_TOKEN),  # another owner kind
+        dataclasses.replace(BASE, tenant_id="tenant-b"),
+        dataclasses.replace(BASE, row_id="conn-2"),
+        dataclasses.replace(BASE, field=SecretField.REFRESH_TOKEN),
+        dataclasses.replace(BASE, row_kind=RowKind.PROVIDER_APP),
+        dataclasses.replace(BASE, owner="user:bob"),
+        dataclasses.replace(BASE, owner="workspace"),
+        dataclasses.replace(BASE, provider="slack"),
     ],
-    ids=["tenant", "connection", "field", "owner_kind"],
+    ids=["tenant", "connection", "field", "row_kind", "owner", "owner_workspace", "provider"],
 )
 def test_moved_ciphertext_fails(data_key: DataKey, context: SealContext, moved: SealContext) -> None:
     sealed = seal(data_key, context=context, plaintext=TOKEN)
@@ -118,7 +124,7 @@ def test_moved_ciphertext_fails(data_key: DataKey, context: SealContext, moved: 
         open_sealed(data_key, context=moved, sealed=sealed)
     assert info.value.reason == "authentication"
     message = str(info.value)
-    assert "tenant, owner or field" in message
+    assert "tenant, row, owner, provider or field" in message
     assert TOKEN not in message
     for form in _leak_forms(data_key.reveal()):
         assert form not in message
@@ -126,9 +132,11 @@ def test_moved_ciphertext_fails(data_key: DataKey, context: SealContext, moved: 
 
 def test_ambiguous_parts_do_not_collide(data_key: DataKey) -> None:
     # Length prefixes keep ("a:b", "c") apart from ("a", "b:c") and similar concatenations.
-    one = SealContext.for_connection("ab", "c", "api_key")
-    two = SealContext.for_connection("a", "bc", "api_key")
-    assert one.aad != two.aad
+    one = SealContext.for_connection("ab", "c", owner="user:a", provider="p", field="api_key")
+    two = SealContext.for_connection("a", "bc", owner="user:a", provider="p", field="api_key")
+    three = SealContext.for_connection("a", "b", owner="user:ap", provider="x", field="api_key")
+    four = SealContext.for_connection("a", "b", owner="user:a", provider="px", field="api_key")
+    assert one.aad != two.aad and three.aad != four.aad
     with pytest.raises(DecryptionError):
         open_sealed(data_key, context=two, sealed=seal(data_key, context=one, plaintext=TOKEN))
 
@@ -193,18 +201,22 @@ def test_sealed_key_id_rejects_garbage() -> None:
 
 def test_context_validation_and_helpers() -> None:
     with pytest.raises(ValueError):
-        SealContext(TENANT, "user", "c", "access_token")  # type: ignore[arg-type]
+        SealContext(TENANT, "user", "c", OWNER, PROVIDER, "access_token")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        SealContext.for_connection(TENANT, "c", "password")
+        SealContext.for_connection(TENANT, "c", owner=OWNER, provider=PROVIDER, field="password")
     with pytest.raises(ValueError):
-        SealContext.for_connection("", "c", "access_token")
-    context = SealContext.for_connection(TENANT, "c", "access_token")
-    assert context.owner_kind is OwnerKind.CONNECTION
+        SealContext.for_connection(TENANT, "c", owner="", provider=PROVIDER, field="api_key")
+    with pytest.raises(ValueError):
+        SealContext.for_connection(TENANT, "c", owner=OWNER, provider="", field="api_key")
+    with pytest.raises(ValueError):
+        SealContext.for_connection("", "c", owner=OWNER, provider=PROVIDER, field="access_token")
+    context = SealContext.for_connection(TENANT, "c", owner=OWNER, provider=PROVIDER, field="access_token")
+    assert context.row_kind is RowKind.CONNECTION
     assert context.with_field("refresh_token").field is SecretField.REFRESH_TOKEN
     assert context.with_field("refresh_token").aad != context.aad
-    app = SealContext.for_provider_app(TENANT, "app-1")
-    assert (app.owner_kind, app.field) == (OwnerKind.PROVIDER_APP, SecretField.CLIENT_SECRET)
-    assert context == SealContext(TENANT, "connection", "c", "access_token")  # type: ignore[arg-type]
+    app = SealContext.for_provider_app(TENANT, "app-1", provider=PROVIDER)
+    assert (app.row_kind, app.owner, app.field) == (RowKind.PROVIDER_APP, "tenant", SecretField.CLIENT_SECRET)
+    assert context == SealContext(TENANT, "connection", "c", OWNER, PROVIDER, "access_token")  # type: ignore[arg-type]
 
 
 # Data keys wrapped by master keys

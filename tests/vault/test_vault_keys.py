@@ -14,11 +14,16 @@ from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.vault.domain import (
     DecryptionError,
     KeyInUseError,
+    SealContext,
     SecretField,
     load_keyring_file,
     remove_retired_key,
 )
 from grantline.vault.service.sealing import open_value
+
+
+def _at(tenant: str, connection_id: str, field: SecretField, owner: str = "user:alice") -> SealContext:
+    return SealContext.for_connection(tenant, connection_id, owner=owner, provider="sandbox", field=field)
 
 
 async def test_a_ciphertext_moved_to_another_row_tenant_or_field_does_not_decrypt(
@@ -35,15 +40,20 @@ async def test_a_ciphertext_moved_to_another_row_tenant_or_field_does_not_decryp
     async with vault.runtime.transaction() as session:
         key_a = await vault.ctx.keys.find(session, TENANT)
         key_b = await vault.ctx.keys.find(session, "tenant-b")
-    assert open_value(key_a, TENANT, first.connection_id, SecretField.ACCESS_TOKEN, sealed) is not None
-    for key, tenant, connection_id, field in [
-        (key_a, TENANT, second.connection_id, SecretField.ACCESS_TOKEN),  # another row
-        (key_a, TENANT, first.connection_id, SecretField.REFRESH_TOKEN),  # another field
-        (key_a, "tenant-b", first.connection_id, SecretField.ACCESS_TOKEN),  # another tenant, same key
-        (key_b, "tenant-b", other_tenant.connection_id, SecretField.ACCESS_TOKEN),  # another tenant's key
+    own = _at(TENANT, first.connection_id, SecretField.ACCESS_TOKEN)
+    assert open_value(key_a, own, sealed, accept_unbound=False) is not None
+    for key, context in [
+        (key_a, _at(TENANT, second.connection_id, SecretField.ACCESS_TOKEN, "user:bob")),  # another row
+        (key_a, _at(TENANT, first.connection_id, SecretField.REFRESH_TOKEN)),  # another field
+        (key_a, _at("tenant-b", first.connection_id, SecretField.ACCESS_TOKEN)),  # another tenant, same key
+        (
+            key_b,
+            _at("tenant-b", other_tenant.connection_id, SecretField.ACCESS_TOKEN),
+        ),  # another tenant's key
+        (key_a, _at(TENANT, first.connection_id, SecretField.ACCESS_TOKEN, "user:bob")),  # another owner
     ]:
         with pytest.raises(DecryptionError):
-            open_value(key, tenant, connection_id, field, sealed)
+            open_value(key, context, sealed, accept_unbound=True)
     # Copied into bob's row in the database, alice's token is not handed to bob.
     await vault.sql(
         "UPDATE vault.connections SET access_token = :v WHERE id = :id", v=sealed, id=second.connection_id

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import secrets
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +29,8 @@ from grantline.common.nats.secret_wire import request_with_secrets
 from grantline.common.runtime import ServiceRuntime
 from grantline.providers.authorize import build_authorize_url, code_challenge_s256, new_code_verifier
 from grantline.sandbox import SandboxState, create_sandbox_app
+from grantline.vault.app import create_runtime
+from grantline.vault.settings import VaultSettings
 
 CLIENT_ID = "vault-tests"
 CLIENT_SECRET = "sbx_secret_vault_tests_0123456789"
@@ -79,6 +83,26 @@ def write_keyring(path: Path, key_id: str = "mk-test-1") -> Path:
     document = {"active": key_id, "keys": {key_id: base64.b64encode(secrets.token_bytes(32)).decode()}}
     path.write_text(json.dumps(document))
     return path
+
+
+def vault_settings(
+    nats_url: str, database_url: str, sandbox_url: str, keyring_file: Path, **overrides: object
+) -> VaultSettings:
+    """Settings of a vault under test: the sandbox on loopback, quick retries and audit flushes."""
+    values: dict[str, object] = {
+        "nats_url": nats_url,
+        "database_url": database_url,
+        "environment": "test",
+        "database_pool_size": 5,
+        "allow_private_provider_urls": True,
+        "sandbox_url": sandbox_url,
+        "master_keyring_file": keyring_file,
+        "provider_max_attempts": 2,
+        "provider_retry_base_seconds": 0.01,
+        "audit_flush_interval_seconds": 0.05,
+        **overrides,
+    }
+    return VaultSettings(**values)  # type: ignore[arg-type]
 
 
 PROFILE_OF = {
@@ -220,6 +244,17 @@ class VaultHarness:
             "UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE id = :id",
             id=connection_id,
         )
+
+
+@contextlib.asynccontextmanager
+async def running_vault(settings: VaultSettings, sandbox: SandboxServer) -> AsyncIterator[VaultHarness]:
+    """A vault started with `settings`, stopped on exit."""
+    runtime = create_runtime(settings)
+    await runtime.start()
+    try:
+        yield VaultHarness(runtime, sandbox)
+    finally:
+        await runtime.stop()
 
 
 async def gather_all(*coros: Any) -> list[Any]:

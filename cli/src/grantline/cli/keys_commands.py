@@ -1,4 +1,5 @@
-"""``grantline keys``: master keyring status, online rotation (re-wrap of data keys), removal."""
+"""``grantline keys``: master keyring status, online rotation (re-wrap of data keys), removal, and
+the online re-seal of secrets into the format bound to owner and provider (see reseal.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import psycopg
 import typer
 
+from grantline.cli.reseal import ResealReport, reseal_all, unbound_counts_at
 from grantline.common.db.engine import libpq_url
 from grantline.vault.domain import (
     Keyring,
@@ -20,7 +22,8 @@ from grantline.vault.domain import (
 )
 
 app = typer.Typer(
-    help="Master keyring of the vault: status, rotation, removal of retired keys.", no_args_is_help=True
+    help="Master keyring of the vault: status, rotation, removal of retired keys, re-sealing.",
+    no_args_is_help=True,
 )
 
 KEYRING_FILE = typer.Option(..., envvar="GRANTLINE_MASTER_KEYRING_FILE", help="the keyring JSON file")
@@ -89,12 +92,14 @@ def rotate_master(keyring_file: Path, database_url: str) -> tuple[str, int]:
 
 @app.command("status")
 def status(keyring_file: Path = KEYRING_FILE, database_url: str = DATABASE_URL) -> None:
-    """How many data keys each master key wraps."""
+    """How many data keys each master key wraps, and how many rows still hold unbound sealed values."""
     keyring = load_keyring_file(keyring_file)
     for key_id, count in sorted(usage(database_url, keyring).items()):
         marker = " (active)" if key_id == keyring.active_key_id else ""
         missing = "" if key_id in keyring else " (NOT IN KEYRING)"
         typer.echo(f"{key_id}{marker}{missing}: {count} data key(s)")
+    for table, count in unbound_counts_at(database_url).items():
+        typer.echo(f"{table}: {count} row(s) with secrets in the unbound format (1)")
 
 
 @app.command("rotate-master")
@@ -126,3 +131,30 @@ def remove_master(
         raise typer.Exit(1) from None
     write_keyring_file(keyring_file, smaller)
     typer.echo(f"removed {key_id}; {len(smaller)} key(s) remain")
+
+
+@app.command("reseal")
+def reseal_command(
+    keyring_file: Path = KEYRING_FILE,
+    database_url: str = DATABASE_URL,
+    batch_size: int = typer.Option(100, min=1, help="rows per committed batch"),
+) -> None:
+    """Seal every secret again in the format bound to owner and provider (online, resumable)."""
+
+    def progress(table: str, report: ResealReport) -> None:
+        typer.echo(f"{table}: {report.resealed[table]} row(s) re-sealed so far")
+
+    report = reseal_all(
+        database_url, load_keyring_file(keyring_file), batch_size=batch_size, on_batch=progress
+    )
+    for table, count in report.resealed.items():
+        typer.echo(
+            f"{table}: re-sealed {count} row(s); {report.changed_meanwhile[table]} written by the vault "
+            f"meanwhile; {report.remaining.get(table, 0)} still unbound"
+        )
+    for table, row_id, reason in report.failures:
+        typer.echo(f"{table} {row_id}: left unbound, a value does not open ({reason})", err=True)
+    if report.failures or any(report.remaining.values()):
+        typer.echo("unbound values remain: run `grantline keys reseal` again, or see the errors", err=True)
+        raise typer.Exit(1)
+    typer.echo("every sealed secret is bound: GRANTLINE_REQUIRE_BOUND_SEALS=true can be set")

@@ -20,6 +20,10 @@ class VaultSettings(ServiceSettings):
     # master key, so fingerprints of one token differ across a master rotation.
     fingerprint_key: SecretStr | None = None
 
+    # Refuse sealed values in the unbound format (version 1: not bound to owner and provider). Turn on
+    # once `grantline keys status` counts no unbound value left (after `grantline keys reseal`).
+    require_bound_seals: bool = False
+
     # Unwrapped data keys kept in memory.
     data_key_cache_size: int = Field(default=10_000, ge=1)
     data_key_cache_ttl_seconds: float = Field(default=300.0, gt=0)

@@ -1,7 +1,7 @@
 """Envelope encryption for the vault: pure code, no I/O besides reading the keyring file or variable.
 
 Master keyring -> wraps one data key per tenant -> seals each secret with associated data binding
-tenant, owner and field.
+tenant, row, the row's owner and provider, and field.
 """
 
 from grantline.vault.domain.data_key_cache import DataKeyCache
@@ -13,12 +13,15 @@ from grantline.vault.domain.data_keys import (
     wrap_data_key,
 )
 from grantline.vault.domain.envelope import (
+    TENANT_OWNER,
     DataKeyLookup,
-    OwnerKind,
+    RowKind,
     SealContext,
     SecretField,
     open_sealed,
+    reseal_bound,
     seal,
+    sealed_format_version,
     sealed_key_id,
 )
 from grantline.vault.domain.errors import DecryptionError, KeyInUseError, KeyringError
@@ -36,6 +39,7 @@ from grantline.vault.domain.keyring import (
 
 __all__ = [
     "DEFAULT_KEYRING_ENV",
+    "TENANT_OWNER",
     "DataKey",
     "DataKeyCache",
     "DataKeyLookup",
@@ -44,7 +48,7 @@ __all__ = [
     "Keyring",
     "KeyringError",
     "MasterKey",
-    "OwnerKind",
+    "RowKind",
     "SealContext",
     "SecretField",
     "WrappedDataKey",
@@ -57,8 +61,10 @@ __all__ = [
     "open_sealed",
     "parse_keyring",
     "remove_retired_key",
+    "reseal_bound",
     "rewrap_data_key",
     "seal",
+    "sealed_format_version",
     "sealed_key_id",
     "unwrap_data_key",
     "wrap_data_key",

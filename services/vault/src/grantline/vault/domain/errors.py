@@ -23,8 +23,9 @@ class DecryptionError(Exception):
     """A sealed value or wrapped data key did not decrypt.
 
     `reason` is a short machine-readable code: `format` (malformed or unsupported bytes),
-    `key_id` (sealed under another data key), `unknown_master_key`, or `authentication`
-    (altered, or bound to another tenant, owner or field).
+    `key_id` (sealed under another data key), `unknown_master_key`, `unbound` (a version 1 value
+    while the vault requires the bound format), or `authentication` (altered, or bound to another
+    tenant, row, owner, provider or field).
     """
 
     def __init__(self, message: str, *, reason: str) -> None:

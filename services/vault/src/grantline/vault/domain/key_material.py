@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from grantline.vault.domain.sealed_format import build_header
+from grantline.vault.domain.sealed_format import UNBOUND_FORMAT_VERSION, build_header
 
 KEY_BYTES = 32
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -72,14 +72,16 @@ class MasterKey(SymmetricKey):
 class DataKey(SymmetricKey):
     """A tenant's unwrapped data key; seals and opens secrets.
 
-    It also keeps the sealed-value header for its id, built once, since every value it seals starts with it.
+    It also keeps the sealed-value headers for its id, built once, since every value it seals starts
+    with `header` (and values sealed before owner binding with `unbound_header`).
     """
 
-    __slots__ = ("header",)
+    __slots__ = ("header", "unbound_header")
 
     def __init__(self, key_id: str, key: bytes) -> None:
         super().__init__(key_id, key)
         self.header = build_header(key_id)
+        self.unbound_header = build_header(key_id, UNBOUND_FORMAT_VERSION)
 
 
 def generate_data_key(data_key_id: str | None = None) -> DataKey:

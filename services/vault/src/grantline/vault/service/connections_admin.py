@@ -18,10 +18,11 @@ from grantline.common.contract.vault_admin import (
 )
 from grantline.common.nats.secret_wire import is_masked
 from grantline.vault.adapters import connection_repository as connection_rows
-from grantline.vault.domain import SealContext, SecretField, seal
+from grantline.vault.domain import SecretField, seal
 from grantline.vault.domain.connection_rules import ConnectionStatus
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.records import audit, connection_info, emit, owner_user
+from grantline.vault.service.sealing import connection_context
 
 
 async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> ConnectionInfo | ErrorReply:
@@ -54,7 +55,7 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
     connection_id = f"conn_{secrets.token_hex(12)}"
     async with ctx.transaction() as session:
         key = await ctx.keys.get_or_create(session, request.tenant_id)
-        context = SealContext.for_connection(request.tenant_id, connection_id, SecretField.API_KEY)
+        context = connection_context(request, connection_id, SecretField.API_KEY)
         await connection_rows.insert(
             session,
             {

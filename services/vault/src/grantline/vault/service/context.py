@@ -44,6 +44,11 @@ class VaultContext:
     # Replica identity, written as the refresh lease owner.
     instance_id: str
 
+    @property
+    def accept_unbound_seals(self) -> bool:
+        """Whether sealed values of format version 1 (not bound to owner and provider) still open."""
+        return not self.settings.require_bound_seals
+
     def definition(self, provider: str, stored: dict[str, Any] | None = None) -> ProviderDefinition:
         """The definition a grant was made with: the tenant's stored copy, else the catalogue's."""
         if stored:

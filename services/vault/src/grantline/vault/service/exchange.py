@@ -24,12 +24,12 @@ from grantline.providers.token_response import TokenResponseError, TokenSet
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
-from grantline.vault.domain import fingerprint
+from grantline.vault.domain import SecretField, fingerprint
 from grantline.vault.domain.connection_rules import ConnectionStatus, union_scopes
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.provider_apps import client_credentials
 from grantline.vault.service.records import audit, connection_info, emit, owner_user
-from grantline.vault.service.sealing import seal_tokens
+from grantline.vault.service.sealing import connection_context, seal_tokens
 
 log = logging.getLogger(__name__)
 MASKED_SECRET = "a secret arrived masked; send it with grantline.common.nats.secret_wire"
@@ -120,7 +120,8 @@ async def _store(
             )
         connection_id = existing.id if existing is not None else request.connection_id
         key = await ctx.keys.get_or_create(session, request.tenant_id)
-        sealed = seal_tokens(key, request.tenant_id, connection_id, tokens)
+        context = connection_context(request, connection_id, SecretField.ACCESS_TOKEN)
+        sealed = seal_tokens(key, context, tokens)
         values: dict[str, Any] = {
             "status": ConnectionStatus.ACTIVE.value,
             "status_reason": None,

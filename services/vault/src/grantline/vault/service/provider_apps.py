@@ -27,11 +27,11 @@ from grantline.providers.catalogue import CatalogueError, parse_definition
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.provider_client import ClientCredentials
-from grantline.vault.domain import SecretField
+from grantline.vault.domain import SealContext, SecretField
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.records import audit, emit
 from grantline.vault.service.revocation import revoke_in_transaction, tell_providers
-from grantline.vault.service.sealing import open_app_secret, seal_app_secret
+from grantline.vault.service.sealing import open_value, seal_value
 
 
 def app_info(row: Row[Any]) -> ProviderAppInfo:
@@ -52,9 +52,10 @@ def app_info(row: Row[Any]) -> ProviderAppInfo:
 
 
 async def client_credentials(ctx: VaultContext, session: AsyncSession, app: Row[Any]) -> ClientCredentials:
-    """The app's client id and decrypted secret, for one provider call."""
+    """The app's client id and decrypted secret, for one call to the app's provider."""
     key = await ctx.keys.get_or_create(session, app.tenant_id)
-    secret = open_app_secret(key, app.tenant_id, app.id, SecretField.CLIENT_SECRET, app.client_secret)
+    context = SealContext.for_provider_app(app.tenant_id, app.id, provider=app.provider)
+    secret = open_value(key, context, app.client_secret, accept_unbound=ctx.accept_unbound_seals)
     return ClientCredentials(
         client_id=app.client_id, client_secret=secret or _NO_SECRET, settings=dict(app.settings or {})
     )
@@ -100,15 +101,14 @@ async def put_app(ctx: VaultContext, request: PutProviderAppRequest) -> Provider
             "enabled": request.enabled,
             "provider_definition": request.provider_definition,
         }
+        context = SealContext.for_provider_app(request.tenant_id, app_id, provider=request.provider)
         if request.client_secret is not None:
-            values["client_secret"] = seal_app_secret(
-                key, request.tenant_id, app_id, SecretField.CLIENT_SECRET, request.client_secret
-            )
+            values["client_secret"] = seal_value(key, context, request.client_secret)
         if request.webhook_secret is not None:
             # The webhook secret has no field of its own in the seal format; API_KEY keeps it apart
             # from the client secret (the field is part of the associated data).
-            values["webhook_secret"] = seal_app_secret(
-                key, request.tenant_id, app_id, SecretField.API_KEY, request.webhook_secret
+            values["webhook_secret"] = seal_value(
+                key, context.with_field(SecretField.API_KEY), request.webhook_secret
             )
         if existing is None:
             await app_rows.insert(

@@ -30,11 +30,18 @@ from grantline.providers.catalogue import CatalogueError
 from grantline.providers.token_response import ExternalAccount, TokenResponseError, TokenSet
 from grantline.vault.adapters import refresh_rows
 from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
-from grantline.vault.domain import DataKey, SecretField, WrappedDataKey, fingerprint
+from grantline.vault.domain import (
+    DataKey,
+    DecryptionError,
+    SealContext,
+    SecretField,
+    WrappedDataKey,
+    fingerprint,
+)
 from grantline.vault.domain.connection_rules import ConnectionStatus, needs_refresh
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.records import audit, owner_user
-from grantline.vault.service.sealing import open_app_secret, open_value, seal_tokens
+from grantline.vault.service.sealing import connection_row_context, open_value, seal_tokens
 
 log = logging.getLogger(__name__)
 _LEASE_POLL_SECONDS = 0.05
@@ -155,31 +162,12 @@ class Refresher:
         key = _data_key(ctx, row)
         if key is None:
             # Sealed tokens without the tenant's data key: nothing can open them.
-            log.error("refresh impossible: the tenant has no data key", extra={"connection_id": row.id})
-            await self._release(row.id, fence)
-            return RefreshOutcome(
-                row.id, False, row.expires_at, ErrorReply.of(ErrorCode.INTERNAL, "internal error")
-            )
-        client = ClientCredentials(
-            client_id=row.client_id or "",
-            client_secret=open_app_secret(
-                key, row.tenant_id, row.app_id, SecretField.CLIENT_SECRET, row.client_secret
-            )
-            or _EMPTY,
-            settings=dict(row.app_settings or {}),
-        )
-        previous = TokenSet(
-            access_token=open_value(key, row.tenant_id, row.id, SecretField.ACCESS_TOKEN, row.access_token)
-            or _EMPTY,
-            refresh_token=open_value(
-                key, row.tenant_id, row.id, SecretField.REFRESH_TOKEN, row.refresh_token
-            ),
-            id_token=open_value(key, row.tenant_id, row.id, SecretField.ID_TOKEN, row.id_token),
-            expires_at=row.expires_at,
-            refresh_token_expires_at=row.refresh_token_expires_at,
-            scopes=tuple(row.scopes or ()),
-            account=ExternalAccount(id=row.account) if row.account else None,
-        )
+            return await self._unopenable(row, fence, "no_data_key")
+        try:
+            client, previous = _opened_secrets(key, row, accept_unbound=ctx.accept_unbound_seals)
+        except DecryptionError as error:
+            # Altered, moved to another owner or provider, or unbound while bound values are required.
+            return await self._unopenable(row, fence, error.reason)
         try:
             tokens = await ctx.providers.refresh(definition, client, previous)
         except TokenResponseError as error:
@@ -189,6 +177,16 @@ class Refresher:
         except ProviderUnavailable:
             return await self._failed(row, fence, "provider_unavailable")
         return await self._store(row, fence, key, tokens)
+
+    async def _unopenable(self, row: Any, fence: int, reason: str) -> RefreshOutcome:
+        log.error(
+            "refresh impossible: the sealed secrets do not open",
+            extra={"connection_id": row.id, "reason": reason},
+        )
+        await self._release(row.id, fence)
+        return RefreshOutcome(
+            row.id, False, row.expires_at, ErrorReply.of(ErrorCode.INTERNAL, "internal error")
+        )
 
     async def _store(self, row: Any, fence: int, key: DataKey, tokens: TokenSet) -> RefreshOutcome:
         ctx = self._ctx
@@ -225,7 +223,7 @@ class Refresher:
                 connection_id=row.id,
                 owner=ctx.instance_id,
                 fence=fence,
-                sealed=seal_tokens(key, row.tenant_id, row.id, tokens),
+                sealed=seal_tokens(key, connection_row_context(row, SecretField.ACCESS_TOKEN), tokens),
                 expires_at=tokens.expires_at,
                 refresh_token_expires_at=tokens.refresh_token_expires_at,
                 scopes=list(tokens.scopes) or list(row.scopes or []),
@@ -353,6 +351,35 @@ def _data_key(ctx: VaultContext, row: Any) -> DataKey | None:
 
 
 _EMPTY = SecretStr("")
+
+
+def _opened_secrets(key: DataKey, row: Any, *, accept_unbound: bool) -> tuple[ClientCredentials, TokenSet]:
+    """The app's client credentials and the connection's current tokens, opened from the leased row."""
+    # The client secret is bound to the provider it is sent to: this connection's.
+    app_secret = SealContext.for_provider_app(row.tenant_id, row.app_id, provider=row.provider)
+    client = ClientCredentials(
+        client_id=row.client_id or "",
+        client_secret=open_value(key, app_secret, row.client_secret, accept_unbound=accept_unbound) or _EMPTY,
+        settings=dict(row.app_settings or {}),
+    )
+    sealed_at = partial(connection_row_context, row)
+    previous = TokenSet(
+        access_token=open_value(
+            key, sealed_at(SecretField.ACCESS_TOKEN), row.access_token, accept_unbound=accept_unbound
+        )
+        or _EMPTY,
+        refresh_token=open_value(
+            key, sealed_at(SecretField.REFRESH_TOKEN), row.refresh_token, accept_unbound=accept_unbound
+        ),
+        id_token=open_value(
+            key, sealed_at(SecretField.ID_TOKEN), row.id_token, accept_unbound=accept_unbound
+        ),
+        expires_at=row.expires_at,
+        refresh_token_expires_at=row.refresh_token_expires_at,
+        scopes=tuple(row.scopes or ()),
+        account=ExternalAccount(id=row.account) if row.account else None,
+    )
+    return client, previous
 
 
 def _status_error(row: Any) -> ErrorReply | None:

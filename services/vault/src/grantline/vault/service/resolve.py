@@ -57,10 +57,12 @@ _STATUS_ERRORS = {
 
 
 @functools.lru_cache(maxsize=65_536)
-def _seal_context(tenant_id: str, connection_id: str, field: SecretField) -> SealContext:
+def _seal_context(
+    tenant_id: str, connection_id: str, owner: str, provider: str, field: SecretField
+) -> SealContext:
     # Building a context (enum checks, associated data) cost more than the AES-GCM open itself; it
     # holds no secret and never changes for a connection, so recent ones are kept.
-    return SealContext.for_connection(tenant_id, connection_id, field)
+    return SealContext.for_connection(tenant_id, connection_id, owner=owner, provider=provider, field=field)
 
 
 class ResolveService:
@@ -80,6 +82,7 @@ class ResolveService:
         self._refresher = refresher
         self._audit = audit
         self._margin = ctx.settings.refresh_margin_seconds
+        self._accept_unbound = ctx.accept_unbound_seals
 
     async def handle(self, data: bytes, subject: str) -> tuple[bytes, str]:
         """Reply bytes for a request that came on ``subject``, and an outcome label for metrics."""
@@ -154,7 +157,7 @@ class ResolveService:
                 ErrorCode.MISSING_SCOPES,
                 f"the connection lacks scope(s): {' '.join(missing)}",
             )
-        token = self._open(grant.tenant_id, row)
+        token = self._open(grant.tenant_id, call.provider, row)
         self._record(call, row.id, "success", {})
         reply = {
             "access_token": token,
@@ -178,20 +181,29 @@ class ResolveService:
         shared = next((row for row in rows if row.owner == WORKSPACE_OWNER), None)
         return shared if shared is not None and shared.fallback_allowed else None
 
-    def _open(self, tenant_id: str, row: CandidateRow) -> str:
+    def _open(self, tenant_id: str, provider: str, row: CandidateRow) -> str:
+        # The secret opens only for the owner and provider it was sealed for: `row.owner` is the
+        # stored owner the lookup matched, `provider` the one it matched `c.provider` against.
         if row.data_key_id is None or row.master_key_id is None or row.wrapped is None:
             raise DecryptionError("tenant has no data key", reason="format")
         key = self._ctx.keys.unwrap(
             tenant_id, WrappedDataKey(row.master_key_id, row.data_key_id, bytes(row.wrapped))
         )
         if row.auth_kind == "api_key":
-            context = _seal_context(tenant_id, row.id, SecretField.API_KEY)
+            context = _seal_context(tenant_id, row.id, row.owner, provider, SecretField.API_KEY)
             fields: dict[str, str] = json.loads(
-                open_sealed(key, context=context, sealed=bytes(row.api_key or b""))
+                open_sealed(
+                    key,
+                    context=context,
+                    sealed=bytes(row.api_key or b""),
+                    accept_unbound=self._accept_unbound,
+                )
             )
             return next(iter(fields.values()))
-        context = _seal_context(tenant_id, row.id, SecretField.ACCESS_TOKEN)
-        return open_sealed(key, context=context, sealed=bytes(row.access_token or b""))
+        context = _seal_context(tenant_id, row.id, row.owner, provider, SecretField.ACCESS_TOKEN)
+        return open_sealed(
+            key, context=context, sealed=bytes(row.access_token or b""), accept_unbound=self._accept_unbound
+        )
 
     def _deny(
         self, call: _Call, connection_id: str | None, code: ErrorCode, message: str

@@ -24,11 +24,11 @@ from grantline.providers.definition import ProviderDefinition
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
-from grantline.vault.domain import SecretField
+from grantline.vault.domain import DataKey, DecryptionError, SealContext, SecretField
 from grantline.vault.domain.connection_rules import ConnectionStatus
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.records import audit, emit, owner_user
-from grantline.vault.service.sealing import open_app_secret, open_value
+from grantline.vault.service.sealing import connection_row_context, open_value
 
 log = logging.getLogger(__name__)
 _REASONS = ("user", "admin", "provider", "provider_app_disabled")
@@ -107,20 +107,42 @@ async def _provider_job(
     if app is None:
         return None
     key = await ctx.keys.get_or_create(session, row.tenant_id)
-    # Revoking the refresh token ends the whole grant (RFC 7009 2.1); fall back to the access token.
-    if row.refresh_token is not None:
-        token = open_value(key, row.tenant_id, row.id, SecretField.REFRESH_TOKEN, row.refresh_token)
-        hint = "refresh_token"
-    else:
-        token = open_value(key, row.tenant_id, row.id, SecretField.ACCESS_TOKEN, row.access_token)
-        hint = "access_token"
-    if definition.oauth.revoke.client_auth == "bearer_token" and row.access_token is not None:
-        token = open_value(key, row.tenant_id, row.id, SecretField.ACCESS_TOKEN, row.access_token)
-        hint = "access_token"
-    secret = open_app_secret(key, app.tenant_id, app.id, SecretField.CLIENT_SECRET, app.client_secret)
+    try:
+        token, hint, secret = _open_for_revocation(ctx, key, row, app, definition.oauth.revoke.client_auth)
+    except DecryptionError as error:
+        # The row's secrets do not open (altered, or moved to another owner or provider): they are
+        # deleted all the same; the provider is not told.
+        log.error(
+            "provider revocation skipped: the sealed secrets do not open",
+            extra={"connection_id": row.id, "reason": error.reason},
+        )
+        return None
     assert token is not None
     client = ClientCredentials(app.client_id, secret or SecretStr(""), dict(app.settings or {}))
     return ProviderRevocation(definition, client, token, hint)
+
+
+def _open_for_revocation(
+    ctx: VaultContext, key: DataKey, row: Row[Any], app: Row[Any], client_auth: str
+) -> tuple[SecretStr | None, str, SecretStr | None]:
+    accept_unbound = ctx.accept_unbound_seals
+
+    def opened(field: SecretField, sealed: Any) -> SecretStr | None:
+        return open_value(key, connection_row_context(row, field), sealed, accept_unbound=accept_unbound)
+
+    # Revoking the refresh token ends the whole grant (RFC 7009 2.1); fall back to the access token.
+    if row.refresh_token is not None:
+        token = opened(SecretField.REFRESH_TOKEN, row.refresh_token)
+        hint = "refresh_token"
+    else:
+        token = opened(SecretField.ACCESS_TOKEN, row.access_token)
+        hint = "access_token"
+    if client_auth == "bearer_token" and row.access_token is not None:
+        token = opened(SecretField.ACCESS_TOKEN, row.access_token)
+        hint = "access_token"
+    # The client secret is bound to the provider it is sent to: the connection's.
+    app_secret = SealContext.for_provider_app(app.tenant_id, app.id, provider=row.provider)
+    return token, hint, open_value(key, app_secret, app.client_secret, accept_unbound=accept_unbound)
 
 
 async def tell_providers(ctx: VaultContext, jobs: list[ProviderRevocation]) -> None:

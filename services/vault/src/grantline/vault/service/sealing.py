@@ -1,4 +1,8 @@
-"""Sealing a grant's tokens into connection columns, and opening them again."""
+"""Sealing a connection's tokens and a provider app's secrets into their columns, and opening them.
+
+Every context binds the row's owner and provider besides tenant, row and field: build it from the
+row as stored (or, for a new row, from the values being inserted), never from what a caller claims.
+"""
 
 from __future__ import annotations
 
@@ -10,52 +14,40 @@ from grantline.providers.token_response import TokenSet
 from grantline.vault.domain import DataKey, SealContext, SecretField, open_sealed, seal
 
 
-def seal_value(
-    key: DataKey, tenant_id: str, connection_id: str, field: SecretField, value: SecretStr | None
-) -> bytes | None:
+def connection_context(owned: Any, connection_id: str, field: SecretField) -> SealContext:
+    """The context of a connection's sealed column.
+
+    `owned` carries the connection's `tenant_id`, `owner` and `provider`: its row, or the request
+    that creates the row.
+    """
+    return SealContext.for_connection(
+        owned.tenant_id, connection_id, owner=owned.owner, provider=owned.provider, field=field
+    )
+
+
+def connection_row_context(row: Any, field: SecretField) -> SealContext:
+    """The context of one sealed column of a connection row."""
+    return connection_context(row, row.id, field)
+
+
+def seal_value(key: DataKey, context: SealContext, value: SecretStr | None) -> bytes | None:
     """One sealed column value (None stays None)."""
     if value is None:
         return None
-    context = SealContext.for_connection(tenant_id, connection_id, field)
     return seal(key, context=context, plaintext=value.get_secret_value())
 
 
-def seal_tokens(
-    key: DataKey, tenant_id: str, connection_id: str, tokens: TokenSet
-) -> dict[str, bytes | None]:
-    """The sealed token columns of a connection for a token set."""
+def seal_tokens(key: DataKey, context: SealContext, tokens: TokenSet) -> dict[str, bytes | None]:
+    """The sealed token columns of a connection for a token set (`context`'s field is replaced)."""
     return {
-        "access_token": seal_value(
-            key, tenant_id, connection_id, SecretField.ACCESS_TOKEN, tokens.access_token
-        ),
-        "refresh_token": seal_value(
-            key, tenant_id, connection_id, SecretField.REFRESH_TOKEN, tokens.refresh_token
-        ),
-        "id_token": seal_value(key, tenant_id, connection_id, SecretField.ID_TOKEN, tokens.id_token),
+        "access_token": seal_value(key, context.with_field(SecretField.ACCESS_TOKEN), tokens.access_token),
+        "refresh_token": seal_value(key, context.with_field(SecretField.REFRESH_TOKEN), tokens.refresh_token),
+        "id_token": seal_value(key, context.with_field(SecretField.ID_TOKEN), tokens.id_token),
     }
 
 
-def open_value(
-    key: DataKey, tenant_id: str, connection_id: str, field: SecretField, sealed: Any
-) -> SecretStr | None:
-    """Open one sealed column of a connection (None stays None)."""
+def open_value(key: DataKey, context: SealContext, sealed: Any, *, accept_unbound: bool) -> SecretStr | None:
+    """Open one sealed column (None stays None); `accept_unbound` from `require_bound_seals`."""
     if sealed is None:
         return None
-    context = SealContext.for_connection(tenant_id, connection_id, field)
-    return SecretStr(open_sealed(key, context=context, sealed=bytes(sealed)))
-
-
-def seal_app_secret(key: DataKey, tenant_id: str, app_id: str, field: SecretField, value: SecretStr) -> bytes:
-    """A provider app's client or webhook secret, sealed."""
-    context = SealContext.for_provider_app(tenant_id, app_id, field)
-    return seal(key, context=context, plaintext=value.get_secret_value())
-
-
-def open_app_secret(
-    key: DataKey, tenant_id: str, app_id: str, field: SecretField, sealed: Any
-) -> SecretStr | None:
-    """Open a provider app's sealed secret (None stays None)."""
-    if sealed is None:
-        return None
-    context = SealContext.for_provider_app(tenant_id, app_id, field)
-    return SecretStr(open_sealed(key, context=context, sealed=bytes(sealed)))
+    return SecretStr(open_sealed(key, context=context, sealed=bytes(sealed), accept_unbound=accept_unbound))

@@ -7,6 +7,7 @@ The verdict names the tenant and the affected connections (matched by account), 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,10 +25,11 @@ from grantline.providers.webhooks import (
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.provider_client import ProviderUnavailable
-from grantline.vault.domain import SecretField
+from grantline.vault.domain import DecryptionError, SealContext, SecretField
 from grantline.vault.service.context import UnknownProvider, VaultContext
-from grantline.vault.service.sealing import open_app_secret
+from grantline.vault.service.sealing import open_value
 
+log = logging.getLogger(__name__)
 _HMAC_SCHEMES: dict[str, Callable[..., VerifiedWebhook]] = {
     "slack_v0": verify_slack_webhook,
     "github_hmac_sha256": verify_github_webhook,
@@ -104,7 +106,20 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
                 if app.webhook_secret is None:
                     continue
                 key = await ctx.keys.get_or_create(session, app.tenant_id)
-                secret = open_app_secret(key, app.tenant_id, app.id, SecretField.API_KEY, app.webhook_secret)
+                context = SealContext.for_provider_app(
+                    app.tenant_id, app.id, provider=request.provider, field=SecretField.API_KEY
+                )
+                try:
+                    secret = open_value(
+                        key, context, app.webhook_secret, accept_unbound=ctx.accept_unbound_seals
+                    )
+                except DecryptionError as error:
+                    # One tenant's unopenable row must not stop the others' webhooks.
+                    log.error(
+                        "webhook secret does not open",
+                        extra={"provider_app_id": app.id, "reason": error.reason},
+                    )
+                    continue
                 assert secret is not None
                 try:
                     verified = verify(request.body, request.headers, secret, now=now)
