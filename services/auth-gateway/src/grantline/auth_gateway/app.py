@@ -4,9 +4,9 @@ from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.adapters.tables import outbox
 from grantline.auth_gateway.entrypoints.housekeeping import housekeeping
 from grantline.auth_gateway.entrypoints.http.api import create_api
-from grantline.auth_gateway.entrypoints.http.context import Gateway
 from grantline.auth_gateway.entrypoints.ui.mount import mount_ui, own_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
+from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.oauth_flow import OAuthFlow
 from grantline.auth_gateway.settings import GatewaySettings
 from grantline.common.runtime import ServiceRuntime

@@ -32,7 +32,7 @@ from grantline.auth_gateway.domain.oauth_state import (
 )
 from grantline.auth_gateway.domain.return_to import ReturnToError, check_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
-from grantline.auth_gateway.service.principal import Principal
+from grantline.auth_gateway.service.principal import Principal, connection_visible_to
 from grantline.auth_gateway.service.problems import Problem, invalid, not_found
 from grantline.common.contract import vault, vault_admin
 from grantline.common.contract.audit import AuditAction, AuditRecord
@@ -151,7 +151,7 @@ class OAuthFlow:
         defaults = list(app.scopes) or list(definition.oauth.scopes.default)
         reauthorize, name = False, None
         if request.connection_id is not None:
-            existing = await self._connection(principal, request.connection_id)
+            existing = await connection_visible_to(self._bus, principal, request.connection_id)
             if existing.owner != owner or existing.provider != definition.id:
                 raise not_found("connection")
             scopes = scopes_for_reauthorization(existing.scopes, requested or [], defaults)
@@ -224,16 +224,6 @@ class OAuthFlow:
         if not app.enabled:
             raise Problem(409, "provider_app_disabled", f"the provider app for {provider!r} is disabled")
         return app
-
-    async def _connection(self, principal: Principal, connection_id: str) -> vault.ConnectionInfo:
-        info = await self._bus.ask(
-            vault_admin.SUBJECT_CONNECTION_GET,
-            vault_admin.ConnectionRef(tenant_id=principal.tenant_id, connection_id=connection_id),
-            vault.ConnectionInfo,
-        )
-        if info.tenant_id != principal.tenant_id or not principal.may_see(info.owner):
-            raise not_found("connection")
-        return info
 
     async def claim(
         self,

@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import RedirectResponse, Response
 
 from grantline.auth_gateway.domain.return_to import with_outcome
-from grantline.auth_gateway.entrypoints.http.connections_routes import ConnectionView, connection_view
 from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
 from grantline.auth_gateway.service.oauth_flow import FlowRefused, provider_error_code
 from grantline.auth_gateway.service.problems import Problem, from_error_reply
+from grantline.auth_gateway.service.views import ConnectionView, connection_view
 from grantline.common.contract.errors import ErrorReply
 
 router = APIRouter(prefix="/v1/oauth", tags=["oauth"])
