@@ -18,11 +18,12 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
     settings = settings or GatewaySettings()
     api = create_api()
     runtime = ServiceRuntime(settings, outbox=outbox, http_app=api)
+    bus = Bus(lambda: runtime.nats, timeout=settings.bus_timeout_seconds)
     catalogue = TenantCatalogue(
         load_catalogue(settings.provider_dirs, sandbox_url=settings.sandbox_url),
+        bus,
         allow_private_urls=settings.allow_private_provider_urls,
     )
-    bus = Bus(lambda: runtime.nats, timeout=settings.bus_timeout_seconds)
     api.state.gateway = Gateway(
         runtime=runtime,
         settings=settings,
@@ -36,5 +37,5 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
         ),
     )
     mount_ui(api)
-    runtime.add_background_task(housekeeping(runtime))
+    runtime.add_background_task(housekeeping(runtime, bus))
     return runtime

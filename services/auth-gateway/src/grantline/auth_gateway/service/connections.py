@@ -91,8 +91,7 @@ async def store_api_key_connection(
 ) -> ConnectionView:
     """Hand an API key to the vault (it is never returned); fields are checked against the definition."""
     owner = caller.owner_for(user_id=user_id, workspace=workspace)
-    async with gw.runtime.sessions() as session:
-        definition = await gw.catalogue.provider(session, caller.tenant_id, provider)
+    definition = await gw.catalogue.provider(caller.tenant_id, provider)
     if definition.api_key is None:
         raise invalid(f"provider {definition.id!r} uses OAuth: POST /v1/connections/initiate")
     expected = {field.id: field for field in definition.api_key.fields}

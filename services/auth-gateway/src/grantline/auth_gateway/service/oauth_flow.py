@@ -131,7 +131,7 @@ class OAuthFlow:
     ) -> Initiated:
         """Build the authorize URL and store the pending authorization it is bound to."""
         owner = principal.owner_for(user_id=request.user_id, workspace=request.workspace)
-        definition = await self._catalogue.provider(session, principal.tenant_id, request.provider)
+        definition = await self._catalogue.provider(principal.tenant_id, request.provider)
         if definition.oauth is None:
             raise invalid(f"provider {definition.id!r} uses API keys: POST /v1/connections/api-key")
         if not definition.enabled:
@@ -260,7 +260,7 @@ class OAuthFlow:
         pending = stored.pending
         if principal is not None and not principal.may_see(pending.owner):
             raise FlowRefused(StateErrorCode.UNKNOWN_STATE.value)
-        definition = await self._catalogue.provider(session, pending.tenant_id, pending.provider)
+        definition = await self._catalogue.provider(pending.tenant_id, pending.provider)
         try:
             check_issuer(definition.oauth.issuer if definition.oauth else None, iss)
         except StateError as error:
@@ -270,11 +270,10 @@ class OAuthFlow:
         return stored
 
     async def exchange(
-        self, session: AsyncSession, stored: flow_store.StoredPending, code: str
+        self, stored: flow_store.StoredPending, code: str
     ) -> vault.ConnectionInfo | ErrorReply:
         """Hand the code to the vault; the reply is the connection or the vault's error."""
         pending = stored.pending
-        own = await self._catalogue.own_definition_json(session, pending.tenant_id, pending.provider)
         request = vault.ExchangeRequest(
             tenant_id=pending.tenant_id,
             connection_id=pending.connection_id,
@@ -286,7 +285,6 @@ class OAuthFlow:
             requested_scopes=list(pending.scopes),
             reauthorize=stored.reauthorize,
             settings=stored.settings,
-            provider_definition=own,
             name=stored.name,
         )
         return await self._bus.ask_or_error(

@@ -39,9 +39,7 @@ async def put_provider_app(
     gw: Gateway, caller: Principal, provider: str, app: ProviderAppIn
 ) -> ProviderAppView:
     """Store the tenant's OAuth client for a provider; settings are checked against its definition."""
-    async with gw.runtime.sessions() as session:
-        definition = await gw.catalogue.provider(session, caller.tenant_id, provider)
-        own = await gw.catalogue.own_definition_json(session, caller.tenant_id, provider)
+    definition = await gw.catalogue.provider(caller.tenant_id, provider)
     if definition.oauth is None:
         raise invalid(f"provider {provider!r} uses API keys; it has no OAuth client")
     try:
@@ -62,7 +60,6 @@ async def put_provider_app(
             allow_workspace_fallback=app.allow_workspace_fallback,
             enabled=app.enabled,
             actor=caller.actor,
-            provider_definition=own,
         ),
         vault_admin.ProviderAppInfo,
         with_secrets=True,

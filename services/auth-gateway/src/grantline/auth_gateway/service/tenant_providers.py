@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
@@ -15,9 +13,12 @@ from grantline.auth_gateway.service.views import CatalogueView, CategoryView, Pr
 
 async def catalogue_view(gw: Gateway, caller: Principal) -> CatalogueView:
     """Categories, providers, their apps, scopes and whether the tenant has a provider app for each."""
-    async with gw.runtime.sessions() as session:
-        catalogue = await gw.catalogue.for_tenant(session, caller.tenant_id)
-        own = await gw.catalogue.own_ids(session, caller.tenant_id)
+    try:
+        own_definitions = await gw.catalogue.own_definitions(caller.tenant_id)
+    except Problem:
+        own_definitions = []  # the vault did not answer: the shipped catalogue is still useful
+    catalogue = gw.catalogue.base.with_tenant_definitions(own_definitions)
+    own = {definition.id for definition in own_definitions}
     configured: set[str] | None
     try:
         apps = await list_provider_apps(gw, caller)
@@ -38,9 +39,8 @@ async def catalogue_view(gw: Gateway, caller: Principal) -> CatalogueView:
 
 
 async def define_provider(
-    session: AsyncSession, gw: Gateway, caller: Principal, definition: dict[str, Any]
+    gw: Gateway, caller: Principal, definition: dict[str, Any]
 ) -> tuple[ProviderView, bool]:
-    """Store a tenant-defined provider; returns its view and whether it is new (the caller commits)."""
-    _, created = await gw.catalogue.define(session, caller.tenant_id, definition)
-    stored = await gw.catalogue.provider(session, caller.tenant_id, str(definition.get("id")))
+    """Have the vault store a tenant-defined provider; returns its view and whether it is new."""
+    stored, created = await gw.catalogue.define(caller.tenant_id, definition)
     return provider_view(stored, own=True, configured=None), created

@@ -89,3 +89,14 @@ connections = Table(
     Column("id_token", LargeBinary, nullable=True),
     Column("api_key", LargeBinary, nullable=True),
 )
+
+# A tenant's own provider definitions (POST /v1/providers, through the gateway). The vault acts only
+# on definitions from the shipped catalogue or this table; a catalogue id is never looked up here.
+tenant_providers = Table(
+    "tenant_providers",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("provider", String(64), primary_key=True),
+    Column("definition", JSONB, nullable=False),
+    *_timestamps(),
+)

@@ -60,8 +60,7 @@ async def callback(
     if not code:
         return _redirect(pending.return_to, status="error", error="missing_code", **outcome)
     try:
-        async with gw.runtime.sessions() as session:
-            result = await gw.flow.exchange(session, stored, code)
+        result = await gw.flow.exchange(stored, code)
     except Problem as problem:
         return _redirect(pending.return_to, status="error", error=problem.code, **outcome)
     if isinstance(result, ErrorReply):
@@ -94,8 +93,7 @@ async def exchange_code(
             )
     except FlowRefused as refused:
         return problem_response(400, refused.code, "the state is not valid for this caller")
-    async with gw.runtime.sessions() as session:
-        result = await gw.flow.exchange(session, stored, body.code)
+    result = await gw.flow.exchange(stored, body.code)
     if isinstance(result, ErrorReply):
         raise from_error_reply(result)
     return connection_view(result)

@@ -36,8 +36,7 @@ async def define_provider(
     ),
 ) -> ProviderView:
     """Store a tenant-defined provider (any standard OAuth 2.0 server); same schema as the catalogue."""
-    async with gw.runtime.transaction() as session:
-        view, created = await tenant_providers.define_provider(session, gw, caller, definition)
+    view, created = await tenant_providers.define_provider(gw, caller, definition)
     if not created:
         response.status_code = 200
     return view
