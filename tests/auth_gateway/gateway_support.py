@@ -191,11 +191,17 @@ def common_settings(nats_url: str, database_url: str) -> dict[str, Any]:
 
 
 def vault_runtime(
-    nats_url: str, database_url: str, sandbox_url: str, keyring: Path, jwks_url: str
+    nats_url: str,
+    database_url: str,
+    sandbox_url: str,
+    keyring: Path,
+    jwks_url: str,
+    nats_identity: Mapping[str, Any] | None = None,
 ) -> ServiceRuntime:
     """The real vault, its provider calls to Slack/GitHub/Google played by the sandbox."""
     settings = VaultSettings(
         **common_settings(nats_url, database_url),
+        **(nats_identity or {}),
         allow_private_provider_urls=True,
         sandbox_url=sandbox_url,
         master_keyring_file=keyring,
@@ -210,9 +216,12 @@ def vault_runtime(
     return create_vault_runtime(settings, providers=ProviderClient(settings, transport=transport))
 
 
-def gateway_runtime(nats_url: str, database_url: str, sandbox_url: str) -> ServiceRuntime:
+def gateway_runtime(
+    nats_url: str, database_url: str, sandbox_url: str, nats_identity: Mapping[str, Any] | None = None
+) -> ServiceRuntime:
     settings = GatewaySettings(
         **common_settings(nats_url, database_url),
+        **(nats_identity or {}),
         sandbox_url=sandbox_url,
         public_url=PUBLIC_URL,
         allow_private_provider_urls=True,
@@ -290,14 +299,29 @@ async def running_stack(
     servers: ProviderServers,
     *,
     satisfaction_and_audit: bool = False,
+    nats_identities: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[Stack]:
-    """Vault, gateway (and optionally satisfaction, audit and runner-auth), all started, against `servers`."""
+    """Vault, gateway (and optionally satisfaction, audit and runner-auth), all started, against `servers`.
+
+    `nats_identities` maps "vault" and "auth-gateway" to the NATS user settings each connects with
+    (`nats_user`, `nats_password`, `nats_inbox_prefix`) when the server enforces the permission file.
+    """
+    identities = nats_identities or {}
     stack = Stack()
     stack.sandbox, stack.sandbox_url, stack.jwks = servers.sandbox, servers.sandbox_url, servers.jwks
     async with AsyncExitStack() as exits:
         keyring = write_keyring(keyring_dir / "master-keyring.json")
         stack.vault = await exits.enter_async_context(
-            started(vault_runtime(nats_url, database_url, stack.sandbox_url, keyring, servers.jwks_url))
+            started(
+                vault_runtime(
+                    nats_url,
+                    database_url,
+                    stack.sandbox_url,
+                    keyring,
+                    servers.jwks_url,
+                    identities.get("vault"),
+                )
+            )
         )
         if satisfaction_and_audit:
             await exits.enter_async_context(
@@ -306,7 +330,9 @@ async def running_stack(
             await exits.enter_async_context(started(audit_runtime(nats_url, database_url)))
             await exits.enter_async_context(started(runner_auth_runtime(nats_url, database_url)))
         stack.runtime = await exits.enter_async_context(
-            started(gateway_runtime(nats_url, database_url, stack.sandbox_url))
+            started(
+                gateway_runtime(nats_url, database_url, stack.sandbox_url, identities.get("auth-gateway"))
+            )
         )
         transport = httpx.ASGITransport(app=stack.runtime.http_application())
         stack.client = await exits.enter_async_context(

@@ -4,9 +4,9 @@ from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.adapters.tables import outbox
 from grantline.auth_gateway.entrypoints.housekeeping import housekeeping
 from grantline.auth_gateway.entrypoints.http.api import create_api
-from grantline.auth_gateway.entrypoints.http.context import Gateway
 from grantline.auth_gateway.entrypoints.ui.mount import mount_ui, own_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
+from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.oauth_flow import OAuthFlow
 from grantline.auth_gateway.settings import GatewaySettings
 from grantline.common.runtime import ServiceRuntime
@@ -18,11 +18,12 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
     settings = settings or GatewaySettings()
     api = create_api()
     runtime = ServiceRuntime(settings, outbox=outbox, http_app=api)
+    bus = Bus(lambda: runtime.nats, timeout=settings.bus_timeout_seconds)
     catalogue = TenantCatalogue(
         load_catalogue(settings.provider_dirs, sandbox_url=settings.sandbox_url),
+        bus,
         allow_private_urls=settings.allow_private_provider_urls,
     )
-    bus = Bus(lambda: runtime.nats, timeout=settings.bus_timeout_seconds)
     api.state.gateway = Gateway(
         runtime=runtime,
         settings=settings,
@@ -36,5 +37,5 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
         ),
     )
     mount_ui(api)
-    runtime.add_background_task(housekeeping(runtime))
+    runtime.add_background_task(housekeeping(runtime, bus))
     return runtime

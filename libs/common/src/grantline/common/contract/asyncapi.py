@@ -93,6 +93,30 @@ REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
         "Make a connection the owner's default for its provider.",
     ),
     (
+        vault_admin.SUBJECT_TENANT_PROVIDER_PUT,
+        vault_admin.PutTenantProviderRequest,
+        vault_admin.TenantProviderInfo,
+        "Define or replace a tenant's own provider (validated by the vault, which keeps it).",
+    ),
+    (
+        vault_admin.SUBJECT_TENANT_PROVIDER_GET,
+        vault_admin.TenantProviderRef,
+        vault_admin.TenantProviderInfo,
+        "Read one of a tenant's own provider definitions.",
+    ),
+    (
+        vault_admin.SUBJECT_TENANT_PROVIDER_LIST,
+        vault_admin.TenantProviderListRequest,
+        vault_admin.TenantProviderList,
+        "List a tenant's own provider definitions.",
+    ),
+    (
+        vault_admin.SUBJECT_TENANT_PROVIDER_DELETE,
+        vault_admin.TenantProviderRef,
+        vault_admin.TenantProviderDeleted,
+        "Delete a tenant's own provider definition (connections made with it keep their copy).",
+    ),
+    (
         vault_admin.SUBJECT_WEBHOOK_VERIFY,
         vault_admin.WebhookVerifyRequest,
         vault_admin.WebhookVerdict,

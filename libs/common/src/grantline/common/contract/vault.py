@@ -1,7 +1,6 @@
 """Request/reply messages served by the vault (``vault.*``). Only ``ResolveReply`` carries a token."""
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -52,12 +51,11 @@ class ExchangeRequest(Message):
     code_verifier: SecretStr | None = None
     redirect_uri: str
     requested_scopes: list[str] = []
+    # Re-authorize `connection_id`: the vault refuses unless that connection has this tenant, owner
+    # and provider. The definition comes from the catalogue or the vault's own tenant providers.
     reauthorize: bool = False
     # Provider-app settings the token URL may need (Shopify shop, Atlassian cloud id).
     settings: dict[str, str] = {}
-    # A tenant-defined provider's definition (POST /v1/providers); the vault keeps a copy with the
-    # connection so that refresh and revocation use the definition the grant was made with.
-    provider_definition: dict[str, Any] | None = None
     name: str | None = None
 
 

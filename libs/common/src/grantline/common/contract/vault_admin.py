@@ -20,6 +20,13 @@ SUBJECT_CONNECTION_LIST = "vault.connections.list"
 SUBJECT_CONNECTION_GET = "vault.connections.get"
 SUBJECT_CONNECTION_SET_DEFAULT = "vault.connections.set_default"
 SUBJECT_WEBHOOK_VERIFY = "vault.webhooks.verify"
+# Tenant-defined providers (POST /v1/providers): the vault keeps them, and acts only on definitions
+# from the catalogue or this store, never on one a request carries.
+SUBJECT_TENANT_PROVIDER_PUT = "vault.providers.put"
+SUBJECT_TENANT_PROVIDER_GET = "vault.providers.get"
+SUBJECT_TENANT_PROVIDER_LIST = "vault.providers.list"
+SUBJECT_TENANT_PROVIDER_DELETE = "vault.providers.delete"
+MAX_TENANT_PROVIDERS = 200
 
 
 class PutProviderAppRequest(Message):
@@ -35,8 +42,6 @@ class PutProviderAppRequest(Message):
     allow_workspace_fallback: bool = False
     enabled: bool = True
     actor: str = "api"
-    # For a tenant-defined provider, its definition (validated by the catalogue schema).
-    provider_definition: dict[str, Any] | None = None
 
 
 class ProviderAppRef(Message):
@@ -120,3 +125,41 @@ class WebhookVerdict(Message):
     revoked_tokens: bool = False
     connection_ids: list[str] = []
     challenge: str | None = None
+
+
+class PutTenantProviderRequest(Message):
+    """Define (or replace) a tenant's own provider; the vault validates it against the catalogue schema."""
+
+    tenant_id: str
+    definition: dict[str, Any]
+    actor: str = "api"
+    # Keep a definition already stored: the gateway's hand-over of rows it kept before never overwrites.
+    only_if_absent: bool = False
+
+
+class TenantProviderRef(Message):
+    tenant_id: str
+    provider: str
+
+
+class TenantProviderListRequest(Message):
+    tenant_id: str
+
+
+class TenantProviderInfo(Message):
+    tenant_id: str
+    provider: str
+    definition: dict[str, Any]
+    # On a put: whether the definition is new (False when one was replaced or kept).
+    created: bool = False
+
+
+class TenantProviderList(Message):
+    tenant_id: str
+    definitions: list[dict[str, Any]]
+
+
+class TenantProviderDeleted(Message):
+    tenant_id: str
+    provider: str
+    deleted: bool

@@ -33,6 +33,8 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
+# Tenant-defined providers as the gateway kept them before the vault owned them (vault.providers.*);
+# housekeeping hands the rows left here over to the vault, then deletes them.
 tenant_providers = Table(
     "tenant_providers",
     metadata,

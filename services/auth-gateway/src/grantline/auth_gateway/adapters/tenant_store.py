@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,27 +113,22 @@ async def list_api_keys(session: AsyncSession, tenant_id: str) -> list[ApiKeyRec
     return [ApiKeyRecord(r.key_id, r.tenant_id, r.hint, r.created_at, r.revoked_at) for r in rows]
 
 
-async def upsert_tenant_provider(
-    session: AsyncSession, *, tenant_id: str, provider: str, definition: dict[str, Any]
-) -> bool:
-    """Store a tenant's provider definition; returns True when it is new."""
-    result = await session.execute(
-        pg_insert(tenant_providers)
-        .values(tenant_id=tenant_id, provider=provider, definition=definition)
-        .on_conflict_do_update(
-            index_elements=[tenant_providers.c.tenant_id, tenant_providers.c.provider],
-            set_={"definition": definition, "updated_at": func.now()},
-        )
-        .returning(tenant_providers.c.created_at == tenant_providers.c.updated_at)
-    )
-    return bool(result.scalar_one())
-
-
-async def tenant_provider_definitions(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
-    """A tenant's own provider definitions (as stored JSON), by provider id."""
+async def legacy_tenant_providers(
+    session: AsyncSession, *, limit: int
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Definitions kept here before the vault owned them: `(tenant_id, provider, definition)`."""
     rows = await session.execute(
-        select(tenant_providers.c.definition)
-        .where(tenant_providers.c.tenant_id == tenant_id)
-        .order_by(tenant_providers.c.provider)
+        select(tenant_providers.c.tenant_id, tenant_providers.c.provider, tenant_providers.c.definition)
+        .order_by(tenant_providers.c.tenant_id, tenant_providers.c.provider)
+        .limit(limit)
     )
-    return [dict(row.definition) for row in rows]
+    return [(row.tenant_id, row.provider, dict(row.definition)) for row in rows]
+
+
+async def forget_legacy_tenant_provider(session: AsyncSession, tenant_id: str, provider: str) -> None:
+    """Drop a definition the vault now holds."""
+    await session.execute(
+        delete(tenant_providers).where(
+            tenant_providers.c.tenant_id == tenant_id, tenant_providers.c.provider == provider
+        )
+    )

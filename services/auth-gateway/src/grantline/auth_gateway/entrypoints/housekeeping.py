@@ -1,4 +1,5 @@
-"""A background task that forgets expired flows, connect sessions and old webhook deliveries."""
+"""A background task that forgets expired flows, connect sessions and old webhook deliveries, and hands
+the tenant providers the gateway kept before over to the vault."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from grantline.auth_gateway.adapters import flow_store, webhook_store
+from grantline.auth_gateway.adapters.bus import Bus
+from grantline.auth_gateway.service.tenant_provider_handover import hand_over_tenant_providers
 from grantline.common.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -17,7 +20,7 @@ PENDING_GRACE = timedelta(days=1)
 DELIVERY_RETENTION = timedelta(days=7)
 
 
-def housekeeping(runtime: ServiceRuntime, *, every_seconds: float = 300.0):  # type: ignore[no-untyped-def]
+def housekeeping(runtime: ServiceRuntime, bus: Bus, *, every_seconds: float = 300.0):  # type: ignore[no-untyped-def]
     """The task: one sweep every `every_seconds` (replicas may sweep concurrently; deletes are idempotent)."""
 
     async def sweep_forever() -> None:
@@ -28,6 +31,7 @@ def housekeeping(runtime: ServiceRuntime, *, every_seconds: float = 300.0):  # t
                     await flow_store.delete_expired_pending(session, before=now - PENDING_GRACE)
                     await flow_store.delete_expired_connect_sessions(session, before=now)
                     await webhook_store.delete_old_deliveries(session, before=now - DELIVERY_RETENTION)
+                await hand_over_tenant_providers(runtime, bus)
             except Exception as error:  # Postgres restarting: try again next round
                 log.warning("housekeeping failed", extra={"error": type(error).__name__})
             await asyncio.sleep(every_seconds)

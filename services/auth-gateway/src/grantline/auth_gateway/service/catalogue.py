@@ -1,4 +1,8 @@
-"""The provider catalogue as one tenant sees it: the shipped entries plus the tenant's own."""
+"""The provider catalogue as one tenant sees it: the shipped entries plus the tenant's own.
+
+The vault keeps the tenant's own definitions (`vault.providers.*`): it acts only on definitions it
+holds, so the gateway reads and writes them there and keeps no copy.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from grantline.auth_gateway.adapters import tenant_store
+from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service.problems import Problem, invalid, not_found
+from grantline.common.contract import vault_admin
+from grantline.common.contract.vault_admin import MAX_TENANT_PROVIDERS
 from grantline.providers.catalogue import (
     Catalogue,
     CatalogueError,
@@ -20,20 +24,24 @@ from grantline.providers.definition import ProviderDefinition
 
 log = logging.getLogger(__name__)
 
-MAX_TENANT_PROVIDERS = 200
-
 
 class TenantCatalogue:
-    """Builds each tenant's view of the catalogue from the shared one and the `tenant_providers` table."""
+    """Builds each tenant's view of the catalogue from the shared one and the vault's tenant providers."""
 
-    def __init__(self, base: Catalogue, *, allow_private_urls: bool) -> None:
+    def __init__(self, base: Catalogue, bus: Bus, *, allow_private_urls: bool) -> None:
         self.base = base
+        self._bus = bus
         self._allow_private_urls = allow_private_urls
 
-    async def for_tenant(self, session: AsyncSession, tenant_id: str) -> Catalogue:
-        """The shared catalogue with this tenant's own providers layered on top."""
+    async def own_definitions(self, tenant_id: str) -> list[ProviderDefinition]:
+        """The tenant's own providers, as the vault keeps them."""
+        reply = await self._bus.ask(
+            vault_admin.SUBJECT_TENANT_PROVIDER_LIST,
+            vault_admin.TenantProviderListRequest(tenant_id=tenant_id),
+            vault_admin.TenantProviderList,
+        )
         own: list[ProviderDefinition] = []
-        for raw in await tenant_store.tenant_provider_definitions(session, tenant_id):
+        for raw in reply.definitions:
             try:
                 definition = parse_definition(raw, source="tenant provider")
             except CatalogueError:
@@ -42,34 +50,21 @@ class TenantCatalogue:
                 continue
             if definition.id not in self.base:
                 own.append(definition)
-        return self.base.with_tenant_definitions(own)
+        return own
 
-    async def own_ids(self, session: AsyncSession, tenant_id: str) -> set[str]:
-        """Ids of the tenant's own providers."""
-        return {
-            str(raw.get("id")) for raw in await tenant_store.tenant_provider_definitions(session, tenant_id)
-        }
+    async def for_tenant(self, tenant_id: str) -> Catalogue:
+        """The shared catalogue with this tenant's own providers layered on top."""
+        return self.base.with_tenant_definitions(await self.own_definitions(tenant_id))
 
-    async def provider(self, session: AsyncSession, tenant_id: str, provider: str) -> ProviderDefinition:
+    async def provider(self, tenant_id: str, provider: str) -> ProviderDefinition:
         """One provider of the tenant's catalogue, or a 404 problem."""
-        definition = (await self.for_tenant(session, tenant_id)).find(provider)
+        definition = self.base.find(provider) or (await self.for_tenant(tenant_id)).find(provider)
         if definition is None:
             raise not_found(f"provider {provider!r}")
         return definition
 
-    async def own_definition_json(
-        self, session: AsyncSession, tenant_id: str, provider: str
-    ) -> dict[str, Any] | None:
-        """The tenant's own definition of `provider` as JSON (sent along to the vault), or None."""
-        for raw in await tenant_store.tenant_provider_definitions(session, tenant_id):
-            if raw.get("id") == provider:
-                return raw
-        return None
-
-    async def define(
-        self, session: AsyncSession, tenant_id: str, data: dict[str, Any]
-    ) -> tuple[dict[str, Any], bool]:
-        """Validate and store a tenant's own provider; returns its public view and whether it is new."""
+    async def define(self, tenant_id: str, data: dict[str, Any]) -> tuple[ProviderDefinition, bool]:
+        """Validate a tenant's own provider and have the vault store it; returns it and whether it is new."""
         try:
             definition = parse_definition(data, source="provider definition")
         except CatalogueError as error:
@@ -78,21 +73,22 @@ class TenantCatalogue:
             raise Problem(
                 409, "conflict", f"provider id {definition.id!r} is a catalogue provider; pick another"
             )
-        current = await self.for_tenant(session, tenant_id)
-        existing = await self.own_ids(session, tenant_id)
-        if definition.id not in existing and len(existing) >= MAX_TENANT_PROVIDERS:
+        others = [d for d in await self.own_definitions(tenant_id) if d.id != definition.id]
+        if len(others) >= MAX_TENANT_PROVIDERS:
             raise invalid(f"a tenant may define at most {MAX_TENANT_PROVIDERS} providers")
-        others = [current.get(pid) for pid in existing if pid != definition.id and pid in current]
         try:
             self.base.with_tenant_definitions([*others, definition])
         except CatalogueError as error:
             raise invalid(str(error)) from None
         self._check_urls(definition)
-        stored = definition.model_dump(mode="json", exclude_none=True)
-        created = await tenant_store.upsert_tenant_provider(
-            session, tenant_id=tenant_id, provider=definition.id, definition=stored
+        stored = await self._bus.ask(
+            vault_admin.SUBJECT_TENANT_PROVIDER_PUT,
+            vault_admin.PutTenantProviderRequest(
+                tenant_id=tenant_id, definition=definition.model_dump(mode="json", exclude_none=True)
+            ),
+            vault_admin.TenantProviderInfo,
         )
-        return definition.public_view(), created
+        return definition, stored.created
 
     def _check_urls(self, definition: ProviderDefinition) -> None:
         texts = dict(definition.oauth.template_texts()) if definition.oauth else {}

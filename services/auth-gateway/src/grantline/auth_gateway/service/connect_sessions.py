@@ -1,4 +1,4 @@
-"""Connect sessions: short-lived, single-user tokens an end user's browser may hold."""
+"""Connect sessions: short-lived, single-user tokens an end user's browser may hold, and what they do."""
 
 from __future__ import annotations
 
@@ -10,8 +10,20 @@ from urllib.parse import urlencode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.auth_gateway.adapters import flow_store
-from grantline.auth_gateway.domain.credentials import credential_hash, new_connect_session_token
-from grantline.auth_gateway.service.problems import invalid
+from grantline.auth_gateway.domain.credentials import (
+    credential_hash,
+    is_connect_session_token,
+    looks_like_credential,
+    new_connect_session_token,
+)
+from grantline.auth_gateway.domain.incremental_scopes import scopes_for_reauthorization
+from grantline.auth_gateway.service.connections import visible_connection
+from grantline.auth_gateway.service.context import Gateway
+from grantline.auth_gateway.service.principal import Principal
+from grantline.auth_gateway.service.problems import Problem, invalid
+from grantline.auth_gateway.service.provider_apps import get_provider_app
+from grantline.auth_gateway.service.tenant_providers import catalogue_view
+from grantline.auth_gateway.service.views import CatalogueView, default_scope_ids, is_connectable
 
 
 @dataclass(frozen=True)
@@ -49,3 +61,33 @@ async def create_connect_session(
     )
     connect_url = f"{public_url.rstrip('/')}/connect?{urlencode({'connect_session': token})}"
     return IssuedConnectSession(record.session_id, token, record.expires_at, connect_url)
+
+
+async def open_connect_session(
+    session: AsyncSession, token: str, *, now: datetime | None = None
+) -> flow_store.ConnectSession | None:
+    """The connect session a token stands for, or None when it is unknown, malformed or expired."""
+    if not (looks_like_credential(token) and is_connect_session_token(token)):
+        return None
+    record = await flow_store.connect_session_by_hash(session, credential_hash(token))
+    if record is None or record.expires_at <= (now or datetime.now(UTC)):
+        return None
+    return record
+
+
+async def scopes_to_request(
+    gw: Gateway, caller: Principal, provider: str, connection_id: str | None
+) -> tuple[CatalogueView, list[str]]:
+    """Exactly the scopes a user's flow will ask for: the app's defaults, plus what was granted before."""
+    catalogue = await catalogue_view(gw, caller)
+    definition = next((p for p in catalogue.providers if p.id == provider), None)
+    if definition is None or not is_connectable(definition):
+        raise Problem(404, "not_found", "this provider is not available")
+    app = await get_provider_app(gw, caller, provider)
+    defaults = list(app.scopes) or default_scope_ids(definition)
+    if connection_id is None:
+        return catalogue, defaults
+    existing = await visible_connection(gw, caller, connection_id)
+    if existing.provider != provider:
+        raise Problem(404, "not_found", "connection not found")
+    return catalogue, scopes_for_reauthorization(existing.scopes, [], defaults)

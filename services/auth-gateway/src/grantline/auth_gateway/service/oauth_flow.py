@@ -32,7 +32,7 @@ from grantline.auth_gateway.domain.oauth_state import (
 )
 from grantline.auth_gateway.domain.return_to import ReturnToError, check_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
-from grantline.auth_gateway.service.principal import Principal
+from grantline.auth_gateway.service.principal import Principal, connection_visible_to
 from grantline.auth_gateway.service.problems import Problem, invalid, not_found
 from grantline.common.contract import vault, vault_admin
 from grantline.common.contract.audit import AuditAction, AuditRecord
@@ -131,7 +131,7 @@ class OAuthFlow:
     ) -> Initiated:
         """Build the authorize URL and store the pending authorization it is bound to."""
         owner = principal.owner_for(user_id=request.user_id, workspace=request.workspace)
-        definition = await self._catalogue.provider(session, principal.tenant_id, request.provider)
+        definition = await self._catalogue.provider(principal.tenant_id, request.provider)
         if definition.oauth is None:
             raise invalid(f"provider {definition.id!r} uses API keys: POST /v1/connections/api-key")
         if not definition.enabled:
@@ -151,7 +151,7 @@ class OAuthFlow:
         defaults = list(app.scopes) or list(definition.oauth.scopes.default)
         reauthorize, name = False, None
         if request.connection_id is not None:
-            existing = await self._connection(principal, request.connection_id)
+            existing = await connection_visible_to(self._bus, principal, request.connection_id)
             if existing.owner != owner or existing.provider != definition.id:
                 raise not_found("connection")
             scopes = scopes_for_reauthorization(existing.scopes, requested or [], defaults)
@@ -225,16 +225,6 @@ class OAuthFlow:
             raise Problem(409, "provider_app_disabled", f"the provider app for {provider!r} is disabled")
         return app
 
-    async def _connection(self, principal: Principal, connection_id: str) -> vault.ConnectionInfo:
-        info = await self._bus.ask(
-            vault_admin.SUBJECT_CONNECTION_GET,
-            vault_admin.ConnectionRef(tenant_id=principal.tenant_id, connection_id=connection_id),
-            vault.ConnectionInfo,
-        )
-        if info.tenant_id != principal.tenant_id or not principal.may_see(info.owner):
-            raise not_found("connection")
-        return info
-
     async def claim(
         self,
         session: AsyncSession,
@@ -270,7 +260,7 @@ class OAuthFlow:
         pending = stored.pending
         if principal is not None and not principal.may_see(pending.owner):
             raise FlowRefused(StateErrorCode.UNKNOWN_STATE.value)
-        definition = await self._catalogue.provider(session, pending.tenant_id, pending.provider)
+        definition = await self._catalogue.provider(pending.tenant_id, pending.provider)
         try:
             check_issuer(definition.oauth.issuer if definition.oauth else None, iss)
         except StateError as error:
@@ -280,11 +270,10 @@ class OAuthFlow:
         return stored
 
     async def exchange(
-        self, session: AsyncSession, stored: flow_store.StoredPending, code: str
+        self, stored: flow_store.StoredPending, code: str
     ) -> vault.ConnectionInfo | ErrorReply:
         """Hand the code to the vault; the reply is the connection or the vault's error."""
         pending = stored.pending
-        own = await self._catalogue.own_definition_json(session, pending.tenant_id, pending.provider)
         request = vault.ExchangeRequest(
             tenant_id=pending.tenant_id,
             connection_id=pending.connection_id,
@@ -296,7 +285,6 @@ class OAuthFlow:
             requested_scopes=list(pending.scopes),
             reauthorize=stored.reauthorize,
             settings=stored.settings,
-            provider_definition=own,
             name=stored.name,
         )
         return await self._bus.ask_or_error(

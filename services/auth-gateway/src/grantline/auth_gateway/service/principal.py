@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from grantline.auth_gateway.service.problems import Problem
+from grantline.auth_gateway.adapters.bus import Bus
+from grantline.auth_gateway.service.problems import Problem, not_found
+from grantline.common.contract import vault, vault_admin
 
 
 @dataclass(frozen=True)
@@ -45,3 +47,15 @@ def require_api_key(principal: Principal) -> Principal:
     if principal.kind != "api_key":
         raise Problem(403, "forbidden", "this endpoint needs the tenant API key")
     return principal
+
+
+async def connection_visible_to(bus: Bus, principal: Principal, connection_id: str) -> vault.ConnectionInfo:
+    """A connection this caller may see (the vault's record); another tenant's or user's is a 404."""
+    info = await bus.ask(
+        vault_admin.SUBJECT_CONNECTION_GET,
+        vault_admin.ConnectionRef(tenant_id=principal.tenant_id, connection_id=connection_id),
+        vault.ConnectionInfo,
+    )
+    if info.tenant_id != principal.tenant_id or not principal.may_see(info.owner):
+        raise not_found("connection")
+    return info

@@ -6,7 +6,8 @@ step is one statement, run in autocommit (``ServiceRuntime.single_statement``): 
 BEGIN or COMMIT.
 
 1. ``take_lease``: the lease update and the read of what the provider call needs (the connection,
-   its provider app with the sealed client secret, the tenant's wrapped data key).
+   its provider app with the sealed client secret, the tenant's wrapped data key, the tenant's own
+   definition of the provider when it has one).
 2. ``store_refreshed``: the fenced write of the new sealed tokens and the two outbox rows, so the
    events exist exactly when the tokens landed.
 
@@ -48,11 +49,12 @@ WITH leased AS (
 )
 SELECT leased.*,
        a.id AS app_id, a.client_id, a.client_secret, a.settings AS app_settings, a.enabled AS app_enabled,
-       k.data_key_id, k.master_key_id, k.wrapped AS wrapped_data_key
+       k.data_key_id, k.master_key_id, k.wrapped AS wrapped_data_key, t.definition AS tenant_definition
   FROM vault.connections c
   LEFT JOIN leased ON true
   LEFT JOIN vault.provider_apps a ON a.id = c.provider_app_id AND a.tenant_id = c.tenant_id
   LEFT JOIN vault.data_keys k ON k.tenant_id = c.tenant_id
+  LEFT JOIN vault.tenant_providers t ON t.tenant_id = c.tenant_id AND t.provider = c.provider
  WHERE c.tenant_id = %(tenant_id)s AND c.id = %(connection_id)s
 """  # noqa: S608 - composed of this module's constants only
 

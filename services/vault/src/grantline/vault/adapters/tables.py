@@ -99,3 +99,14 @@ finished_runs = Table(
     Column("run_id", String(200), primary_key=True),
     Column("finished_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# A tenant's own provider definitions (POST /v1/providers, through the gateway). The vault acts only
+# on definitions from the shipped catalogue or this table; a catalogue id is never looked up here.
+tenant_providers = Table(
+    "tenant_providers",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("provider", String(64), primary_key=True),
+    Column("definition", JSONB, nullable=False),
+    *_timestamps(),
+)

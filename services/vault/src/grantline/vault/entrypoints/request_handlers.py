@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from grantline.common.contract import vault, vault_admin
 from grantline.common.contract.errors import ErrorReply
 from grantline.common.nats.request_reply import RequestSubscription, answering, serve_requests
-from grantline.vault.service import connections_admin, provider_apps
+from grantline.vault.service import connections_admin, provider_apps, tenant_providers
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.exchange import exchange
 from grantline.vault.service.refresh import Refresher
@@ -99,6 +99,26 @@ def register_request_handlers(broker: NatsBroker, ctx: VaultContext) -> None:
             bind(connections_admin.set_default),
         ),
         (vault_admin.SUBJECT_WEBHOOK_VERIFY, vault_admin.WebhookVerifyRequest, webhook),
+        (
+            vault_admin.SUBJECT_TENANT_PROVIDER_PUT,
+            vault_admin.PutTenantProviderRequest,
+            bind(tenant_providers.put_provider),
+        ),
+        (
+            vault_admin.SUBJECT_TENANT_PROVIDER_GET,
+            vault_admin.TenantProviderRef,
+            bind(tenant_providers.get_provider),
+        ),
+        (
+            vault_admin.SUBJECT_TENANT_PROVIDER_LIST,
+            vault_admin.TenantProviderListRequest,
+            bind(tenant_providers.list_providers),
+        ),
+        (
+            vault_admin.SUBJECT_TENANT_PROVIDER_DELETE,
+            vault_admin.TenantProviderRef,
+            bind(tenant_providers.delete_provider),
+        ),
     ]
     for subject, model, handler in subjects:
         serve_requests(

@@ -15,6 +15,7 @@ from grantline.common.db.driver import DriverConnection
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition
 from grantline.providers.definition import ProviderDefinition
+from grantline.vault.adapters import tenant_provider_repository as tenant_provider_rows
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.provider_client import ProviderClient
 from grantline.vault.settings import VaultSettings
@@ -50,13 +51,28 @@ class VaultContext:
         return not self.settings.require_bound_seals
 
     def definition(self, provider: str, stored: dict[str, Any] | None = None) -> ProviderDefinition:
-        """The definition a grant was made with: the tenant's stored copy, else the catalogue's."""
+        """The catalogue's definition; for a tenant's own provider, `stored` (read from the vault's tables).
+
+        A catalogue id is never overridden, whatever a stored copy says.
+        """
+        found = self.catalogue.find(provider)
+        if found is not None:
+            return found
         if stored:
             return parse_definition(stored, source=f"tenant provider {provider!r}")
-        try:
-            return self.catalogue.get(provider)
-        except UnknownProviderError:
-            raise UnknownProvider(provider) from None
+        raise UnknownProvider(provider)
+
+    async def tenant_definition(
+        self, session: AsyncSession, tenant_id: str, provider: str
+    ) -> tuple[ProviderDefinition, dict[str, Any] | None]:
+        """The definition to act on and, for a tenant's own provider, its JSON (kept with a connection)."""
+        found = self.catalogue.find(provider)
+        if found is not None:
+            return found, None
+        stored = await tenant_provider_rows.definition(session, tenant_id, provider)
+        if stored is None:
+            raise UnknownProvider(provider)
+        return parse_definition(stored, source=f"tenant provider {provider!r}"), stored
 
     def provider_for(self, provider_or_app: str) -> str:
         """The provider id that serves an app (`gmail` -> `google`); unknown ids map to themselves."""

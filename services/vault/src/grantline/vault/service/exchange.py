@@ -10,12 +10,14 @@ import logging
 from typing import Any
 
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.common.contract.audit import AuditAction
 from grantline.common.contract.connections import ConnectionGranted
 from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.common.contract.vault import ConnectionInfo, ExchangeRequest
 from grantline.common.nats.secret_wire import is_masked
+from grantline.providers.authorize import SettingsError, resolve_settings
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import CatalogueError
@@ -36,16 +38,24 @@ MASKED_SECRET = "a secret arrived masked; send it with grantline.common.nats.sec
 
 
 async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInfo | ErrorReply:
-    """Exchange the code, then create the connection or re-authorize the existing one."""
-    try:
-        definition = ctx.definition(request.provider, request.provider_definition)
-    except (UnknownProvider, CatalogueError):
-        return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
-    if definition.oauth is None:
-        return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"{request.provider!r} is not an OAuth provider")
+    """Exchange the code, then create the connection or re-authorize the existing one.
+
+    The definition comes from the catalogue or the vault's own tenant providers, never from the
+    request; a re-authorization must name a connection of the same tenant, owner and provider.
+    Every check happens before the provider is called.
+    """
     if is_masked(request.code) or is_masked(request.code_verifier):
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, MASKED_SECRET)
     async with ctx.transaction() as session:
+        try:
+            definition, stored = await ctx.tenant_definition(session, request.tenant_id, request.provider)
+        except (UnknownProvider, CatalogueError):
+            return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
+        if definition.oauth is None:
+            return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"{request.provider!r} is not an OAuth provider")
+        refused = await _target_refused(session, request)
+        if refused is not None:
+            return refused
         app = await app_rows.get(session, request.tenant_id, request.provider)
         if app is None or not app.enabled:
             return ErrorReply.of(
@@ -53,9 +63,12 @@ async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInf
             )
         client = await client_credentials(ctx, session, app)
     if request.settings:
-        client = ClientCredentials(
-            client.client_id, client.client_secret, {**client.settings, **request.settings}
-        )
+        try:
+            # The flow's settings fill the definition's URL templates: they must match its patterns.
+            settings = resolve_settings(definition, {**client.settings, **request.settings})
+        except SettingsError as error:
+            return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
+        client = ClientCredentials(client.client_id, client.client_secret, settings)
     try:
         tokens = await ctx.providers.exchange_code(
             definition,
@@ -67,7 +80,22 @@ async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInf
         )
     except (TokenResponseError, ProviderUnavailable) as error:
         return await _failed(ctx, request, error)
-    return await _store(ctx, request, definition, app, client, tokens)
+    return await _store(ctx, request, definition, stored, app, client, tokens)
+
+
+async def _target_refused(session: AsyncSession, request: ExchangeRequest) -> ErrorReply | None:
+    # A re-authorization replaces a connection's tokens: only ever those of the same tenant, owner
+    # and provider. A new connection must not take an id that is already in use.
+    existing = await connection_rows.get(session, request.tenant_id, request.connection_id)
+    if request.reauthorize:
+        if existing is None or existing.owner != request.owner or existing.provider != request.provider:
+            return ErrorReply.of(
+                ErrorCode.FORBIDDEN, "re-authorization names no connection of this owner and provider"
+            )
+        return None
+    if existing is not None:
+        return ErrorReply.of(ErrorCode.CONFLICT, "connection id already in use")
+    return None
 
 
 async def _failed(
@@ -101,6 +129,7 @@ async def _store(
     ctx: VaultContext,
     request: ExchangeRequest,
     definition: ProviderDefinition,
+    stored: dict[str, Any] | None,
     app: Row[Any],
     client: ClientCredentials,
     tokens: TokenSet,
@@ -133,7 +162,8 @@ async def _store(
             "refresh_token_expires_at": tokens.refresh_token_expires_at,
             "last_refreshed_at": None,
             "settings": dict(client.settings),
-            "provider_definition": request.provider_definition,
+            # A tenant provider's definition as the grant was made (refresh and revocation use it).
+            "provider_definition": stored,
             "lease_owner": None,
             "lease_expires_at": None,
             **sealed,

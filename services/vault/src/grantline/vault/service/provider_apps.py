@@ -23,7 +23,7 @@ from grantline.common.nats.secret_wire import is_masked
 from grantline.providers.authorize import resolve_settings
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
-from grantline.providers.catalogue import CatalogueError, parse_definition
+from grantline.providers.catalogue import CatalogueError
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.provider_client import ClientCredentials
@@ -69,27 +69,18 @@ async def put_app(ctx: VaultContext, request: PutProviderAppRequest) -> Provider
     """Create or update a tenant's provider app."""
     if is_masked(request.client_secret) or is_masked(request.webhook_secret):
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, MASKED_SECRET)
-    try:
-        if request.provider_definition is not None:
-            definition = parse_definition(request.provider_definition, source="provider_definition")
-            if definition.id != request.provider:
-                return ErrorReply.of(ErrorCode.INVALID_REQUEST, "provider_definition.id must equal provider")
-            if definition.id in ctx.catalogue:
-                return ErrorReply.of(
-                    ErrorCode.INVALID_REQUEST, "a tenant definition cannot shadow a catalogue provider"
-                )
-        else:
-            definition = ctx.definition(request.provider)
-        settings = (
-            resolve_settings(definition, request.settings)
-            if definition.auth != "api_key"
-            else dict(request.settings)
-        )
-    except UnknownProvider:
-        return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
-    except (CatalogueError, ValueError) as error:
-        return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
     async with ctx.transaction() as session:
+        try:
+            definition, stored = await ctx.tenant_definition(session, request.tenant_id, request.provider)
+            settings = (
+                resolve_settings(definition, request.settings)
+                if definition.auth != "api_key"
+                else dict(request.settings)
+            )
+        except UnknownProvider:
+            return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
+        except (CatalogueError, ValueError) as error:
+            return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
         existing = await app_rows.get(session, request.tenant_id, request.provider, for_update=True)
         app_id = existing.id if existing is not None else f"pa_{secrets.token_hex(12)}"
         key = await ctx.keys.get_or_create(session, request.tenant_id)
@@ -99,7 +90,7 @@ async def put_app(ctx: VaultContext, request: PutProviderAppRequest) -> Provider
             "settings": settings,
             "allow_workspace_fallback": request.allow_workspace_fallback,
             "enabled": request.enabled,
-            "provider_definition": request.provider_definition,
+            "provider_definition": stored,
         }
         context = SealContext.for_provider_app(request.tenant_id, app_id, provider=request.provider)
         if request.client_secret is not None:

@@ -142,7 +142,7 @@ class Refresher:
             await self._release(row.id, fence)
             return RefreshOutcome(row.id, False, row.expires_at, error=status_error)
         try:
-            definition = ctx.definition(row.provider, row.provider_definition)
+            definition = ctx.definition(row.provider, row.provider_definition or row.tenant_definition)
         except (UnknownProvider, CatalogueError):
             await self._release(row.id, fence)
             return RefreshOutcome(

@@ -20,9 +20,11 @@ from grantline.common.contract.audit import AuditAction
 from grantline.common.contract.connections import ConnectionRevoked
 from grantline.common.contract.errors import ErrorCode, ErrorReply
 from grantline.common.contract.vault import OkReply, RevokeRequest
+from grantline.providers.catalogue import CatalogueError
 from grantline.providers.definition import ProviderDefinition
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
+from grantline.vault.adapters import tenant_provider_repository as tenant_provider_rows
 from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
 from grantline.vault.domain import DataKey, DecryptionError, SealContext, SecretField
 from grantline.vault.domain.connection_rules import ConnectionStatus
@@ -96,9 +98,13 @@ async def revoke_in_transaction(
 async def _provider_job(
     ctx: VaultContext, session: AsyncSession, row: Row[Any], app: Row[Any] | None
 ) -> ProviderRevocation | None:
+    # The definition the grant was made with (kept with the connection), else the tenant's current one.
+    stored = row.provider_definition
+    if not stored and row.provider not in ctx.catalogue:
+        stored = await tenant_provider_rows.definition(session, row.tenant_id, row.provider)
     try:
-        definition = ctx.definition(row.provider, row.provider_definition)
-    except UnknownProvider:
+        definition = ctx.definition(row.provider, stored)
+    except (UnknownProvider, CatalogueError):
         return None
     if definition.oauth is None or definition.oauth.revoke is None:
         return None

@@ -15,8 +15,8 @@ from grantline.auth_gateway.entrypoints.http import (
     satisfaction_routes,
     webhooks_routes,
 )
-from grantline.auth_gateway.entrypoints.http.context import Gateway
 from grantline.auth_gateway.entrypoints.http.problem_details import install_problem_handlers
+from grantline.auth_gateway.service.context import Gateway
 
 API_VERSION = "1.0.0"
 

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query
 
 from grantline.auth_gateway.entrypoints.http.context import AdminDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES
-from grantline.common.contract.audit import ACTION_PATTERN, AuditQueryReply, AuditQueryRequest
+from grantline.auth_gateway.service.audit_query import AuditFilters
+from grantline.auth_gateway.service.audit_query import query_audit as query_audit_records
+from grantline.common.contract.audit import ACTION_PATTERN, AuditQueryReply
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
 
@@ -32,22 +34,14 @@ async def query_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditQueryReply:
     """Records of this tenant only, with a cursor for the next page."""
-    reply = await gw.bus.ask(
-        "audit.query",
-        AuditQueryRequest(
-            tenant_id=caller.tenant_id,
-            user_id=user_id,
-            connection_id=connection_id,
-            provider=provider,
-            app_id=app_id,
-            run_id=run_id,
-            action=action,
-            since=since,
-            until=until,
-            cursor=cursor,
-            limit=limit,
-        ),
-        AuditQueryReply,
+    filters = AuditFilters(
+        user_id=user_id,
+        connection_id=connection_id,
+        provider=provider,
+        app_id=app_id,
+        run_id=run_id,
+        action=action,
+        since=since,
+        until=until,
     )
-    records = [r for r in reply.records if r.record.tenant_id == caller.tenant_id]
-    return AuditQueryReply(records=records, next_cursor=reply.next_cursor)
+    return await query_audit_records(gw, caller, filters, cursor=cursor, limit=limit)

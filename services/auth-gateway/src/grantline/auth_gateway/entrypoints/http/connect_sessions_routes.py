@@ -7,10 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from grantline.auth_gateway.entrypoints.http.connections_routes import UserId
 from grantline.auth_gateway.entrypoints.http.context import AdminDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES
 from grantline.auth_gateway.service.connect_sessions import create_connect_session
+from grantline.auth_gateway.service.views import UserId
 
 router = APIRouter(prefix="/v1/connect-sessions", tags=["connect sessions"], responses=PROBLEM_RESPONSES)
 

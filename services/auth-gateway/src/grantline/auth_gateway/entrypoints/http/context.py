@@ -1,29 +1,15 @@
-"""What every route needs (runtime, bus, catalogue, flow) and who is calling."""
+"""What every route needs: the gateway wiring (`service.context.Gateway`) and who is calling."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service import tenants
-from grantline.auth_gateway.service.catalogue import TenantCatalogue
-from grantline.auth_gateway.service.oauth_flow import OAuthFlow
+from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal, require_api_key
-from grantline.auth_gateway.settings import GatewaySettings
-from grantline.common.runtime import ServiceRuntime
-
-
-@dataclass
-class Gateway:
-    runtime: ServiceRuntime
-    settings: GatewaySettings
-    bus: Bus
-    catalogue: TenantCatalogue
-    flow: OAuthFlow
 
 
 def gateway(request: Request) -> Gateway:

@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import RedirectResponse, Response
 
 from grantline.auth_gateway.domain.return_to import with_outcome
-from grantline.auth_gateway.entrypoints.http.connections_routes import ConnectionView, connection_view
 from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
 from grantline.auth_gateway.service.oauth_flow import FlowRefused, provider_error_code
 from grantline.auth_gateway.service.problems import Problem, from_error_reply
+from grantline.auth_gateway.service.views import ConnectionView, connection_view
 from grantline.common.contract.errors import ErrorReply
 
 router = APIRouter(prefix="/v1/oauth", tags=["oauth"])
@@ -60,8 +60,7 @@ async def callback(
     if not code:
         return _redirect(pending.return_to, status="error", error="missing_code", **outcome)
     try:
-        async with gw.runtime.sessions() as session:
-            result = await gw.flow.exchange(session, stored, code)
+        result = await gw.flow.exchange(stored, code)
     except Problem as problem:
         return _redirect(pending.return_to, status="error", error=problem.code, **outcome)
     if isinstance(result, ErrorReply):
@@ -94,8 +93,7 @@ async def exchange_code(
             )
     except FlowRefused as refused:
         return problem_response(400, refused.code, "the state is not valid for this caller")
-    async with gw.runtime.sessions() as session:
-        result = await gw.flow.exchange(session, stored, body.code)
+    result = await gw.flow.exchange(stored, body.code)
     if isinstance(result, ErrorReply):
         raise from_error_reply(result)
     return connection_view(result)

@@ -6,12 +6,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from grantline.auth_gateway.entrypoints.http.connections_routes import UserId
 from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
-from grantline.auth_gateway.service.problems import Problem
+from grantline.auth_gateway.service.satisfaction_check import check_satisfaction
+from grantline.auth_gateway.service.views import UserId
 from grantline.common.contract import satisfaction
-from grantline.common.contract.envelope import tenant_scoped
 from grantline.common.contract.runs import RequirementSpec, SkillRequirements, StageRequirements
 
 router = APIRouter(prefix="/v1/satisfaction", tags=["satisfaction"])
@@ -37,18 +36,13 @@ async def check(
     gw: GatewayDep, caller: CallerDep, body: SatisfactionCheckIn
 ) -> satisfaction.SatisfactionReport | Response:
     """200 with the report when satisfied (or `is_test`); 422 with what is missing otherwise."""
-    if caller.kind == "connect_session" and body.user_id != caller.user_id:
-        raise Problem(403, "forbidden", "a connect session acts for its own user only")
-    report = await gw.bus.ask(
-        tenant_scoped(satisfaction.SUBJECT_CHECK, caller.tenant_id),
-        satisfaction.SatisfactionCheckRequest(
-            tenant_id=caller.tenant_id,
-            user_id=body.user_id,
-            requirements=body.requirements,
-            skills=body.skills,
-            stages=body.stages,
-        ),
-        satisfaction.SatisfactionReport,
+    report = await check_satisfaction(
+        gw,
+        caller,
+        user_id=body.user_id,
+        requirements=body.requirements,
+        skills=body.skills,
+        stages=body.stages,
     )
     if report.is_satisfied or body.is_test:
         return report

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from grantline.auth_gateway.entrypoints.http.audit_routes import query_audit
 from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, gateway_of
 from grantline.auth_gateway.entrypoints.ui.page_inputs import (
@@ -20,6 +19,7 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     optional,
 )
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
+from grantline.auth_gateway.service.audit_query import AuditFilters, query_audit
 from grantline.auth_gateway.service.problems import Problem
 
 router = APIRouter(include_in_schema=False)
@@ -62,20 +62,14 @@ async def audit_page(request: Request) -> Response:
     try:
         checked = {name: optional(filters[name], *FILTERS[name]) for name in FILTERS}
         cursor = optional(query.get("cursor"), CURSOR, "Page")
-        reply = await query_audit(
-            gateway_of(request),
-            caller,
+        filters_given = AuditFilters(
             user_id=checked["user"],
             connection_id=checked["connection"],
             provider=checked["provider"],
-            app_id=None,
             run_id=checked["run"],
             action=checked["action"],
-            since=None,
-            until=None,
-            cursor=cursor,
-            limit=50,
         )
+        reply = await query_audit(gateway_of(request), caller, filters_given, cursor=cursor, limit=50)
         context["records"] = reply.records
         if reply.next_cursor:
             context["next_url"] = str(request.url.include_query_params(cursor=reply.next_cursor))

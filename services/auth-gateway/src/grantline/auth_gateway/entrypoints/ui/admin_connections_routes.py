@@ -9,15 +9,6 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from grantline.auth_gateway.entrypoints.http.connections_routes import (
-    InitiateIn,
-    initiate,
-    list_connections,
-    revoke_connection,
-    visible_connection,
-)
-from grantline.auth_gateway.entrypoints.http.provider_apps_routes import list_provider_apps
-from grantline.auth_gateway.entrypoints.http.providers_routes import list_providers
 from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, csrf_ok, gateway_of
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
@@ -33,7 +24,11 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     outcome_param,
 )
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
+from grantline.auth_gateway.service.connections import list_connections, revoke_connection, visible_connection
 from grantline.auth_gateway.service.problems import Problem
+from grantline.auth_gateway.service.provider_apps import list_provider_apps
+from grantline.auth_gateway.service.tenant_providers import catalogue_view
+from grantline.auth_gateway.service.views import InitiateIn
 
 router = APIRouter(include_in_schema=False)
 
@@ -85,7 +80,7 @@ async def connections_page(request: Request) -> Response:
             raise BadInput("Status is not valid")
         if user and workspace:
             raise BadInput("Filter by a user or by workspace connections, not both")
-        pages = CataloguePages(await list_providers(gw, caller))
+        pages = CataloguePages(await catalogue_view(gw, caller))
         page = await list_connections(
             gw,
             caller,
@@ -131,7 +126,7 @@ async def _new_connection_page(
     gw = gateway_of(request)
     context: dict[str, Any] = {"values": values, "error_message": error, "provider": None, "scopes": []}
     try:
-        pages = CataloguePages(await list_providers(gw, caller))
+        pages = CataloguePages(await catalogue_view(gw, caller))
         provider_id = optional(values.get("provider"), PROVIDER_ID, "Provider")
         context["choices"] = pages.connectable()
         chosen = pages.providers.get(provider_id or "")
@@ -172,7 +167,8 @@ async def start_connection(request: Request) -> Response:
             return_to=gw.settings.public_url.rstrip("/") + RETURN_PATH,
             connection_id=optional(str(form.get("connection_id") or ""), CONNECTION_ID, "Connection"),
         )
-        started = await initiate(gw, caller, body)
+        async with gw.runtime.transaction() as session:
+            started = await gw.flow.initiate(session, caller, body.flow_input())
     except ValidationError:
         message = "Give a user id (or choose the workspace) and a provider."
         return await _new_connection_page(request, caller, admin, values=values, error=message)
@@ -221,7 +217,7 @@ async def _revoke_page(
         if not CONNECTION_ID.fullmatch(connection_id):
             raise BadInput("That connection id is not valid")
         context["connection"] = await visible_connection(gw, caller, connection_id)
-        context["pages"] = CataloguePages(await list_providers(gw, caller))
+        context["pages"] = CataloguePages(await catalogue_view(gw, caller))
     except (BadInput, Problem) as failure:
         context["error_message"] = _message(failure)
     page_context = admin_context(
@@ -244,8 +240,7 @@ async def revoke(request: Request, connection_id: str) -> Response:
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
             raise BadInput("That connection id is not valid")
-        info = await visible_connection(gw, caller, connection_id)
-        await revoke_connection(gw, caller, connection_id, reason="admin")
+        info = await revoke_connection(gw, caller, connection_id, reason="admin")
     except (BadInput, Problem) as failure:
         return await _revoke_page(request, caller, admin, connection_id, error=_message(failure))
     return redirect("/admin/connections?" + urlencode({"done": "revoked", "subject": info.provider}))

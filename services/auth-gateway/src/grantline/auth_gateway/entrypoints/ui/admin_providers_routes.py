@@ -9,13 +9,6 @@ from fastapi import APIRouter, Request
 from pydantic import SecretStr, ValidationError
 from starlette.responses import Response
 
-from grantline.auth_gateway.entrypoints.http.provider_apps_routes import (
-    ProviderAppIn,
-    get_provider_app,
-    list_provider_apps,
-    put_provider_app,
-)
-from grantline.auth_gateway.entrypoints.http.providers_routes import list_providers
 from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, csrf_ok, gateway_of
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
@@ -23,6 +16,13 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import PROVIDER_ID, STALE
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
+from grantline.auth_gateway.service.provider_apps import (
+    get_provider_app,
+    list_provider_apps,
+    put_provider_app,
+)
+from grantline.auth_gateway.service.tenant_providers import catalogue_view
+from grantline.auth_gateway.service.views import ProviderAppIn
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,7 +37,7 @@ async def providers_page(request: Request) -> Response:
     gw = gateway_of(request)
     context: dict[str, Any] = {"redirect_uri": gw.settings.redirect_uri, "categories": [], "apps": []}
     try:
-        pages = CataloguePages(await list_providers(gw, caller))
+        pages = CataloguePages(await catalogue_view(gw, caller))
         context["pages"] = pages
         context["categories"] = [
             (category, [pages.providers[p] for p in category.providers]) for category in pages.view.categories
@@ -70,7 +70,7 @@ async def _form_page(
     try:
         if not PROVIDER_ID.fullmatch(provider):
             raise Problem(404, "not_found", "provider not found")
-        pages = CataloguePages(await list_providers(gw, caller))
+        pages = CataloguePages(await catalogue_view(gw, caller))
         definition = pages.providers.get(provider)
         if definition is None:
             raise Problem(404, "not_found", f"provider {provider!r} not found")

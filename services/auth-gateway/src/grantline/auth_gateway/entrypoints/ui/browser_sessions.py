@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grantline.auth_gateway.adapters import tenant_store
-from grantline.auth_gateway.entrypoints.http.context import Gateway
 from grantline.auth_gateway.entrypoints.ui.session_cookies import (
     AdminSession,
     ConnectBrowserSession,
     SessionSigner,
 )
 from grantline.auth_gateway.entrypoints.ui.ui_settings import UiSettings
+from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal
 
 ADMIN_COOKIE = "grantline_admin"

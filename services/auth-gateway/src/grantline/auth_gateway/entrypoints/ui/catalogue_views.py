@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grantline.auth_gateway.entrypoints.http.providers_routes import CatalogueView, ProviderView
+from grantline.auth_gateway.service.views import (
+    CatalogueView,
+    ProviderView,
+    default_scope_ids,
+    is_connectable,
+)
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,9 @@ class CataloguePages:
 
     def connectable(self) -> list[ProviderView]:
         """OAuth providers, enabled, with a provider app (or all of them when the vault did not say)."""
-        return [
-            p for p in self.view.providers if p.auth != "api_key" and p.enabled and p.configured is not False
-        ]
+        return [p for p in self.view.providers if is_connectable(p)]
 
     def default_scopes(self, provider: str) -> list[str]:
         """The catalogue's default scopes for a provider."""
         found = self.providers.get(provider)
-        return [s.id for s in found.scopes if s.default] if found else []
+        return default_scope_ids(found) if found else []

@@ -16,21 +16,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from grantline.auth_gateway.adapters import flow_store
-from grantline.auth_gateway.domain.credentials import (
-    credential_hash,
-    is_connect_session_token,
-    looks_like_credential,
-)
-from grantline.auth_gateway.domain.incremental_scopes import scopes_for_reauthorization
-from grantline.auth_gateway.entrypoints.http.connections_routes import (
-    InitiateIn,
-    initiate,
-    list_connections,
-    revoke_connection,
-    visible_connection,
-)
-from grantline.auth_gateway.entrypoints.http.providers_routes import list_providers
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
     CONNECT_COOKIE,
     clear_session_cookie,
@@ -49,9 +34,12 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
 )
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
+from grantline.auth_gateway.service.connect_sessions import open_connect_session, scopes_to_request
+from grantline.auth_gateway.service.connections import list_connections, revoke_connection, visible_connection
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
-from grantline.common.contract import vault_admin
+from grantline.auth_gateway.service.tenant_providers import catalogue_view
+from grantline.auth_gateway.service.views import InitiateIn
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,12 +57,10 @@ def _base(
 
 async def _exchange_token(request: Request, token: str) -> Response:
     response = redirect(CONNECT_PATH)
-    record = None
-    if looks_like_credential(token) and is_connect_session_token(token):
-        async with gateway_of(request).runtime.sessions() as session:
-            record = await flow_store.connect_session_by_hash(session, credential_hash(token))
     now = datetime.now(UTC)
-    if record is None or record.expires_at <= now:
+    async with gateway_of(request).runtime.sessions() as session:
+        record = await open_connect_session(session, token, now=now)
+    if record is None:
         clear_session_cookie(request, response, name=CONNECT_COOKIE, path=CONNECT_PATH)
         return redirect(CONNECT_PATH + "?expired=1")
     ttl = ui_of(request).settings.connect_cookie_ttl_seconds
@@ -116,7 +102,7 @@ async def connect_home(request: Request) -> Response:
     gw = gateway_of(request)
     context = _base(request, browser, "Your connections", user_id=caller.user_id)
     try:
-        pages = CataloguePages(await list_providers(gw, caller))
+        pages = CataloguePages(await catalogue_view(gw, caller))
         page = await list_connections(
             gw, caller, user_id=None, workspace=False, provider=None, status=None, cursor=None, limit=200
         )
@@ -136,29 +122,6 @@ async def connect_home(request: Request) -> Response:
     if outcome_param(query.get("done")) == "revoked":
         context["status_message"] = f"Disconnected {name}."
     return render("connect/home.html", context)
-
-
-async def _requested_scopes(
-    request: Request, caller: Principal, provider: str, connection_id: str | None
-) -> tuple[CataloguePages, list[str]]:
-    """Exactly the scopes the flow will ask for: the app's defaults, plus what was granted before."""
-    gw = gateway_of(request)
-    pages = CataloguePages(await list_providers(gw, caller))
-    definition = pages.providers.get(provider)
-    if definition is None or definition not in pages.connectable():
-        raise Problem(404, "not_found", "this provider is not available")
-    app = await gw.bus.ask(
-        vault_admin.SUBJECT_PROVIDER_APP_GET,
-        vault_admin.ProviderAppRef(tenant_id=caller.tenant_id, provider=provider),
-        vault_admin.ProviderAppInfo,
-    )
-    defaults = list(app.scopes) or pages.default_scopes(provider)
-    if connection_id is None:
-        return pages, defaults
-    existing = await visible_connection(gw, caller, connection_id)
-    if existing.provider != provider:
-        raise Problem(404, "not_found", "connection not found")
-    return pages, scopes_for_reauthorization(existing.scopes, [], defaults)
 
 
 def _connection_param(value: object) -> str | None:
@@ -190,7 +153,8 @@ async def _consent_page(
     try:
         if not PROVIDER_ID.fullmatch(provider):
             raise Problem(404, "not_found", "this provider is not available")
-        pages, scopes = await _requested_scopes(request, caller, provider, connection_id)
+        catalogue, scopes = await scopes_to_request(gateway_of(request), caller, provider, connection_id)
+        pages = CataloguePages(catalogue)
         definition = pages.providers[provider]
         context.update(
             title=f"Connect {definition.name}",
@@ -218,14 +182,15 @@ async def authorize(request: Request, provider: str) -> Response:
     try:
         if not PROVIDER_ID.fullmatch(provider):
             raise Problem(404, "not_found", "this provider is not available")
-        _, scopes = await _requested_scopes(request, caller, provider, connection_id)
+        _, scopes = await scopes_to_request(gw, caller, provider, connection_id)
         body = InitiateIn(
             provider=provider,
             scopes=scopes,
             return_to=gw.settings.public_url.rstrip("/") + DONE_PATH,
             connection_id=connection_id,
         )
-        started = await initiate(gw, caller, body)
+        async with gw.runtime.transaction() as session:
+            started = await gw.flow.initiate(session, caller, body.flow_input())
     except Problem as problem:
         return await _consent_page(request, caller, browser, provider, connection_id, error=problem.detail)
     return redirect(started.authorize_url)
@@ -245,7 +210,7 @@ async def _revoke_page(
         if not CONNECTION_ID.fullmatch(connection_id):
             raise Problem(404, "not_found", "connection not found")
         context["connection"] = await visible_connection(gw, caller, connection_id)
-        context["pages"] = CataloguePages(await list_providers(gw, caller))
+        context["pages"] = CataloguePages(await catalogue_view(gw, caller))
     except Problem as problem:
         error, status = problem.detail, problem.status
     context["error_message"] = error
@@ -275,8 +240,7 @@ async def revoke(request: Request, connection_id: str) -> Response:
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
             raise Problem(404, "not_found", "connection not found")
-        info = await visible_connection(gw, caller, connection_id)
-        await revoke_connection(gw, caller, connection_id, reason=None)
+        info = await revoke_connection(gw, caller, connection_id, reason=None)
     except Problem as problem:
         return await _revoke_page(request, caller, browser, connection_id, error=problem.detail)
     return redirect(CONNECT_PATH + "?" + urlencode({"done": "revoked", "provider": info.provider}))

@@ -1,0 +1,27 @@
+"""What every gateway use case needs, built once in app.py and shared by the API and the pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grantline.auth_gateway.adapters.bus import Bus
+from grantline.auth_gateway.service.catalogue import TenantCatalogue
+from grantline.auth_gateway.service.oauth_flow import OAuthFlow
+from grantline.auth_gateway.settings import GatewaySettings
+from grantline.common.runtime import ServiceRuntime
+
+
+@dataclass
+class Gateway:
+    """The runtime (sessions and transactions), settings, the bus to the other services, the catalogue
+    and the OAuth flow.
+
+    Use cases that write take the session of the entrypoint's transaction; those that only read
+    Postgres before asking another service open a read-only session here (nothing to commit).
+    """
+
+    runtime: ServiceRuntime
+    settings: GatewaySettings
+    bus: Bus
+    catalogue: TenantCatalogue
+    flow: OAuthFlow
