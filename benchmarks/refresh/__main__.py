@@ -315,7 +315,9 @@ async def main() -> None:
         try:
             database_url = postgres.create_database("grantline")
             migrate_all(database_url, ["refresher", "vault"])
-            asyncio.run(declare_nats(MigrateSettings(nats_url=nats_server.url)))  # streams and consumers
+            asyncio.run(
+                declare_nats(MigrateSettings(nats_url=nats_server.url, environment="development"))
+            )  # streams and consumers
             print("claim cost:", flush=True)
             sizes = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(","))
             claims = claim_cost.run(database_url, sizes)

@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.refresh.vault_stand_in import CLIENT_ID, CLIENT_SECRET, Held
+from benchmarks.run_grant_keys import run_grant_environment
 from grantline.common.embedded import free_port
 from grantline.vault.domain import Keyring, SealContext, SecretField, generate_data_key, seal, wrap_data_key
 
@@ -100,6 +101,7 @@ class RealVault:
             "GRANTLINE_ENVIRONMENT": "development",
             "GRANTLINE_SANDBOX_URL": sandbox_url,
             "GRANTLINE_ALLOW_PRIVATE_PROVIDER_URLS": "true",  # the sandbox listens on 127.0.0.1
+            **run_grant_environment(),
         }
         argv = [sys.executable, "-m", "grantline.cli.main", "run", "vault"]
         return subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -227,7 +227,9 @@ def main() -> None:
         try:
             database_url = postgres.create_database("bench")
             migrate_all(database_url)
-            asyncio.run(declare_nats(MigrateSettings(nats_url=nats_server.url)))  # streams and consumers
+            asyncio.run(
+                declare_nats(MigrateSettings(nats_url=nats_server.url, environment="development"))
+            )  # streams and consumers
             keyring = Keyring.from_bytes("mk-bench", {"mk-bench": secrets.token_bytes(32)})
             (root / "keyring.json").write_text(keyring.to_json())
             seed_vault(database_url, keyring)

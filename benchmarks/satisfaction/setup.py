@@ -20,6 +20,7 @@ from pathlib import Path
 import nats
 import psycopg
 
+from benchmarks.run_grant_keys import run_grant_environment
 from grantline.cli.migrate import MigrateSettings, declare_nats
 from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
 from grantline.common.db.migrations import upgrade
@@ -65,7 +66,7 @@ def embedded_servers() -> Iterator[Servers]:
         postgres.start()
         try:
             # The streams and consumers, as `grantline migrate` declares them (services never do).
-            asyncio.run(declare_nats(MigrateSettings(nats_url=nats_server.url)))
+            asyncio.run(declare_nats(MigrateSettings(nats_url=nats_server.url, environment="development")))
             with psycopg.connect(postgres.url, autocommit=True) as conn:
                 conn.execute("CREATE DATABASE bench")
             yield Servers(nats_server.url, postgres.url_for("bench"))
@@ -115,6 +116,7 @@ def service_environment(servers: Servers, workers: int) -> dict[str, str]:
         "GRANTLINE_LOG_LEVEL": "WARNING",
         # The benchmark's NATS is a plaintext server on loopback, which production mode refuses.
         "GRANTLINE_ENVIRONMENT": "development",
+        **run_grant_environment(),
         "GRANTLINE_HTTP_PORT": str(free_port()),
         "GRANTLINE_DATABASE_POOL_SIZE": str(2 * workers + 8),
         # The service's default; BENCH_RUN_WORKERS tries another number of admission loops.
