@@ -103,15 +103,7 @@ async def test_a_batch_answers_each_request_with_its_own_result(vault: VaultHarn
         assert ErrorReply.model_validate_json(message.data).error.code == ErrorCode.INVALID_REQUEST
 
     # One audit record per resolve that was understood (not for the two malformed requests).
-    async def audit_records() -> list[AuditRecord]:
-        js = vault.runtime.nats.jetstream()
-        info = await js.stream_info("AUDIT")
-        records = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            event = decode_event((await js.get_msg("AUDIT", seq)).data or b"")
-            if isinstance(event, AuditRecord) and event.action == AuditAction.TOKEN_RESOLVED:
-                records.append(event)
-        return records
+    audit_records = vault.resolve_records
 
     async def all_published() -> bool:
         return len(await audit_records()) >= len(expected) + len(tokens)

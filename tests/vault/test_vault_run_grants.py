@@ -12,8 +12,7 @@ from fixtures.waiting import wait_for_async
 from vault_harness import TENANT, VaultHarness
 
 from grantline.common.contract import ErrorCode, ErrorReply, RunFinished, encode_message
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.contract.registry import decode_event
+from grantline.common.contract.audit import AuditRecord
 from grantline.common.contract.vault import ResolveReply
 from grantline.common.run_grants import new_signing_key
 
@@ -71,18 +70,7 @@ async def test_a_grant_resolves_only_what_its_run_may_use(vault: VaultHarness) -
 
     # The refusals inside a verified grant are audited as denied under the grant's run and user.
     async def denied() -> list[AuditRecord]:
-        js = vault.runtime.nats.jetstream()
-        info = await js.stream_info("AUDIT")
-        found = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            event = decode_event((await js.get_msg("AUDIT", seq)).data or b"")
-            if (
-                isinstance(event, AuditRecord)
-                and event.action == AuditAction.TOKEN_RESOLVED
-                and event.outcome == "denied"
-            ):
-                found.append(event)
-        return found
+        return [r for r in await vault.resolve_records() if r.outcome == "denied"]
 
     await wait_for_async(lambda: _at_least(denied, 2), timeout=10)
     records = await denied()

@@ -23,8 +23,10 @@ from fixtures.run_grants import mint_grant
 from pydantic import BaseModel, SecretStr
 
 from grantline.common.contract import vault, vault_admin
+from grantline.common.contract.audit import AuditAction, AuditRecord
 from grantline.common.contract.envelope import tenant_scoped
 from grantline.common.contract.errors import ErrorReply
+from grantline.common.contract.registry import decode_event
 from grantline.common.nats.secret_wire import request_with_secrets
 from grantline.common.runtime import ServiceRuntime
 from grantline.providers.authorize import build_authorize_url, code_challenge_s256, new_code_verifier
@@ -230,6 +232,17 @@ class VaultHarness:
         reply = await self.resolve(provider, **kwargs)
         assert isinstance(reply, vault.ResolveReply), reply
         return reply.access_token.get_secret_value()
+
+    async def resolve_records(self) -> list[AuditRecord]:
+        """Every `token.resolved` audit record on the AUDIT stream so far, in order."""
+        js = self.runtime.nats.jetstream()
+        info = await js.stream_info("AUDIT")
+        records = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            event = decode_event((await js.get_msg("AUDIT", seq)).data or b"")
+            if isinstance(event, AuditRecord) and event.action == AuditAction.TOKEN_RESOLVED:
+                records.append(event)
+        return records
 
     async def sql(self, statement: str, **params: Any) -> list[Any]:
         from sqlalchemy import text
