@@ -22,6 +22,9 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_
 # A dotted path into a JSON object, e.g. "authed_user.access_token" or "owner.user.id".
 JsonPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*$")]
 
+# Words that mark a response field as secret: an account path may not name one (see AccountIdentity).
+ACCOUNT_PATH_FORBIDDEN = ("token", "secret", "password", "code", "key", "assertion", "credential")
+
 # `{name}` placeholders in URLs and parameter values.
 TEMPLATE_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Placeholders the library fills itself; they are not tenant settings.
@@ -176,11 +179,24 @@ class RefreshPolicy(_Frozen):
 
 
 class AccountIdentity(_Frozen):
-    """Where the external account (who granted) is read from."""
+    """Where the external account (who granted) is read from.
+
+    The account is shown to the tenant (API, events, audit), so a path may not lead to a field that
+    names a secret: a tenant-defined provider could otherwise point it at the access token.
+    """
 
     source: IdentitySource = "token_response"
     id_path: JsonPath
     name_path: JsonPath | None = None
+
+    @field_validator("id_path", "name_path")
+    @classmethod
+    def _not_a_secret_field(cls, value: str | None) -> str | None:
+        if value is not None and any(
+            hint in segment.lower() for segment in value.split(".") for hint in ACCOUNT_PATH_FORBIDDEN
+        ):
+            raise ValueError(f"an account path may not name a secret field ({value})")
+        return value
 
 
 class ApiKeyField(_Frozen):

@@ -141,11 +141,40 @@ def _parse_scopes(container: Mapping[str, Any], body: Mapping[str, Any]) -> tupl
     return None
 
 
+# An account id or name longer than this is not an identifier but data (a whole document, a token).
+ACCOUNT_TEXT_MAX = 256
+
+
 def _account_at(body: Mapping[str, Any], id_path: str, name_path: str | None) -> ExternalAccount | None:
-    account_id = _as_text(_lookup(body, id_path))
+    secrets = _secret_values(body)
+    account_id = _account_text(_lookup(body, id_path), secrets)
     if not account_id:
         return None
-    return ExternalAccount(id=account_id, name=_as_text(_lookup(body, name_path)) if name_path else None)
+    name = _account_text(_lookup(body, name_path), secrets) if name_path else None
+    return ExternalAccount(id=account_id, name=name)
+
+
+def _account_text(value: Any, secrets: set[str]) -> str | None:
+    """A scalar that can be shown as an account: short, one line, and not a secret of the response."""
+    text = _as_text(value)
+    if text is None or len(text) > ACCOUNT_TEXT_MAX or "\n" in text or text in secrets:
+        return None
+    return text
+
+
+def _secret_values(body: Any) -> set[str]:
+    """Every string the response holds under a key that names a secret (at any depth)."""
+    found: set[str] = set()
+    if isinstance(body, Mapping):
+        for key, value in body.items():
+            if isinstance(value, str) and any(hint in str(key).lower() for hint in _SECRET_HINTS):
+                found.add(value)
+            elif isinstance(value, (Mapping, list)):
+                found |= _secret_values(value)
+    elif isinstance(body, list):
+        for item in body:
+            found |= _secret_values(item)
+    return found
 
 
 def _extra_metadata(container: Mapping[str, Any]) -> dict[str, str]:
