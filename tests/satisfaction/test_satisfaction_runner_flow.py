@@ -4,9 +4,14 @@ import asyncio
 
 from fixtures.waiting import wait_for_async
 from nats.aio.client import Client
+from pydantic import SecretStr
 from satisfaction_harness import TENANT, granted, make_service, publish, resolved, revoked, running
 
 from grantline.common.contract import RunAdmitted, RunHeld
+from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.common.contract.run_grants import unverified_claims
+from grantline.common.contract.satisfaction import RenewGrantReply, RenewGrantRequest
+from grantline.common.nats.secret_wire import request_with_secrets
 from grantline.common.runner_client import RunnerClient
 from grantline.common.runtime import ServiceRuntime
 
@@ -36,6 +41,13 @@ async def test_held_run_resumes_after_connecting_and_hears_the_revocation(
         assert isinstance(admitted, RunAdmitted) and admitted.resumed and admitted.trigger == "api"
         assert runner.grant("r-jit") == admitted.grant
         assert (await runner.check(TENANT, "alice", ["gmail"])).is_satisfied
+        # A run in progress gets a fresh grant for the same run, user and providers.
+        renewed = await runner.renew_grant("r-jit")
+        assert renewed != admitted.grant and runner.grant("r-jit") == renewed
+        old, new = unverified_claims(admitted.grant), unverified_claims(renewed)
+        assert {k: new[k] for k in ("tid", "sub", "run", "app", "prv")} == {
+            k: old[k] for k in ("tid", "sub", "run", "app", "prv")
+        }
 
         await publish(nats_client, resolved("r-jit", "c-google"))  # the vault's audit record of a resolve
         await wait_for_async(lambda: _tracked(service), timeout=10)
@@ -44,4 +56,16 @@ async def test_held_run_resumes_after_connecting_and_hears_the_revocation(
         told = await asyncio.wait_for(anext(revocations), timeout=10)
         assert (told.run_id, told.connection_id, told.reason) == ("r-jit", "c-google", "user")
         await runner.finish("r-jit")
+        # Once the run has finished, its (still unexpired) grant is not renewed.
+        await wait_for_async(lambda: _renewal_refused(nats_client, renewed), timeout=10)
     await runner.close()
+
+
+async def _renewal_refused(nc: Client, grant: str) -> bool:
+    request = RenewGrantRequest(grant=SecretStr(grant))
+    reply = await request_with_secrets(nc, f"satisfaction.renew_grant.{TENANT}", request, RenewGrantReply)
+    return (
+        isinstance(reply, ErrorReply)
+        and reply.error.code == ErrorCode.FORBIDDEN
+        and "finished" in reply.error.message
+    )

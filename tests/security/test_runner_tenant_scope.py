@@ -152,6 +152,7 @@ def test_permission_template_is_the_documented_one() -> None:
         "runs.finished.tenant-a",
         "vault.resolve.tenant-a",
         "satisfaction.check.tenant-a",
+        "satisfaction.renew_grant.tenant-a",
     )
     assert permissions.subscribe == (
         "runs.admitted.tenant-a",

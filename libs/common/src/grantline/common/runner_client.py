@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,13 +37,32 @@ from grantline.common.contract.runs import (
     StageRequirements,
     Trigger,
 )
-from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
+from grantline.common.contract.satisfaction import (
+    SUBJECT_CHECK,
+    SUBJECT_RENEW_GRANT,
+    RenewGrantReply,
+    RenewGrantRequest,
+    SatisfactionCheckRequest,
+    SatisfactionReport,
+)
 from grantline.common.contract.vault import SUBJECT_RESOLVE, ResolveReply, ResolveRequest
 from grantline.common.nats.headers import event_headers
 from grantline.common.nats.request_reply import request
 from grantline.common.nats.secret_wire import request_with_secrets
 
 RunOutcome = RunAdmitted | RunHeld
+
+# A grant with less than this share of its lifetime left is renewed before it is presented.
+RENEW_WHEN_LEFT = 0.2
+
+
+def _expiring(grant: str) -> bool:
+    claims = unverified_claims(grant)
+    issued, expires = claims.get("iat"), claims.get("exp")
+    if not isinstance(issued, int) or not isinstance(expires, int):
+        return False
+    return expires - time.time() < RENEW_WHEN_LEFT * (expires - issued)
+
 
 _FOLLOWED = (RunAdmitted, RunHeld, RunConnectionRevoked)
 
@@ -63,6 +83,8 @@ class _WatchedRun:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     revocations: list[RunConnectionRevoked] = field(default_factory=list)
     finished: bool = False
+    # The run's current grant: the admission's, then each renewal's.
+    grant: str = ""
 
 
 class RunnerClient:
@@ -152,7 +174,25 @@ class RunnerClient:
         watched = self._runs.get(run_id)
         if watched is None or not isinstance(watched.outcome, RunAdmitted):
             raise KeyError(f"run {run_id!r} was not admitted through this client")
-        return watched.outcome.grant
+        return watched.grant or watched.outcome.grant
+
+    async def renew_grant(self, run_id: str, *, timeout: float | None = None) -> str:
+        """A fresh grant for a run still in progress (``satisfaction.renew_grant.<tenant>``); ``resolve``
+        renews by itself when the grant is about to expire. Raises ``ResolveError`` (``forbidden``)
+        once the run has finished or the grant has expired."""
+        current = self.grant(run_id)
+        watched = self._runs[run_id]
+        reply = await request_with_secrets(
+            self._nc,
+            tenant_scoped(SUBJECT_RENEW_GRANT, watched.tenant_id),
+            RenewGrantRequest(grant=SecretStr(current)),
+            RenewGrantReply,
+            timeout=timeout or self._timeout,
+        )
+        if isinstance(reply, ErrorReply):
+            raise ResolveError(reply.error.code, reply.error.message)
+        watched.grant = reply.grant
+        return reply.grant
 
     async def resolve(
         self,
@@ -174,6 +214,8 @@ class RunnerClient:
             if run_id is None:
                 raise ValueError("pass the run_id of a run admitted through this client, or its grant")
             grant = self.grant(run_id)
+            if _expiring(grant):
+                grant = await self.renew_grant(run_id, timeout=timeout)
         tenant_id = unverified_claims(grant).get("tid")
         if not isinstance(tenant_id, str) or not tenant_id:
             raise ValueError("the grant names no tenant")

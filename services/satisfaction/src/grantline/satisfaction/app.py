@@ -1,11 +1,12 @@
 """Wiring of the satisfaction service: one runtime with its consumers, responder and background tasks."""
 
-from grantline.common.run_grants import RunGrantSigner, required_key_set
+from grantline.common.run_grants import RunGrantSigner, RunGrantVerifier, public_key_set, required_key_set
 from grantline.common.runtime import ServiceRuntime
 from grantline.satisfaction.adapters.catalogue_tables import configured_catalogue
 from grantline.satisfaction.adapters.tables import outbox
 from grantline.satisfaction.entrypoints.check_responder import CheckResponder
 from grantline.satisfaction.entrypoints.event_consumers import event_consumers
+from grantline.satisfaction.entrypoints.grant_renewals import grant_renewals
 from grantline.satisfaction.entrypoints.run_request_batches import run_request_consumer
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.report_memo import ReportMemo
@@ -13,8 +14,8 @@ from grantline.satisfaction.service.run_grants import RunGrantIssuer
 from grantline.satisfaction.settings import SatisfactionSettings
 
 
-def run_grant_signer(settings: SatisfactionSettings) -> RunGrantSigner:
-    """The signer of run grants; without signing keys the service cannot admit runs, so it does not start."""
+def run_grant_issuer(settings: SatisfactionSettings) -> RunGrantIssuer:
+    """Signs and renews run grants; without signing keys no run can be admitted, so it does not start."""
     key_set = required_key_set(
         "GRANTLINE_RUN_GRANT_SIGNING_KEYS(_FILE)",
         file=settings.run_grant_signing_keys_file,
@@ -22,9 +23,13 @@ def run_grant_signer(settings: SatisfactionSettings) -> RunGrantSigner:
         missing="satisfaction needs run grant signing keys: set GRANTLINE_RUN_GRANT_SIGNING_KEYS_FILE "
         "(make them with `grantline run-grants keygen`)",
     )
-    return RunGrantSigner(
+    signer = RunGrantSigner(
         key_set, active_kid=settings.run_grant_active_kid, ttl_seconds=settings.run_grant_ttl_seconds
     )
+    # Renewals are checked against satisfaction's own keys (the public half of the signing set).
+    # (Any lifetime the setting allows: a grant issued before the TTL was lowered still renews.)
+    verifier = RunGrantVerifier(public_key_set(key_set), max_lifetime_seconds=7 * 24 * 3600)
+    return RunGrantIssuer(signer, verifier)
 
 
 def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRuntime:
@@ -46,7 +51,7 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
 
     runtime.add_background_task(refresh_catalogue)
     memo = ReportMemo()  # shared by admissions and checks: the same apps' reports
-    grants = RunGrantIssuer(run_grant_signer(settings))
+    grants = run_grant_issuer(settings)
     # Every consumer is a batched pull loop (no FastStream subscriber): runs.requested is the hot path.
     runs = run_request_consumer(
         runtime, catalogue, memo, grants, loops=settings.run_workers, batch_size=settings.run_batch_size
@@ -57,4 +62,7 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
     checks = CheckResponder(runtime, catalogue, memo, reads_in_flight=settings.check_workers)
     runtime.on_start(checks.start)
     runtime.on_stop(checks.stop)
+    renewals = grant_renewals(runtime, grants)
+    runtime.on_start(lambda: renewals.start(runtime.nats))
+    runtime.on_stop(renewals.stop)
     return runtime

@@ -43,6 +43,12 @@ REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
         satisfaction.SatisfactionReport,
         "Compute a satisfaction report from the app_user_connect mirror.",
     ),
+    (
+        satisfaction.SUBJECT_RENEW_GRANT,
+        satisfaction.RenewGrantRequest,
+        satisfaction.RenewGrantReply,
+        "A fresh grant for a run in progress (its current grant proves which run); none once it finished.",
+    ),
     ("audit.query", audit.AuditQueryRequest, audit.AuditQueryReply, "Query the audit ledger."),
     (
         vault_admin.SUBJECT_PROVIDER_APP_PUT,
@@ -144,7 +150,7 @@ REQUEST_REPLY: list[tuple[str, type[BaseModel], type[BaseModel], str]] = [
 
 STREAMS = {"connections": "CONNECTIONS", "runs": "RUNS", "audit": "AUDIT"}
 # Request subjects that end with the tenant: a runner may use its own tenants' only.
-TENANT_SCOPED_REQUESTS = {vault.SUBJECT_RESOLVE, satisfaction.SUBJECT_CHECK}
+TENANT_SCOPED_REQUESTS = {vault.SUBJECT_RESOLVE, satisfaction.SUBJECT_CHECK, satisfaction.SUBJECT_RENEW_GRANT}
 _TENANT_PARAMETER = {
     "tenant_id": {"description": "the tenant; runners' NATS permissions cover their own tenants only"}
 }

@@ -26,7 +26,13 @@ RUNNER_ID_PATTERN = RUNNER_ID.pattern
 
 # Subject families that carry one tenant's data and end with the tenant id (decision 2). A runner
 # publishes run announcements, run ends and the requests it makes ...
-RUNNER_PUBLISH_FAMILIES = ("runs.requested", "runs.finished", "vault.resolve", "satisfaction.check")
+RUNNER_PUBLISH_FAMILIES = (
+    "runs.requested",
+    "runs.finished",
+    "vault.resolve",
+    "satisfaction.check",
+    "satisfaction.renew_grant",
+)
 # ... and follows the outcomes of its runs. Never runs.requested of others, never $JS.API or $JS.ACK:
 # a runner cannot create, read or ack any JetStream consumer (attack 4 of issue 15).
 RUNNER_SUBSCRIBE_FAMILIES = ("runs.admitted", "runs.held", "runs.connection_revoked")

@@ -1,6 +1,8 @@
 """Request/reply messages served by the satisfaction service."""
 
-from pydantic import Field
+from datetime import datetime
+
+from pydantic import Field, SecretStr
 
 from grantline.common.contract.envelope import TENANT_ID_PATTERN, Message
 from grantline.common.contract.runs import (
@@ -12,6 +14,24 @@ from grantline.common.contract.runs import (
 
 # Tenant-scoped: requests go to ``satisfaction.check.<tenant>`` (``envelope.tenant_scoped``).
 SUBJECT_CHECK = "satisfaction.check"
+
+
+# Tenant-scoped: ``satisfaction.renew_grant.<tenant>``. A run that outlives its grant's lifetime asks
+# for a fresh one while the old one is still valid; refused once the run has finished.
+SUBJECT_RENEW_GRANT = "satisfaction.renew_grant"
+
+
+class RenewGrantRequest(Message):
+    """The run's current (still valid) grant: it says which run, and proves the caller holds it."""
+
+    grant: SecretStr = Field(min_length=1, max_length=16_384)
+
+
+class RenewGrantReply(Message):
+    """A new grant for the same run, user, app, providers and scopes, with a new expiry."""
+
+    grant: str = Field(repr=False)
+    expires_at: datetime
 
 
 class SatisfactionCheckRequest(Message):

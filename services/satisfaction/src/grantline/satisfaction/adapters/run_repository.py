@@ -163,3 +163,11 @@ async def mark_revoked(
     else:
         rows = (await session.execute(_MARK_RUN_REVOKED, {**parameters, "run": run_id})).all()
     return sorted((row.run_id, row.provider) for row in rows)
+
+
+async def run_status(session: AsyncSession, tenant_id: str, run_id: str) -> str | None:
+    """A run's status (``held``, ``admitted``, ``finished``, ``invalid``), or None when unknown."""
+    status = await session.scalar(
+        select(runs.c.status).where(runs.c.tenant_id == tenant_id, runs.c.run_id == run_id)
+    )
+    return str(status) if status is not None else None

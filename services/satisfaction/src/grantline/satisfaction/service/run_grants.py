@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grantline.common.run_grants import RunGrantSigner
+from grantline.common.contract.run_grants import RunGrant
+from grantline.common.run_grants import RunGrantSigner, RunGrantVerifier
 from grantline.satisfaction.domain.catalogue import CatalogueView
 from grantline.satisfaction.domain.requirements import Requirement
 
@@ -35,10 +36,22 @@ def granted_providers(
 
 
 class RunGrantIssuer:
-    """Signs the grant of an admitted run."""
+    """Signs the grant of an admitted run, and renews the grant of a run still in progress."""
 
-    def __init__(self, signer: RunGrantSigner) -> None:
+    def __init__(self, signer: RunGrantSigner, verifier: RunGrantVerifier) -> None:
         self._signer = signer
+        self.verifier = verifier
+
+    def renewed(self, grant: RunGrant) -> str:
+        """A grant for the same run, user, app, providers and scopes, with a fresh expiry."""
+        return self._signer.issue(
+            tenant_id=grant.tenant_id,
+            run_id=grant.run_id,
+            user_id=grant.user_id,
+            app_id=grant.app_id,
+            providers=grant.providers,
+            is_test=grant.is_test,
+        )
 
     def grant_for(
         self,
