@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from e2e_dev_stack import DevStackProcess
-from fixtures.infra import free_port
+from fixtures.infra import free_port, server_directory
 
 # Short token lifetimes need short refresh margins. The vault refreshes inline only once a token has
 # expired (margin 0), so every refresh the walk sees before a resolve was the refresher's; the
@@ -33,10 +34,17 @@ E2E_NATS_TLS = os.environ.get("GRANTLINE_TEST_E2E_NATS_TLS", "mutual").strip() o
 
 
 @pytest.fixture(scope="module")
-def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProcess]:
+def dev_stack() -> Iterator[DevStackProcess]:
     """A running `grantline dev` (its `dev.json` in ``.info``); stopped with SIGTERM afterwards."""
+    # Not under pytest's tmp_path: any pytest that starts meanwhile (on this machine) resets
+    # /tmp/pytest-of-<user> to 0700, locking out the unprivileged user Postgres runs as.
+    with server_directory("e2e") as root:
+        yield from _running_stack(root)
+
+
+def _running_stack(root: Path) -> Iterator[DevStackProcess]:
     stack = DevStackProcess(
-        data_dir=tmp_path_factory.mktemp("e2e") / "grantline",
+        data_dir=root / "grantline",
         api_port=free_port(),
         extra_env=E2E_ENVIRONMENT,
         nats_tls=E2E_NATS_TLS,
