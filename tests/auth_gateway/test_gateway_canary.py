@@ -77,7 +77,9 @@ async def test_canary_never_leaves_the_gateway(stack, caplog: pytest.LogCaptureF
     again = await start(stack, "carol", scopes=["write"], connection_id=started["connection_id"])
     code = query(await authorize(stack, again["authorize_url"]))
     exchanged = await stack.client.post(
-        "/v1/oauth/token", headers=bearer(KEY_A), json={"code": code["code"], "state": code["state"]}
+        "/v1/oauth/token",
+        headers=bearer(KEY_A),
+        json={"code": code["code"], "state": code["state"], "iss": code["iss"]},
     )
     assert exchanged.status_code == 200, exchanged.text
 

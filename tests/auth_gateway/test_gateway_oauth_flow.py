@@ -1,6 +1,7 @@
 """End to end with the sandbox and the real vault: connect, re-authorize with an added scope, revoke."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 from fixtures.waiting import wait_for_async
 from gateway_flow import (
@@ -85,14 +86,18 @@ async def test_replayed_forged_and_cross_tenant_states_change_nothing(stack):
     other = await start(stack, new_user())
     code = query(await authorize(stack, other["authorize_url"]))
     cross = await stack.client.post(
-        "/v1/oauth/token", headers=bearer(KEY_B), json={"code": code["code"], "state": code["state"]}
+        "/v1/oauth/token",
+        headers=bearer(KEY_B),
+        json={"code": code["code"], "state": code["state"], "iss": code["iss"]},
     )
     assert cross.status_code == 400 and cross.json()["code"] == "unknown_state"
     assert code_exchanges(stack) == exchanges
     assert (await stack.client.get("/v1/connections", headers=bearer(KEY_B))).json()["connections"] == []
     # The state survived the foreign attempt: its own tenant can still finish the flow.
     own = await stack.client.post(
-        "/v1/oauth/token", headers=bearer(KEY_A), json={"code": code["code"], "state": code["state"]}
+        "/v1/oauth/token",
+        headers=bearer(KEY_A),
+        json={"code": code["code"], "state": code["state"], "iss": code["iss"]},
     )
     assert own.status_code == 200, own.text
     assert own.json()["connection_id"] == other["connection_id"]
@@ -117,7 +122,11 @@ async def test_provider_denial_comes_back_as_a_status(stack):
     await setup_app(stack)
     started = await start(stack, new_user())
     state = query(started["authorize_url"])["state"]
-    outcome = await callback(stack, f"{PUBLIC_URL}/v1/oauth/callback?error=access_denied&state={state}")
+    # RFC 9207: error responses carry `iss` too.
+    iss = quote(f"{stack.sandbox_url}/p/standard", safe="")
+    outcome = await callback(
+        stack, f"{PUBLIC_URL}/v1/oauth/callback?error=access_denied&state={state}&iss={iss}"
+    )
     assert outcome["status"] == "error" and outcome["error"] == "access_denied"
 
 
@@ -192,3 +201,17 @@ async def test_unauthenticated_and_bad_input_get_problems(stack):
         "/v1/provider-apps/sandbox", headers=bearer(KEY_A), json={"client_id": "", "client_secret": secret}
     )
     assert echoed.status_code == 422 and secret not in echoed.text
+
+
+async def test_redirect_without_iss_is_refused_when_the_provider_sends_it(stack):
+    """RFC 9207: the sandbox definition names an issuer, so a redirect stripped of `iss` is a mix-up."""
+    await setup_app(stack)
+    started = await start(stack, new_user())
+    callback_url = await authorize(stack, started["authorize_url"])
+    params = query(callback_url)
+    assert params["iss"]
+    stripped = f"{PUBLIC_URL}/v1/oauth/callback?code={params['code']}&state={params['state']}"
+    outcome = await callback(stack, stripped)
+    assert outcome["status"] == "error" and outcome["error"] == "issuer_mismatch"
+    assert code_exchanges(stack) == 0
+    assert (await stack.client.get("/v1/connections", headers=bearer(KEY_A))).json()["connections"] == []

@@ -180,11 +180,14 @@ async def test_revocation_deletes_secrets_fails_next_resolve_and_tells_the_provi
 
 
 async def test_revocation_survives_a_provider_that_is_down(vault: VaultHarness) -> None:
+    """The secret goes at once; the provider call is kept (sealed) and retried until it is confirmed."""
     from grantline.sandbox import Fault
+    from grantline.vault.service.revocation import retry_due_revocations
 
     await vault.put_app("sandbox")
     info = await vault.connect("sandbox")
-    vault.sandbox.state.add_fault(Fault(endpoint="revoke", status=503))
+    (sealed_refresh,) = await vault.sql("SELECT refresh_token FROM vault.connections")
+    outage = vault.sandbox.state.add_fault(Fault(endpoint="revoke", status=503))
     reply = await vault.call(
         contract.SUBJECT_REVOKE,
         contract.RevokeRequest(tenant_id=TENANT, connection_id=info.connection_id, reason="admin"),
@@ -193,6 +196,51 @@ async def test_revocation_survives_a_provider_that_is_down(vault: VaultHarness) 
     assert isinstance(reply, contract.OkReply)
     rows = await vault.sql("SELECT status, access_token, refresh_token FROM vault.connections")
     assert rows == [("revoked", None, None)]
+    pending = await vault.sql(
+        "SELECT attempts, sealed_token, field, next_attempt_at > now() FROM vault.pending_revocations"
+    )
+    # Kept sealed exactly as it was in the connection (no token in clear), due after a backoff.
+    assert pending == [(1, sealed_refresh[0], "refresh_token", True)]
+    assert b"sbx_" not in bytes(pending[0][1])
+
+    async def due_now() -> None:
+        await vault.sql("UPDATE vault.pending_revocations SET next_attempt_at = now() RETURNING id")
+
+    await due_now()
+    assert await retry_due_revocations(vault.ctx) == 1  # still down: kept, pushed further out
+    assert await vault.sql("SELECT attempts FROM vault.pending_revocations") == [(2,)]
+    assert await retry_due_revocations(vault.ctx) == 0  # not due yet
+
+    assert outage.id is not None and vault.sandbox.state.faults.remove(outage.id)
+    before = len(vault.sandbox.requests_to("revoke", "standard"))
+    await due_now()
+    assert await retry_due_revocations(vault.ctx) == 1
+    told = vault.sandbox.requests_to("revoke", "standard")[before:]
+    assert len(told) == 1 and told[0].body["token_type_hint"] == "refresh_token"
+    assert told[0].body["token"].startswith("sbx_rt_")
+    assert await vault.sql("SELECT id FROM vault.pending_revocations") == []
+
+
+async def test_revocation_retries_give_up_after_the_limit(vault: VaultHarness) -> None:
+    from grantline.sandbox import Fault
+    from grantline.vault.service.revocation import retry_due_revocations
+
+    await vault.put_app("sandbox")
+    info = await vault.connect("sandbox")
+    vault.sandbox.state.add_fault(Fault(endpoint="revoke", status=503))
+    await vault.call(
+        contract.SUBJECT_REVOKE,
+        contract.RevokeRequest(tenant_id=TENANT, connection_id=info.connection_id, reason="admin"),
+        contract.OkReply,
+    )
+    before = len(vault.sandbox.requests_to("revoke", "standard"))
+    await vault.sql(
+        "UPDATE vault.pending_revocations SET next_attempt_at = now(), attempts = :n RETURNING id",
+        n=vault.ctx.settings.revoke_max_attempts,
+    )
+    assert await retry_due_revocations(vault.ctx) == 1
+    assert len(vault.sandbox.requests_to("revoke", "standard")) == before  # not called again
+    assert await vault.sql("SELECT id FROM vault.pending_revocations") == []
 
 
 async def test_a_refresh_that_loses_its_fence_answers_with_the_connection_as_it_now_is(

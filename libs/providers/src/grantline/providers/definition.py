@@ -119,7 +119,9 @@ class OAuthSpec(_Frozen):
     token_body_format: BodyFormat = "form"
     # Dotted path of the object holding access_token/refresh_token/expires_in/scope; "" = top level.
     token_location: str = ""
-    # Whether the provider sends `iss` on the redirect (RFC 9207) that the gateway must check.
+    # The issuer the provider sends as `iss` on every authorization redirect (RFC 9207); set only
+    # for providers that send it (their metadata says `authorization_response_iss_parameter_supported`):
+    # the gateway then refuses a redirect whose `iss` is missing or different.
     issuer: str | None = None
 
     @field_validator("token_location")

@@ -21,6 +21,7 @@ from grantline.vault.domain import DataKeyCache
 from grantline.vault.entrypoints.finished_runs import finished_runs_consumer, prune_finished_runs
 from grantline.vault.entrypoints.request_handlers import refresh_responder, register_request_handlers
 from grantline.vault.entrypoints.resolve_subscription import resolve_subscription
+from grantline.vault.entrypoints.revocation_retries import retry_revocations_forever
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.refresh import Refresher
 from grantline.vault.service.resolve import ResolveService
@@ -94,6 +95,11 @@ def create_runtime(
         await prune_finished_runs(runtime, settings.run_grant_max_lifetime_seconds)
 
     runtime.add_background_task(prune)
+
+    async def retry_revocations() -> None:
+        await retry_revocations_forever(ctx)
+
+    runtime.add_background_task(retry_revocations)
 
     @runtime.on_start
     async def _start_raw_subscriptions() -> None:

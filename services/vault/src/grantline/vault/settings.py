@@ -39,6 +39,12 @@ class VaultSettings(ServiceSettings):
     provider_retry_base_seconds: float = Field(default=0.2, ge=0)
     provider_max_retry_after_seconds: float = Field(default=10.0, ge=0)
     revoke_timeout_seconds: float = Field(default=5.0, gt=0)
+    # A provider revocation call that fails is retried from vault.pending_revocations: after
+    # base * 2^n seconds (at most max), up to max_attempts calls in all (defaults: about 9 hours).
+    revoke_retry_base_seconds: float = Field(default=30.0, gt=0)
+    revoke_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    revoke_max_attempts: int = Field(default=15, ge=1, le=100)
+    revoke_retry_interval_seconds: float = Field(default=10.0, gt=0)
 
     # The resolve hot path (raw nats-py + psycopg, micro-batched).
     resolve_db_connections: int = Field(default=3, ge=1, le=64)

@@ -262,7 +262,10 @@ class OAuthFlow:
             raise FlowRefused(StateErrorCode.UNKNOWN_STATE.value)
         definition = await self._catalogue.provider(pending.tenant_id, pending.provider)
         try:
-            check_issuer(definition.oauth.issuer if definition.oauth else None, iss)
+            # A definition names an issuer only for providers that send `iss` (RFC 9207): then a
+            # redirect without it is refused, or a mix-up attacker could simply strip it.
+            issuer = definition.oauth.issuer if definition.oauth else None
+            check_issuer(issuer, iss, iss_required=issuer is not None)
         except StateError as error:
             raise FlowRefused(error.code.value, pending.return_to, pending.connection_id) from None
         if not await flow_store.consume_pending(session, state_hash, now=now):

@@ -127,7 +127,11 @@ class ProviderClient:
         token: SecretStr,
         token_type_hint: Any,
     ) -> bool:
-        """Tell the provider a token is gone (RFC 7009); False when it has no endpoint or refused."""
+        """Tell the provider a token is gone (RFC 7009); False when it has no endpoint or refused.
+
+        Raises ProviderUnavailable when the provider could not answer (5xx, 429, unreachable): the
+        call is worth making again.
+        """
         request = build_revocation_request(
             definition,
             token=token,
@@ -139,6 +143,8 @@ class ProviderClient:
         if request is None:
             return False
         response = await self._send(request, resend_safe=True)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ProviderUnavailable(f"revocation endpoint answered {response.status_code}")
         if response.status_code >= 400:
             log.warning(
                 "provider refused revocation",

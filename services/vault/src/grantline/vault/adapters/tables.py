@@ -5,6 +5,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -109,4 +110,24 @@ tenant_providers = Table(
     Column("provider", String(64), primary_key=True),
     Column("definition", JSONB, nullable=False),
     *_timestamps(),
+)
+
+
+# Provider revocation calls (RFC 7009) still to make: the token stays sealed as it was in its
+# connection (same associated data) until the provider confirms or the retries give up.
+pending_revocations = Table(
+    "pending_revocations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("connection_id", String(64), nullable=False),
+    Column("owner", String(300), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("provider_app_id", String(64), nullable=False),
+    Column("field", String(32), nullable=False),
+    Column("sealed_token", LargeBinary, nullable=False),
+    Column("token_type_hint", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -1,15 +1,20 @@
 """Revocation: token material is deleted in the transaction that marks the connection revoked.
 
 The provider is told afterwards, outside the transaction and bounded in time: a provider that is
-down must not keep a secret alive, and a crash between the commit and the call only means the
-provider was not told (the secret is already gone here).
+down must not keep a secret usable here. The same transaction keeps the call in
+`vault.pending_revocations` (the token still sealed exactly as it was in the connection), so a
+provider that is down, or a crash after the commit, only delays the call: `retry_due_revocations`
+makes it again with exponential backoff until the provider confirms, refuses for good (a 4xx), or
+`revoke_max_attempts` calls have failed; then the row and its sealed token are deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -23,14 +28,15 @@ from grantline.common.contract.vault import OkReply, RevokeRequest
 from grantline.providers.catalogue import CatalogueError
 from grantline.providers.definition import ProviderDefinition
 from grantline.vault.adapters import connection_repository as connection_rows
+from grantline.vault.adapters import pending_revocation_rows as pending_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters import tenant_provider_repository as tenant_provider_rows
 from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
-from grantline.vault.domain import DataKey, DecryptionError, SealContext, SecretField
+from grantline.vault.domain import DecryptionError, SealContext, SecretField
 from grantline.vault.domain.connection_rules import ConnectionStatus
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.records import audit, emit, owner_user
-from grantline.vault.service.sealing import connection_row_context, open_value
+from grantline.vault.service.sealing import open_value
 
 log = logging.getLogger(__name__)
 _REASONS = ("user", "admin", "provider", "provider_app_disabled")
@@ -44,6 +50,8 @@ class ProviderRevocation:
     client: ClientCredentials
     token: SecretStr
     token_type_hint: str
+    # Its row in vault.pending_revocations, deleted once the provider answers for good.
+    revocation_id: str
 
 
 async def revoke_in_transaction(
@@ -55,7 +63,7 @@ async def revoke_in_transaction(
     actor: str,
     app: Row[Any] | None = None,
 ) -> ProviderRevocation | None:
-    """Mark `row` revoked, delete its secrets, emit events; return the provider call to make later."""
+    """Mark `row` revoked, delete its secrets, emit events; keep and return the provider call to make."""
     job: ProviderRevocation | None = None
     if row.auth_kind != "api_key" and (row.refresh_token is not None or row.access_token is not None):
         job = await _provider_job(ctx, session, row, app)
@@ -98,79 +106,175 @@ async def revoke_in_transaction(
 async def _provider_job(
     ctx: VaultContext, session: AsyncSession, row: Row[Any], app: Row[Any] | None
 ) -> ProviderRevocation | None:
+    found = await _definition_and_app(
+        ctx, session, row.tenant_id, row.provider, row.provider_definition, row.provider_app_id, app
+    )
+    if found is None:
+        return None
+    definition, app = found
+    assert definition.oauth is not None and definition.oauth.revoke is not None
+    field = _field_to_revoke(row, definition.oauth.revoke.client_auth)
+    sealed = row.refresh_token if field is SecretField.REFRESH_TOKEN else row.access_token
+    binding = {
+        "tenant_id": row.tenant_id,
+        "connection_id": row.id,
+        "owner": row.owner,
+        "provider": row.provider,
+        "provider_app_id": app.id,
+        "field": field.value,
+        "sealed_token": bytes(sealed),
+        "token_type_hint": field.value,
+    }
+    job = await _open_job(ctx, session, binding, definition, app)
+    if job is None:
+        return None
+    # Due only after the first backoff: the call made right after the commit is the first attempt.
+    due = datetime.now(UTC) + timedelta(seconds=ctx.settings.revoke_retry_base_seconds)
+    job.revocation_id = await pending_rows.add(session, binding, next_attempt_at=due)
+    return job
+
+
+async def _definition_and_app(
+    ctx: VaultContext,
+    session: AsyncSession,
+    tenant_id: str,
+    provider: str,
+    stored: Any,
+    provider_app_id: str | None,
+    app: Row[Any] | None,
+) -> tuple[ProviderDefinition, Row[Any]] | None:
     # The definition the grant was made with (kept with the connection), else the tenant's current one.
-    stored = row.provider_definition
-    if not stored and row.provider not in ctx.catalogue:
-        stored = await tenant_provider_rows.definition(session, row.tenant_id, row.provider)
+    if not stored and provider not in ctx.catalogue:
+        stored = await tenant_provider_rows.definition(session, tenant_id, provider)
     try:
-        definition = ctx.definition(row.provider, stored)
+        definition = ctx.definition(provider, stored)
     except (UnknownProvider, CatalogueError):
         return None
     if definition.oauth is None or definition.oauth.revoke is None:
         return None
-    if app is None and row.provider_app_id is not None:
-        app = await app_rows.get_by_id(session, row.provider_app_id)
+    if app is None and provider_app_id is not None:
+        app = await app_rows.get_by_id(session, provider_app_id)
     if app is None:
         return None
-    key = await ctx.keys.get_or_create(session, row.tenant_id)
+    return definition, app
+
+
+def _field_to_revoke(row: Row[Any], client_auth: str) -> SecretField:
+    # Revoking the refresh token ends the whole grant (RFC 7009 2.1); fall back to the access token.
+    if client_auth == "bearer_token" and row.access_token is not None:
+        return SecretField.ACCESS_TOKEN
+    return SecretField.REFRESH_TOKEN if row.refresh_token is not None else SecretField.ACCESS_TOKEN
+
+
+async def _open_job(
+    ctx: VaultContext,
+    session: AsyncSession,
+    binding: Mapping[str, Any],
+    definition: ProviderDefinition,
+    app: Row[Any],
+    revocation_id: str = "",
+) -> ProviderRevocation | None:
+    """Open the token (bound to its connection, as it was sealed there) and the app's client secret."""
+    accept_unbound = ctx.accept_unbound_seals
+    key = await ctx.keys.get_or_create(session, binding["tenant_id"])
+    token_context = SealContext.for_connection(
+        binding["tenant_id"],
+        binding["connection_id"],
+        owner=binding["owner"],
+        provider=binding["provider"],
+        field=binding["field"],
+    )
+    # The client secret is bound to the provider it is sent to: the connection's.
+    app_secret = SealContext.for_provider_app(app.tenant_id, app.id, provider=binding["provider"])
     try:
-        token, hint, secret = _open_for_revocation(ctx, key, row, app, definition.oauth.revoke.client_auth)
+        token = open_value(key, token_context, binding["sealed_token"], accept_unbound=accept_unbound)
+        secret = open_value(key, app_secret, app.client_secret, accept_unbound=accept_unbound)
     except DecryptionError as error:
-        # The row's secrets do not open (altered, or moved to another owner or provider): they are
+        # The secrets do not open (altered, or moved to another owner or provider): they are
         # deleted all the same; the provider is not told.
         log.error(
             "provider revocation skipped: the sealed secrets do not open",
-            extra={"connection_id": row.id, "reason": error.reason},
+            extra={"connection_id": binding["connection_id"], "reason": error.reason},
         )
         return None
     assert token is not None
     client = ClientCredentials(app.client_id, secret or SecretStr(""), dict(app.settings or {}))
-    return ProviderRevocation(definition, client, token, hint)
-
-
-def _open_for_revocation(
-    ctx: VaultContext, key: DataKey, row: Row[Any], app: Row[Any], client_auth: str
-) -> tuple[SecretStr | None, str, SecretStr | None]:
-    accept_unbound = ctx.accept_unbound_seals
-
-    def opened(field: SecretField, sealed: Any) -> SecretStr | None:
-        return open_value(key, connection_row_context(row, field), sealed, accept_unbound=accept_unbound)
-
-    # Revoking the refresh token ends the whole grant (RFC 7009 2.1); fall back to the access token.
-    if row.refresh_token is not None:
-        token = opened(SecretField.REFRESH_TOKEN, row.refresh_token)
-        hint = "refresh_token"
-    else:
-        token = opened(SecretField.ACCESS_TOKEN, row.access_token)
-        hint = "access_token"
-    if client_auth == "bearer_token" and row.access_token is not None:
-        token = opened(SecretField.ACCESS_TOKEN, row.access_token)
-        hint = "access_token"
-    # The client secret is bound to the provider it is sent to: the connection's.
-    app_secret = SealContext.for_provider_app(app.tenant_id, app.id, provider=row.provider)
-    return token, hint, open_value(key, app_secret, app.client_secret, accept_unbound=accept_unbound)
+    return ProviderRevocation(definition, client, token, binding["token_type_hint"], revocation_id)
 
 
 async def tell_providers(ctx: VaultContext, jobs: list[ProviderRevocation]) -> None:
-    """Make the provider revocation calls, a few at a time, each bounded in time; failures are logged."""
+    """Make the provider revocation calls, a few at a time, each bounded in time.
+
+    A call the provider confirms (or refuses for good) is forgotten; one that fails stays in
+    `vault.pending_revocations`, already scheduled for its next attempt.
+    """
     if not jobs:
         return
     limit = asyncio.Semaphore(8)
+    answered: list[str] = []
 
     async def one(job: ProviderRevocation) -> None:
         async with limit:
             try:
                 async with asyncio.timeout(ctx.settings.revoke_timeout_seconds):
-                    await ctx.providers.revoke(
+                    confirmed = await ctx.providers.revoke(
                         job.definition, job.client, token=job.token, token_type_hint=job.token_type_hint
                     )
             except (TimeoutError, ProviderUnavailable) as error:
                 log.warning(
-                    "provider revocation failed; the secret is already deleted",
+                    "provider revocation failed; the secret is already deleted, the call will be retried",
                     extra={"provider": job.definition.id, "error": type(error).__name__},
                 )
+                return
+            if not confirmed:
+                log.warning("provider refused revocation; not retried", extra={"provider": job.definition.id})
+            answered.append(job.revocation_id)
 
     await asyncio.gather(*(one(job) for job in jobs))
+    if answered:
+        async with ctx.transaction() as session:
+            for revocation_id in answered:
+                await pending_rows.remove(session, revocation_id)
+
+
+async def retry_due_revocations(ctx: VaultContext, *, limit: int = 50) -> int:
+    """Make the provider revocation calls that are due again; return how many were taken."""
+    settings = ctx.settings
+    jobs: list[ProviderRevocation] = []
+    async with ctx.transaction() as session:
+        rows = await pending_rows.claim_due(
+            session,
+            limit=limit,
+            base_seconds=settings.revoke_retry_base_seconds,
+            max_seconds=settings.revoke_retry_max_seconds,
+        )
+        for row in rows:
+            job = None
+            if row.attempts <= settings.revoke_max_attempts:
+                job = await _pending_job(ctx, session, row)
+            else:
+                log.warning(
+                    "provider revocation given up after the last attempt",
+                    extra={"provider": row.provider, "connection_id": row.connection_id},
+                )
+            if job is None:
+                await pending_rows.remove(session, row.id)
+            else:
+                jobs.append(job)
+    await tell_providers(ctx, jobs)
+    return len(rows)
+
+
+async def _pending_job(ctx: VaultContext, session: AsyncSession, row: Row[Any]) -> ProviderRevocation | None:
+    connection = await connection_rows.get(session, row.tenant_id, row.connection_id)
+    stored = connection.provider_definition if connection is not None else None
+    found = await _definition_and_app(
+        ctx, session, row.tenant_id, row.provider, stored, row.provider_app_id, None
+    )
+    if found is None:
+        return None
+    definition, app = found
+    return await _open_job(ctx, session, dict(row._mapping), definition, app, row.id)
 
 
 async def revoke_connection(ctx: VaultContext, request: RevokeRequest) -> OkReply | ErrorReply:
