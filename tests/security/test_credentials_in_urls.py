@@ -1,11 +1,18 @@
+# ruff: noqa: F811 - the fixtures are imported from secured_gateway_stack, then requested by name
 """Credentials never ride in URLs: API keys and connect-session tokens go in the Authorization
 header; the one exception is the connect page's first request (`GET /connect?connect_session=`),
 which exchanges a connect-session token (never an API key) for a cookie and redirects."""
 
 import pytest
-from gateway_support import KEY_A, bearer
+from secured_gateway_stack import KEY_A, _provider_servers, bearer, secured_stack  # noqa: F401 - fixtures
 
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import CONNECT_COOKIE
+
+
+@pytest.fixture
+def stack(secured_stack):
+    """The gateway and vault as their own NATS users (the real permission file)."""
+    return secured_stack
 
 
 async def _connect_session(stack, user: str = "alice") -> dict:

@@ -1,16 +1,23 @@
+# ruff: noqa: F811 - the fixtures are imported from secured_gateway_stack, then requested by name
 """Request bodies are limited per route family on the raw stream, before anything is parsed: an
 oversized body (declared or streamed in chunks) gets 413 problem details, the app never runs and
 the gateway stops reading at the first chunk over the limit."""
 
 import httpx
 import pytest
-from gateway_support import KEY_A, bearer
+from secured_gateway_stack import KEY_A, _provider_servers, bearer, secured_stack  # noqa: F401 - fixtures
 
 from grantline.auth_gateway.entrypoints.http.body_limits import BodyLimits, RequestBodyLimitMiddleware
 from grantline.auth_gateway.settings import GatewaySettings
 
 CHUNK = b"x" * 65_536
 DEFAULTS = GatewaySettings.model_fields
+
+
+@pytest.fixture
+def stack(secured_stack):
+    """The gateway and vault as their own NATS users (the real permission file)."""
+    return secured_stack
 
 
 class ChunkSource:
