@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from grantline.providers.definition import TEMPLATE_VARIABLE, OAuthSpec, ProviderDefinition
+from grantline.providers.tenant_patterns import value_matches
 
 # RFC 7636 section 4.1: 43-128 characters from the unreserved set.
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -53,7 +54,7 @@ def resolve_settings(definition: ProviderDefinition, settings: Mapping[str, str]
             if spec.required:
                 raise SettingsError(f"provider {definition.id!r} needs setting {name!r} ({spec.label})")
             continue
-        if not isinstance(value, str) or not re.fullmatch(spec.pattern, value):
+        if not isinstance(value, str) or not value_matches(spec.pattern, value):
             shown = _shown(value) if isinstance(value, str) else type(value).__name__
             raise SettingsError(f"setting {name!r} value {shown} does not match {spec.pattern}")
         resolved[name] = value

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from grantline.providers.tenant_patterns import compile_pattern, value_matches
+
 AuthKind = Literal["oauth2", "api_key", "mcp_oauth"]
 PkceMode = Literal["required", "supported", "none"]
 ScopeParam = Literal["scope", "user_scope", "none"]
@@ -53,15 +55,12 @@ class SettingSpec(_Frozen):
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"pattern does not compile: {exc}") from exc
+        compile_pattern(value)  # PatternError is a ValueError: pydantic reports it on the field
         return value
 
     @model_validator(mode="after")
     def _default_matches(self) -> SettingSpec:
-        if self.default is not None and not re.fullmatch(self.pattern, self.default):
+        if self.default is not None and not value_matches(self.pattern, self.default):
             raise ValueError(f"default {self.default!r} does not match pattern {self.pattern!r}")
         return self
 
@@ -214,10 +213,7 @@ class ApiKeyField(_Frozen):
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern does not compile: {exc}") from exc
+            compile_pattern(value)  # PatternError is a ValueError: pydantic reports it on the field
         return value
 
 

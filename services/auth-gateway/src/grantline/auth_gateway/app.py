@@ -4,6 +4,7 @@ from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.adapters.tables import outbox
 from grantline.auth_gateway.entrypoints.housekeeping import housekeeping
 from grantline.auth_gateway.entrypoints.http.api import create_api
+from grantline.auth_gateway.entrypoints.http.body_limits import BodyLimits, RequestBodyLimitMiddleware
 from grantline.auth_gateway.entrypoints.ui.mount import mount_ui, own_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
 from grantline.auth_gateway.service.context import Gateway
@@ -37,5 +38,13 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
         ),
     )
     mount_ui(api)
+    api.add_middleware(
+        RequestBodyLimitMiddleware,
+        limits=BodyLimits(
+            api=settings.api_max_body_bytes,
+            ui_form=settings.ui_form_max_body_bytes,
+            webhook=settings.webhook_max_body_bytes,
+        ),
+    )
     runtime.add_background_task(housekeeping(runtime, bus))
     return runtime

@@ -16,7 +16,12 @@ class GatewaySettings(ServiceSettings):
     # Connect sessions: default and longest lifetime.
     connect_session_ttl_seconds: int = Field(default=1800, ge=60)
     connect_session_max_ttl_seconds: int = Field(default=86400, ge=60)
-    # Largest webhook body accepted (providers send small JSON or a JWT).
+    # Largest request bodies, checked on the stream before anything is parsed (413 above them).
+    # API JSON (a tenant's provider definition is the largest, a few KB):
+    api_max_body_bytes: int = Field(default=512_000, ge=1024)
+    # Admin and connect page forms:
+    ui_form_max_body_bytes: int = Field(default=64_000, ge=1024)
+    # Webhooks (providers send small JSON or a JWT):
     webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
 
     @property

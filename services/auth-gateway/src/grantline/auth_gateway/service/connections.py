@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import SecretStr
@@ -12,6 +11,7 @@ from grantline.auth_gateway.service.principal import Principal, connection_visib
 from grantline.auth_gateway.service.problems import Problem, invalid
 from grantline.auth_gateway.service.views import ConnectionPage, ConnectionView, connection_view
 from grantline.common.contract import vault, vault_admin
+from grantline.providers.tenant_patterns import value_matches
 
 ConnectionStatus = Literal["pending", "active", "reauth_required", "revoked"]
 RevokeReason = Literal["user", "admin"]
@@ -105,7 +105,7 @@ async def store_api_key_connection(
         value = fields[field_id].get_secret_value()
         if not value.strip():
             raise invalid(f"field {field_id!r} is empty")
-        if spec.pattern and not re.fullmatch(spec.pattern, value):
+        if spec.pattern and not value_matches(spec.pattern, value):
             raise invalid(f"field {field_id!r} does not have the expected format")
     info = await gw.bus.ask(
         vault_admin.SUBJECT_CONNECTION_API_KEY,

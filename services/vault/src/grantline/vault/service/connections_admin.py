@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 
 from grantline.common.contract.audit import AuditAction
@@ -17,6 +16,7 @@ from grantline.common.contract.vault_admin import (
     StoreApiKeyRequest,
 )
 from grantline.common.nats.secret_wire import is_masked
+from grantline.providers.tenant_patterns import value_matches
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.domain import SecretField, seal
 from grantline.vault.domain.connection_rules import ConnectionStatus
@@ -43,7 +43,7 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
         given = request.fields.get(field.id)
         if given is None or not given.get_secret_value():
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"field {field.id!r} is required")
-        if field.pattern and not re.fullmatch(field.pattern, given.get_secret_value()):
+        if field.pattern and not value_matches(field.pattern, given.get_secret_value()):
             # The value is never echoed: it is a secret.
             return ErrorReply.of(
                 ErrorCode.INVALID_REQUEST, f"field {field.id!r} does not have the expected format"

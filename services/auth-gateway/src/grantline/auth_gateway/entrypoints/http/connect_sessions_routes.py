@@ -24,7 +24,7 @@ class ConnectSessionIn(BaseModel):
 
 class ConnectSessionOut(BaseModel):
     session_id: str
-    token: str = Field(description="shown once; send as `Authorization: Bearer` or `?connect_session=`")
+    token: str = Field(description="shown once; send as `Authorization: Bearer` (or open `connect_url`)")
     expires_at: datetime
     connect_url: str
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from grantline.auth_gateway.service import tenants
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal, require_api_key
+from grantline.auth_gateway.service.problems import Problem
 
 
 def gateway(request: Request) -> Gateway:
@@ -20,20 +21,26 @@ def gateway(request: Request) -> Gateway:
 _bearer = HTTPBearer(auto_error=False, description="A tenant API key, or a connect-session token")
 
 
+# Query parameters that once carried (or look like they carry) a credential. A URL is kept in
+# browser history, proxy and access logs and Referer headers, so a credential there is refused
+# outright rather than ignored: the caller learns to move it to the header.
+CREDENTIAL_QUERY_PARAMS = frozenset({"connect_session", "session", "api_key", "access_token", "token"})
+
+
 async def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    connect_session: Annotated[
-        str | None,
-        Query(
-            max_length=300,
-            description="A connect-session token, for browser pages that cannot set headers",
-            include_in_schema=False,
-        ),
-    ] = None,
 ) -> Principal:
-    """The caller: a tenant API key or a connect session (header, or `connect_session` query)."""
-    value = credentials.credentials if credentials else connect_session
+    """The caller: a tenant API key or a connect-session token, from the Authorization header only."""
+    in_url = sorted(CREDENTIAL_QUERY_PARAMS.intersection(request.query_params))
+    if in_url:
+        raise Problem(
+            401,
+            "unauthorized",
+            f"credentials are accepted only in the Authorization header, never in the URL "
+            f"(remove {', '.join(in_url)})",
+        )
+    value = credentials.credentials if credentials else None
     async with gateway(request).runtime.sessions() as session:
         return await tenants.authenticate(session, value)
 
