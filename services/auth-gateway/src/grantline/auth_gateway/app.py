@@ -36,6 +36,6 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
             own_return_to=own_return_to(settings.public_url),
         ),
     )
-    mount_ui(api)
+    mount_ui(api, environment=settings.environment)
     runtime.add_background_task(housekeeping(runtime, bus))
     return runtime
