@@ -24,6 +24,8 @@ from grantline.common.settings import MissingProductionSetting
 
 ADMIN_COOKIE = "grantline_admin"
 CONNECT_COOKIE = "grantline_connect"
+# A connect link opened in this browser, waiting for the user to confirm who they connect as.
+CONNECT_LINK_COOKIE = "grantline_connect_link"
 
 
 @dataclass
@@ -107,6 +109,13 @@ def connect_session(request: Request) -> tuple[Principal, ConnectBrowserSession]
     if found is None:
         return None
     return Principal(found.tenant_id, "connect_session", found.user_id, found.session_id), found
+
+
+def opened_connect_link(request: Request) -> ConnectBrowserSession | None:
+    """The connect link this browser opened and has not confirmed yet, if the cookie is valid."""
+    return ui_of(request).signer.open_connect(
+        request.cookies.get(CONNECT_LINK_COOKIE), purpose="connect-link"
+    )
 
 
 def same_origin(request: Request) -> bool:
