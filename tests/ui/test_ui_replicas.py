@@ -4,6 +4,7 @@ import secrets
 
 import httpx
 import pytest
+from fixtures.start_up import run_role
 from ui_support import API_KEY, ui_stack
 
 from grantline.auth_gateway.app import create_runtime as create_gateway
@@ -37,3 +38,13 @@ def test_production_without_a_shared_key_refuses_to_start(monkeypatch):
         create_gateway(settings)
     monkeypatch.setenv("GRANTLINE_UI_SESSION_SECRET", secrets.token_urlsafe(48))
     create_gateway(settings)  # with the key it builds
+
+
+def test_grantline_run_auth_gateway_says_so_in_one_sentence():
+    # Production by default; plaintext allowed so that the NATS check does not answer first.
+    result = run_role(
+        "auth-gateway", {"GRANTLINE_NATS_URL": "nats://127.0.0.1:9", "GRANTLINE_NATS_ALLOW_PLAINTEXT": "true"}
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: GRANTLINE_UI_SESSION_SECRET must be set in production")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
