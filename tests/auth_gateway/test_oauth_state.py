@@ -14,6 +14,7 @@ from grantline.auth_gateway.domain.oauth_state import (
     PendingAuthorization,
     StateError,
     StateErrorCode,
+    check_browser,
     check_issuer,
     check_pending,
     code_challenge_s256,
@@ -255,3 +256,14 @@ def test_reauthorization_scopes_split_space_delimited_and_drop_blanks() -> None:
 def test_reauthorization_with_nothing_new_keeps_what_was_granted() -> None:
     assert scopes_for_reauthorization(["a", "b"], [], []) == ["a", "b"]
     assert scopes_for_reauthorization([], [], []) == []
+
+
+def test_a_flow_started_in_a_browser_finishes_only_in_that_browser():
+    binding = hash_state("the browser's flow cookie")
+    bound = pending(browser_binding=binding)
+    check_browser(bound, binding)
+    for presented in (None, hash_state("another browser's cookie")):
+        with pytest.raises(StateError) as refused:
+            check_browser(bound, presented)
+        assert refused.value.code is StateErrorCode.OTHER_BROWSER
+    check_browser(pending(), None)  # started through the API: bound by state alone

@@ -11,6 +11,7 @@ import nats
 import pytest
 import yaml
 
+from grantline.auth_gateway.entrypoints.ui.ui_settings import UiSettings
 from grantline.cli.services import ROLES
 from grantline.common.embedded import EmbeddedNats
 from grantline.common.nats.permissions import CALLOUT_ISSUER_ENV, load_permissions, password_env_name
@@ -35,7 +36,11 @@ def settings_class(module: str) -> type[ServiceSettings]:
 
 
 def env_names(settings: type[ServiceSettings]) -> set[str]:
-    return {"GRANTLINE_" + name.upper() for name in settings.model_fields}
+    names = {"GRANTLINE_" + name.upper() for name in settings.model_fields}
+    if settings.__module__ == "grantline.auth_gateway.settings":
+        # The gateway's browser pages read their own settings class beside it.
+        names |= {"GRANTLINE_" + name.upper() for name in UiSettings.model_fields}
+    return names
 
 
 def test_every_role_and_the_infrastructure_is_there() -> None:
@@ -198,3 +203,9 @@ def test_init_sh_issues_certificates_that_give_mutual_tls(tmp_path: Path) -> Non
         asyncio.run(connect())
     finally:
         server.stop()
+
+
+def test_the_gateway_gets_the_ui_session_secret_init_sh_generates() -> None:
+    env = SERVICES["auth-gateway"]["environment"]
+    assert env["GRANTLINE_UI_SESSION_SECRET"] == "${GRANTLINE_UI_SESSION_SECRET}"
+    assert "GRANTLINE_UI_SESSION_SECRET" in (REPO / "deploy" / "compose" / "init.sh").read_text()

@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from grantline.auth_gateway.entrypoints.ui.ui_settings import UiSettings
 from grantline.cli.services import ROLES
 from grantline.common.settings import ServiceSettings
 
@@ -26,6 +27,8 @@ KUBERNETES_VERSIONS = ("1.29.0",)
 # Custom resources the schemas do not cover (checked structurally below instead).
 CUSTOM_GROUPS = ("external-secrets.io/", "cert-manager.io/")
 CERT_MANAGER = ("cert-manager/ca", "cert-manager/nats-server")
+# Settings read beside a service's own class (the gateway's browser pages).
+PAGE_SETTINGS: dict[str, list[type]] = {"auth_gateway": [UiSettings]}
 SCALED_SERVICES = ("auth-gateway", "vault", "refresher", "satisfaction", "audit")
 
 
@@ -54,6 +57,7 @@ def settings_fields(module: str) -> set[str]:
     classes = [
         c for c in vars(settings_module).values() if inspect.isclass(c) and issubclass(c, ServiceSettings)
     ]
+    classes += PAGE_SETTINGS.get(module, [])
     return {"GRANTLINE_" + f.upper() for c in classes for f in c.model_fields}
 
 
@@ -319,3 +323,14 @@ def test_nats_serves_tls_with_the_server_certificate_and_verifies_clients() -> N
         ca["spec"]["isCA"] is True
         and issuers["grantline-nats-ca"]["spec"]["ca"]["secretName"] == (ca["spec"]["secretName"])
     )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_gateway_replica_reads_one_shared_ui_session_secret(overlay: str) -> None:
+    # Two replicas with a random key each would sign a browser out whenever it reaches the other one.
+    gateway = objects(f"overlays/{overlay}", "Deployment")["auth-gateway"]
+    env = {v["name"]: v for v in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+    secret = env["GRANTLINE_UI_SESSION_SECRET"]["valueFrom"]["secretKeyRef"]
+    path = f"overlays/{overlay}"
+    held = set(objects(path, "Secret")) | set(objects(path, "ExternalSecret"))
+    assert secret["name"] in held and secret["name"].startswith("grantline-ui-session")

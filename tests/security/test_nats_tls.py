@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from typing import Any
 import nats
 import pytest
 from fixtures.infra import TlsNats
+from fixtures.start_up import run_role
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -154,16 +152,7 @@ def test_unusable_tls_files_are_named_in_one_sentence(tmp_path: Path) -> None:
     ],
 )
 def test_a_service_fails_start_up_with_one_sentence(environment: dict[str, str], expected: str) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GRANTLINE_")}
-    env.update({"GRANTLINE_NATS_URL": "nats://127.0.0.1:9", **environment})  # production by default
-    result = subprocess.run(
-        [sys.executable, "-m", "grantline.cli.main", "run", "refresher"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_role("refresher", {"GRANTLINE_NATS_URL": "nats://127.0.0.1:9", **environment})
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and expected in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr

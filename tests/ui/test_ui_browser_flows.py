@@ -127,7 +127,11 @@ async def test_end_user_connects_from_the_connect_page(nats_url, database_url, t
         context = await browser.new_context(viewport=PHONE)
         page = await context.new_page()
         await page.goto(created["connect_url"])
-        assert page.url == stack.url + "/connect"  # the token does not stay in the address bar
+        assert page.url == stack.url + "/connect/confirm"  # the token does not stay in the address bar
+        await expect(page.locator("#confirm-user")).to_have_text("bob")
+        await checked(page, "connect-confirm")
+        await page.get_by_role("button", name="Continue as bob").click()
+        await page.wait_for_url(stack.url + "/connect")
         await expect(page.locator("#available")).to_contain_text(SANDBOX)
         await checked(page, "connect-available")
 
@@ -155,3 +159,46 @@ async def test_end_user_connects_from_the_connect_page(nats_url, database_url, t
         await expect(page.locator("#available")).to_contain_text(SANDBOX)
         await checked(page)
         await context.close()
+
+
+async def test_a_victim_opening_the_attackers_links_connects_nothing_to_the_attacker(
+    nats_url, database_url, tmp_path, browser: Browser
+):
+    """Login CSRF: the attacker's connect link and the attacker's authorize URL, opened by a victim."""
+    async with ui_stack(nats_url, database_url, tmp_path) as stack:
+        await stack.configure_sandbox_app()
+        async with stack.api() as api:
+            first = (await api.post("/v1/connect-sessions", json={"user_id": "mallory"})).json()
+            second = (await api.post("/v1/connect-sessions", json={"user_id": "mallory"})).json()
+
+        # The attacker starts a flow as their own user in their own browser and stops at the provider.
+        attacker = await browser.new_context(viewport=DESKTOP)
+        attacker_page = await attacker.new_page()
+        await attacker_page.goto(first["connect_url"])
+        await attacker_page.get_by_role("button", name="Continue as mallory").click()
+        await attacker_page.get_by_role("link", name=f"Authorize {SANDBOX}").click()
+        await attacker_page.get_by_role("button", name=f"Continue to {SANDBOX}").click()
+        await expect(attacker_page.get_by_role("heading", name="Authorize ui-tests-client")).to_be_visible()
+        authorize_url = attacker_page.url
+        await attacker.close()
+
+        victim = await browser.new_context(viewport=DESKTOP)
+        page = await victim.new_page()
+        # 1. The attacker's authorize URL: the victim approves at the provider, the callback refuses.
+        await page.goto(authorize_url)
+        await approve_at_sandbox(page)
+        await page.wait_for_url("**/connect/done?*")
+        await expect(page.locator("#outcome")).to_contain_text("was not connected")
+        await expect(page.locator("#other-browser")).to_be_visible()
+        await checked(page, "connect-other-browser")
+
+        # 2. The attacker's connect link: it names the attacker's user and signs the victim in as nobody.
+        await page.goto(second["connect_url"])
+        await expect(page.locator("#confirm-user")).to_have_text("mallory")
+        await page.goto(stack.url + "/connect")
+        await expect(page.get_by_text("This link has expired")).to_be_visible()
+        await victim.close()
+
+        async with stack.api() as api:
+            listed = (await api.get("/v1/connections", params={"user_id": "mallory"})).json()
+        assert listed["connections"] == []

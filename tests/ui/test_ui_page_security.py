@@ -91,16 +91,30 @@ async def test_bad_filters_get_a_clear_message(stack):
         assert missing.status_code == 404
 
 
-async def test_connect_link_trades_its_token_for_a_cookie_and_drops_it_from_the_url(stack):
+async def test_connect_link_is_confirmed_by_a_post_used_once_and_drops_the_token_from_the_url(stack):
     async with stack.api() as api:
         created = (await api.post("/v1/connect-sessions", json={"user_id": "alice"})).json()
+    link = urlsplit(created["connect_url"]).path + "?" + urlsplit(created["connect_url"]).query
     async with httpx.AsyncClient(base_url=stack.url) as client:
-        landing = await client.get(
-            urlsplit(created["connect_url"]).path + "?" + urlsplit(created["connect_url"]).query
-        )
-        assert landing.status_code == 303 and landing.headers["location"] == "/connect"
+        landing = await client.get(link)
+        assert landing.status_code == 303 and landing.headers["location"] == "/connect/confirm"
         assert landing.headers["referrer-policy"] == "same-origin"
-        cookie = cookie_attributes(landing, "grantline_connect")
+        opened = cookie_attributes(landing, "grantline_connect_link")
+        assert opened["httponly"] and opened["samesite"].lower() == "lax" and opened["path"] == "/connect"
+        assert created["token"] not in opened["value"]
+        # Opening the link signs nobody in: no connect-page session until the user confirms.
+        assert "grantline_connect" not in client.cookies
+        assert (await client.get("/connect")).status_code == 401
+        confirm = await client.get("/connect/confirm")
+        assert confirm.status_code == 200 and "Continue as alice" in confirm.text
+        assert "ui-tests" in confirm.text  # the tenant's name
+        assert_no_secret(confirm.text, "confirm page")
+        refused = await client.post("/connect/confirm", data={"csrf_token": "forged"})
+        assert refused.status_code == 422 and (await client.get("/connect")).status_code == 401
+
+        confirmed = await client.post("/connect/confirm", data={"csrf_token": csrf_of(confirm.text)})
+        assert confirmed.status_code == 303 and confirmed.headers["location"] == "/connect"
+        cookie = cookie_attributes(confirmed, "grantline_connect")
         assert cookie["httponly"] and cookie["samesite"].lower() == "lax" and cookie["path"] == "/connect"
         assert created["token"] not in cookie["value"]
         home = await client.get("/connect")
@@ -109,11 +123,29 @@ async def test_connect_link_trades_its_token_for_a_cookie_and_drops_it_from_the_
         # The connect cookie is no admin session.
         assert (await client.get("/admin/connections")).status_code == 303
 
-    async with httpx.AsyncClient(base_url=stack.url) as stranger:
-        expired = await stranger.get("/connect", params={"session": "glk_cs_" + "x" * 43})
+    async with httpx.AsyncClient(base_url=stack.url) as second_browser:
+        # Single use: the same link opens nothing a second time.
+        again = await second_browser.get(link)
+        assert again.headers["location"] == "/connect?expired=1"
+        expired = await second_browser.get("/connect", params={"session": "glk_cs_" + "x" * 43})
         assert expired.headers["location"] == "/connect?expired=1"
-        page = await stranger.get("/connect?expired=1")
+        page = await second_browser.get("/connect?expired=1")
         assert page.status_code == 401 and "expired" in page.text
+
+
+async def test_a_confirm_post_from_another_site_changes_nothing(stack):
+    async with stack.api() as api:
+        created = (await api.post("/v1/connect-sessions", json={"user_id": "alice"})).json()
+    link = urlsplit(created["connect_url"]).path + "?" + urlsplit(created["connect_url"]).query
+    async with httpx.AsyncClient(base_url=stack.url) as client:
+        await client.get(link)
+        token = csrf_of((await client.get("/connect/confirm")).text)
+        foreign = await client.post(
+            "/connect/confirm", data={"csrf_token": token}, headers={"Origin": "https://attacker.example"}
+        )
+        assert foreign.status_code == 422 and (await client.get("/connect")).status_code == 401
+        # The link was not used up by the refused post.
+        assert (await client.post("/connect/confirm", data={"csrf_token": token})).status_code == 303
 
 
 async def test_revoking_the_api_key_ends_the_admin_session(stack):

@@ -297,6 +297,7 @@ def run_dev(
             "GRANTLINE_PUBLIC_URL": api_url,
             "GRANTLINE_LOG_FORMAT": environ.get("GRANTLINE_LOG_FORMAT", "json"),
             "GRANTLINE_MASTER_KEYRING_FILE": str(_ensure_dev_keyring(root)),
+            "GRANTLINE_UI_SESSION_SECRET": _ensure_dev_ui_session_secret(root),
             **stack.nats_tls_environment(),
         }
         health: dict[str, str] = {}
@@ -369,6 +370,16 @@ def _ensure_dev_keyring(root: Path) -> Path:
         path.write_text(json.dumps(keyring))
         os.chmod(path, 0o600)
     return path
+
+
+def _ensure_dev_ui_session_secret(root: Path) -> str:
+    """The key that signs browser sessions, kept beside the data so a restart keeps people signed in."""
+    path = root / "ui-session-secret"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def _run_grant_key_environment(root: Path) -> dict[str, dict[str, str]]:

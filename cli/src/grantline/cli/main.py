@@ -12,6 +12,7 @@ from grantline.cli.satisfaction_commands import app as satisfaction_commands_app
 from grantline.cli.services import ROLES
 from grantline.cli.tenant_commands import app as tenant_commands_app
 from grantline.common.nats.tls import NatsTlsError
+from grantline.common.settings import MissingProductionSetting
 
 app = typer.Typer(
     help="Grantline: an OAuth connection broker for agent platforms.",
@@ -116,7 +117,7 @@ def main() -> None:
     """Entry point of the ``grantline`` script."""
     try:
         app()
-    except NatsTlsError as error:
+    except (NatsTlsError, MissingProductionSetting) as error:
         # A configuration mistake, not a crash: one sentence an operator can act on, no traceback.
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)

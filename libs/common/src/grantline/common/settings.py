@@ -11,6 +11,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class MissingProductionSetting(ValueError):
+    """A service refuses to start in production without a setting it cannot safely make up."""
+
+
 class ServiceSettings(BaseSettings):
     """The settings every Grantline service reads."""
 

@@ -37,7 +37,7 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
             own_return_to=own_return_to(settings.public_url),
         ),
     )
-    mount_ui(api)
+    mount_ui(api, environment=settings.environment)
     api.add_middleware(
         RequestBodyLimitMiddleware,
         limits=BodyLimits(

@@ -50,6 +50,7 @@ async def insert_pending(
             settings=settings,
             created_at=pending.created_at,
             expires_at=pending.expires_at,
+            browser_binding=pending.browser_binding,
         )
     )
 
@@ -68,6 +69,7 @@ def _pending(row: Any) -> StoredPending:
         created_at=row.created_at,
         expires_at=row.expires_at,
         used_at=row.used_at,
+        browser_binding=row.browser_binding,
     )
     return StoredPending(pending, bool(row.reauthorize), row.name, dict(row.settings or {}))
 
@@ -112,6 +114,7 @@ class ConnectSession:
     tenant_id: str
     user_id: str
     expires_at: datetime
+    link_used: bool = False
 
 
 async def insert_connect_session(
@@ -137,7 +140,25 @@ async def connect_session_by_hash(session: AsyncSession, token_hash: str) -> Con
     ).first()
     if row is None:
         return None
-    return ConnectSession(row.session_id, row.tenant_id, row.user_id, row.expires_at)
+    return ConnectSession(
+        row.session_id, row.tenant_id, row.user_id, row.expires_at, row.link_used_at is not None
+    )
+
+
+async def use_connect_link(session: AsyncSession, session_id: str, *, now: datetime) -> datetime | None:
+    """Mark a connect link exchanged, atomically: the session's expiry for the one caller that used it."""
+    result = await session.execute(
+        update(connect_sessions)
+        .where(
+            connect_sessions.c.session_id == session_id,
+            connect_sessions.c.link_used_at.is_(None),
+            connect_sessions.c.expires_at > now,
+        )
+        .values(link_used_at=now)
+        .returning(connect_sessions.c.expires_at)
+    )
+    row = result.first()
+    return row.expires_at if row else None
 
 
 async def delete_expired_connect_sessions(session: AsyncSession, *, before: datetime) -> int:

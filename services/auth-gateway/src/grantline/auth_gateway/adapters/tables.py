@@ -65,6 +65,8 @@ pending_authorizations = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
+    # SHA-256 of the flow cookie of the browser that started it (pages only; NULL from the API).
+    Column("browser_binding", String(64), nullable=True),
     Index("pending_authorizations_expires_at", "expires_at"),
 )
 
@@ -77,6 +79,8 @@ connect_sessions = Table(
     Column("user_id", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    # The connect link is exchanged for a browser session once only.
+    Column("link_used_at", DateTime(timezone=True), nullable=True),
     Index("connect_sessions_expires_at", "expires_at"),
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ class StateErrorCode(StrEnum):
     WRONG_TENANT = "wrong_tenant"
     WRONG_PROVIDER = "wrong_provider"
     ISSUER_MISMATCH = "issuer_mismatch"
+    OTHER_BROWSER = "other_browser"
 
 
 class StateError(Exception):
@@ -62,6 +64,8 @@ class PendingAuthorization(BaseModel):
     created_at: AwareDatetime
     expires_at: AwareDatetime
     used_at: AwareDatetime | None = None
+    # SHA-256 of the flow cookie of the browser that started the flow; None when the API started it.
+    browser_binding: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 def new_state() -> tuple[str, str]:
@@ -99,6 +103,7 @@ def new_pending_authorization(
     code_verifier: SecretStr | None,
     now: datetime,
     ttl: timedelta = STATE_TTL,
+    browser_binding: str | None = None,
 ) -> PendingAuthorization:
     """A pending authorization created at `now` that expires `ttl` (10 minutes) later."""
     _require_aware(now)
@@ -114,6 +119,7 @@ def new_pending_authorization(
         code_verifier=code_verifier,
         created_at=now,
         expires_at=now + ttl,
+        browser_binding=browser_binding,
     )
 
 
@@ -141,6 +147,18 @@ def check_pending(
         raise StateError(StateErrorCode.USED_STATE)
     if now >= pending.expires_at:
         raise StateError(StateErrorCode.EXPIRED_STATE)
+
+
+def check_browser(pending: PendingAuthorization, presented_binding: str | None) -> None:
+    """Login CSRF defence: a flow started in a browser finishes only in that browser.
+
+    `presented_binding` is the SHA-256 of the flow cookie the callback brought (None: no cookie).
+    Flows started through the API carry no binding and are bound by `state` alone.
+    """
+    if pending.browser_binding is None:
+        return
+    if presented_binding is None or not hmac.compare_digest(presented_binding, pending.browser_binding):
+        raise StateError(StateErrorCode.OTHER_BROWSER, "the flow was started in another browser")
 
 
 def mark_used(pending: PendingAuthorization, *, now: datetime) -> PendingAuthorization:

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.auth_gateway.adapters import flow_store
+from grantline.auth_gateway.adapters import flow_store, tenant_store
 from grantline.auth_gateway.domain.credentials import (
     credential_hash,
     is_connect_session_token,
@@ -63,16 +63,31 @@ async def create_connect_session(
     return IssuedConnectSession(record.session_id, token, record.expires_at, connect_url)
 
 
-async def open_connect_session(
+async def open_connect_link(
     session: AsyncSession, token: str, *, now: datetime | None = None
 ) -> flow_store.ConnectSession | None:
-    """The connect session a token stands for, or None when it is unknown, malformed or expired."""
+    """The connect session a link's token stands for, or None when unknown, malformed, expired or used.
+
+    Opening a link signs nobody in: the user first confirms who they connect as
+    (`confirm_connect_link`), so a link someone else sent cannot silently act as them.
+    """
     if not (looks_like_credential(token) and is_connect_session_token(token)):
         return None
     record = await flow_store.connect_session_by_hash(session, credential_hash(token))
-    if record is None or record.expires_at <= (now or datetime.now(UTC)):
+    if record is None or record.link_used or record.expires_at <= (now or datetime.now(UTC)):
         return None
     return record
+
+
+async def confirm_connect_link(session: AsyncSession, session_id: str, *, now: datetime) -> datetime | None:
+    """Use a connect link for its one browser session: the session's expiry, None when used or expired."""
+    return await flow_store.use_connect_link(session, session_id, now=now)
+
+
+async def tenant_name(session: AsyncSession, tenant_id: str) -> str:
+    """The name the confirm page shows for the tenant a link belongs to."""
+    tenant = await tenant_store.tenant_by_id(session, tenant_id)
+    return tenant.name if tenant else tenant_id
 
 
 async def scopes_to_request(

@@ -22,6 +22,7 @@ from grantline.auth_gateway.domain.incremental_scopes import scopes_for_reauthor
 from grantline.auth_gateway.domain.oauth_state import (
     StateError,
     StateErrorCode,
+    check_browser,
     check_issuer,
     check_pending,
     code_challenge_s256,
@@ -127,9 +128,18 @@ class OAuthFlow:
         self._own_return_to = list(own_return_to)
 
     async def initiate(
-        self, session: AsyncSession, principal: Principal, request: InitiateInput
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        request: InitiateInput,
+        *,
+        browser_binding: str | None = None,
     ) -> Initiated:
-        """Build the authorize URL and store the pending authorization it is bound to."""
+        """Build the authorize URL and store the pending authorization it is bound to.
+
+        `browser_binding` (the hash of the starting browser's flow cookie) is given by the pages: the
+        callback then completes the flow only in that browser.
+        """
         owner = principal.owner_for(user_id=request.user_id, workspace=request.workspace)
         definition = await self._catalogue.provider(principal.tenant_id, request.provider)
         if definition.oauth is None:
@@ -178,6 +188,7 @@ class OAuthFlow:
             return_to=return_to,
             code_verifier=verifier,
             now=now,
+            browser_binding=browser_binding,
         )
         url = build_authorize_url(
             definition,
@@ -233,9 +244,13 @@ class OAuthFlow:
         iss: str | None,
         tenant_id: str | None = None,
         principal: Principal | None = None,
+        browser_binding: str | None = None,
         now: datetime | None = None,
     ) -> flow_store.StoredPending:
-        """Check and consume a `state` (single use); raise `FlowRefused` and change nothing otherwise."""
+        """Check and consume a `state` (single use); raise `FlowRefused` and change nothing otherwise.
+
+        `browser_binding` is the hash of the flow cookie the browser's callback brought, if any.
+        """
         now = now or datetime.now(UTC)
         try:
             state_hash = state_hash_for_lookup(state)
@@ -260,6 +275,11 @@ class OAuthFlow:
         pending = stored.pending
         if principal is not None and not principal.may_see(pending.owner):
             raise FlowRefused(StateErrorCode.UNKNOWN_STATE.value)
+        try:
+            check_browser(pending, browser_binding)
+        except StateError as error:
+            # Not consumed: the browser that started the flow may still finish it.
+            raise FlowRefused(error.code.value, pending.return_to, pending.connection_id) from None
         definition = await self._catalogue.provider(pending.tenant_id, pending.provider)
         try:
             # A definition names an issuer only for providers that send `iss` (RFC 9207): then a

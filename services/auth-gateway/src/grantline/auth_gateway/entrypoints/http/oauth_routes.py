@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import RedirectResponse, Response
 
 from grantline.auth_gateway.domain.return_to import with_outcome
+from grantline.auth_gateway.entrypoints.flow_cookie import presented_binding
 from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
 from grantline.auth_gateway.service.oauth_flow import FlowRefused, provider_error_code
@@ -37,16 +38,18 @@ def _redirect(return_to: str, **outcome: str | None) -> RedirectResponse:
     },
 )
 async def callback(
+    request: Request,
     gw: GatewayDep,
     state: Annotated[str | None, Query(max_length=200, description=_STATE_HELP)] = None,
     code: Annotated[str | None, Query(max_length=MAX_CODE_LENGTH)] = None,
     iss: Annotated[str | None, Query(max_length=2048)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """Check `state`, exchange the code through the vault, and send the browser to `return_to`."""
+    """Check `state` (and, for flows started from a page, the browser), exchange the code, redirect."""
+    binding = presented_binding(request, gw.settings.public_url)
     try:
         async with gw.runtime.transaction() as session:
-            stored = await gw.flow.claim(session, state=state, iss=iss)
+            stored = await gw.flow.claim(session, state=state, iss=iss, browser_binding=binding)
     except FlowRefused as refused:
         if refused.return_to is None:
             return problem_response(400, refused.code, "this authorization link is not valid")

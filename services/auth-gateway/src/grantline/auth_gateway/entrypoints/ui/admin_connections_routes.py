@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from grantline.auth_gateway.entrypoints.flow_cookie import binding_of, browser_value, set_flow_cookie
 from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, csrf_ok, gateway_of
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
@@ -167,14 +168,19 @@ async def start_connection(request: Request) -> Response:
             return_to=gw.settings.public_url.rstrip("/") + RETURN_PATH,
             connection_id=optional(str(form.get("connection_id") or ""), CONNECTION_ID, "Connection"),
         )
+        flow_value = browser_value(request, gw.settings.public_url)
         async with gw.runtime.transaction() as session:
-            started = await gw.flow.initiate(session, caller, body.flow_input())
+            started = await gw.flow.initiate(
+                session, caller, body.flow_input(), browser_binding=binding_of(flow_value)
+            )
     except ValidationError:
         message = "Give a user id (or choose the workspace) and a provider."
         return await _new_connection_page(request, caller, admin, values=values, error=message)
     except (BadInput, Problem) as failure:
         return await _new_connection_page(request, caller, admin, values=values, error=_message(failure))
-    return redirect(started.authorize_url)
+    response = redirect(started.authorize_url)
+    set_flow_cookie(request, response, flow_value, gw.settings.public_url)
+    return response
 
 
 @router.get("/admin/return")

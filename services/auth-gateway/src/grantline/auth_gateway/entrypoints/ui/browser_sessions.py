@@ -20,9 +20,12 @@ from grantline.auth_gateway.entrypoints.ui.session_cookies import (
 from grantline.auth_gateway.entrypoints.ui.ui_settings import UiSettings
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal
+from grantline.common.settings import MissingProductionSetting
 
 ADMIN_COOKIE = "grantline_admin"
 CONNECT_COOKIE = "grantline_connect"
+# A connect link opened in this browser, waiting for the user to confirm who they connect as.
+CONNECT_LINK_COOKIE = "grantline_connect_link"
 
 
 @dataclass
@@ -33,12 +36,23 @@ class Ui:
     signer: SessionSigner
 
     @classmethod
-    def create(cls, settings: UiSettings | None = None) -> Ui:
-        """Build from the environment; a random key when none is configured."""
+    def create(cls, settings: UiSettings | None = None, *, environment: str = "production") -> Ui:
+        """Build from the environment; a random key when none is configured (never in production)."""
         settings = settings or UiSettings()
         secret = settings.ui_session_secret
+        if secret is None and environment == "production":
+            # A key per process would sign a browser out whenever its next request reaches another
+            # replica (the Kubernetes base runs two), so production must be given a shared one.
+            raise MissingUiSessionSecret(
+                "GRANTLINE_UI_SESSION_SECRET must be set in production (32+ random characters shared "
+                "by every gateway replica), or admin and connect-page sessions break across replicas."
+            )
         key = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
         return cls(settings, SessionSigner(key))
+
+
+class MissingUiSessionSecret(MissingProductionSetting):
+    """Production without a shared key for the browser-session cookies."""
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -95,6 +109,13 @@ def connect_session(request: Request) -> tuple[Principal, ConnectBrowserSession]
     if found is None:
         return None
     return Principal(found.tenant_id, "connect_session", found.user_id, found.session_id), found
+
+
+def opened_connect_link(request: Request) -> ConnectBrowserSession | None:
+    """The connect link this browser opened and has not confirmed yet, if the cookie is valid."""
+    return ui_of(request).signer.open_connect(
+        request.cookies.get(CONNECT_LINK_COOKIE), purpose="connect-link"
+    )
 
 
 def same_origin(request: Request) -> bool:

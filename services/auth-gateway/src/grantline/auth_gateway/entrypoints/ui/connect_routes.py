@@ -1,10 +1,13 @@
 """`/connect`: the end user's own page, reached through a connect session.
 
-`/connect?session=<token>` (or `?connect_session=`, as `connect_url` has it) checks the token once,
-sets a short-lived signed cookie and redirects to `/connect`, so the token does not stay in the
-address bar, the history or a Referer. The cookie is SameSite=Lax, not Strict: the user arrives
-from the platform's site, and a Strict cookie set on that cross-site navigation would not come
-back with the redirect. Posts are guarded by the session-bound CSRF token and an Origin check.
+`/connect?session=<token>` (or `?connect_session=`, as `connect_url` has it) checks the token,
+remembers the link in a short-lived signed cookie that signs nobody in and redirects to
+`/connect/confirm`, so the token does not stay in the address bar, the history or a Referer. That
+page shows whom the link connects accounts for; only its POST uses the link up (once) and sets the
+connect-page session. So a link someone else sent cannot silently sign a browser in as their user
+(login CSRF). The cookies are SameSite=Lax, not Strict: the user arrives from the platform's site,
+and a Strict cookie set on that cross-site navigation would not come back with the redirect. Posts
+are guarded by the session-bound CSRF token and an Origin check.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from grantline.auth_gateway.entrypoints.flow_cookie import binding_of, browser_value, set_flow_cookie
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
     CONNECT_COOKIE,
+    CONNECT_LINK_COOKIE,
     clear_session_cookie,
     connect_session,
     csrf_ok,
     gateway_of,
+    opened_connect_link,
     set_session_cookie,
     ui_of,
 )
@@ -34,7 +40,12 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
 )
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
-from grantline.auth_gateway.service.connect_sessions import open_connect_session, scopes_to_request
+from grantline.auth_gateway.service.connect_sessions import (
+    confirm_connect_link,
+    open_connect_link,
+    scopes_to_request,
+    tenant_name,
+)
 from grantline.auth_gateway.service.connections import list_connections, revoke_connection, visible_connection
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
@@ -45,6 +56,9 @@ router = APIRouter(include_in_schema=False)
 
 CONNECT_PATH = "/connect"
 DONE_PATH = "/connect/done"
+CONFIRM_PATH = "/connect/confirm"
+# How long an opened link waits for the user's confirmation.
+_LINK_TTL_SECONDS = 600
 _EXPIRED = "This link has expired. Go back to the app and open the connections page again."
 
 
@@ -55,31 +69,78 @@ def _base(
     return {"title": title, "area": "connect", "csrf_token": csrf, **extra}
 
 
-async def _exchange_token(request: Request, token: str) -> Response:
-    response = redirect(CONNECT_PATH)
+def _set_connect_cookie(
+    request: Request, response: Response, name: str, value: str, *, expires_at: int, now: datetime
+) -> None:
+    max_age = max(1, expires_at - int(now.timestamp()))
+    set_session_cookie(
+        request, response, name=name, value=value, path=CONNECT_PATH, max_age=max_age, same_site="lax"
+    )
+
+
+async def _open_link(request: Request, token: str) -> Response:
+    # Opening a link signs nobody in (login CSRF): it only remembers, in a cookie that is no session,
+    # which user the link is for, until the user confirms on the next page.
     now = datetime.now(UTC)
     async with gateway_of(request).runtime.sessions() as session:
-        record = await open_connect_session(session, token, now=now)
+        record = await open_connect_link(session, token, now=now)
     if record is None:
-        clear_session_cookie(request, response, name=CONNECT_COOKIE, path=CONNECT_PATH)
         return redirect(CONNECT_PATH + "?expired=1")
-    ttl = ui_of(request).settings.connect_cookie_ttl_seconds
-    expires_at = min(int(record.expires_at.timestamp()), int(now.timestamp()) + ttl)
+    expires_at = min(int(record.expires_at.timestamp()), int(now.timestamp()) + _LINK_TTL_SECONDS)
     value, _ = ui_of(request).signer.seal_connect(
         tenant_id=record.tenant_id,
         user_id=record.user_id,
         session_id=record.session_id,
         expires_at=expires_at,
+        purpose="connect-link",
     )
-    set_session_cookie(
-        request,
-        response,
-        name=CONNECT_COOKIE,
-        value=value,
-        path=CONNECT_PATH,
-        max_age=max(1, expires_at - int(now.timestamp())),
-        same_site="lax",
+    response = redirect(CONFIRM_PATH)
+    _set_connect_cookie(request, response, CONNECT_LINK_COOKIE, value, expires_at=expires_at, now=now)
+    return response
+
+
+async def _confirm_page(request: Request, link: ConnectBrowserSession, error: str | None = None) -> Response:
+    async with gateway_of(request).runtime.sessions() as session:
+        name = await tenant_name(session, link.tenant_id)
+    context = _base(
+        request, link, "Confirm who you are", user_id=link.user_id, tenant_name=name, error_message=error
     )
+    return render("connect/confirm.html", context, status=422 if error else 200)
+
+
+@router.get("/connect/confirm")
+async def confirm_link(request: Request) -> Response:
+    """Who this link connects accounts for, and a button to go on as them."""
+    link = opened_connect_link(request)
+    if link is None:
+        return _expired(request)
+    return await _confirm_page(request, link)
+
+
+@router.post("/connect/confirm")
+async def use_link(request: Request) -> Response:
+    """The user confirmed: the link is used up and this browser gets the connect-page session."""
+    link = opened_connect_link(request)
+    if link is None:
+        return _expired(request)
+    form = await request.form()
+    if not csrf_ok(request, form, link.nonce):
+        return await _confirm_page(request, link, error=STALE_FORM)
+    now = datetime.now(UTC)
+    async with gateway_of(request).runtime.transaction() as session:
+        session_expires = await confirm_connect_link(session, link.session_id, now=now)
+    if session_expires is None:
+        response = _expired(request)
+        clear_session_cookie(request, response, name=CONNECT_LINK_COOKIE, path=CONNECT_PATH)
+        return response
+    ttl = ui_of(request).settings.connect_cookie_ttl_seconds
+    expires_at = min(int(session_expires.timestamp()), int(now.timestamp()) + ttl)
+    value, _ = ui_of(request).signer.seal_connect(
+        tenant_id=link.tenant_id, user_id=link.user_id, session_id=link.session_id, expires_at=expires_at
+    )
+    response = redirect(CONNECT_PATH)
+    clear_session_cookie(request, response, name=CONNECT_LINK_COOKIE, path=CONNECT_PATH)
+    _set_connect_cookie(request, response, CONNECT_COOKIE, value, expires_at=expires_at, now=now)
     return response
 
 
@@ -94,7 +155,7 @@ async def connect_home(request: Request) -> Response:
     """Authorized and Available lists for the session's user."""
     token = request.query_params.get("session") or request.query_params.get("connect_session")
     if token:
-        return await _exchange_token(request, token)
+        return await _open_link(request, token)
     signed = connect_session(request)
     if signed is None:
         return _expired(request)
@@ -189,11 +250,16 @@ async def authorize(request: Request, provider: str) -> Response:
             return_to=gw.settings.public_url.rstrip("/") + DONE_PATH,
             connection_id=connection_id,
         )
+        flow_value = browser_value(request, gw.settings.public_url)
         async with gw.runtime.transaction() as session:
-            started = await gw.flow.initiate(session, caller, body.flow_input())
+            started = await gw.flow.initiate(
+                session, caller, body.flow_input(), browser_binding=binding_of(flow_value)
+            )
     except Problem as problem:
         return await _consent_page(request, caller, browser, provider, connection_id, error=problem.detail)
-    return redirect(started.authorize_url)
+    response = redirect(started.authorize_url)
+    set_flow_cookie(request, response, flow_value, gw.settings.public_url)
+    return response
 
 
 async def _revoke_page(

@@ -25,9 +25,9 @@ def own_return_to(public_url: str) -> tuple[str, ...]:
     return (base + admin_connections_routes.RETURN_PATH, base + connect_routes.DONE_PATH)
 
 
-def mount_ui(app: FastAPI, settings: UiSettings | None = None) -> None:
+def mount_ui(app: FastAPI, settings: UiSettings | None = None, *, environment: str = "production") -> None:
     """Add `/admin`, `/connect` and the static files to `app` (outside the OpenAPI document)."""
-    app.state.ui = Ui.create(settings)
+    app.state.ui = Ui.create(settings, environment=environment)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="ui-static")
     for module in (
         admin_auth_routes,

@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Purpose = Literal["admin", "connect"]
+# "connect-link": a connect link opened but not yet confirmed by the user; it signs nobody in.
+Purpose = Literal["admin", "connect", "connect-link"]
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,15 @@ class SessionSigner:
             return None
 
     def seal_connect(
-        self, *, tenant_id: str, user_id: str, session_id: str, expires_at: int
+        self,
+        *,
+        tenant_id: str,
+        user_id: str,
+        session_id: str,
+        expires_at: int,
+        purpose: Literal["connect", "connect-link"] = "connect",
     ) -> tuple[str, ConnectBrowserSession]:
-        """A connect-page session and its cookie value."""
+        """A connect-page session (or an opened, unconfirmed link) and its cookie value."""
         found = ConnectBrowserSession(tenant_id, user_id, session_id, expires_at, secrets.token_urlsafe(16))
         payload = {
             "t": found.tenant_id,
@@ -107,11 +114,17 @@ class SessionSigner:
             "exp": found.expires_at,
             "n": found.nonce,
         }
-        return self._seal("connect", payload), found
+        return self._seal(purpose, payload), found
 
-    def open_connect(self, value: str | None, *, now: float | None = None) -> ConnectBrowserSession | None:
-        """The connect-page session a cookie holds, if it is ours and unexpired."""
-        payload = self._open("connect", value, now)
+    def open_connect(
+        self,
+        value: str | None,
+        *,
+        now: float | None = None,
+        purpose: Literal["connect", "connect-link"] = "connect",
+    ) -> ConnectBrowserSession | None:
+        """The connect-page session (or opened link) a cookie holds, if it is ours and unexpired."""
+        payload = self._open(purpose, value, now)
         if payload is None:
             return None
         try:

@@ -11,8 +11,8 @@ class UiSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRANTLINE_", extra="ignore", frozen=True)
 
-    # Key that signs the browser-session cookies (>= 32 characters). Unset: a random key per process,
-    # which is fine for one replica; several replicas behind one URL must share a key.
+    # Key that signs the browser-session cookies (>= 32 characters), shared by every replica. Unset: a
+    # random key per process, allowed only outside production (one local process).
     ui_session_secret: SecretStr | None = Field(default=None, min_length=32)
     # How long an admin session lasts after signing in with the tenant API key.
     admin_session_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
