@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import RedirectResponse, Response
 
 from grantline.auth_gateway.domain.return_to import with_outcome
+from grantline.auth_gateway.entrypoints.client_address import client_address
 from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
+from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.oauth_flow import FlowRefused, provider_error_code
 from grantline.auth_gateway.service.problems import Problem, from_error_reply
 from grantline.auth_gateway.service.views import ConnectionView, connection_view
@@ -34,20 +36,26 @@ def _redirect(return_to: str, **outcome: str | None) -> RedirectResponse:
     responses={
         303: {"description": "Back to return_to with status, connection_id, provider, error"},
         400: {},
+        429: PROBLEM_RESPONSES[429],
     },
 )
 async def callback(
     gw: GatewayDep,
+    request: Request,
     state: Annotated[str | None, Query(max_length=200, description=_STATE_HELP)] = None,
     code: Annotated[str | None, Query(max_length=MAX_CODE_LENGTH)] = None,
     iss: Annotated[str | None, Query(max_length=2048)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """Check `state`, exchange the code through the vault, and send the browser to `return_to`."""
+    address = client_address(request)
+    await rate_limits.check_failures(gw.runtime, gw.limits.failed_state_per_address, address)
     try:
         async with gw.runtime.transaction() as session:
             stored = await gw.flow.claim(session, state=state, iss=iss)
     except FlowRefused as refused:
+        if over := await rate_limits.record_failure(gw.runtime, gw.limits.failed_state_per_address, address):
+            raise over from None
         if refused.return_to is None:
             return problem_response(400, refused.code, "this authorization link is not valid")
         return _redirect(
@@ -83,15 +91,19 @@ class TokenExchangeIn(BaseModel):
     responses={**PROBLEM_RESPONSES, 400: PROBLEM_RESPONSES[422] | {"description": "state refused"}},
 )
 async def exchange_code(
-    gw: GatewayDep, caller: CallerDep, body: TokenExchangeIn
+    gw: GatewayDep, caller: CallerDep, body: TokenExchangeIn, request: Request
 ) -> ConnectionView | Response:
     """The same exchange as the callback, answered with the connection instead of a redirect."""
+    address = client_address(request)
+    await rate_limits.check_failures(gw.runtime, gw.limits.failed_state_per_address, address)
     try:
         async with gw.runtime.transaction() as session:
             stored = await gw.flow.claim(
                 session, state=body.state, iss=body.iss, tenant_id=caller.tenant_id, principal=caller
             )
     except FlowRefused as refused:
+        if over := await rate_limits.record_failure(gw.runtime, gw.limits.failed_state_per_address, address):
+            raise over from None
         return problem_response(400, refused.code, "the state is not valid for this caller")
     result = await gw.flow.exchange(stored, body.code)
     if isinstance(result, ErrorReply):

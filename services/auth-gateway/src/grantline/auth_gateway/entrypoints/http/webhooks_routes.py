@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 
+from grantline.auth_gateway.entrypoints.client_address import client_address
 from grantline.auth_gateway.entrypoints.http.context import GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES
+from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.problems import Problem
 from grantline.auth_gateway.service.webhook_ingress import WebhookIngress
 
@@ -41,6 +43,7 @@ async def _body(request: Request, limit: int) -> bytes:
     summary="Provider webhook (signature-verified)",
     responses={
         401: PROBLEM_RESPONSES[401] | {"description": "signature, timestamp or token not valid"},
+        429: PROBLEM_RESPONSES[429],
         503: PROBLEM_RESPONSES[503],
     },
     openapi_extra={
@@ -60,6 +63,9 @@ async def receive_webhook(
     provider: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
 ) -> WebhookAck:
     """Verify via the vault; a replayed delivery is acknowledged (200, `duplicate`) and changes nothing."""
+    # Counted before the body is read: each delivery costs a key unwrap and a signature check.
+    sender = f"{provider}:{client_address(request)}"
+    await rate_limits.admit(gw.runtime, gw.limits.webhooks_per_address, sender)
     body = await _body(request, gw.settings.webhook_max_body_bytes)
     ingress = WebhookIngress(gw.bus)
     verdict = await ingress.verify(provider, body, dict(request.headers))

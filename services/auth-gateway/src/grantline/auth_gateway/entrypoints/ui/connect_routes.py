@@ -34,6 +34,7 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
 )
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
+from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.connect_sessions import open_connect_session, scopes_to_request
 from grantline.auth_gateway.service.connections import list_connections, revoke_connection, visible_connection
 from grantline.auth_gateway.service.principal import Principal
@@ -189,6 +190,7 @@ async def authorize(request: Request, provider: str) -> Response:
             return_to=gw.settings.public_url.rstrip("/") + DONE_PATH,
             connection_id=connection_id,
         )
+        await rate_limits.admit(gw.runtime, gw.limits.initiate_per_tenant, caller.tenant_id)
         async with gw.runtime.transaction() as session:
             started = await gw.flow.initiate(session, caller, body.flow_input())
     except Problem as problem:
