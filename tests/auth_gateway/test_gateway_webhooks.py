@@ -184,3 +184,38 @@ async def test_google_risc_token_jwks_audience_and_jti_de_duplication(stack, ris
     await assert_refused(stack, await post(risc_token(google, sub="gina", aud="someone-elses-client")), cid)
     token = risc_token(google, sub="gina", jti="risc-jti-1")
     await accepted_then_replayed(stack, lambda: post(token), cid)
+
+
+async def test_each_provider_app_has_its_own_webhook_url_checked_against_its_secret_only(stack):
+    await setup_app(stack, provider="github", webhook_secret=GITHUB_SECRET)
+    await setup_app(stack, key=KEY_B, provider="github", webhook_secret="github-hook-secret-tenant-b")
+    app = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_A))).json()
+    other = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_B))).json()
+    assert app["webhook_path"] == f"/v1/webhooks/github/{app['id']}" != other["webhook_path"]
+    connection = await connect_through_vault(stack, stack.tenant_a, "github", "github", "octocat")
+    body = json.dumps(
+        {"action": "revoked", "sender": {"login": "octocat", "id": int(connection.account or 0)}}
+    ).encode()
+
+    def post(path: str, secret: str):
+        headers = {
+            "content-type": "application/json",
+            "x-github-event": "github_app_authorization",
+            "x-github-delivery": str(uuid.uuid4()),
+            "x-hub-signature-256": github_signature(secret, body),
+        }
+        return stack.client.post(path, content=body, headers=headers)
+
+    # Tenant A's delivery at tenant B's URL (or an unknown app's) is not tried against A's secret.
+    await assert_refused(stack, await post(other["webhook_path"], GITHUB_SECRET), connection.connection_id)
+    await assert_refused(
+        stack, await post("/v1/webhooks/github/pa_unknown", GITHUB_SECRET), connection.connection_id
+    )
+    accepted = await post(app["webhook_path"], GITHUB_SECRET)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+    assert await status_of(stack, connection.connection_id) == "revoked"
+    # GitHub does not sign its delivery id: the same signed body under a new id is still a replay.
+    replayed = await post(app["webhook_path"], GITHUB_SECRET)
+    assert replayed.status_code == 200 and replayed.json()["status"] == "duplicate", replayed.text
+    webhooks = [e for e in await stream_events(stack) if e["type"] == "connections.webhook"]
+    assert len(webhooks) == 1

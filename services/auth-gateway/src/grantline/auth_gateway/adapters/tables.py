@@ -100,7 +100,10 @@ webhook_deliveries = Table(
     Column("tenant_id", String(64), nullable=True),
     Column("kind", String(100), nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # SHA-256 of the signed body: GitHub does not sign its delivery id, so a replay may carry a new one.
+    Column("body_sha256", String(64), nullable=True),
     Index("webhook_deliveries_received_at", "received_at"),
+    Index("webhook_deliveries_body", "provider", "body_sha256", unique=True),
 )
 
 # One fixed-window counter per limited thing (`failed_auth:address:203.0.113.7`, ...), shared by every

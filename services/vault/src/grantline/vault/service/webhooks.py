@@ -1,7 +1,8 @@
 """`vault.webhooks.verify`: check a provider webhook with the secrets only the vault holds.
 
 Each tenant has its own provider app, hence its own signing secret (Slack, GitHub) or client id
-(Google RISC audience): the secret that verifies the body tells which tenant the webhook is for.
+(Google RISC audience). A delivery to the app's own URL is checked against that app's secret only;
+on the deprecated per-provider URL, the secret that verifies the body tells which tenant it is for.
 The verdict names the tenant and the affected connections (matched by account), never a secret.
 """
 
@@ -78,6 +79,9 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
     now = datetime.now(UTC)
     async with ctx.transaction() as session:
         apps = await app_rows.enabled_for_provider(session, request.provider)
+        if request.provider_app_id is not None:
+            # The per-app URL: one secret to try, not one per tenant.
+            apps = [app for app in apps if app.id == request.provider_app_id]
         if not apps:
             return WebhookVerdict(verified=False, reason=WebhookRejection.NOT_CONFIGURED.value)
         verified: VerifiedWebhook | None = None

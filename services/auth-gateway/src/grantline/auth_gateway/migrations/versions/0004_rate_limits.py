@@ -1,4 +1,4 @@
-"""Rate-limit counters shared by every gateway replica.
+"""Rate-limit counters shared by every gateway replica; webhook deliveries remember their body's hash.
 
 Revision ID: gateway_0004
 Revises: gateway_0003
@@ -24,7 +24,12 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index("rate_limits_window_start", "rate_limits", ["window_start"], schema=SCHEMA)
+    op.add_column("webhook_deliveries", sa.Column("body_sha256", sa.String(64), nullable=True), schema=SCHEMA)
+    columns = ["provider", "body_sha256"]
+    op.create_index("webhook_deliveries_body", "webhook_deliveries", columns, unique=True, schema=SCHEMA)
 
 
 def downgrade() -> None:
+    op.drop_index("webhook_deliveries_body", "webhook_deliveries", schema=SCHEMA)
+    op.drop_column("webhook_deliveries", "body_sha256", schema=SCHEMA)
     op.drop_table("rate_limits", schema=SCHEMA)
