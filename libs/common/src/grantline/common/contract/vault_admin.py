@@ -123,6 +123,8 @@ class WebhookVerdict(Message):
 
     verified: bool
     reason: str | None = None
+    # "google_risc" for a security event token: RFC 8935 wants a refused one answered 400, not 401.
+    scheme: str | None = None
     tenant_id: str | None = None
     kind: str | None = None
     delivery_id: str | None = None

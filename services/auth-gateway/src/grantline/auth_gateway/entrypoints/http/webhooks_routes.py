@@ -41,8 +41,15 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# Our refusal reasons as RFC 8935 `err` codes (anything else is `invalid_request`).
+_SET_ERRORS = {
+    "unknown_key": "invalid_key",
+    "bad_issuer": "invalid_issuer",
+    "bad_audience": "invalid_audience",
+}
 _ProviderId = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 _RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: PROBLEM_RESPONSES[422] | {"description": "security event token not valid (RFC 8935 `err`)"},
     401: PROBLEM_RESPONSES[401] | {"description": "signature, timestamp or token not valid"},
     429: PROBLEM_RESPONSES[429],
     503: PROBLEM_RESPONSES[503],
@@ -99,6 +106,10 @@ async def _receive(gw: Gateway, request: Request, provider: str, app_id: str | N
     body = await _body(request, gw.settings.webhook_max_body_bytes)
     ingress = WebhookIngress(gw.bus)
     verdict = await ingress.verify(provider, body, dict(request.headers), app_id)
+    if not verdict.verified and verdict.scheme == "google_risc":
+        # RFC 8935 (push delivery of security event tokens): a refused token is a 400 with `err`.
+        err = _SET_ERRORS.get(verdict.reason or "", "invalid_request")
+        raise Problem(400, "invalid_token", f"token not accepted: {verdict.reason}", extra={"err": err})
     if not verdict.verified:
         raise Problem(401, "invalid_signature", f"webhook not verified: {verdict.reason or 'rejected'}")
     if verdict.challenge is not None:
