@@ -154,3 +154,21 @@ async def test_initiate_calls_are_limited_per_tenant(nats_url, database_url, ser
 def test_limits_must_be_positive(limit):
     with pytest.raises(ValueError):
         GatewaySettings(environment="test", **{limit: 0})
+
+
+async def test_admin_sign_in_guesses_share_the_api_limit(nats_url, database_url, servers):
+    ensure_tenant_with_key(database_url, name="tenant-a", api_key=KEY_A)
+    async with (
+        two_gateways(nats_url, database_url, servers.sandbox_url, rate_limit_failed_auth_per_address=2) as (
+            _,
+            client,
+        ),
+        client(0) as first,
+        client(1) as second,
+    ):
+        assert (await first.get("/v1/connections", headers=bearer(f"{KEY_A}x"))).status_code == 401
+        wrong = await second.post("/admin/sign-in", data={"api_key": f"{KEY_A}y"})
+        assert wrong.status_code == 401
+        refused = await first.post("/admin/sign-in", data={"api_key": KEY_A})
+        assert refused.status_code == 429
+        assert "set-cookie" not in refused.headers and KEY_A not in refused.text
