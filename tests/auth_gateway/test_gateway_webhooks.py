@@ -38,9 +38,14 @@ async def status_of(stack, connection_id: str, key: str = KEY_A) -> str:
     return response.json()["status"]
 
 
-async def assert_refused(stack, response, connection_id: str) -> None:
-    assert response.status_code == 401, response.text
-    assert response.json()["code"] == "invalid_signature"
+async def assert_refused(stack, response, connection_id: str, *, risc_err: str | None = None) -> None:
+    """Refused and nothing changed: 401, or for a RISC token the 400 with `err` RFC 8935 asks for."""
+    if risc_err is None:
+        assert response.status_code == 401, response.text
+        assert response.json()["code"] == "invalid_signature"
+    else:
+        assert response.status_code == 400, response.text
+        assert (response.json()["code"], response.json()["err"]) == ("invalid_token", risc_err)
     assert await status_of(stack, connection_id) == "active"
     assert await count(stack, webhook_deliveries) == 0
 
@@ -151,7 +156,13 @@ async def test_github_hub_signature_and_delivery_de_duplication(stack):
 
 
 def risc_token(
-    key, *, sub: str, jti: str | None = None, iat: float | None = None, aud: str = CLIENT_ID
+    key,
+    *,
+    sub: str,
+    jti: str | None = None,
+    iat: float | None = None,
+    aud: str = CLIENT_ID,
+    kid: str = "risc-1",
 ) -> bytes:
     claims = {
         "iss": "https://accounts.google.com/",
@@ -162,7 +173,7 @@ def risc_token(
             RISC: {"subject": {"subject_type": "iss_sub", "iss": "https://accounts.google.com/", "sub": sub}}
         },
     }
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "risc-1"}).encode()
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid}).encode()
 
 
 async def test_google_risc_token_jwks_audience_and_jti_de_duplication(stack, risc_keys):
@@ -179,8 +190,70 @@ async def test_google_risc_token_jwks_audience_and_jti_de_duplication(stack, ris
         )
 
     cid = connection.connection_id
-    await assert_refused(stack, await post(risc_token(impostor, sub="gina")), cid)
-    await assert_refused(stack, await post(risc_token(google, sub="gina", iat=time.time() - 2 * 86400)), cid)
-    await assert_refused(stack, await post(risc_token(google, sub="gina", aud="someone-elses-client")), cid)
+    await assert_refused(stack, await post(risc_token(impostor, sub="gina")), cid, risc_err="invalid_request")
+    stale = risc_token(google, sub="gina", iat=time.time() - 2 * 86400)
+    await assert_refused(stack, await post(stale), cid, risc_err="invalid_request")
+    foreign = risc_token(google, sub="gina", aud="someone-elses-client")
+    await assert_refused(stack, await post(foreign), cid, risc_err="invalid_audience")
+    unknown = risc_token(impostor, sub="gina", kid="not-published")
+    await assert_refused(stack, await post(unknown), cid, risc_err="invalid_key")
     token = risc_token(google, sub="gina", jti="risc-jti-1")
     await accepted_then_replayed(stack, lambda: post(token), cid)
+
+
+async def test_each_provider_app_has_its_own_webhook_url_checked_against_its_secret_only(stack):
+    await setup_app(stack, provider="github", webhook_secret=GITHUB_SECRET)
+    await setup_app(stack, key=KEY_B, provider="github", webhook_secret="github-hook-secret-tenant-b")
+    app = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_A))).json()
+    other = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_B))).json()
+    assert app["webhook_path"] == f"/v1/webhooks/github/{app['id']}" != other["webhook_path"]
+    connection = await connect_through_vault(stack, stack.tenant_a, "github", "github", "octocat")
+    body = json.dumps(
+        {"action": "revoked", "sender": {"login": "octocat", "id": int(connection.account or 0)}}
+    ).encode()
+
+    def post(path: str, secret: str):
+        headers = {
+            "content-type": "application/json",
+            "x-github-event": "github_app_authorization",
+            "x-github-delivery": str(uuid.uuid4()),
+            "x-hub-signature-256": github_signature(secret, body),
+        }
+        return stack.client.post(path, content=body, headers=headers)
+
+    # Tenant A's delivery at tenant B's URL (or an unknown app's) is not tried against A's secret.
+    await assert_refused(stack, await post(other["webhook_path"], GITHUB_SECRET), connection.connection_id)
+    await assert_refused(
+        stack, await post("/v1/webhooks/github/pa_unknown", GITHUB_SECRET), connection.connection_id
+    )
+    accepted = await post(app["webhook_path"], GITHUB_SECRET)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+    assert await status_of(stack, connection.connection_id) == "revoked"
+    # GitHub does not sign its delivery id: the same signed body under a new id is still a replay.
+    replayed = await post(app["webhook_path"], GITHUB_SECRET)
+    assert replayed.status_code == 200 and replayed.json()["status"] == "duplicate", replayed.text
+    webhooks = [e for e in await stream_events(stack) if e["type"] == "connections.webhook"]
+    assert len(webhooks) == 1
+
+
+async def test_google_risc_refetches_the_jwks_once_on_an_unknown_kid(stack, risc_keys):
+    google, rotated = risc_keys
+    published = [{**json.loads(RSAAlgorithm.to_jwk(google.public_key())), "kid": "risc-1", "alg": "RS256"}]
+    stack.jwks["keys"] = published
+    await setup_app(stack, provider="google")
+    connection = await connect_through_vault(stack, stack.tenant_a, "google", "google", "gina")
+
+    def post(token: bytes):
+        return stack.client.post(
+            "/v1/webhooks/google", content=token, headers={"content-type": "application/secevent+jwt"}
+        )
+
+    # The vault caches the JWKS; a token of another user fills the cache with only `risc-1`.
+    first = await post(risc_token(google, sub="someone-else"))
+    assert first.status_code == 200, first.text
+    # Google rotates: a new key `risc-2` is published after the vault's fetch.
+    new_key = json.loads(RSAAlgorithm.to_jwk(rotated.public_key()))
+    stack.jwks["keys"] = [*published, {**new_key, "kid": "risc-2", "alg": "RS256"}]
+    accepted = await post(risc_token(rotated, sub="gina", kid="risc-2"))
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+    assert await status_of(stack, connection.connection_id) == "revoked"

@@ -9,6 +9,7 @@ from grantline.auth_gateway.entrypoints.ui.mount import mount_ui, own_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.oauth_flow import OAuthFlow
+from grantline.auth_gateway.service.rate_limits import RateLimits
 from grantline.auth_gateway.settings import GatewaySettings
 from grantline.common.runtime import ServiceRuntime
 from grantline.providers.catalogue import load_catalogue
@@ -36,6 +37,7 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
             redirect_uri=settings.redirect_uri,
             own_return_to=own_return_to(settings.public_url),
         ),
+        limits=RateLimits.from_settings(settings),
     )
     mount_ui(api, environment=settings.environment)
     api.add_middleware(

@@ -24,6 +24,22 @@ class GatewaySettings(ServiceSettings):
     # Webhooks (providers send small JSON or a JWT):
     webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
 
+    # Rate limits, shared by every replica through Postgres: at most N per window (fixed windows of
+    # `rate_limit_window_seconds`, so a burst across a window boundary may reach 2N). Over a limit the
+    # gateway answers 429 with Retry-After. The client address is the TCP peer's (set FORWARDED_ALLOW_IPS
+    # to the load balancer's addresses so it is the real client's).
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    # Failed authentications (unknown, expired or revoked API key or connect-session token) per client
+    # address and per key prefix (the first 8 characters); over the limit even a right key is refused.
+    rate_limit_failed_auth_per_address: int = Field(default=20, ge=1)
+    rate_limit_failed_auth_per_key_prefix: int = Field(default=20, ge=1)
+    # Refused OAuth `state` values (callback and POST /v1/oauth/token) per client address.
+    rate_limit_failed_state_per_address: int = Field(default=20, ge=1)
+    # Webhook deliveries per client address and provider (each costs a signature verification).
+    rate_limit_webhooks_per_address: int = Field(default=600, ge=1)
+    # POST /v1/connections/initiate (and the connect page's Connect) per tenant.
+    rate_limit_initiate_per_tenant: int = Field(default=300, ge=1)
+
     @property
     def redirect_uri(self) -> str:
         """The one redirect URI every provider app of this deployment registers."""

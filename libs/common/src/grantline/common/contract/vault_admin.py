@@ -58,6 +58,8 @@ class ProviderAppDeleteRequest(Message):
 class ProviderAppInfo(Message):
     tenant_id: str
     provider: str
+    # The app's id: its webhook URL is `/v1/webhooks/{provider}/{id}`.
+    id: str | None = None
     client_id: str
     has_client_secret: bool
     has_webhook_secret: bool = False
@@ -111,6 +113,9 @@ class WebhookVerifyRequest(Message):
     provider: str
     body: bytes
     headers: dict[str, str]
+    # The app the delivery's URL names (`/v1/webhooks/{provider}/{app id}`): only its secret is tried.
+    # None for the deprecated per-provider URL, where every tenant's secret is tried.
+    provider_app_id: str | None = None
 
 
 class WebhookVerdict(Message):
@@ -118,6 +123,8 @@ class WebhookVerdict(Message):
 
     verified: bool
     reason: str | None = None
+    # "google_risc" for a security event token: RFC 8935 wants a refused one answered 400, not 401.
+    scheme: str | None = None
     tenant_id: str | None = None
     kind: str | None = None
     delivery_id: str | None = None

@@ -1,6 +1,18 @@
 """Tables of the auth gateway, all in the ``gateway`` schema."""
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text, func
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from grantline.common.inbox import processed_events_table
@@ -92,5 +104,19 @@ webhook_deliveries = Table(
     Column("tenant_id", String(64), nullable=True),
     Column("kind", String(100), nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # SHA-256 of the signed body: GitHub does not sign its delivery id, so a replay may carry a new one.
+    Column("body_sha256", String(64), nullable=True),
     Index("webhook_deliveries_received_at", "received_at"),
+    Index("webhook_deliveries_body", "provider", "body_sha256", unique=True),
+)
+
+# One fixed-window counter per limited thing (`failed_auth:address:203.0.113.7`, ...), shared by every
+# gateway replica; the window comes from the database clock, so replicas' clocks need not agree.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String(300), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("hits", Integer, nullable=False),
+    Index("rate_limits_window_start", "window_start"),
 )

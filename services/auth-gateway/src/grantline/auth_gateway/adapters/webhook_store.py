@@ -1,31 +1,42 @@
-"""Webhook deliveries already handled, keyed by (provider, delivery id), for de-duplication."""
+"""Webhook deliveries already handled, keyed by (provider, delivery id) and by (provider, body hash).
+
+The body hash catches a replay whose delivery id was changed where the provider does not sign it
+(GitHub's `X-GitHub-Delivery`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.auth_gateway.adapters.tables import webhook_deliveries
 
 
-async def delivery_seen(session: AsyncSession, provider: str, delivery_id: str) -> bool:
-    """True when this delivery was handled before."""
-    query = select(webhook_deliveries.c.delivery_id).where(
-        webhook_deliveries.c.provider == provider, webhook_deliveries.c.delivery_id == delivery_id
+async def delivery_seen(session: AsyncSession, provider: str, delivery_id: str, body_sha256: str) -> bool:
+    """True when this delivery (its id, or its signed body) was handled before."""
+    d = webhook_deliveries.c
+    query = select(d.delivery_id).where(
+        d.provider == provider, or_(d.delivery_id == delivery_id, d.body_sha256 == body_sha256)
     )
     return (await session.execute(query)).first() is not None
 
 
 async def record_delivery(
-    session: AsyncSession, *, provider: str, delivery_id: str, tenant_id: str | None, kind: str | None
+    session: AsyncSession,
+    *,
+    provider: str,
+    delivery_id: str,
+    body_sha256: str,
+    tenant_id: str | None,
+    kind: str | None,
 ) -> bool:
-    """Remember a delivery; False when another request recorded it first (a concurrent replay)."""
+    """Remember a delivery; False when another request recorded it (or its body) first."""
     result = await session.execute(
         pg_insert(webhook_deliveries)
         .values(provider=provider, delivery_id=delivery_id, tenant_id=tenant_id, kind=kind)
+        .values(body_sha256=body_sha256)
         .on_conflict_do_nothing()
         .returning(webhook_deliveries.c.delivery_id)
     )

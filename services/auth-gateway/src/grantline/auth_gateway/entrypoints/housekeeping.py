@@ -1,5 +1,5 @@
-"""A background task that forgets expired flows, connect sessions and old webhook deliveries, and hands
-the tenant providers the gateway kept before over to the vault."""
+"""A background task that forgets expired flows, connect sessions, old webhook deliveries and old
+rate-limit counters, and hands the tenant providers the gateway kept before over to the vault."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from grantline.auth_gateway.adapters import flow_store, webhook_store
+from grantline.auth_gateway.adapters import flow_store, rate_limit_store, webhook_store
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service.tenant_provider_handover import hand_over_tenant_providers
 from grantline.common.runtime import ServiceRuntime
@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 PENDING_GRACE = timedelta(days=1)
 # Longer than every provider's replay window (Slack 5 minutes, RISC tokens a few days).
 DELIVERY_RETENTION = timedelta(days=7)
+# Longer than the longest rate-limit window a setting allows.
+RATE_LIMIT_RETENTION = timedelta(hours=1)
 
 
 def housekeeping(runtime: ServiceRuntime, bus: Bus, *, every_seconds: float = 300.0):  # type: ignore[no-untyped-def]
@@ -31,6 +33,7 @@ def housekeeping(runtime: ServiceRuntime, bus: Bus, *, every_seconds: float = 30
                     await flow_store.delete_expired_pending(session, before=now - PENDING_GRACE)
                     await flow_store.delete_expired_connect_sessions(session, before=now)
                     await webhook_store.delete_old_deliveries(session, before=now - DELIVERY_RETENTION)
+                    await rate_limit_store.delete_expired(session, before=now - RATE_LIMIT_RETENTION)
                 await hand_over_tenant_providers(runtime, bus)
             except Exception as error:  # Postgres restarting: try again next round
                 log.warning("housekeeping failed", extra={"error": type(error).__name__})

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
 from grantline.auth_gateway.service.oauth_flow import OAuthFlow
+from grantline.auth_gateway.service.rate_limits import RateLimits
 from grantline.auth_gateway.settings import GatewaySettings
 from grantline.common.runtime import ServiceRuntime
 
 
 @dataclass
 class Gateway:
-    """The runtime (sessions and transactions), settings, the bus to the other services, the catalogue
-    and the OAuth flow.
+    """The runtime (sessions and transactions), settings, the bus to the other services, the catalogue,
+    the OAuth flow and the rate limits.
 
     Use cases that write take the session of the entrypoint's transaction; those that only read
     Postgres before asking another service open a read-only session here (nothing to commit).
@@ -25,3 +26,4 @@ class Gateway:
     bus: Bus
     catalogue: TenantCatalogue
     flow: OAuthFlow
+    limits: RateLimits

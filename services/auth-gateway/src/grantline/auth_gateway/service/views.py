@@ -209,6 +209,10 @@ class ProviderAppIn(BaseModel):
 
 class ProviderAppView(BaseModel):
     provider: str
+    id: str | None = None
+    webhook_path: str | None = Field(
+        default=None, description="where the provider sends this app's webhooks: `{public URL}{webhook_path}`"
+    )
     client_id: str
     has_client_secret: bool
     has_webhook_secret: bool
@@ -226,4 +230,5 @@ class ProviderAppListView(BaseModel):
 
 def provider_app_view(info: vault_admin.ProviderAppInfo) -> ProviderAppView:
     """The public view of a provider app (whether secrets are set, never their values)."""
-    return ProviderAppView(**info.model_dump(exclude={"tenant_id"}))
+    webhook_path = f"/v1/webhooks/{info.provider}/{info.id}" if info.id else None
+    return ProviderAppView(**info.model_dump(exclude={"tenant_id"}), webhook_path=webhook_path)

@@ -9,6 +9,7 @@ the record only means the provider's retry repeats harmless work.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,11 @@ _FORWARDED_HEADER_PREFIXES = ("x-slack-", "x-hub-", "x-github-", "content-type",
 _ALREADY_DONE = {ErrorCode.REVOKED, ErrorCode.NOT_FOUND, ErrorCode.NOT_CONNECTED}
 
 
+def body_digest(body: bytes) -> str:
+    """SHA-256 (hex) of a verified body: a replay under a new, unsigned delivery id has the same one."""
+    return hashlib.sha256(body).hexdigest()
+
+
 def forwarded_headers(headers: dict[str, str]) -> dict[str, str]:
     """The headers the vault needs to verify a signature, lower-cased."""
     return {k.lower(): v for k, v in headers.items() if k.lower().startswith(_FORWARDED_HEADER_PREFIXES)}
@@ -38,21 +44,25 @@ class WebhookIngress:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
 
-    async def verify(self, provider: str, body: bytes, headers: dict[str, str]) -> vault_admin.WebhookVerdict:
+    async def verify(
+        self, provider: str, body: bytes, headers: dict[str, str], app_id: str | None = None
+    ) -> vault_admin.WebhookVerdict:
         """The vault's verdict on a delivery (signature, timestamp window, what it means)."""
         return await self._bus.ask(
             vault_admin.SUBJECT_WEBHOOK_VERIFY,
             vault_admin.WebhookVerifyRequest(
-                provider=provider, body=body, headers=forwarded_headers(headers)
+                provider=provider, body=body, headers=forwarded_headers(headers), provider_app_id=app_id
             ),
             vault_admin.WebhookVerdict,
         )
 
-    async def seen(self, session: AsyncSession, provider: str, verdict: vault_admin.WebhookVerdict) -> bool:
-        """True when this delivery was handled before."""
+    async def seen(
+        self, session: AsyncSession, provider: str, verdict: vault_admin.WebhookVerdict, body: bytes
+    ) -> bool:
+        """True when this delivery (by its id or its signed body) was handled before."""
         if not verdict.delivery_id:
             return False
-        return await webhook_store.delivery_seen(session, provider, verdict.delivery_id)
+        return await webhook_store.delivery_seen(session, provider, verdict.delivery_id, body_digest(body))
 
     async def revoke_matching(self, verdict: vault_admin.WebhookVerdict) -> list[str]:
         """Revoke the connections a token-revocation event names; returns those it affected."""
@@ -76,13 +86,19 @@ class WebhookIngress:
         return revoked
 
     async def record(
-        self, session: AsyncSession, provider: str, verdict: vault_admin.WebhookVerdict, affected: list[str]
+        self,
+        session: AsyncSession,
+        provider: str,
+        verdict: vault_admin.WebhookVerdict,
+        body: bytes,
+        affected: list[str],
     ) -> bool:
         """Remember the delivery and emit its events; False when a concurrent replay got there first."""
         if verdict.delivery_id and not await webhook_store.record_delivery(
             session,
             provider=provider,
             delivery_id=verdict.delivery_id,
+            body_sha256=body_digest(body),
             tenant_id=verdict.tenant_id,
             kind=verdict.kind,
         ):

@@ -39,6 +39,7 @@ def app_info(row: Row[Any]) -> ProviderAppInfo:
     return ProviderAppInfo(
         tenant_id=row.tenant_id,
         provider=row.provider,
+        id=row.id,
         client_id=row.client_id,
         has_client_secret=row.client_secret is not None,
         has_webhook_secret=row.webhook_secret is not None,

@@ -1,7 +1,8 @@
 """`vault.webhooks.verify`: check a provider webhook with the secrets only the vault holds.
 
 Each tenant has its own provider app, hence its own signing secret (Slack, GitHub) or client id
-(Google RISC audience): the secret that verifies the body tells which tenant the webhook is for.
+(Google RISC audience). A delivery to the app's own URL is checked against that app's secret only;
+on the deprecated per-provider URL, the secret that verifies the body tells which tenant it is for.
 The verdict names the tenant and the affected connections (matched by account), never a secret.
 """
 
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import Row
 
 from grantline.common.contract.vault_admin import WebhookVerdict, WebhookVerifyRequest
 from grantline.providers.webhooks import (
@@ -44,16 +47,45 @@ class RiscKeys:
         self._jwks: dict[str, Any] | None = None
         self._fetched_at = 0.0
 
-    async def get(self) -> dict[str, Any]:
-        """The JWKS document (refetched after its lifetime)."""
+    async def get(self, *, refetch: bool = False) -> dict[str, Any]:
+        """The JWKS document (refetched after its lifetime, or now when `refetch`).
+
+        A caller refetches once per delivery whose `kid` is unknown (Google rotated its keys); the
+        per-address webhook rate limit of the gateway bounds how often that can happen.
+        """
         settings = self._ctx.settings
-        if self._jwks is None or time.monotonic() - self._fetched_at > settings.risc_jwks_ttl_seconds:
+        expired = time.monotonic() - self._fetched_at > settings.risc_jwks_ttl_seconds
+        if refetch or self._jwks is None or expired:
             jwks = await self._ctx.providers.fetch_json(settings.risc_jwks_url)
             if not isinstance(jwks, dict):
                 raise ProviderUnavailable("the RISC signing keys are not a JSON object")
             self._jwks = jwks
             self._fetched_at = time.monotonic()
         return self._jwks
+
+
+async def _verify_risc(
+    risc: RiscKeys, request: WebhookVerifyRequest, apps: Sequence[Row[Any]], now: datetime
+) -> tuple[VerifiedWebhook | None, str | None, str]:
+    """The verified token and its app's tenant, or the last reason; the JWKS is refetched once on an
+    unknown `kid` (Google rotated its keys since the cached copy)."""
+    jwks = await risc.get()
+    last_reason = WebhookRejection.NOT_CONFIGURED.value
+    refetched = False
+    for app in apps:
+        while True:
+            try:
+                verified = verify_google_risc_webhook(
+                    request.body, request.headers, jwks=jwks, client_ids=[app.client_id], now=now
+                )
+            except WebhookVerificationError as error:
+                last_reason = error.reason.value
+                if error.reason is WebhookRejection.UNKNOWN_KEY and not refetched:
+                    jwks, refetched = await risc.get(refetch=True), True
+                    continue
+                break
+            return verified, app.tenant_id, last_reason
+    return None, None, last_reason
 
 
 def affected_accounts(verified: VerifiedWebhook) -> list[str]:
@@ -78,6 +110,9 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
     now = datetime.now(UTC)
     async with ctx.transaction() as session:
         apps = await app_rows.enabled_for_provider(session, request.provider)
+        if request.provider_app_id is not None:
+            # The per-app URL: one secret to try, not one per tenant.
+            apps = [app for app in apps if app.id == request.provider_app_id]
         if not apps:
             return WebhookVerdict(verified=False, reason=WebhookRejection.NOT_CONFIGURED.value)
         verified: VerifiedWebhook | None = None
@@ -85,19 +120,11 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
         last_reason = WebhookRejection.NOT_CONFIGURED.value
         if request.provider == "google" or definition.webhook_scheme == "google_risc":
             try:
-                jwks = await risc.get()
+                verified, tenant_id, last_reason = await _verify_risc(risc, request, apps, now)
             except ProviderUnavailable:
                 return WebhookVerdict(verified=False, reason="jwks_unavailable")
-            for app in apps:
-                try:
-                    verified = verify_google_risc_webhook(
-                        request.body, request.headers, jwks=jwks, client_ids=[app.client_id], now=now
-                    )
-                except WebhookVerificationError as error:
-                    last_reason = error.reason.value
-                    continue
-                tenant_id = app.tenant_id
-                break
+            if verified is None:
+                return WebhookVerdict(verified=False, reason=last_reason, scheme="google_risc")
         else:
             verify = _HMAC_SCHEMES.get(definition.webhook_scheme or "")
             if verify is None:

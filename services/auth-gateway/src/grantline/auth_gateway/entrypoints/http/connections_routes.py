@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES
-from grantline.auth_gateway.service import connections
+from grantline.auth_gateway.service import connections, rate_limits
 from grantline.auth_gateway.service.views import (
     ConnectionPage,
     ConnectionView,
@@ -52,6 +52,7 @@ class RevokedView(BaseModel):
 @router.post("/initiate", response_model=InitiateOut, summary="Start an OAuth authorization")
 async def initiate(gw: GatewayDep, caller: CallerDep, body: InitiateIn) -> InitiateOut:
     """The URL to send the user's browser to; the flow ends at `return_to` with its outcome."""
+    await rate_limits.admit(gw.runtime, gw.limits.initiate_per_tenant, caller.tenant_id)
     async with gw.runtime.transaction() as session:
         started = await gw.flow.initiate(session, caller, body.flow_input())
     return InitiateOut(

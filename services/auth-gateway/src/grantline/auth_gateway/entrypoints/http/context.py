@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from grantline.auth_gateway.service import tenants
+from grantline.auth_gateway.entrypoints.client_address import client_address
+from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal, require_api_key
 from grantline.auth_gateway.service.problems import Problem
@@ -41,8 +42,8 @@ async def principal(
             f"(remove {', '.join(in_url)})",
         )
     value = credentials.credentials if credentials else None
-    async with gateway(request).runtime.sessions() as session:
-        return await tenants.authenticate(session, value)
+    gw = gateway(request)
+    return await rate_limits.authenticate(gw.runtime, gw.limits, client_address(request), value)
 
 
 async def tenant_admin(caller: Annotated[Principal, Depends(principal)]) -> Principal:

@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import RedirectResponse, Response
 
 from grantline.auth_gateway.domain.return_to import with_outcome
+from grantline.auth_gateway.entrypoints.client_address import client_address
 from grantline.auth_gateway.entrypoints.flow_cookie import presented_binding
 from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
+from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.oauth_flow import FlowRefused, provider_error_code
 from grantline.auth_gateway.service.problems import Problem, from_error_reply
 from grantline.auth_gateway.service.views import ConnectionView, connection_view
@@ -35,6 +37,7 @@ def _redirect(return_to: str, **outcome: str | None) -> RedirectResponse:
     responses={
         303: {"description": "Back to return_to with status, connection_id, provider, error"},
         400: {},
+        429: PROBLEM_RESPONSES[429],
     },
 )
 async def callback(
@@ -47,10 +50,14 @@ async def callback(
 ) -> Response:
     """Check `state` (and, for flows started from a page, the browser), exchange the code, redirect."""
     binding = presented_binding(request, gw.settings.public_url)
+    address = client_address(request)
+    await rate_limits.check_failures(gw.runtime, gw.limits.failed_state_per_address, address)
     try:
         async with gw.runtime.transaction() as session:
             stored = await gw.flow.claim(session, state=state, iss=iss, browser_binding=binding)
     except FlowRefused as refused:
+        if over := await rate_limits.record_failure(gw.runtime, gw.limits.failed_state_per_address, address):
+            raise over from None
         if refused.return_to is None:
             return problem_response(400, refused.code, "this authorization link is not valid")
         return _redirect(
@@ -86,15 +93,19 @@ class TokenExchangeIn(BaseModel):
     responses={**PROBLEM_RESPONSES, 400: PROBLEM_RESPONSES[422] | {"description": "state refused"}},
 )
 async def exchange_code(
-    gw: GatewayDep, caller: CallerDep, body: TokenExchangeIn
+    gw: GatewayDep, caller: CallerDep, body: TokenExchangeIn, request: Request
 ) -> ConnectionView | Response:
     """The same exchange as the callback, answered with the connection instead of a redirect."""
+    address = client_address(request)
+    await rate_limits.check_failures(gw.runtime, gw.limits.failed_state_per_address, address)
     try:
         async with gw.runtime.transaction() as session:
             stored = await gw.flow.claim(
                 session, state=body.state, iss=body.iss, tenant_id=caller.tenant_id, principal=caller
             )
     except FlowRefused as refused:
+        if over := await rate_limits.record_failure(gw.runtime, gw.limits.failed_state_per_address, address):
+            raise over from None
         return problem_response(400, refused.code, "the state is not valid for this caller")
     result = await gw.flow.exchange(stored, body.code)
     if isinstance(result, ErrorReply):

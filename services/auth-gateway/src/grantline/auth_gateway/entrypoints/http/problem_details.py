@@ -31,6 +31,7 @@ _TITLES = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     502: "Bad gateway",
     503: "Service unavailable",
 }
@@ -60,7 +61,11 @@ def problem_response(
         "detail": detail,
         **(extra or {}),
     }
-    headers = {"WWW-Authenticate": 'Bearer realm="grantline"'} if status == 401 else None
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="grantline"'
+    if status in (429, 503) and isinstance(body.get("retry_after"), int):
+        headers["Retry-After"] = str(body["retry_after"])
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -72,6 +77,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Not allowed for this caller"),
         (404, "Not found (or another tenant's)"),
         (422, "Invalid input"),
+        (429, "Too many requests (see Retry-After)"),
         (503, "A backing service did not answer"),
     )
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from grantline.auth_gateway.entrypoints.client_address import client_address
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
     ADMIN_COOKIE,
     admin_session,
@@ -17,7 +18,7 @@ from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
 )
 from grantline.auth_gateway.entrypoints.ui.page_inputs import STALE_FORM
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
-from grantline.auth_gateway.service import tenants
+from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.problems import Problem
 
 router = APIRouter(include_in_schema=False)
@@ -52,17 +53,22 @@ async def sign_in(request: Request) -> Response:
         error = "This form must be sent from the sign-in page."
     elif not isinstance(key, str) or not key.strip():
         error = "Enter the tenant API key."
+    status = 401
     if error is None:
+        gw = gateway_of(request)
         try:
-            async with gateway_of(request).runtime.sessions() as session:
-                caller = await tenants.authenticate(session, str(key).strip())
+            caller = await rate_limits.authenticate(
+                gw.runtime, gw.limits, client_address(request), str(key).strip()
+            )
             if caller.kind != "api_key":
                 raise Problem(403, "forbidden", "a connect-session token cannot sign in")
-        except Problem:
+        except Problem as problem:
             error = "That API key is not valid, or it has been revoked."
+            if problem.status == 429:
+                status, error = 429, "Too many failed sign-ins from here; try again in a minute."
     if error is not None:
         # Never echo the submitted key back into the page.
-        return render("admin/sign_in.html", {"title": "Sign in", "error_message": error}, status=401)
+        return render("admin/sign_in.html", {"title": "Sign in", "error_message": error}, status=status)
     ui = ui_of(request)
     ttl = ui.settings.admin_session_ttl_seconds
     value, _ = ui.signer.seal_admin(tenant_id=caller.tenant_id, key_id=caller.credential_id, ttl_seconds=ttl)

@@ -40,6 +40,7 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
 )
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
+from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.connect_sessions import (
     confirm_connect_link,
     open_connect_link,
@@ -250,6 +251,7 @@ async def authorize(request: Request, provider: str) -> Response:
             return_to=gw.settings.public_url.rstrip("/") + DONE_PATH,
             connection_id=connection_id,
         )
+        await rate_limits.admit(gw.runtime, gw.limits.initiate_per_tenant, caller.tenant_id)
         flow_value = browser_value(request, gw.settings.public_url)
         async with gw.runtime.transaction() as session:
             started = await gw.flow.initiate(
