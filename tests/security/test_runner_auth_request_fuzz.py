@@ -8,15 +8,7 @@ from __future__ import annotations
 import pytest
 from fixtures.nats_fuzz import hostile_requests, schema_fingerprint
 
-from grantline.common.contract.runner_identities import (
-    SUBJECT_RUNNERS_CREATE,
-    SUBJECT_RUNNERS_LIST,
-    SUBJECT_RUNNERS_REVOKE,
-    CreateRunnerRequest,
-    ListRunnersRequest,
-    RevokeRunnerRequest,
-    RunnerList,
-)
+from grantline.common.contract import runner_identities as runners
 from grantline.common.nats.request_reply import request
 
 pytestmark = pytest.mark.fuzz
@@ -34,15 +26,20 @@ async def test_hostile_runner_requests_get_error_replies_and_change_nothing(
     failures = await hostile_requests(
         gateway.nc,
         [
-            (SUBJECT_RUNNERS_CREATE, CreateRunnerRequest),
-            (SUBJECT_RUNNERS_LIST, ListRunnersRequest),
-            (SUBJECT_RUNNERS_REVOKE, RevokeRunnerRequest),
+            (runners.SUBJECT_RUNNERS_CREATE, runners.CreateRunnerRequest),
+            (runners.SUBJECT_RUNNERS_LIST, runners.ListRunnersRequest),
+            (runners.SUBJECT_RUNNERS_REVOKE, runners.RevokeRunnerRequest),
         ],
     )
 
     assert not failures, "\n".join(failures[:20])
     assert schema_fingerprint(database_url, "runner_auth") == before
     listed = await request(
-        gateway.nc, SUBJECT_RUNNERS_LIST, ListRunnersRequest(tenant_id="tenant-a"), RunnerList
+        gateway.nc,
+        runners.SUBJECT_RUNNERS_LIST,
+        runners.ListRunnersRequest(tenant_id="tenant-a"),
+        runners.RunnerList,
     )
-    assert isinstance(listed, RunnerList) and [r.runner_id for r in listed.runners] == [issued.runner_id]
+    assert isinstance(listed, runners.RunnerList) and [r.runner_id for r in listed.runners] == [
+        issued.runner_id
+    ]
