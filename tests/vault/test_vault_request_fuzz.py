@@ -8,12 +8,16 @@ is the nightly profile."""
 from __future__ import annotations
 
 import pytest
-from fixtures.nats_fuzz import hostile_requests, schema_fingerprint
+from fixtures.nats_fuzz import hostile_requests, payloads_for, schema_fingerprint
 from fixtures.waiting import wait_for_async
+from nats.js import JetStreamContext
+from nats.js.errors import APIError
 from vault_harness import TENANT, VaultHarness
 
 from grantline.common.contract.asyncapi import REQUEST_REPLY, TENANT_SCOPED_REQUESTS
 from grantline.common.contract.envelope import tenant_scoped
+from grantline.common.contract.runs import RunFinished
+from grantline.common.nats.consumers import VAULT_RUNS_FINISHED
 
 pytestmark = pytest.mark.fuzz
 
@@ -48,3 +52,33 @@ async def test_hostile_vault_requests_get_error_replies_and_change_nothing(
 
 async def _outbox_empty(vault: VaultHarness) -> bool:
     return not await vault.sql("SELECT 1 FROM vault.outbox LIMIT 1")
+
+
+@pytest.mark.timeout(300)
+async def test_hostile_finished_run_events_are_terminated_and_change_nothing(
+    vault: VaultHarness, database_url: str
+):
+    await vault.put_app("sandbox")
+    await vault.connect("sandbox")
+    await wait_for_async(lambda: _outbox_empty(vault), message="the vault outbox drains")
+    before = schema_fingerprint(database_url, "vault")
+    js = vault.runtime.nats.jetstream()
+    published = 0
+    for payload in payloads_for(RunFinished, examples=20):
+        try:
+            await js.publish(f"{RunFinished.SUBJECT}.{TENANT}", payload)
+        except APIError:  # the stream refuses it (too large): nothing reached the consumer
+            continue
+        published += 1
+    assert published > 20
+
+    await wait_for_async(
+        lambda: _drained(js), timeout=60, message="the vault's runs.finished consumer drains"
+    )
+    assert schema_fingerprint(database_url, "vault") == before
+    assert await vault.token("sandbox")
+
+
+async def _drained(js: JetStreamContext) -> bool:
+    info = await js.consumer_info(VAULT_RUNS_FINISHED.stream.name, VAULT_RUNS_FINISHED.durable)
+    return not info.num_pending and not info.num_ack_pending
