@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pytest
 from audit_harness import ledger_count, publish, record, running_audit
-from fixtures.nats_fuzz import payloads_for
+from fixtures.nats_fuzz import publish_hostile_events
 from fixtures.waiting import wait_for_async
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
 
 from grantline.common.contract.audit import AuditRecord
 from grantline.common.nats.consumers import AUDIT_LEDGER
@@ -23,14 +22,7 @@ async def test_hostile_audit_events_are_terminated_and_write_nothing(
     nats_url: str, database_url: str, js: JetStreamContext, caplog: pytest.LogCaptureFixture
 ):
     async with running_audit(nats_url, database_url) as audit:
-        published = 0
-        for payload in payloads_for(AuditRecord):
-            try:
-                await js.publish("audit.token.resolved", payload)
-            except APIError:  # the stream refuses it (too large): nothing reached the consumer
-                continue
-            published += 1
-        assert published > 20
+        assert await publish_hostile_events(js, "audit.token.resolved", AuditRecord) > 20
 
         await publish(js, [record(run_id="after-the-fuzz")])
 

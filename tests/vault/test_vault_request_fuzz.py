@@ -8,10 +8,9 @@ is the nightly profile."""
 from __future__ import annotations
 
 import pytest
-from fixtures.nats_fuzz import hostile_requests, payloads_for, schema_fingerprint
+from fixtures.nats_fuzz import hostile_requests, publish_hostile_events, schema_fingerprint
 from fixtures.waiting import wait_for_async
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
 from vault_harness import TENANT, VaultHarness
 
 from grantline.common.contract.asyncapi import REQUEST_REPLY, TENANT_SCOPED_REQUESTS
@@ -36,18 +35,24 @@ def test_every_vault_request_subject_is_fuzzed():
 async def test_hostile_vault_requests_get_error_replies_and_change_nothing(
     vault: VaultHarness, database_url: str
 ):
-    await vault.put_app("sandbox")
-    await vault.connect("sandbox")
-    # The connect's events leave through the outbox: wait for the relay, so the fingerprint is at rest.
-    await wait_for_async(lambda: _outbox_empty(vault), message="the vault outbox drains")
-    before = schema_fingerprint(database_url, "vault")
-    assert before, "the schema has tables to compare"
+    before = await _connected_at_rest(vault, database_url)
 
     failures = await hostile_requests(vault.runtime.nats, VAULT_REQUESTS)
 
     assert not failures, "\n".join(failures[:20])
     assert schema_fingerprint(database_url, "vault") == before
     assert await vault.token("sandbox")
+
+
+async def _connected_at_rest(vault: VaultHarness, database_url: str) -> dict[str, str]:
+    """Connect alice's sandbox account, wait for the outbox relay (so the schema is at rest), and return
+    the schema's fingerprint."""
+    await vault.put_app("sandbox")
+    await vault.connect("sandbox")
+    await wait_for_async(lambda: _outbox_empty(vault), message="the vault outbox drains")
+    fingerprint = schema_fingerprint(database_url, "vault")
+    assert fingerprint, "the schema has tables to compare"
+    return fingerprint
 
 
 async def _outbox_empty(vault: VaultHarness) -> bool:
@@ -58,19 +63,9 @@ async def _outbox_empty(vault: VaultHarness) -> bool:
 async def test_hostile_finished_run_events_are_terminated_and_change_nothing(
     vault: VaultHarness, database_url: str
 ):
-    await vault.put_app("sandbox")
-    await vault.connect("sandbox")
-    await wait_for_async(lambda: _outbox_empty(vault), message="the vault outbox drains")
-    before = schema_fingerprint(database_url, "vault")
+    before = await _connected_at_rest(vault, database_url)
     js = vault.runtime.nats.jetstream()
-    published = 0
-    for payload in payloads_for(RunFinished, examples=20):
-        try:
-            await js.publish(f"{RunFinished.SUBJECT}.{TENANT}", payload)
-        except APIError:  # the stream refuses it (too large): nothing reached the consumer
-            continue
-        published += 1
-    assert published > 20
+    assert await publish_hostile_events(js, f"{RunFinished.SUBJECT}.{TENANT}", RunFinished, examples=20) > 20
 
     await wait_for_async(
         lambda: _drained(js), timeout=60, message="the vault's runs.finished consumer drains"
