@@ -337,7 +337,9 @@ def run_dev(
         os.chmod(dev_json, 0o600)
         print(f"\nGrantline is ready in {time.monotonic() - started:.1f}s", flush=True)
         print(f"  API          {api_url}  (docs: {api_url}/docs)")
-        print(f"  API key      {api_key}")
+        # The local dev tenant's key, shown to the developer who just started the stack on their own machine
+        # (it is in dev.json too): the terminal is its intended destination, not a log.
+        print(f"  API key      {api_key}")  # nosemgrep: secret-named-value-in-output
         print(f"  tenant       {tenant_id}")
         print(f"  NATS         {nats_url}")
         print(f"  Postgres     {database_url}")

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,6 +15,10 @@ def utc_now() -> datetime:
 # Tenant ids are NATS subject tokens (tenant-scoped subjects end with the tenant id), so they carry no
 # dot, wildcard or white space. The gateway makes UUIDs.
 TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+# A request's tenant and provider: an empty or megabyte-long id is refused as invalid_request before
+# any lookup (issue 19, item 6).
+TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
+ProviderId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 def new_event_id() -> uuid.UUID:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import Field, SecretStr, model_validator
 
-from grantline.common.contract.envelope import Message
+from grantline.common.contract.envelope import Message, ProviderId, TenantId
 
 # Tenant-scoped: requests go to ``vault.resolve.<tenant>`` (``envelope.tenant_scoped``).
 SUBJECT_RESOLVE = "vault.resolve"
@@ -43,10 +43,10 @@ class ResolveReply(Message):
 
 
 class ExchangeRequest(Message):
-    tenant_id: str
+    tenant_id: TenantId
     connection_id: str
     owner: str
-    provider: str
+    provider: ProviderId
     code: SecretStr
     code_verifier: SecretStr | None = None
     redirect_uri: str
@@ -63,9 +63,9 @@ class ConnectionInfo(Message):
     """Connection metadata: what any reply about a connection may say. Never a token."""
 
     connection_id: str
-    tenant_id: str
+    tenant_id: TenantId
     owner: str
-    provider: str
+    provider: ProviderId
     status: str
     scopes: list[str]
     account: str | None = None
@@ -78,7 +78,7 @@ class ConnectionInfo(Message):
 
 
 class RefreshRequest(Message):
-    tenant_id: str
+    tenant_id: TenantId
     connection_id: str
     # Set by the refresher so an early refresh is not repeated by a second worker.
     only_if_expiring_before: datetime | None = None
@@ -91,7 +91,7 @@ class RefreshReply(Message):
 
 
 class RevokeRequest(Message):
-    tenant_id: str
+    tenant_id: TenantId
     connection_id: str
     reason: str = "user"
     actor: str = "api"

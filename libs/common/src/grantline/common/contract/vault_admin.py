@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from grantline.common.contract.envelope import Message
+from grantline.common.contract.envelope import Message, ProviderId, TenantId
 from grantline.common.contract.vault import ConnectionInfo
 
 SUBJECT_PROVIDER_APP_PUT = "vault.provider_apps.put"
@@ -30,8 +30,8 @@ MAX_TENANT_PROVIDERS = 200
 
 
 class PutProviderAppRequest(Message):
-    tenant_id: str
-    provider: str
+    tenant_id: TenantId
+    provider: ProviderId
     client_id: str = Field(min_length=1, max_length=512)
     # None keeps the stored secret (an edit that does not change it).
     client_secret: SecretStr | None = None
@@ -45,19 +45,19 @@ class PutProviderAppRequest(Message):
 
 
 class ProviderAppRef(Message):
-    tenant_id: str
-    provider: str
+    tenant_id: TenantId
+    provider: ProviderId
 
 
 class ProviderAppDeleteRequest(Message):
-    tenant_id: str
-    provider: str
+    tenant_id: TenantId
+    provider: ProviderId
     actor: str = "api"
 
 
 class ProviderAppInfo(Message):
-    tenant_id: str
-    provider: str
+    tenant_id: TenantId
+    provider: ProviderId
     # The app's id: its webhook URL is `/v1/webhooks/{provider}/{id}`.
     id: str | None = None
     client_id: str
@@ -76,14 +76,14 @@ class ProviderAppList(Message):
 
 
 class ProviderAppDeleted(Message):
-    provider: str
+    provider: ProviderId
     revoked_connections: int
 
 
 class StoreApiKeyRequest(Message):
-    tenant_id: str
+    tenant_id: TenantId
     owner: str = Field(pattern=r"^(user:.+|workspace)$")
-    provider: str
+    provider: ProviderId
     # The fields the provider's definition asks for (e.g. {"api_key": ...}), each write-only.
     fields: dict[str, SecretStr]
     name: str | None = None
@@ -91,7 +91,7 @@ class StoreApiKeyRequest(Message):
 
 
 class ListConnectionsRequest(Message):
-    tenant_id: str
+    tenant_id: TenantId
     owner: str | None = None
     provider: str | None = None
     status: str | None = None
@@ -105,12 +105,12 @@ class ConnectionList(Message):
 
 
 class ConnectionRef(Message):
-    tenant_id: str
+    tenant_id: TenantId
     connection_id: str
 
 
 class WebhookVerifyRequest(Message):
-    provider: str
+    provider: ProviderId
     body: bytes
     headers: dict[str, str]
     # The app the delivery's URL names (`/v1/webhooks/{provider}/{app id}`): only its secret is tried.
@@ -137,7 +137,7 @@ class WebhookVerdict(Message):
 class PutTenantProviderRequest(Message):
     """Define (or replace) a tenant's own provider; the vault validates it against the catalogue schema."""
 
-    tenant_id: str
+    tenant_id: TenantId
     definition: dict[str, Any]
     actor: str = "api"
     # Keep a definition already stored: the gateway's hand-over of rows it kept before never overwrites.
@@ -145,28 +145,28 @@ class PutTenantProviderRequest(Message):
 
 
 class TenantProviderRef(Message):
-    tenant_id: str
-    provider: str
+    tenant_id: TenantId
+    provider: ProviderId
 
 
 class TenantProviderListRequest(Message):
-    tenant_id: str
+    tenant_id: TenantId
 
 
 class TenantProviderInfo(Message):
-    tenant_id: str
-    provider: str
+    tenant_id: TenantId
+    provider: ProviderId
     definition: dict[str, Any]
     # On a put: whether the definition is new (False when one was replaced or kept).
     created: bool = False
 
 
 class TenantProviderList(Message):
-    tenant_id: str
+    tenant_id: TenantId
     definitions: list[dict[str, Any]]
 
 
 class TenantProviderDeleted(Message):
-    tenant_id: str
-    provider: str
+    tenant_id: TenantId
+    provider: ProviderId
     deleted: bool

@@ -58,10 +58,17 @@ def serve_requests(
         metrics.observe(outcome, started)
         return reply
 
-    options: dict[str, Any] = {"queue": queue or f"{service}.{subject}"}
+    # FastStream's own decoder would json.loads every body before on_request runs: a deeply nested body
+    # raises RecursionError there and the request goes unanswered. `answer` validates the raw bytes.
+    options: dict[str, Any] = {"queue": queue or f"{service}.{subject}", "decoder": _undecoded_body}
     if max_workers > 1:
         options["max_workers"] = max_workers
     return broker.subscriber(subject, **options)(on_request)
+
+
+async def _undecoded_body(msg: NatsMessage) -> bytes:
+    """FastStream decoder that leaves the body as bytes (the handler validates it with pydantic)."""
+    return msg.body
 
 
 class RequestSubscription:
