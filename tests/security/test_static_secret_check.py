@@ -26,8 +26,10 @@ def semgrep_command() -> tuple[str, ...] | None:
     candidates: list[tuple[str, ...]] = []
     if shutil.which("semgrep"):
         candidates.append(("semgrep",))
+    # `./bin/test` bootstraps uv into the checkout's .tools/ when it is not on PATH (as in CI).
+    checkout_tools = Path(__file__).resolve().parents[2] / ".tools" / "bin"
     for uv in ("uvx", "uv"):
-        found = shutil.which(uv)
+        found = shutil.which(uv) or shutil.which(uv, path=str(checkout_tools))
         if found:
             prefix = (found,) if uv == "uvx" else (found, "tool", "run")
             candidates.append((*prefix, "--from", f"semgrep=={SEMGREP_VERSION}", "semgrep"))
