@@ -295,6 +295,32 @@ async def test_vault_serves_resolve_and_runner_gets_the_reply(runner: Connected,
     assert vault.violations() == [] and runner.violations() == []
 
 
+async def test_satisfaction_answers_checks_and_grant_renewals_on_tenant_subjects(
+    runner: Connected, connect_as: Connect
+) -> None:
+    # satisfaction serves satisfaction.check.* and satisfaction.renew_grant.*; a runner of tenant-a
+    # asks on tenant-a's subjects only; the gateway may ask for checks but not for grants.
+    satisfaction = await connect_as("satisfaction")
+    gateway = await connect_as("auth-gateway")
+
+    async def answer(msg: Msg) -> None:
+        await msg.respond(b'{"ok": true}')
+
+    for family in ("satisfaction.check", "satisfaction.renew_grant"):
+        await satisfaction.nc.subscribe(f"{family}.*", queue=f"satisfaction.{family}", cb=answer)
+    await satisfaction.nc.flush()
+    for family in ("satisfaction.check", "satisfaction.renew_grant"):
+        reply = await runner.nc.request(f"{family}.tenant-a", b"{}", timeout=5)
+        assert reply.data == b'{"ok": true}'
+        await runner.nc.publish(f"{family}.tenant-b", b"{}")
+        await runner.refused(f'Publish to "{family}.tenant-b"')
+    reply = await gateway.nc.request("satisfaction.check.tenant-b", b"{}", timeout=5)
+    assert reply.data == b'{"ok": true}'
+    await gateway.nc.publish("satisfaction.renew_grant.tenant-b", b"{}")
+    await gateway.refused('Publish to "satisfaction.renew_grant.tenant-b"')
+    assert satisfaction.violations() == []
+
+
 async def test_runner_follows_its_run_events(
     runner: Connected, connect_as: Connect, declared_jetstream: None
 ) -> None:

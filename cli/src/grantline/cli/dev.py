@@ -25,6 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from grantline.cli.dev_credentials import (
+    callout_issuer,
+    dev_runner_credentials,
+    master_keyring,
+    run_grant_key_environment,
+    runner_auth_environment,
+    ui_session_secret,
+)
 from grantline.cli.services import ROLES
 
 if TYPE_CHECKING:
@@ -115,7 +123,7 @@ class DevStack:
         permissions = load_permissions()
         self.nats_passwords = load_or_create_passwords(self.data_dir / "nats-users.json", permissions)
         config = self.data_dir / "nats-auth.conf"
-        issuer = dev_callout_issuer(self.data_dir)
+        issuer = callout_issuer(self.data_dir)
         config.write_text(render_authorization(permissions, self.nats_passwords, callout_issuer=issuer))
         os.chmod(config, 0o600)
         return config
@@ -296,21 +304,21 @@ def run_dev(
             "GRANTLINE_SANDBOX_URL": sandbox_url,
             "GRANTLINE_PUBLIC_URL": api_url,
             "GRANTLINE_LOG_FORMAT": environ.get("GRANTLINE_LOG_FORMAT", "json"),
-            "GRANTLINE_MASTER_KEYRING_FILE": str(_ensure_dev_keyring(root)),
-            "GRANTLINE_UI_SESSION_SECRET": _ensure_dev_ui_session_secret(root),
+            "GRANTLINE_MASTER_KEYRING_FILE": str(master_keyring(root)),
+            "GRANTLINE_UI_SESSION_SECRET": ui_session_secret(root),
             **stack.nats_tls_environment(),
         }
         health: dict[str, str] = {}
         stack.spawn("sandbox", ["sandbox", "--port", str(sandbox_port)], base_env)
         health["sandbox"] = f"{sandbox_url}/_sandbox/health"
-        grant_keys = _run_grant_key_environment(root)
+        grant_keys = run_grant_key_environment(root)
         for name in ROLES:
             port = api_port if name == "auth-gateway" else free_port()
             env = {**base_env, "GRANTLINE_HTTP_PORT": str(port), "GRANTLINE_SERVICE_NAME": name}
             env.update(grant_keys.get(name, {}))
             env.update(stack.nats_client(name))
             if name == "runner-auth":
-                env.update(runner_auth_dev_environment(stack))
+                env.update(runner_auth_environment(stack.data_dir, stack.nats_passwords))
             stack.spawn(name, ["run", name], env)
             health[name] = f"http://127.0.0.1:{port}/readyz"
         problems = stack.wait_ready(health)
@@ -361,45 +369,6 @@ def run_dev(
         _say("Stopped.")
 
 
-def _ensure_dev_keyring(root: Path) -> Path:
-    """A master keyring for development, kept beside the data (production reads it from a Secret)."""
-    path = root / "master-keyring.json"
-    if not path.exists():
-        import base64
-
-        key_id = "dev-1"
-        keyring = {"active": key_id, "keys": {key_id: base64.b64encode(secrets.token_bytes(32)).decode()}}
-        path.write_text(json.dumps(keyring))
-        os.chmod(path, 0o600)
-    return path
-
-
-def _ensure_dev_ui_session_secret(root: Path) -> str:
-    """The key that signs browser sessions, kept beside the data so a restart keeps people signed in."""
-    path = root / "ui-session-secret"
-    if not path.exists():
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
-
-
-def _run_grant_key_environment(root: Path) -> dict[str, dict[str, str]]:
-    """Run grant keys for development: satisfaction gets the private set, the vault the public one."""
-    from grantline.common.run_grants import new_signing_key, public_key_set
-
-    private = root / "run-grant-signing-keys.json"
-    public = root / "run-grant-verification-keys.json"
-    if not private.exists():
-        private.write_text(json.dumps({"keys": [new_signing_key("dev-1")]}))
-        os.chmod(private, 0o600)
-    public.write_text(json.dumps(public_key_set(json.loads(private.read_text()))))
-    return {
-        "satisfaction": {"GRANTLINE_RUN_GRANT_SIGNING_KEYS_FILE": str(private)},
-        "vault": {"GRANTLINE_RUN_GRANT_VERIFICATION_KEYS_FILE": str(public)},
-    }
-
-
 def _ensure_dev_tenant(database_url: str, api_key: str) -> str:
     """Create the ``dev`` tenant and its API key (through the gateway's bootstrap, once it exists)."""
     try:
@@ -407,80 +376,3 @@ def _ensure_dev_tenant(database_url: str, api_key: str) -> str:
     except ImportError:
         return "dev"
     return str(ensure_tenant_with_key(database_url, name="dev", api_key=api_key))
-
-
-# -- runner identities (runner-auth) ------------------------------------------------------------------
-
-
-def dev_callout_issuer(root: Path) -> str:
-    """The auth-callout issuer's public key; its seed is kept beside the data (0600), made once."""
-    from grantline.runner_auth.adapters.nats_jwt import key_pair, new_account_seed
-
-    path = root / "runner-auth-issuer.nk"
-    if not path.exists():
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(new_account_seed())
-    os.chmod(path, 0o600)
-    return str(key_pair(path.read_text()).public_key.decode())
-
-
-def runner_auth_dev_environment(stack: DevStack) -> dict[str, str]:
-    """runner-auth's issuer seed file and its system-account (kick) password, when NATS has auth."""
-    if not stack.nats_passwords:
-        return {}
-    from grantline.common.nats.permissions import KICK_USER
-
-    return {
-        "GRANTLINE_RUNNER_AUTH_ISSUER_SEED_FILE": str(stack.data_dir / "runner-auth-issuer.nk"),
-        "GRANTLINE_RUNNER_AUTH_KICK_PASSWORD": stack.nats_passwords[KICK_USER],
-    }
-
-
-def dev_runner_credentials(root: Path, database_url: str, tenant_id: str) -> dict[str, str]:
-    """``nats_user``/``nats_password``/``nats_inbox_prefix`` of the dev tenant's runner.
-
-    Kept in ``dev-runner.json`` (0600) and reused while the registry still holds it unrevoked;
-    otherwise a new runner is created.
-    """
-    import asyncio
-
-    path = root / "dev-runner.json"
-    try:
-        stored = json.loads(path.read_text())
-    except (OSError, ValueError):
-        stored = {}
-    credentials = asyncio.run(_ensure_dev_runner(database_url, tenant_id, stored))
-    if credentials != stored:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(credentials, handle, indent=2)
-    return credentials
-
-
-async def _ensure_dev_runner(database_url: str, tenant_id: str, stored: dict[str, str]) -> dict[str, str]:
-    from grantline.common.contract.runner_identities import runner_inbox_prefix
-    from grantline.common.db.engine import create_engine, session_factory, transaction
-    from grantline.runner_auth.adapters.runner_repository import get_runner
-    from grantline.runner_auth.service.runners import create_runner
-
-    engine = create_engine(database_url, pool_size=1, application_name="grantline-dev")
-    try:
-        async with transaction(session_factory(engine)) as session:
-            existing = await get_runner(session, str(stored.get("nats_user", "")))
-            if (
-                existing is not None
-                and not existing.revoked
-                and existing.tenants == (tenant_id,)
-                and existing.secret_matches(str(stored.get("nats_password", "")))
-            ):
-                return stored
-            issued = await create_runner(session, tenants=[tenant_id], name="dev", created_by="grantline dev")
-    finally:
-        await engine.dispose()
-    runner_id = issued.runner.runner_id
-    return {
-        "nats_user": runner_id,
-        "nats_password": issued.secret.get_secret_value(),
-        "nats_inbox_prefix": runner_inbox_prefix(runner_id),
-    }
