@@ -21,7 +21,13 @@ WORKDIR /src
 
 # Third-party dependencies first, in their own layer: it only changes when uv.lock does.
 COPY pyproject.toml uv.lock ./
-COPY libs/common/pyproject.toml libs/common/
+COPY libs/contract/pyproject.toml libs/contract/
+COPY libs/nats-tls-retry/pyproject.toml libs/nats-tls-retry/
+COPY libs/nats-tls-retry/README.md libs/nats-tls-retry/
+COPY libs/runtime/pyproject.toml libs/runtime/
+COPY libs/runner/pyproject.toml libs/runner/
+COPY libs/runner/README.md libs/runner/
+COPY libs/devstack/pyproject.toml libs/devstack/
 COPY libs/providers/pyproject.toml libs/providers/
 COPY libs/sandbox/pyproject.toml libs/sandbox/
 COPY services/auth-gateway/pyproject.toml services/auth-gateway/
@@ -30,6 +36,7 @@ COPY services/refresher/pyproject.toml services/refresher/
 COPY services/satisfaction/pyproject.toml services/satisfaction/
 COPY services/audit/pyproject.toml services/audit/
 COPY services/runner-auth/pyproject.toml services/runner-auth/
+COPY services/proxy/pyproject.toml services/proxy/
 COPY cli/pyproject.toml cli/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace

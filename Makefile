@@ -16,10 +16,10 @@ format:         ## apply ruff formatting and safe fixes
 	uv run ruff format .
 
 typecheck:      ## mypy on every package
-	uv run mypy libs/common/src libs/providers/src libs/sandbox/src services/*/src cli/src
+	uv run mypy libs/contract/src libs/nats-tls-retry/src libs/runtime/src libs/runner/src libs/devstack/src libs/providers/src libs/sandbox/src services/*/src cli/src
 
 asyncapi:       ## regenerate docs/asyncapi.json from the contract models
-	uv run python -m grantline.common.contract.asyncapi > docs/asyncapi.json
+	uv run python -m grantline.contract.asyncapi > docs/asyncapi.json
 
 bench:          ## run every benchmark
 	uv run python -m benchmarks

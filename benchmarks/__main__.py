@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("resolve", "refresh", "satisfaction", "audit")
+BENCHMARKS = ("resolve", "refresh", "satisfaction", "audit", "proxy", "memory")
 
 
 def main(names: list[str]) -> int:

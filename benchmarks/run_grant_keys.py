@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from grantline.common.run_grants import new_signing_key, public_key_set
+from grantline.runtime.run_grants import new_signing_key, public_key_set
 
 SIGNING_KEYS = {"keys": [new_signing_key("bench-1")]}
 

@@ -35,13 +35,13 @@ from grantline.audit.adapters.keys import checkpoint_keyring
 from grantline.audit.service.verify import verify_tenant
 from grantline.audit.settings import AuditSettings
 from grantline.cli.migrate import migrate_all
-from grantline.common.contract.audit import AuditQueryReply, AuditQueryRequest, AuditRecord
-from grantline.common.contract.registry import encode_message
-from grantline.common.db.engine import create_engine
-from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
-from grantline.common.nats.declaration import declare_jetstream
-from grantline.common.nats.request_reply import request
-from grantline.common.nats.streams import AUDIT
+from grantline.contract.audit import AuditQueryReply, AuditQueryRequest, AuditRecord
+from grantline.contract.registry import encode_message
+from grantline.devstack.embedded import EmbeddedNats, EmbeddedPostgres
+from grantline.runtime.db.engine import create_engine
+from grantline.runtime.nats.declaration import declare_jetstream
+from grantline.runtime.nats.request_reply import request
+from grantline.runtime.nats.streams import AUDIT
 
 HERE = Path(__file__).resolve().parent
 RECORDS = int(os.environ.get("BENCH_AUDIT_RECORDS", "10000000"))

@@ -35,9 +35,9 @@ from benchmarks.refresh.real_vault import RealVault
 from benchmarks.refresh.report import write_readme
 from benchmarks.refresh.vault_stand_in import VaultStandIn
 from grantline.cli.migrate import MigrateSettings, declare_nats, migrate_all
-from grantline.common.contract import encode_message
-from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshRequest
-from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from grantline.contract import encode_message
+from grantline.contract.vault import SUBJECT_REFRESH, RefreshRequest
+from grantline.devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 
 HERE = Path(__file__).resolve().parent
 BACKLOG = int(os.environ.get("BENCH_BACKLOG", "10000"))

@@ -22,7 +22,7 @@ import psycopg
 
 from benchmarks.refresh.vault_stand_in import CLIENT_ID, CLIENT_SECRET, Held
 from benchmarks.run_grant_keys import run_grant_environment
-from grantline.common.embedded import free_port
+from grantline.devstack.embedded import free_port
 from grantline.vault.domain import Keyring, SealContext, SecretField, generate_data_key, seal, wrap_data_key
 
 TENANT = "bench"

@@ -16,10 +16,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from grantline.common.contract import encode_message
-from grantline.common.contract.connections import TokenRefreshed
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
+from grantline.contract import encode_message
+from grantline.contract.connections import TokenRefreshed
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
 from grantline.providers.authorize import build_authorize_url
 from grantline.providers.catalogue import load_catalogue
 from grantline.providers.token_request import ProviderRequest, build_token_request

@@ -29,8 +29,8 @@ from benchmarks.process_cpu import sample
 from benchmarks.resolve.raw_floor import SUBJECT as RAW_SUBJECT
 from benchmarks.resolve.raw_floor import seed as seed_raw
 from grantline.cli.migrate import MigrateSettings, declare_nats, migrate_all
-from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
-from grantline.common.run_grants import RunGrantSigner, new_signing_key, public_key_set
+from grantline.devstack.embedded import EmbeddedNats, EmbeddedPostgres
+from grantline.runtime.run_grants import RunGrantSigner, new_signing_key, public_key_set
 from grantline.vault.domain import (
     Keyring,
     SealContext,

@@ -19,8 +19,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from benchmarks.satisfaction.setup import PROVIDERS, TENANT, connection_id
-from grantline.common.contract import AuditRecord, ConnectionRevoked, RunRequested, encode_message
-from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest
+from grantline.contract import AuditRecord, ConnectionRevoked, RunRequested, encode_message
+from grantline.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest
 
 # By default the load generator publishes into the stream with core NATS publishes (JetStream stores
 # them; every answer proves its request arrived), as the audit benchmark does: waiting for a JetStream

@@ -22,10 +22,10 @@ import psycopg
 
 from benchmarks.run_grant_keys import run_grant_environment
 from grantline.cli.migrate import MigrateSettings, declare_nats
-from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
-from grantline.common.db.migrations import upgrade
-from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
-from grantline.common.nats.request_reply import RequestFailed, request
+from grantline.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
+from grantline.devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from grantline.runtime.db.migrations import upgrade
+from grantline.runtime.nats.request_reply import RequestFailed, request
 from grantline.satisfaction.migrations import MIGRATIONS
 
 TENANT = "bench"

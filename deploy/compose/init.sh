@@ -19,9 +19,13 @@ touch "$env_file"
 for name in POSTGRES_PASSWORD GRANTLINE_NATS_PASSWORD_AUTH_GATEWAY GRANTLINE_NATS_PASSWORD_VAULT \
     GRANTLINE_NATS_PASSWORD_REFRESHER GRANTLINE_NATS_PASSWORD_SATISFACTION GRANTLINE_NATS_PASSWORD_AUDIT \
     GRANTLINE_NATS_PASSWORD_RUNNER_AUTH GRANTLINE_NATS_PASSWORD_RUNNER_AUTH_KICK \
-    GRANTLINE_NATS_PASSWORD_AUDIT_READER GRANTLINE_NATS_PASSWORD_OPERATOR GRANTLINE_UI_SESSION_SECRET; do
+    GRANTLINE_NATS_PASSWORD_AUDIT_READER GRANTLINE_NATS_PASSWORD_OPERATOR GRANTLINE_NATS_PASSWORD_PROXY \
+    GRANTLINE_UI_SESSION_SECRET GRANTLINE_NATS_PASSWORD_NOTIFIER; do
   grep -q "^${name}=" "$env_file" || echo "${name}=$(random)" >> "$env_file"
 done
+# The notifier's sealing key for webhook endpoint secrets: base64 of 32 random bytes.
+grep -q '^GRANTLINE_NOTIFIER_SEALING_KEY=' "$env_file" || \
+  echo "GRANTLINE_NOTIFIER_SEALING_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >> "$env_file"
 
 # The auth-callout issuer: an account nkey pair made by `grantline runners issuer-key` (from the
 # checkout with uv, else from the image), printed as the two variables compose passes on.
@@ -69,7 +73,7 @@ issue() { # name, extensions
   rm -f "$tls/$1.csr" "$tls/$1.ext"
 }
 issue server "$(printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:nats,DNS:localhost,IP:127.0.0.1')"
-for client in auth-gateway vault refresher satisfaction audit runner-auth migrate runner; do
+for client in auth-gateway vault refresher satisfaction audit runner-auth notifier proxy migrate runner; do
   issue "$client" "$(printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth')"
 done
 rm -f "$tls/ca.srl"

@@ -15,9 +15,9 @@ from grantline.audit.app import create_runtime
 from grantline.audit.domain.verification import VerificationResult
 from grantline.audit.service.verify import verify_tenant
 from grantline.audit.settings import AuditSettings
-from grantline.common.contract import encode_message
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract import encode_message
+from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.runtime.service_runtime import ServiceRuntime
 
 EVERY_ACTION = [
     value for name, value in vars(AuditAction).items() if name.isupper() and isinstance(value, str)
@@ -98,7 +98,7 @@ def new_id() -> uuid.UUID:
 @asynccontextmanager
 async def ledger_sessions(database_url: str) -> AsyncIterator[Any]:
     """Sessions on the test database, for driving the service layer without NATS."""
-    from grantline.common.db.engine import create_engine, session_factory
+    from grantline.runtime.db.engine import create_engine, session_factory
 
     engine = create_engine(database_url, pool_size=2)
     try:

@@ -9,9 +9,9 @@ from fixtures.waiting import wait_for_async
 from nats.js import JetStreamContext
 
 from grantline.audit.adapters.audit_stream import LEDGER_DURABLE
-from grantline.common.nats.consumers import durable_consumers
-from grantline.common.nats.declaration import declare_consumers
-from grantline.common.nats.streams import AUDIT
+from grantline.runtime.nats.consumers import durable_consumers
+from grantline.runtime.nats.declaration import declare_consumers
+from grantline.runtime.nats.streams import AUDIT
 
 
 async def _count_is(audit, expected: int) -> bool:  # type: ignore[no-untyped-def]

@@ -11,8 +11,8 @@ from fixtures.nats_fuzz import publish_hostile_events
 from fixtures.waiting import wait_for_async
 from nats.js import JetStreamContext
 
-from grantline.common.contract.audit import AuditRecord
-from grantline.common.nats.consumers import AUDIT_LEDGER
+from grantline.contract.audit import AuditRecord
+from grantline.runtime.nats.consumers import AUDIT_LEDGER
 
 pytestmark = pytest.mark.fuzz
 

@@ -9,7 +9,7 @@ from fixtures.waiting import wait_for_async
 from nats.js import JetStreamContext
 
 from grantline.audit.adapters.audit_stream import LEDGER_DURABLE
-from grantline.common.nats.streams import AUDIT
+from grantline.runtime.nats.streams import AUDIT
 
 
 async def test_records_of_every_action_are_chained_in_order_per_tenant_exactly_once(

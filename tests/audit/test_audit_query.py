@@ -7,9 +7,9 @@ from fixtures.waiting import wait_for_async
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from grantline.common.contract.audit import AuditAction, AuditQueryReply, AuditQueryRequest
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.nats.request_reply import request
+from grantline.contract.audit import AuditAction, AuditQueryReply, AuditQueryRequest
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.runtime.nats.request_reply import request
 
 
 async def _query(nc: Client, **filters: object) -> AuditQueryReply:

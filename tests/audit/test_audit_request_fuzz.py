@@ -9,8 +9,8 @@ from audit_harness import running_audit
 from fixtures.nats_fuzz import hostile_requests, schema_fingerprint
 from nats.aio.client import Client
 
-from grantline.common.contract.audit import AuditQueryReply, AuditQueryRequest
-from grantline.common.nats.request_reply import request
+from grantline.contract.audit import AuditQueryReply, AuditQueryRequest
+from grantline.runtime.nats.request_reply import request
 
 pytestmark = pytest.mark.fuzz
 

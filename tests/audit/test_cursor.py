@@ -160,7 +160,7 @@ def test_unknown_fields_are_refused() -> None:
 
 
 def test_a_query_request_from_the_bus_becomes_a_query() -> None:
-    from grantline.common.contract.audit import AuditQueryRequest
+    from grantline.contract.audit import AuditQueryRequest
 
     request = AuditQueryRequest(tenant_id="acme", run_id="run-1", action="token.resolved", limit=50)
     query = AuditQuery.model_validate(request.model_dump())

@@ -12,8 +12,8 @@ from grantline.audit.domain.hash_chain import GENESIS, ChainHead, canonical_byte
 from grantline.audit.domain.prepared_entry import PreparedEntry, canonical_datetime, prepare
 from grantline.audit.entrypoints.record_decoding import decode_record
 from grantline.audit.service.ingest import entry_from_record
-from grantline.common.contract.audit import AuditRecord
-from grantline.common.contract.registry import encode_message
+from grantline.contract.audit import AuditRecord
+from grantline.contract.registry import encode_message
 
 RECEIVED = datetime(2025, 6, 1, 8, 30, 0, 250000, tzinfo=UTC)
 DETAILS: list[dict[str, Any]] = [

@@ -46,7 +46,7 @@ async def stack(nats_url, database_url, tmp_path, servers):
 
 @pytest.fixture
 async def full_stack(nats_url, database_url, tmp_path, servers):
-    """Sandbox, vault, satisfaction, audit, runner-auth and gateway."""
+    """Sandbox, vault, satisfaction, audit, runner-auth, notifier and gateway."""
     tenant_a, tenant_b = _tenants(database_url)
     async with running_stack(
         nats_url, database_url, tmp_path, servers, satisfaction_and_audit=True

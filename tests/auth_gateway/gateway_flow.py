@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,8 +13,8 @@ from gateway_support import CLIENT_ID, CLIENT_SECRET, KEY_A, REDIRECT_URI, Stack
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from grantline.common.contract import vault
-from grantline.common.nats.secret_wire import request_with_secrets
+from grantline.contract import vault
+from grantline.runtime.nats.secret_wire import request_with_secrets
 
 RETURN_TO = "http://127.0.0.1:3000/done"
 
@@ -30,6 +31,44 @@ async def setup_app(stack: Stack, key: str = KEY_A, provider: str = "sandbox", *
     )
     assert response.status_code == 200, response.text
     assert CLIENT_SECRET not in response.text
+
+
+async def put_named_app(
+    stack: Stack,
+    name: str,
+    client_id: str,
+    secret: str,
+    key: str = KEY_A,
+    provider: str = "sandbox",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A named provider app of the tenant whose key is ``key`` (its client registered with the sandbox);
+    ``extra`` adds to the body (a ``webhook_secret``, say)."""
+    stack.sandbox.register_client(client_id, secret, redirect_uris=[REDIRECT_URI])
+    response = await stack.client.put(
+        f"/v1/provider-apps/{provider}/apps/{name}",
+        headers=bearer(key),
+        json={"client_id": client_id, "client_secret": secret, "scopes": ["read"], **extra},
+    )
+    assert response.status_code == 200, response.text
+    assert secret not in response.text
+    return dict(response.json())
+
+
+async def confirm_connect_link(stack: Stack, url: str) -> None:
+    """Open a connect link and confirm it as its user would, by POST: this client then holds the
+    connect-page session, and the link is used up."""
+    parts = urlsplit(url)
+    opened = await stack.client.get(f"{parts.path}?{parts.query}")
+    assert opened.status_code in (302, 303) and opened.headers["location"].endswith("/connect/confirm")
+    assert (await stack.client.get("/connect")).status_code == 401  # not signed in yet
+    confirm = await stack.client.get("/connect/confirm")
+    (csrf,) = re.findall(r'name="csrf_token" value="([^"]+)"', confirm.text)
+    used = await stack.client.post("/connect/confirm", data={"csrf_token": csrf})
+    assert used.status_code in (302, 303), used.text
+    # The link is single-use: opening it again leads nowhere.
+    again = await stack.client.get(f"{parts.path}?{parts.query}")
+    assert "expired" in again.headers.get("location", "")
 
 
 async def start(stack: Stack, user: str, key: str = KEY_A, **extra: Any) -> dict[str, Any]:
@@ -73,16 +112,24 @@ async def connect(stack: Stack, user: str, key: str = KEY_A, **extra: Any) -> di
 
 
 async def connect_through_vault(
-    stack: Stack, tenant_id: str, provider: str, profile: str, subject: str
+    stack: Stack,
+    tenant_id: str,
+    provider: str,
+    profile: str,
+    subject: str,
+    *,
+    provider_app: str | None = None,
+    client_id: str = CLIENT_ID,
 ) -> vault.ConnectionInfo:
     """A connection to a real catalogue provider, made by the vault with a code from the sandbox playing it.
 
-    Its provider app must exist. The gateway's own flow is tested with the sandbox's entries; this
-    gives the webhook tests real `slack`/`github`/`google` connections to revoke.
+    Its provider app (the default one, or ``provider_app`` whose client is ``client_id``) must exist.
+    The gateway's own flow is tested with the sandbox's entries; this gives the webhook tests real
+    `slack`/`github`/`google` connections to revoke.
     """
     scope_param = "user_scope" if profile == "slack" else "scope"
     url = (
-        f"{stack.sandbox_url}/p/{profile}/authorize?response_type=code&client_id={CLIENT_ID}"
+        f"{stack.sandbox_url}/p/{profile}/authorize?response_type=code&client_id={client_id}"
         f"&redirect_uri={REDIRECT_URI}&{scope_param}=read&state=s&sandbox_user={subject}"
     )
     code = query(await authorize(stack, url))["code"]
@@ -91,9 +138,10 @@ async def connect_through_vault(
         vault.SUBJECT_EXCHANGE,
         vault.ExchangeRequest(
             tenant_id=tenant_id,
-            connection_id=f"conn_{subject}",
+            connection_id=f"conn_{subject}{'_' + provider_app if provider_app else ''}",
             owner=f"user:{subject}",
             provider=provider,
+            provider_app=provider_app,
             code=SecretStr(code),
             redirect_uri=REDIRECT_URI,
             requested_scopes=["read"],
@@ -124,3 +172,41 @@ async def stream_events(stack: Stack, stream: str = "CONNECTIONS") -> list[dict[
         message = await js.get_msg(stream, seq)
         events.append(json.loads(message.data or b"{}"))
     return events
+
+
+def tenant_provider_definition(sandbox_url: str, provider: str, **extra: Any) -> dict[str, Any]:
+    """A tenant's own OAuth provider (`POST /v1/providers`), played by the sandbox's standard profile."""
+    base = f"{sandbox_url}/p/standard"
+    return {
+        "id": provider,
+        "name": "Acme (tenant-defined)",
+        "category": "testing",
+        "auth": "oauth2",
+        "description": "The tenant's own OAuth server.",
+        "oauth": {
+            "authorize_url": f"{base}/authorize",
+            "token_url": f"{base}/token",
+            "userinfo_url": f"{base}/userinfo",
+            "issuer": base,
+            "pkce": "supported",
+            "scopes": {"default": ["profile", "read"], "available": {"profile": "Profile", "read": "Read"}},
+        },
+        "account": {"source": "userinfo", "id_path": "sub", "name_path": "email"},
+        **extra,
+    }
+
+
+async def connect_page(stack: Stack, user: str, key: str = KEY_A) -> str:
+    """The user's connect page, entered through a connect link and its confirm POST."""
+    created = await stack.client.post("/v1/connect-sessions", headers=bearer(key), json={"user_id": user})
+    link = urlsplit(created.json()["connect_url"])
+    assert (await stack.client.get(f"{link.path}?{link.query}")).status_code == 303
+    confirm = await stack.client.get("/connect/confirm")
+    marker = 'name="csrf_token" value="'
+    start = confirm.text.index(marker) + len(marker)
+    token = confirm.text[start : confirm.text.index('"', start)]
+    confirmed = await stack.client.post("/connect/confirm", data={"csrf_token": token})
+    assert confirmed.status_code == 303, confirmed.text
+    home = await stack.client.get("/connect")
+    assert home.status_code == 200, home.text
+    return home.text

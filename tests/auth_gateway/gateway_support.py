@@ -33,8 +33,8 @@ from grantline.audit.app import create_runtime as create_audit_runtime
 from grantline.audit.settings import AuditSettings
 from grantline.auth_gateway.app import create_runtime as create_gateway_runtime
 from grantline.auth_gateway.settings import GatewaySettings
-from grantline.common.runtime import ServiceRuntime
 from grantline.providers.catalogue import Catalogue, load_catalogue
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.sandbox import SandboxState, create_sandbox_app
 from grantline.satisfaction.app import create_runtime as create_satisfaction_runtime
 from grantline.satisfaction.settings import SatisfactionSettings
@@ -63,6 +63,10 @@ PLAYED_BY_SANDBOX: dict[tuple[str, str], str] = {
     ("oauth2.googleapis.com", "/token"): "/p/google/token",
     ("oauth2.googleapis.com", "/revoke"): "/p/google/revoke",
     ("openidconnect.googleapis.com", "/v1/userinfo"): "/p/google/userinfo",
+    ("auth.atlassian.com", "/authorize"): "/p/atlassian/authorize",
+    ("auth.atlassian.com", "/oauth/token"): "/p/atlassian/token",
+    ("api.atlassian.com", "/me"): "/p/atlassian/userinfo",
+    ("api.atlassian.com", "/oauth/token/accessible-resources"): "/p/atlassian/accessible-resources",
 }
 
 
@@ -248,6 +252,20 @@ def audit_runtime(nats_url: str, database_url: str) -> ServiceRuntime:
     return create_audit_runtime(settings)
 
 
+def notifier_runtime(nats_url: str, database_url: str) -> ServiceRuntime:
+    """The notifier for /v1/webhook-endpoints (endpoints on loopback allowed: the receivers are local)."""
+    from grantline.notifier.app import create_runtime as create_notifier_runtime
+    from grantline.notifier.settings import NotifierSettings
+
+    settings = NotifierSettings(
+        **common_settings(nats_url, database_url),
+        allow_private_webhook_urls=True,
+        webhook_retry_scale=0.001,
+        webhook_poll_seconds=0.02,
+    )
+    return create_notifier_runtime(settings)
+
+
 def runner_auth_runtime(nats_url: str, database_url: str) -> ServiceRuntime:
     """runner-auth for /v1/runners (on this plain NATS no callout is configured, so no kicks)."""
     from grantline.runner_auth.adapters.nats_jwt import new_account_seed
@@ -301,7 +319,7 @@ async def running_stack(
     satisfaction_and_audit: bool = False,
     nats_identities: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[Stack]:
-    """Vault, gateway (and optionally satisfaction, audit and runner-auth), all started, against `servers`.
+    """Vault, gateway (and optionally satisfaction, audit, runner-auth and the notifier), all started.
 
     `nats_identities` maps "vault" and "auth-gateway" to the NATS user settings each connects with
     (`nats_user`, `nats_password`, `nats_inbox_prefix`) when the server enforces the permission file.
@@ -329,6 +347,7 @@ async def running_stack(
             )
             await exits.enter_async_context(started(audit_runtime(nats_url, database_url)))
             await exits.enter_async_context(started(runner_auth_runtime(nats_url, database_url)))
+            await exits.enter_async_context(started(notifier_runtime(nats_url, database_url)))
         stack.runtime = await exits.enter_async_context(
             started(
                 gateway_runtime(nats_url, database_url, stack.sandbox_url, identities.get("auth-gateway"))

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 
 from grantline.auth_gateway.adapters.tables import outbox
-from grantline.common.telemetry.tracing import configure_tracing, redacted_span
+from grantline.runtime.telemetry.span_export import recording_provider, redacted_span
 from grantline.sandbox import Fault
 
 CANARY = "CANARYgw7x"
@@ -51,7 +51,7 @@ async def gateway_column_values(stack) -> list[str]:
 
 async def test_canary_never_leaves_the_gateway(stack, caplog: pytest.LogCaptureFixture):
     spans = InMemorySpanExporter()
-    configure_tracing("gateway-test").add_span_processor(SimpleSpanProcessor(spans))
+    recording_provider("gateway-test").add_span_processor(SimpleSpanProcessor(spans))
     caplog.set_level(logging.DEBUG)
     # A runtime started earlier in the session quiets httpx to WARNING (configure_logging): undo that
     # here, so this test sees every record whatever ran before it.

@@ -75,3 +75,25 @@ async def test_audit_lists_the_flow_for_its_tenant_only(full_stack):
     assert other.status_code == 200 and other.json()["records"] == []
     bad = await full_stack.client.get("/v1/audit?action=DROP TABLE", headers=bearer(KEY_A))
     assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+
+
+async def test_satisfaction_check_per_stage_and_optional_skills(full_stack):
+    await setup_app(full_stack)
+    body = {
+        "user_id": "stan",
+        "stages": [{"id": "plan", "requirements": []}, {"id": "ship", "requirements": ["sandbox"]}],
+        "skills": [{"id": "extra", "required": False, "requirements": ["sandbox_github"]}],
+    }
+    plan = await full_stack.client.post(
+        "/v1/satisfaction/check", headers=bearer(KEY_A), json={**body, "stage": "plan"}
+    )
+    assert plan.status_code == 200, plan.text
+    assert [(r["id"], r["is_required"]) for r in plan.json()["requirements"]] == [("sandbox_github", False)]
+    ship = await full_stack.client.post(
+        "/v1/satisfaction/check", headers=bearer(KEY_A), json={**body, "stage": "ship"}
+    )
+    assert ship.status_code == 422 and [m["id"] for m in ship.json()["missing"]] == ["sandbox"]
+    unknown = await full_stack.client.post(
+        "/v1/satisfaction/check", headers=bearer(KEY_A), json={**body, "stage": "deploy"}
+    )
+    assert unknown.status_code == 422 and "deploy" in unknown.json()["detail"]

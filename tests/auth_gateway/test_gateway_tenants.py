@@ -7,7 +7,7 @@ from grantline.auth_gateway.adapters.tables import api_keys, tenants
 from grantline.auth_gateway.bootstrap import ensure_tenant_with_key, run_in_transaction
 from grantline.auth_gateway.service import tenants as tenant_service
 from grantline.auth_gateway.service.problems import Problem
-from grantline.common.db.engine import sqlalchemy_url
+from grantline.runtime.db.engine import sqlalchemy_url
 
 DEV_KEY = "glk_dev_key_for_tests_0123456789abcdef"
 

@@ -17,6 +17,7 @@ from fixtures.waiting import wait_for_async
 from gateway_flow import connect_through_vault, count, setup_app, stream_events
 from gateway_support import CLIENT_ID, KEY_A, KEY_B, bearer
 from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import text
 
 from grantline.auth_gateway.adapters.tables import webhook_deliveries
 from grantline.providers.webhooks import github_signature, slack_signature
@@ -201,13 +202,18 @@ async def test_google_risc_token_jwks_audience_and_jti_de_duplication(stack, ris
     await accepted_then_replayed(stack, lambda: post(token), cid)
 
 
-async def test_each_provider_app_has_its_own_webhook_url_checked_against_its_secret_only(stack):
+async def github_apps_of_both_tenants(stack) -> tuple[dict, dict]:
+    """Tenant A's and tenant B's GitHub apps (as the API shows them), each with its webhook secret."""
     await setup_app(stack, provider="github", webhook_secret=GITHUB_SECRET)
     await setup_app(stack, key=KEY_B, provider="github", webhook_secret="github-hook-secret-tenant-b")
-    app = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_A))).json()
-    other = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_B))).json()
-    assert app["webhook_path"] == f"/v1/webhooks/github/{app['id']}" != other["webhook_path"]
-    connection = await connect_through_vault(stack, stack.tenant_a, "github", "github", "octocat")
+    mine = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_A))).json()
+    theirs = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_B))).json()
+    return mine, theirs
+
+
+def github_revocation_poster(stack, connection):
+    """`post(path, secret)`: GitHub's authorization-revoked event for the connection's account, signed
+    with ``secret``, under a fresh delivery id."""
     body = json.dumps(
         {"action": "revoked", "sender": {"login": "octocat", "id": int(connection.account or 0)}}
     ).encode()
@@ -220,6 +226,15 @@ async def test_each_provider_app_has_its_own_webhook_url_checked_against_its_sec
             "x-hub-signature-256": github_signature(secret, body),
         }
         return stack.client.post(path, content=body, headers=headers)
+
+    return post
+
+
+async def test_each_provider_app_has_its_own_webhook_url_checked_against_its_secret_only(stack):
+    app, other = await github_apps_of_both_tenants(stack)
+    assert app["webhook_path"] == f"/v1/webhooks/github/{app['id']}" != other["webhook_path"]
+    connection = await connect_through_vault(stack, stack.tenant_a, "github", "github", "octocat")
+    post = github_revocation_poster(stack, connection)
 
     # Tenant A's delivery at tenant B's URL (or an unknown app's) is not tried against A's secret.
     await assert_refused(stack, await post(other["webhook_path"], GITHUB_SECRET), connection.connection_id)
@@ -234,6 +249,26 @@ async def test_each_provider_app_has_its_own_webhook_url_checked_against_its_sec
     assert replayed.status_code == 200 and replayed.json()["status"] == "duplicate", replayed.text
     webhooks = [e for e in await stream_events(stack) if e["type"] == "connections.webhook"]
     assert len(webhooks) == 1
+
+
+async def test_one_tenants_delivery_does_not_pass_for_a_replay_of_anothers(stack):
+    # GitHub's authorization-revoked body names only the user, so two tenants' apps are sent the same
+    # bytes. A hostile tenant A signs that body with its own secret and posts it first, hoping tenant
+    # B's genuine delivery is then taken for a replay and B's connection is left as it is.
+    mine, theirs = await github_apps_of_both_tenants(stack)
+    victim = await connect_through_vault(stack, stack.tenant_b, "github", "github", "octocat")
+    post = github_revocation_poster(stack, victim)
+
+    forged = await post(mine["webhook_path"], GITHUB_SECRET)
+    # Accepted for tenant A, where it names no connection: B's connection is out of A's reach.
+    assert forged.json() == {"status": "accepted", "challenge": None, "revoked_connections": 0}
+    assert await status_of(stack, victim.connection_id, KEY_B) == "active"
+    genuine = await post(theirs["webhook_path"], "github-hook-secret-tenant-b")
+    assert genuine.json() == {"status": "accepted", "challenge": None, "revoked_connections": 1}
+    assert await status_of(stack, victim.connection_id, KEY_B) == "revoked"
+    # Each app still refuses its own replay.
+    replayed = await post(theirs["webhook_path"], "github-hook-secret-tenant-b")
+    assert replayed.json()["status"] == "duplicate"
 
 
 async def test_google_risc_refetches_the_jwks_once_on_an_unknown_kid(stack, risc_keys):
@@ -257,3 +292,40 @@ async def test_google_risc_refetches_the_jwks_once_on_an_unknown_kid(stack, risc
     accepted = await post(risc_token(rotated, sub="gina", kid="risc-2"))
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
     assert await status_of(stack, connection.connection_id) == "revoked"
+
+
+async def test_google_risc_finds_the_connection_through_its_account_digest(stack, risc_keys):
+    """The vault looks accounts up by a keyed digest stored with the connection (an index), not by
+    the plaintext column and not by unsealing: a row whose `account` column was rewritten is still
+    found by its digest, and a row from before digests (none stored) by its account."""
+    google, _ = risc_keys
+    jwk = json.loads(RSAAlgorithm.to_jwk(google.public_key()))
+    stack.jwks["keys"] = [{**jwk, "kid": "risc-1", "alg": "RS256", "use": "sig"}]
+    await setup_app(stack, provider="google")
+    gina = await connect_through_vault(stack, stack.tenant_a, "google", "google", "gina")
+    hugo = await connect_through_vault(stack, stack.tenant_a, "google", "google", "hugo")
+    async with stack.vault.transaction() as session:
+        digests = dict(
+            (await session.execute(text("SELECT account, account_digest FROM vault.connections"))).all()
+        )
+        assert len(digests) == 2 and all(len(bytes(d)) == 32 for d in digests.values())
+        assert b"gina" not in bytes(digests["gina"])
+        await session.execute(
+            text("UPDATE vault.connections SET account = 'rewritten' WHERE id = :id"),
+            {"id": gina.connection_id},
+        )
+        await session.execute(
+            text("UPDATE vault.connections SET account_digest = NULL WHERE id = :id"),
+            {"id": hugo.connection_id},
+        )
+
+    def post(token: bytes):
+        return stack.client.post(
+            "/v1/webhooks/google", content=token, headers={"content-type": "application/secevent+jwt"}
+        )
+
+    for connection, sub in ((gina, "gina"), (hugo, "hugo")):
+        response = await post(risc_token(google, sub=sub))
+        assert response.status_code == 200, response.text
+        assert response.json()["revoked_connections"] == 1
+        assert await status_of(stack, connection.connection_id) == "revoked"

@@ -6,7 +6,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from grantline.auth_gateway.domain.return_to import ReturnToError, check_return_to, with_outcome
+from grantline.auth_gateway.domain.return_to import (
+    ReturnToError,
+    check_return_to,
+    registered_origin,
+    with_outcome,
+)
 
 ALLOW = [
     "https://app.example.com",
@@ -167,3 +172,40 @@ def test_the_returned_url_is_the_one_that_was_checked() -> None:
     # IDNA 2003 maps "ß" to "ss" where browsers (UTS 46) keep it; returning the rebuilt ASCII host
     # means the browser goes where we checked, whatever mapping it would have applied itself.
     assert check_return_to("https://faß.example/x", ["https://fass.example"]) == "https://fass.example/x"
+
+
+# -- the connect widget's opener origin ------------------------------------------------------------------
+
+REGISTERED = ["https://app.example.com/settings", "http://127.0.0.1:*"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "canonical"),
+    [
+        ("https://app.example.com", "https://app.example.com"),  # the entry's path does not matter
+        ("https://APP.example.com:443", "https://app.example.com"),
+        ("http://127.0.0.1:5173", "http://127.0.0.1:5173"),
+    ],
+)
+def test_a_registered_origin_is_given_back_in_canonical_form(origin: str, canonical: str) -> None:
+    assert registered_origin(origin, REGISTERED) == canonical
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evil.example.com",
+        "http://app.example.com",  # another scheme
+        "https://app.example.com:8443",  # another port
+        "https://app.example.com.evil.com",
+        "https://app.example.com/settings",  # not an origin
+        "https://app.example.com?x=1",
+        "https://user@app.example.com",
+        "null",
+        "*",
+        "",
+    ],
+)
+def test_anything_else_is_not_a_registered_origin(origin: str) -> None:
+    with pytest.raises(ReturnToError):
+        registered_origin(origin, REGISTERED)

@@ -13,11 +13,12 @@ import yaml
 
 from grantline.auth_gateway.entrypoints.ui.ui_settings import UiSettings
 from grantline.cli.services import ROLES
-from grantline.common.embedded import EmbeddedNats
-from grantline.common.nats.permissions import CALLOUT_ISSUER_ENV, load_permissions, password_env_name
-from grantline.common.nats.tls import client_ssl_context
-from grantline.common.settings import ServiceSettings
-from grantline.common.tls_certificates import TlsFiles
+from grantline.devstack.embedded import EmbeddedNats
+from grantline.devstack.tls_certificates import TlsFiles
+from grantline.runtime.nats.permissions import CALLOUT_ISSUER_ENV, load_permissions
+from grantline.runtime.nats.server_config import password_env_name
+from grantline.runtime.nats.tls import client_ssl_context
+from grantline.runtime.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -169,7 +170,7 @@ def test_nats_requires_tls_with_client_certificates() -> None:
         assert f"./deploy/compose/secrets/nats-tls/{name}:/etc/nats/tls/{name}:ro" in mounts
     config = (REPO / "deploy" / "nats" / "nats-server.conf").read_text()
     block = config[config.index("tls {") : config.index("}", config.index("tls {"))]
-    assert "verify: true" in block and "handshake_first: auto" in block
+    assert "verify: true" in block and 'handshake_first: "2s"' in block
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="deploy/compose/init.sh needs openssl")

@@ -17,7 +17,7 @@ import yaml
 
 from grantline.auth_gateway.entrypoints.ui.ui_settings import UiSettings
 from grantline.cli.services import ROLES
-from grantline.common.settings import ServiceSettings
+from grantline.runtime.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -29,7 +29,7 @@ CUSTOM_GROUPS = ("external-secrets.io/", "cert-manager.io/")
 CERT_MANAGER = ("cert-manager/ca", "cert-manager/nats-server")
 # Settings read beside a service's own class (the gateway's browser pages).
 PAGE_SETTINGS: dict[str, list[type]] = {"auth_gateway": [UiSettings]}
-SCALED_SERVICES = ("auth-gateway", "vault", "refresher", "satisfaction", "audit")
+SCALED_SERVICES = ("auth-gateway", "vault", "refresher", "satisfaction", "audit", "notifier", "proxy")
 
 
 def kubectl() -> str:
@@ -191,14 +191,14 @@ def test_run_grant_signing_keys_reach_satisfaction_only_and_the_vault_verifies(o
         for name, found in mounted.items()
         if any(s.startswith("grantline-run-grant-verification") for s in found)
     }
-    assert signing == {"satisfaction"} and verifying == {"vault"}
+    assert signing == {"satisfaction"} and verifying == {"vault", "proxy"}
     assert {s for s in secrets if s.startswith("grantline-run-grant-")} >= {
         s for found in mounted.values() for s in found if s.startswith("grantline-run-grant-")
     }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policies_only_the_vault_reaches_the_internet(overlay: str) -> None:
+def test_network_policies_only_the_vault_the_notifier_and_the_proxy_reach_the_internet(overlay: str) -> None:
     policies = objects(f"overlays/{overlay}", "NetworkPolicy")
     default_deny = policies["grantline-default-deny"]
     assert default_deny["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "grantline"}
@@ -211,11 +211,13 @@ def test_network_policies_only_the_vault_reaches_the_internet(overlay: str) -> N
                 block = peer.get("ipBlock")
                 if block and block["cidr"] == "0.0.0.0/0":
                     internet[name] = (policy["spec"]["podSelector"], block)
-    assert list(internet) == ["vault-egress-internet"]
-    selector, block = internet["vault-egress-internet"]
-    assert selector == {"matchLabels": {"app.kubernetes.io/name": "vault"}}
-    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(block["except"])
-    # Only the gateway accepts traffic from the ingress controller.
+    # The vault and the proxy call providers, the notifier tenants' webhook endpoints: public addresses only.
+    assert sorted(internet) == ["notifier-egress-internet", "proxy-egress-internet", "vault-egress-internet"]
+    for service in ("vault", "notifier", "proxy"):
+        selector, block = internet[f"{service}-egress-internet"]
+        assert selector == {"matchLabels": {"app.kubernetes.io/name": service}}
+        assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(block["except"])
+    # Only the gateway and the proxy (tools outside the cluster) accept traffic from the ingress controller.
     from_controller = [
         p["spec"]["podSelector"]
         for p in policies.values()
@@ -224,7 +226,10 @@ def test_network_policies_only_the_vault_reaches_the_internet(overlay: str) -> N
         if peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
         == "ingress-nginx"
     ]
-    assert from_controller == [{"matchLabels": {"app.kubernetes.io/name": "auth-gateway"}}]
+    assert sorted(s["matchLabels"]["app.kubernetes.io/name"] for s in from_controller) == [
+        "auth-gateway",
+        "proxy",
+    ]
     # Every Grantline pod carries the label the default-deny policy selects.
     for kind in ("Deployment", "Job"):
         for name, workload in objects(f"overlays/{overlay}", kind).items():
@@ -311,7 +316,7 @@ def test_nats_serves_tls_with_the_server_certificate_and_verifies_clients() -> N
     for tls in (client_tls, route_tls):
         assert tls["enabled"] is True and tls["secretName"] == server_certificate["spec"]["secretName"]
         assert tls["merge"]["verify"] is True and tls["merge"]["ca_file"].endswith("/ca.crt")
-    assert client_tls["merge"]["handshake_first"] == "auto"  # Grantline's clients start TLS first
+    assert client_tls["merge"]["handshake_first"] == "2s"  # Grantline's clients start TLS first
     assert server_certificate["metadata"]["namespace"] == "nats"
     (config,) = objects("overlays/production", "ConfigMap").values()
     host = config["data"]["GRANTLINE_NATS_URL"].removeprefix("tls://").rsplit(":", 1)[0]

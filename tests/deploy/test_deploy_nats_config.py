@@ -8,27 +8,30 @@ import pytest
 from typer.testing import CliRunner
 
 from grantline.cli.main import app
-from grantline.common.contract.audit import AuditAction
-from grantline.common.contract.envelope import TenantScopedEvent
-from grantline.common.contract.registry import EVENT_TYPES
-from grantline.common.embedded import EmbeddedNats
-from grantline.common.nats.consumers import DURABLE_CONSUMERS, consumers_of
-from grantline.common.nats.permissions import (
+from grantline.contract.audit import AuditAction
+from grantline.contract.envelope import TenantScopedEvent
+from grantline.contract.registry import EVENT_TYPES
+from grantline.devstack.embedded import EmbeddedNats
+from grantline.runner_auth.adapters.nats_jwt import key_pair, new_account_seed
+from grantline.runtime.nats.consumers import DURABLE_CONSUMERS, consumers_of
+from grantline.runtime.nats.permissions import (
     CALLOUT_ISSUER_ENV,
     KICK_USER,
     SERVICE_USERS,
     PermissionFileError,
+    load_permissions,
+    parse_permissions,
+    subject_matches,
+)
+from grantline.runtime.nats.server_config import (
     bcrypt_passwords,
     client_environment,
     generate_passwords,
     load_or_create_passwords,
-    load_permissions,
-    parse_permissions,
     password_env_name,
     render_authorization,
-    subject_matches,
 )
-from grantline.runner_auth.adapters.nats_jwt import key_pair, new_account_seed
+from grantline.runtime.nats.streams import stream_specs
 
 REPO = Path(__file__).resolve().parents[2]
 PERMISSION_FILE = REPO / "deploy" / "nats" / "permissions.yaml"
@@ -53,8 +56,13 @@ def test_every_event_has_exactly_its_owner_as_publisher() -> None:
         "connections.refreshed": {"vault"},
         "connections.revoked": {"vault"},
         "connections.reauth_required": {"vault"},
+        "connections.scopes_missing": {"vault"},
+        "connections.sharing_changed": {"vault"},
         "connections.expiring": {"refresher"},
         "connections.webhook": {"auth-gateway"},
+        "connections.provider_defined": {"vault"},
+        "connections.provider_removed": {"vault"},
+        "connections.provider_enabled": {"vault"},
         # Runners are not static users: runner identities publish these, on their tenants' subjects
         # only (runs.requested.<tenant>; tests/security/test_runner_tenant_scope.py).
         "runs.requested.t1": set(),
@@ -81,6 +89,8 @@ def test_audit_records_are_publishable_by_the_service_the_contract_names() -> No
         if name.startswith("_") or not isinstance(value, str):
             continue
         owner = "auth-gateway" if value in gateway_actions else "vault"
+        if value == AuditAction.PROXY_CALL:
+            owner = "proxy"
         publishers = {n for n, u in permissions.users.items() if may_publish(u, f"audit.{value}")}
         assert publishers == {owner}, value
 
@@ -96,14 +106,19 @@ def test_only_the_vault_serves_vault_subjects() -> None:
 JETSTREAM_EXTRAS = {
     # `grantline satisfaction rebuild` replays CONNECTIONS message by message (it may create no consumer).
     "satisfaction": {"$JS.API.STREAM.MSG.GET.CONNECTIONS"},
+    # Each runner identity's consumer of outcomes: created when it connects, deleted when revoked.
+    "runner-auth": {
+        "$JS.API.CONSUMER.CREATE.RUNNER_OUTCOMES.*",
+        "$JS.API.CONSUMER.DELETE.RUNNER_OUTCOMES.*",
+    },
 }
 
 
 def test_each_services_jetstream_grants_are_exactly_its_declared_consumers() -> None:
-    # One declaration (grantline.common.nats.consumers) and the file agree: INFO, MSG.NEXT and ACK on
+    # One declaration (grantline.runtime.nats.consumers) and the file agree: INFO, MSG.NEXT and ACK on
     # the consumers a service owns, a look at the streams (readiness), and nothing else.
     permissions = load_permissions(PERMISSION_FILE)
-    stream_info = {f"$JS.API.STREAM.INFO.{name}" for name in ("CONNECTIONS", "RUNS", "AUDIT")}
+    stream_info = {f"$JS.API.STREAM.INFO.{spec.name}" for spec in stream_specs()}
     for name in SERVICE_USERS:
         expected = set(stream_info) | JETSTREAM_EXTRAS.get(name, set())
         for spec in consumers_of(name):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import nats
 import pytest
-from e2e_dev_stack import DevStackProcess
+from e2e_dev_stack import DevStackProcess, running
 from fixtures.infra import free_port, server_directory
+
+from grantline.runner import RunnerClient
 
 # Short token lifetimes need short refresh margins. The vault refreshes inline only once a token has
 # expired (margin 0), so every refresh the walk sees before a resolve was the refresher's; the
@@ -49,10 +52,25 @@ def _running_stack(root: Path) -> Iterator[DevStackProcess]:
         extra_env=E2E_ENVIRONMENT,
         nats_tls=E2E_NATS_TLS,
     )
+    yield from running(stack)
+
+
+@pytest.fixture
+async def runner(dev_stack: DevStackProcess) -> AsyncIterator[RunnerClient]:
+    """The stack's runner, connected as `grantline dev` tells one to (its NATS user and inbox prefix)."""
+    info = dev_stack.info
+    nc = await nats.connect(
+        str(info["nats_url"]),
+        user=str(info["nats_user"]),
+        password=str(info["nats_password"]),
+        inbox_prefix=str(info["nats_inbox_prefix"]),
+        connect_timeout=5,
+        **dev_stack.nats_connect_options(),
+    )
+    # With its runner id, the client also follows the identity's durable consumer of outcomes.
+    client = RunnerClient(nc, runner_id=str(info["nats_user"]), timeout=30.0)
     try:
-        stack.start()
-        yield stack
+        yield client
     finally:
-        stack.stop()
-        # Shown by pytest only when a test failed: where to look first.
-        print(f"grantline dev output:\n{stack.output()}\nwarnings and errors:\n{stack.problems()}")
+        await client.close()
+        await nc.close()

@@ -17,11 +17,12 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grantline.common.nats.tls import client_ssl_context
+from grantline.runtime.nats.tls import client_ssl_context
 
 # Starting five services, NATS, Postgres (initdb) and the sandbox takes 20-60 s on 2 busy cores.
 START_TIMEOUT_SECONDS = 150.0
@@ -59,6 +60,10 @@ class DevStackProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     # None: plaintext NATS; "server": `--tls`; "mutual": `--mutual-tls`.
     nats_tls: str | None = None
+    # A shell command line that starts the stack instead (the README's, run from the checkout): its
+    # data directory and port then come from GRANTLINE_DEV_DATA_DIR and GRANTLINE_DEV_PORT.
+    shell_command: str | None = None
+    cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     started_in: float = 0.0
@@ -75,6 +80,8 @@ class DevStackProcess:
         # Drop every GRANTLINE_ variable of the test run (test infrastructure URLs above all): the stack
         # must start its own embedded NATS and Postgres, as on a laptop.
         env = {key: value for key, value in os.environ.items() if not key.startswith("GRANTLINE_")}
+        if self.shell_command is not None:
+            env.update(GRANTLINE_DEV_DATA_DIR=str(self.data_dir), GRANTLINE_DEV_PORT=str(self.api_port))
         return {**env, **self.extra_env}
 
     def start(self) -> dict[str, Any]:
@@ -83,18 +90,9 @@ class DevStackProcess:
         output = self.output_path.open("wb")
         began = time.monotonic()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "grantline.cli.main",
-                "dev",
-                "--data-dir",
-                str(self.data_dir),
-                "--port",
-                str(self.api_port),
-                *self.tls_arguments(),
-            ],
+            self.command(),
             env=self.environment(),
+            cwd=self.cwd,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -115,6 +113,14 @@ class DevStackProcess:
                 time.sleep(0.05)
         self.started_in = time.monotonic() - began
         return self.info
+
+    def command(self) -> list[str]:
+        """What starts the stack: the CLI on our interpreter, or ``shell_command`` in place of a shell."""
+        if self.shell_command is not None:
+            # `exec`: the shell becomes the command, so SIGTERM reaches `grantline dev` itself.
+            return ["sh", "-c", f"exec {self.shell_command}"]
+        dev = ["dev", "--data-dir", str(self.data_dir), "--port", str(self.api_port), *self.tls_arguments()]
+        return [sys.executable, "-m", "grantline.cli.main", *dev]
 
     def tls_arguments(self) -> list[str]:
         """The `grantline dev` flag for ``nats_tls``."""
@@ -161,6 +167,17 @@ class DevStackProcess:
             process.kill()
             process.wait()
             return None
+
+
+def running(stack: DevStackProcess) -> Iterator[DevStackProcess]:
+    """Start ``stack``, yield it, stop it; shows its output and problems when a test failed."""
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        # Shown by pytest only when a test failed: where to look first.
+        print(f"grantline dev output:\n{stack.output()}\nwarnings and errors:\n{stack.problems()}")
 
 
 def nats_connect_options(info: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ the given secrets appears in plaintext, so a failing assertion says exactly wher
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,25 @@ def scan_database(database_url: str, secrets: Sequence[str]) -> tuple[int, list[
                 for secret in _hits(blob, secrets):
                     leaks.append(f"{schema}.{table}.{column} holds {_label(secret)}")
     return scanned, sorted(set(leaks))
+
+
+async def read_all_streams(stack: Any) -> StreamMessages:
+    """Every message of the streams of a `grantline dev` stack (an `e2e_dev_stack.DevStackProcess`)."""
+    # No service user may read everything or create a consumer (the permission file forbids both);
+    # the operator may declare consumers, so the scan reads with its credentials from nats-users.json.
+    passwords = json.loads((stack.data_dir / "nats-users.json").read_text())
+    return await read_streams(
+        str(stack.info["nats_url"]),
+        "operator",
+        passwords["operator"],
+        "_INBOX.operator",
+        **stack.nats_connect_options(),
+    )
+
+
+def service_logs(stack: Any) -> list[Path]:
+    """The log files of a `grantline dev` stack's services."""
+    logs = sorted(stack.logs_dir.glob("*.log"))
+    assert {p.stem for p in logs} >= {"auth-gateway", "vault", "refresher", "satisfaction", "audit"}
+    # Not `grantline dev`'s own output: it prints the dev API key on purpose (DESIGN section 7).
+    return logs

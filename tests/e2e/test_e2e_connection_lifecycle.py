@@ -19,7 +19,6 @@ import secrets
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,12 +26,13 @@ import httpx
 import nats
 import pytest
 from e2e_dev_stack import DevStackProcess
-from e2e_leak_scan import read_streams, scan_database, scan_log_files, scan_stream_messages
+from e2e_leak_scan import read_all_streams, scan_database, scan_log_files, scan_stream_messages, service_logs
 from fixtures.waiting import wait_for_async
 
-from grantline.common.contract import RunConnectionRevoked, RunHeld
-from grantline.common.contract.errors import ErrorCode
-from grantline.common.runner_client import ResolveError, RunnerClient
+from grantline.contract import RunConnectionRevoked, RunHeld
+from grantline.contract.errors import ErrorCode
+from grantline.runner import ResolveError, RunnerClient
+from grantline.runner.proxy import proxy_client, raise_for_proxy_error
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -88,25 +88,6 @@ class Walk:
         return httpx.AsyncClient(base_url=str(self.info["sandbox_url"]), timeout=30)
 
 
-@pytest.fixture
-async def runner(dev_stack: DevStackProcess) -> AsyncIterator[RunnerClient]:
-    info = dev_stack.info
-    nc = await nats.connect(
-        str(info["nats_url"]),
-        user=str(info["nats_user"]),
-        password=str(info["nats_password"]),
-        inbox_prefix=str(info["nats_inbox_prefix"]),
-        connect_timeout=5,
-        **dev_stack.nats_connect_options(),
-    )
-    client = RunnerClient(nc, timeout=EVENT_TIMEOUT)
-    try:
-        yield client
-    finally:
-        await client.close()
-        await nc.close()
-
-
 def _query(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
 
@@ -141,6 +122,31 @@ async def _connection(api: httpx.AsyncClient, connection_id: str) -> dict[str, A
     assert response.status_code == 200, response.text
     [found] = [c for c in response.json()["connections"] if c["connection_id"] == connection_id]
     return found
+
+
+async def test_e2e_dev_sandbox_offers_an_mcp_server(dev_stack: DevStackProcess) -> None:
+    """`grantline dev` names a sandbox MCP server; added by URL alone, it is discovered and registered
+    (the sandbox's authorization server fetches the dev gateway's client metadata document)."""
+    info = dev_stack.info
+    async with httpx.AsyncClient(
+        base_url=str(info["api_url"]), headers={"Authorization": f"Bearer {info['api_key']}"}, timeout=30
+    ) as api:
+        added = await api.post("/v1/mcp-servers", json={"url": info["sandbox_mcp_server_url"], "name": "Dev"})
+        assert added.status_code == 201, added.text
+        assert added.json()["registration"] == "client_metadata_document"
+        started = await api.post(
+            "/v1/connections/initiate",
+            json={
+                "user_id": "mcp-user",
+                "provider": added.json()["provider"],
+                "return_to": f"{info['api_url']}/admin/connections",
+            },
+        )
+        assert started.status_code == 200, started.text
+    async with httpx.AsyncClient(timeout=30) as browser:
+        redirect = await browser.get(started.json()["authorize_url"])
+    # The sandbox fetched and accepted the metadata document: it redirects back with a code.
+    assert redirect.status_code == 302 and "code=" in redirect.headers["location"], redirect.text
 
 
 async def test_e2e_runner_credentials_are_restricted(dev_stack: DevStackProcess) -> None:
@@ -256,6 +262,11 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         walk.issued.add(first_token)
         assert first_token.startswith(f"sbx_at_{walk.canary}_")
         assert first.connection_id == connection_id
+        # 5b. A tool holding only the run's grant calls the provider's API through the proxy.
+        proxy_url = str(info["proxy_url"])
+        async with proxy_client(proxy_url, PROVIDER, grant=runner.grant(run_id), tool="list_items") as tool:
+            proxied = raise_for_proxy_error(await tool.get("items"))
+        assert proxied.status_code == 200 and walk.canary not in proxied.text
 
         # 6. The token is renewed in the background (nothing resolves meanwhile), and a resolve gets
         # the new one.
@@ -294,6 +305,9 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         with pytest.raises(ResolveError) as refused:
             await runner.resolve(run_id, PROVIDER, tool="send_message")
         assert refused.value.code == ErrorCode.REVOKED
+        async with proxy_client(proxy_url, PROVIDER, grant=runner.grant(run_id), tool="list_items") as tool:
+            after = await tool.get("items")
+        assert after.headers["grantline-error"] == "revoked", after.text
         assert (await _connection(api, connection_id))["status"] == "revoked"
         grant = runner.grant(run_id)
         await runner.finish(run_id)
@@ -312,6 +326,7 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
         # Every resolve is recorded, refused ones too (the revoked call and those after the finish).
         tool_calls = {
             (run_id, APP_ID, "list_messages"),
+            (run_id, APP_ID, "list_items"),  # through the proxy, which resolves for the tool
             (run_id, APP_ID, "send_message"),
             (run_id, APP_ID, "after_finish"),
         }
@@ -347,7 +362,7 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
 
     # The run was held once and admitted exactly once (the streams are the record of what was said),
     # and the connection's life is on CONNECTIONS: granted, refreshed (in the background), revoked.
-    streams = await _read_all_streams(dev_stack)
+    streams = await read_all_streams(dev_stack)
     said = [e["type"] for e in _events(streams, "RUNS") if e.get("run_id") == run_id]
     assert said.count("runs.held") == 1 and said.count("runs.admitted") == 1, said
     assert said.count("runs.connection_revoked") == 1, said
@@ -369,38 +384,18 @@ async def test_e2e_connection_lifecycle(dev_stack: DevStackProcess, runner: Runn
     assert scan_database(str(info["database_url"]), [connection_id])[1]
     scanned, column_leaks = scan_database(str(info["database_url"]), walk.secrets)
     assert scanned > 0 and not column_leaks
-    assert not scan_log_files(_service_logs(dev_stack), walk.secrets)
+    assert not scan_log_files(service_logs(dev_stack), walk.secrets)
 
     # SIGTERM stops every service, NATS and Postgres, and `grantline dev` exits 0; the shutdown logs
     # are clean too.
     assert dev_stack.stop() == 0, dev_stack.output()
     assert "Stopped." in dev_stack.output()
-    assert scan_log_files(_service_logs(dev_stack), [connection_id])  # the spans of the walk
-    assert not scan_log_files(_service_logs(dev_stack), walk.secrets)
+    assert scan_log_files(service_logs(dev_stack), [connection_id])  # the spans of the walk
+    assert not scan_log_files(service_logs(dev_stack), walk.secrets)
 
 
 def _events(streams: dict[str, list[tuple[int, str, bytes]]], stream: str) -> list[dict[str, Any]]:
     return [json.loads(blob.split(b"\n", 1)[1]) for _, _, blob in streams[stream]]
-
-
-async def _read_all_streams(stack: DevStackProcess) -> dict[str, list[tuple[int, str, bytes]]]:
-    # No service user may read everything or create a consumer (the permission file forbids both);
-    # the operator may declare consumers, so the scan reads with its credentials from nats-users.json.
-    passwords = json.loads((stack.data_dir / "nats-users.json").read_text())
-    return await read_streams(
-        str(stack.info["nats_url"]),
-        "operator",
-        passwords["operator"],
-        "_INBOX.operator",
-        **stack.nats_connect_options(),
-    )
-
-
-def _service_logs(stack: DevStackProcess) -> list[Any]:
-    logs = sorted(stack.logs_dir.glob("*.log"))
-    assert {p.stem for p in logs} >= {"auth-gateway", "vault", "refresher", "satisfaction", "audit"}
-    # Not `grantline dev`'s own output: it prints the dev API key on purpose (DESIGN section 7).
-    return logs
 
 
 def _grantline(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:

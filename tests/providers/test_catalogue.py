@@ -208,3 +208,39 @@ def test_public_view_is_json_ready(catalogue):
     view = catalogue.get("google").public_view()
     assert view["apps"][0] == {"id": "gmail", "name": "Gmail", "category": "email"}
     assert view["oauth"]["scopes"]["available"]["openid"]
+
+
+def test_every_catalogue_provider_has_documentation_and_a_setup_guide() -> None:
+    """Issue 18 item 6: the admin's provider form says how to register the app at each provider."""
+    catalogue = load_catalogue(sandbox_url="http://127.0.0.1:1")
+    without = [
+        d.id
+        for d in catalogue.providers()
+        if not d.setup_guide or (not d.docs_url and not d.id.startswith("sandbox") and d.auth != "mcp_oauth")
+    ]
+    assert without == []
+
+
+def test_a_docs_url_must_be_a_web_address() -> None:
+    from grantline.providers.catalogue import CatalogueError, parse_definition
+
+    raw = load_catalogue().get("github").model_dump(mode="json", exclude_none=True)
+    with pytest.raises(CatalogueError, match="docs_url"):
+        parse_definition(raw | {"docs_url": "javascript:alert(1)"})
+    assert parse_definition(raw).docs_url.startswith("https://")
+
+
+def test_an_api_key_check_keeps_keys_out_of_its_url_and_names_only_declared_fields() -> None:
+    from grantline.providers.catalogue import CatalogueError, parse_definition
+
+    raw = load_catalogue().get("trello").model_dump(mode="json", exclude_none=True)
+    in_url = {**raw["api_key"], "check": {"url": "https://api.trello.com/1/members/me?key={api_key}"}}
+    with pytest.raises(CatalogueError, match="placeholders"):
+        parse_definition(raw | {"api_key": in_url})
+    unknown = {**raw["api_key"], "check": {"url": "https://x.example/me", "headers": {"X": "{secret}"}}}
+    with pytest.raises(CatalogueError, match="undeclared field"):
+        parse_definition(raw | {"api_key": unknown})
+    spec = parse_definition(raw).api_key
+    assert spec is not None and spec.check_headers({"api_key": "k", "token": "t"}) == {
+        "Authorization": 'OAuth oauth_consumer_key="k", oauth_token="t"'
+    }

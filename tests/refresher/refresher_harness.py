@@ -21,23 +21,23 @@ import uvicorn
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from grantline.common.contract import encode_message
-from grantline.common.contract.connections import (
+from grantline.contract import encode_message
+from grantline.contract.connections import (
     ConnectionEvent,
     ConnectionGranted,
     ReauthRequired,
     TokenRefreshed,
 )
-from grantline.common.contract.errors import ErrorCode, ErrorDetail, ErrorReply
-from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
-from grantline.common.embedded import free_port
-from grantline.common.nats.streams import CONNECTIONS
+from grantline.contract.errors import ErrorCode, ErrorDetail, ErrorReply
+from grantline.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
+from grantline.devstack.embedded import free_port
 from grantline.providers.authorize import build_authorize_url, code_challenge_s256, new_code_verifier
 from grantline.providers.catalogue import load_catalogue
 from grantline.providers.token_request import build_token_request
 from grantline.providers.token_response import TokenResponseError, TokenSet, parse_token_response
 from grantline.refresher.entrypoints.connection_events import DURABLE
 from grantline.refresher.settings import RefresherSettings
+from grantline.runtime.nats.streams import CONNECTIONS
 from grantline.sandbox import SandboxState, create_sandbox_app
 
 CLIENT_ID = "refresher-tests"

@@ -21,7 +21,7 @@ from refresher_harness import (
     settled,
 )
 
-from grantline.common.embedded import free_port
+from grantline.devstack.embedded import free_port
 from grantline.refresher.app import create_runtime
 from grantline.sandbox import Fault
 
@@ -187,7 +187,7 @@ async def test_invalid_grant_ends_the_schedule_after_one_attempt(
 async def test_a_revoked_connection_is_never_refreshed(
     nats_url: str, database_url: str, vault: VaultStandIn
 ) -> None:
-    from grantline.common.contract.connections import ConnectionGranted, ConnectionRevoked
+    from grantline.contract.connections import ConnectionGranted, ConnectionRevoked
 
     runtime = create_runtime(refresher_settings(nats_url, database_url))
     await runtime.start()

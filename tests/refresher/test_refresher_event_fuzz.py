@@ -12,9 +12,9 @@ from fixtures.waiting import wait_for_async
 from nats.aio.client import Client
 from refresher_harness import TENANT, VaultStandIn, refresher_settings, rows
 
-from grantline.common.contract.connections import ConnectionGranted, ConnectionRevoked, TokenRefreshed
-from grantline.common.nats.consumers import REFRESHER_SCHEDULE
+from grantline.contract.connections import ConnectionGranted, ConnectionRevoked, TokenRefreshed
 from grantline.refresher.app import create_runtime
+from grantline.runtime.nats.consumers import REFRESHER_SCHEDULE
 
 pytestmark = pytest.mark.fuzz
 

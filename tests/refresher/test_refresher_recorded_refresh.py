@@ -8,8 +8,8 @@ from nats.aio.client import Client
 from refresher_harness import VaultStandIn, refresher_settings
 from test_refresher_schedule import consumer_caught_up, event, schedule_row
 
-from grantline.common.contract import encode_message
-from grantline.common.contract.connections import ConnectionGranted, TokenRefreshed
+from grantline.contract import encode_message
+from grantline.contract.connections import ConnectionGranted, TokenRefreshed
 from grantline.refresher.app import create_runtime
 
 

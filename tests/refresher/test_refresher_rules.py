@@ -3,14 +3,14 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from grantline.common.contract.connections import (
+from grantline.contract.connections import (
     ConnectionGranted,
     ConnectionRevoked,
     ReauthRequired,
     TokenRefreshed,
 )
-from grantline.common.contract.errors import ErrorCode, ErrorDetail, ErrorReply
-from grantline.common.contract.vault import RefreshReply
+from grantline.contract.errors import ErrorCode, ErrorDetail, ErrorReply
+from grantline.contract.vault import RefreshReply
 from grantline.refresher.domain.circuit_breaker import CircuitBreaker
 from grantline.refresher.domain.outcomes import OutcomeKind, RetryPolicy, classify_reply, next_retry_at
 from grantline.refresher.domain.schedule import SchedulePolicy, apply_event, due_time

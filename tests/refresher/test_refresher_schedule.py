@@ -8,11 +8,11 @@ from fixtures.waiting import wait_for_async
 from nats.aio.client import Client
 from refresher_harness import TENANT, VaultStandIn, refresher_settings
 
-from grantline.common.contract import encode_message
-from grantline.common.contract.connections import ConnectionGranted, ConnectionRevoked, TokenRefreshed
-from grantline.common.nats.streams import CONNECTIONS
+from grantline.contract import encode_message
+from grantline.contract.connections import ConnectionGranted, ConnectionRevoked, TokenRefreshed
 from grantline.refresher.app import create_runtime
 from grantline.refresher.entrypoints.connection_events import DURABLE
+from grantline.runtime.nats.streams import CONNECTIONS
 
 
 async def schedule_row(database_url: str, connection_id: str) -> dict[str, object] | None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from grantline.common.contract import (
+from grantline.contract import (
     AuditRecord,
     ConnectionGranted,
     ConnectionRevoked,
@@ -22,10 +22,10 @@ from grantline.common.contract import (
     decode_event,
     encode_message,
 )
-from grantline.common.contract.errors import ErrorReply
-from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
-from grantline.common.nats.request_reply import request
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract.errors import ErrorReply
+from grantline.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
+from grantline.runtime.nats.request_reply import request
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.satisfaction.app import create_runtime
 from grantline.satisfaction.settings import SatisfactionSettings
 
@@ -178,7 +178,7 @@ async def idle(runtime: ServiceRuntime) -> bool:
 
 async def stream_events(nc: Client, subject: str) -> list[Event]:
     """Every event stored on ``subject`` (read with an ephemeral ordered consumer)."""
-    from grantline.common.nats.streams import stream_for_subject
+    from grantline.runtime.nats.streams import stream_for_subject
 
     js = nc.jetstream()
     stream = stream_for_subject(subject).name

@@ -31,6 +31,7 @@ def event(
     *,
     connection_id: str = "c1",
     scopes: frozenset[str] | None = None,
+    missing: frozenset[str] | None = None,
     **extra: bool,
 ) -> ConnectionEvent:
     return ConnectionEvent(
@@ -41,6 +42,7 @@ def event(
         connection_id=connection_id,
         occurred_at=at(minute),
         scopes=scopes,
+        missing_scopes=missing,
         **extra,
     )
 
@@ -241,3 +243,116 @@ def test_any_delivery_order_with_duplicates_gives_the_same_row(
         assert (in_order.scopes, in_order.connected_at) == (newest_grant.scopes, newest_grant.occurred_at)
     else:
         assert (in_order.scopes, in_order.connected_at) == (frozenset(), None)
+
+
+def test_a_step_up_mark_narrows_the_held_scopes_until_a_newer_grant() -> None:
+    granted = applied(None, event("g1", "granted", 0, scopes=frozenset({"read", "write"})))
+    marked = applied(granted, event("m1", "scopes_missing", 1, missing=frozenset({"write"})))
+    assert marked.held_scopes == frozenset({"read"})
+    assert (marked.connected, marked.last_event_id, marked.connected_at) == (True, "g1", at(0))
+    (held,) = held_connections([marked])
+    assert held.scopes == frozenset({"read"})
+    # The re-authorization asked for the union: its grant says what is still missing (nothing).
+    again = applied(
+        marked, event("g2", "granted", 2, scopes=frozenset({"read", "write"}), missing=frozenset())
+    )
+    assert (again.held_scopes, again.missing_scopes) == (frozenset({"read", "write"}), frozenset())
+
+
+def test_marks_older_than_the_newest_grant_or_mark_repeated_or_unseen_change_nothing() -> None:
+    granted = applied(None, event("g1", "granted", 5, scopes=frozenset({"read"})))
+    assert apply_event(granted, event("m0", "scopes_missing", 4, missing=frozenset({"read"}))) == Ignore(
+        "stale"
+    )
+    marked = applied(granted, event("m1", "scopes_missing", 6, missing=frozenset({"read"})))
+    assert apply_event(marked, event("m1", "scopes_missing", 6, missing=frozenset({"read"}))) == Ignore(
+        "duplicate"
+    )
+    # A grant newer than the last grant but older than the mark (delivered late) keeps the mark.
+    late = applied(marked, event("g2", "granted", 5, scopes=frozenset({"read"}), missing=frozenset()))
+    assert (late.last_grant_event_id, late.missing_scopes) == ("g2", frozenset({"read"}))
+    assert apply_event(None, event("m2", "scopes_missing", 7, missing=frozenset({"x"}))) == Ignore(
+        "not_applicable"
+    )
+
+
+marks_strategy = st.lists(
+    st.builds(
+        lambda index, kind, minute, scope: event(
+            f"e{index:03d}",
+            kind,
+            minute,
+            scopes=frozenset({scope, "z"}) if kind == "granted" else None,
+            missing=frozenset({scope}) if kind in ("granted", "scopes_missing") else None,
+        ),
+        st.integers(0, 999),
+        st.sampled_from([*KINDS, "scopes_missing"]),
+        st.integers(0, 5),
+        st.sampled_from(["a", "b", "c"]),
+    ),
+    min_size=1,
+    max_size=12,
+    unique_by=lambda item: item.event_id,
+)
+
+
+@given(events=marks_strategy, data=st.data())
+def test_marks_end_the_same_in_any_delivery_order_after_the_first_grant(
+    events: list[ConnectionEvent], data: st.DataObject
+) -> None:
+    # The vault publishes a connection's grant before any mark of it: the first grant comes first.
+    first = ConnectionEvent(
+        event_id="first",
+        kind="granted",
+        owner=OWNER,
+        provider="google",
+        connection_id="c1",
+        occurred_at=at(-1),
+        scopes=frozenset({"z"}),
+        missing_scopes=frozenset(),
+    )
+    in_order = fold([first, *sorted(events, key=lambda item: item.order_key)])
+    shuffled = data.draw(st.permutations(events))
+    redelivered = data.draw(st.lists(st.sampled_from(events), max_size=6))
+    assert fold([first, *shuffled, *redelivered]) == in_order
+    marking = [item for item in [first, *events] if item.kind in ("granted", "scopes_missing")]
+    newest = max(marking, key=lambda item: item.order_key)
+    assert in_order is not None and in_order.missing_scopes == newest.missing_scopes
+
+
+def test_sharing_follows_the_newest_grant_or_sharing_change() -> None:
+    from grantline.satisfaction.domain.mirror_records import EventExtras, MirrorRecord, apply_to_record
+
+    def workspace_event(event_id: str, kind: EventKind, minute: int) -> ConnectionEvent:
+        return event(event_id, kind, minute).model_copy(update={"owner": "workspace"})
+
+    granted = apply_to_record(
+        None, "t", workspace_event("g1", "granted", 0), EventExtras(shared_fallback=True)
+    )
+    assert isinstance(granted, MirrorRecord) and (granted.shared_fallback, granted.workspace_forced) == (
+        True,
+        False,
+    )
+    forced = apply_to_record(
+        granted, "t", workspace_event("s1", "sharing_changed", 2), EventExtras(workspace_forced=True)
+    )
+    assert isinstance(forced, MirrorRecord)
+    assert (forced.shared_fallback, forced.workspace_forced, forced.row) == (False, True, granted.row)
+    # A grant older than the change (delivered late) leaves the flags; a repeat or an older change too.
+    late = apply_to_record(
+        forced, "t", workspace_event("g0", "granted", 1), EventExtras(shared_fallback=True)
+    )
+    assert isinstance(late, MirrorRecord) and late.workspace_forced and not late.shared_fallback
+    again = workspace_event("s1", "sharing_changed", 2)
+    assert apply_to_record(forced, "t", again, EventExtras()) == Ignore("duplicate")
+    older = workspace_event("s0", "sharing_changed", 1)
+    assert apply_to_record(forced, "t", older, EventExtras()) == Ignore("stale")
+    assert apply_to_record(None, "t", older, EventExtras()) == Ignore("not_applicable")
+    # A newer grant carries the app's flags again.
+    newer = apply_to_record(
+        forced, "t", workspace_event("g2", "granted", 3), EventExtras(shared_fallback=True)
+    )
+    assert isinstance(newer, MirrorRecord) and (newer.shared_fallback, newer.workspace_forced) == (
+        True,
+        False,
+    )

@@ -209,6 +209,26 @@ def test_workspace_connection_counts_only_with_shared_fallback() -> None:
     assert other_provider.is_satisfied is False
 
 
+def test_a_forced_workspace_connection_is_the_only_one_that_counts() -> None:
+    # "All apps use the shared authorization": the user's own connection no longer counts...
+    forced = frozenset({"salesforce"})
+    mine = user("salesforce", "api")
+    assert report_for(["salesforce"], [mine], forced_providers=forced).is_satisfied is False
+    # ...the workspace's does, with its own scopes, even without fallback.
+    shared = workspace("salesforce")
+    status = only(
+        report_for(
+            [{"type": "specific", "id": "salesforce", "scopes": ["api"]}],
+            [mine, shared],
+            forced_providers=forced,
+        )
+    )
+    assert (status.is_satisfied, status.missing_scopes) == (False, ["api"])
+    assert report_for(["salesforce"], [mine, shared], forced_providers=forced).is_satisfied is True
+    # Other providers are untouched.
+    assert report_for(["github"], [user("github")], forced_providers=forced).is_satisfied is True
+
+
 def test_workspace_fallback_satisfies_categories_too() -> None:
     status = only(
         report_for(
@@ -330,3 +350,46 @@ def test_scheduled_ticks_are_held_with_the_trigger_and_not_resumed() -> None:
     assert (held.trigger, held.resumable) == ("schedule", False)
     assert held.message == "Missing required connections: github"
     assert recheck_held(held, report_for(["github"], [user("github")])) == held
+
+
+def test_a_tenants_own_provider_satisfies_its_requirements_in_that_tenants_view_only() -> None:
+    from grantline.satisfaction.domain.catalogue import TenantProvider, tenant_view
+
+    own = tenant_view(
+        CATALOGUE,
+        [
+            TenantProvider("acme", "code"),
+            TenantProvider(
+                "acme_suite", "messaging", apps=(("acme_mail", "email"), ("acme_chat", "messaging"))
+            ),
+            TenantProvider("github", "code"),  # a catalogue id: keeps its catalogue meaning
+            TenantProvider("odd", "no_such_category"),  # not a category requirements know: left out
+        ],
+    )
+    wanted = merge_requirements(["acme", "acme_mail", {"type": "category", "id": "email"}, "odd"])
+    report = build_report(wanted, [user("acme"), user("acme_suite")], own)
+    by_id = {status.id: status for status in report.requirements}
+    assert by_id["acme"].is_satisfied and by_id["acme_mail"].is_satisfied
+    assert by_id["acme_mail"].category_name == "Email"
+    assert "acme_mail" in by_id["email"].satisfied_by and "acme_mail" in by_id["email"].available
+    assert not by_id["odd"].is_satisfied and by_id["odd"].available == []
+    assert own.provider_of("acme_suite") == "acme_suite" and own.provider_of("github") == "github"
+    # The shared catalogue (every other tenant's view) knows none of them.
+    shared = build_report(wanted, [user("acme"), user("acme_suite")], CATALOGUE)
+    assert [status.id for status in shared.missing] == ["acme", "acme_mail", "email", "odd"]
+
+
+def test_a_provider_the_tenant_switched_off_satisfies_nothing_and_the_message_says_why() -> None:
+    from grantline.satisfaction.domain.catalogue import TenantProvider, tenant_view
+
+    off = tenant_view(CATALOGUE, [TenantProvider("acme", "code")], disabled=frozenset({"google", "acme"}))
+    wanted = merge_requirements(["gmail", "acme", "github", {"type": "category", "id": "email"}])
+    report = build_report(wanted, [user("google"), user("acme"), user("github")], off)
+    by_id = {status.id: status for status in report.requirements}
+    assert not by_id["gmail"].is_satisfied and by_id["gmail"].available == []
+    assert by_id["gmail"].category_name == "Email"  # known, just switched off
+    assert not by_id["acme"].is_satisfied and by_id["github"].is_satisfied
+    assert "gmail" not in by_id["email"].available
+    assert missing_message(report) == "Missing required connections: gmail (disabled), acme (disabled), Email"
+    assert "disabled" not in str(report.model_dump())  # the public shape is unchanged
+    assert build_report(wanted[:1], [user("google")], CATALOGUE).is_satisfied  # other tenants

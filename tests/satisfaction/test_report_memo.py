@@ -5,8 +5,8 @@ import itertools
 import pytest
 from test_report import CATALOGUE
 
-from grantline.common.contract.satisfaction import SatisfactionReport as ContractReport
-from grantline.satisfaction.domain.catalogue import Definition, StaticCatalogue
+from grantline.contract.satisfaction import SatisfactionReport as ContractReport
+from grantline.satisfaction.domain.catalogue import Definition, StaticCatalogue, TenantProvider, tenant_view
 from grantline.satisfaction.domain.report import ConnectedGrant, HeldConnection, build_report, usable_scopes
 from grantline.satisfaction.domain.requirements import merge_requirements
 from grantline.satisfaction.service.report_memo import ReportMemo
@@ -36,21 +36,31 @@ GRANT_SETS: list[list[ConnectedGrant]] = [
         ConnectedGrant("slack", frozenset(), True, False),
         ConnectedGrant("microsoft", frozenset({"a"}), False, False),
     ],
+    # The workspace's Salesforce is forced on everyone (the user's own does not count); its forced
+    # HubSpot is disconnected, so nobody's HubSpot counts.
+    [
+        ConnectedGrant("salesforce", frozenset({"a"}), True, False, True),
+        ConnectedGrant("salesforce", frozenset({"a", "b"}), False, False),
+        ConnectedGrant("hubspot", frozenset(), True, False, True, False),
+        ConnectedGrant("hubspot", frozenset(), False, False),
+    ],
 ]
 
 
-def _held(grants: list[ConnectedGrant]) -> tuple[list[HeldConnection], frozenset[str]]:
+def _held(grants: list[ConnectedGrant]) -> tuple[list[HeldConnection], frozenset[str], frozenset[str]]:
     held = [
         HeldConnection(
             provider=g.provider,
             connection_id=f"c{i}",
             scopes=g.scopes,
+            connected=g.connected,
             owner="workspace" if g.workspace else "user",
         )
         for i, g in enumerate(grants)
     ]
     fallback = frozenset(g.provider for g in grants if g.workspace and g.shared_fallback)
-    return held, fallback
+    forced = frozenset(g.provider for g in grants if g.workspace and g.workspace_forced)
+    return held, fallback, forced
 
 
 @pytest.mark.parametrize(("requirements", "grants"), list(itertools.product(REQUIREMENT_SETS, GRANT_SETS)))
@@ -58,8 +68,8 @@ def test_memoized_report_equals_the_built_one(
     requirements: list[object], grants: list[ConnectedGrant]
 ) -> None:
     merged = merge_requirements(requirements)
-    held, fallback = _held(grants)
-    expected = build_report(merged, held, CATALOGUE, fallback)
+    held, fallback, forced = _held(grants)
+    expected = build_report(merged, held, CATALOGUE, fallback, forced)
     memo = ReportMemo()
     first = memo.report(CATALOGUE, merged, usable_scopes(grants))
     again = memo.report(CATALOGUE, merged, usable_scopes(list(reversed(grants))))
@@ -101,4 +111,17 @@ def test_a_bounded_memo_forgets_rather_than_grows() -> None:
     for scope in range(10):
         grants = usable_scopes([ConnectedGrant("github", frozenset({f"s{scope}"}), False, False)])
         memo.report(CATALOGUE, merge_requirements(["github"]), grants)
-    assert len(memo._reports) <= 3
+    assert len(memo._memos[id(CATALOGUE)]._reports) <= 3
+
+
+def test_each_catalogue_copy_has_its_own_reports_and_a_bounded_number_of_copies() -> None:
+    memo = ReportMemo(max_catalogues=2)
+    merged = merge_requirements(["acme"])
+    grants = usable_scopes([ConnectedGrant("acme", frozenset(), False, False)])
+    own = tenant_view(CATALOGUE, [TenantProvider("acme", "code")])
+    assert not memo.report(CATALOGUE, merged, grants).report.is_satisfied
+    assert memo.report(own, merged, grants).report.is_satisfied
+    assert not memo.report(CATALOGUE, merged, grants).report.is_satisfied  # still its own answer
+    for _ in range(3):
+        memo.report(tenant_view(CATALOGUE, [TenantProvider("acme", "code")]), merged, grants)
+    assert len(memo._memos) <= 2

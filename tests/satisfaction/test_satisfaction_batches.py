@@ -17,7 +17,7 @@ from satisfaction_harness import (
     stream_events,
 )
 
-from grantline.common.contract import RunAdmitted, RunConnectionRevoked, RunHeld, RunRequested
+from grantline.contract import RunAdmitted, RunConnectionRevoked, RunHeld, RunRequested
 
 
 async def test_a_burst_of_runs_is_decided_once_each_in_order(

@@ -9,9 +9,9 @@ from fixtures.waiting import wait_for_async
 from nats.aio.client import Client
 from satisfaction_harness import check, granted, make_service, publish, running
 
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.satisfaction import SatisfactionReport
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.satisfaction import SatisfactionReport
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.satisfaction.adapters.catalogue_tables import set_definition_enabled
 
 EMAIL = ["agentmail", "gmail", "outlook_mail", "sendgrid", "smartlead"]
@@ -129,6 +129,43 @@ async def test_app_stage_and_skill_requirements_are_merged(
     ]
     email = entry(reply, 1)
     assert not email["is_satisfied"] and email["missing_scopes"] == ["x"]  # the skill's scope was merged in
+
+
+async def test_a_skill_that_is_not_required_never_holds_the_app(
+    service: ServiceRuntime, nats_client: Client
+) -> None:
+    # alice has GitHub, not Notion or an email provider: the optional skill's needs are reported only.
+    skills = [
+        {"id": "code", "requirements": ["github"]},
+        {"id": "notes", "required": False, "requirements": ["notion"]},
+    ]
+    reply = await report(nats_client, [], skills=skills)
+    assert reply.is_satisfied and reply.missing == []
+    assert [(e.id, e.is_required, e.is_satisfied) for e in reply.requirements] == [
+        ("github", True, True),
+        ("notion", False, False),
+    ]
+    # A required skill still holds the app, and the app's own requirement stays required.
+    held = await report(
+        nats_client, ["notion"], skills=[{"id": "notes", "required": False, "requirements": ["notion"]}]
+    )
+    assert not held.is_satisfied and [m.id for m in held.missing] == ["notion"]
+
+
+async def test_a_stage_is_checked_on_its_own(service: ServiceRuntime, nats_client: Client) -> None:
+    stages = [
+        {"id": "research", "requirements": ["github"]},
+        {"id": "publish", "requirements": ["notion"]},
+    ]
+    research = await report(nats_client, [], stages=stages, stage="research")
+    assert research.is_satisfied and [e.id for e in research.requirements] == ["github"]
+    publish_stage = await report(nats_client, [], stages=stages, stage="publish")
+    assert not publish_stage.is_satisfied and [m.id for m in publish_stage.missing] == ["notion"]
+    everything = await report(nats_client, [], stages=stages)
+    assert [e.id for e in everything.requirements] == ["github", "notion"] and not everything.is_satisfied
+    unknown = await check(nats_client, "alice", [], stages=stages, stage="deploy")
+    assert isinstance(unknown, ErrorReply) and unknown.error.code == ErrorCode.INVALID_REQUEST
+    assert "deploy" in unknown.error.message
 
 
 async def test_workspace_connection_counts_only_with_shared_fallback(

@@ -11,9 +11,9 @@ from fixtures.waiting import wait_for_async
 from nats.aio.client import Client
 from satisfaction_harness import TENANT, check, idle, make_service, running
 
-from grantline.common.contract import ConnectionGranted, RunFinished, RunRequested
-from grantline.common.contract.audit import AuditRecord
-from grantline.common.contract.satisfaction import SatisfactionReport
+from grantline.contract import ConnectionGranted, RunFinished, RunRequested
+from grantline.contract.audit import AuditRecord
+from grantline.contract.satisfaction import SatisfactionReport
 
 pytestmark = pytest.mark.fuzz
 

@@ -10,8 +10,8 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from grantline.cli.main import app as cli
-from grantline.common.contract import ConnectionExpiring, ReauthRequired, TokenRefreshed, WebhookReceived
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract import ConnectionExpiring, ReauthRequired, TokenRefreshed, WebhookReceived
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.satisfaction.adapters.mirror_repository import all_records
 from grantline.satisfaction.adapters.tables import app_user_connect, connection_mirror
 

@@ -9,7 +9,7 @@ from fixtures.nats_fuzz import hostile_requests, schema_fingerprint
 from nats.aio.client import Client
 from satisfaction_harness import TENANT, check, make_service, running
 
-from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
+from grantline.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest, SatisfactionReport
 
 pytestmark = pytest.mark.fuzz
 

@@ -16,8 +16,8 @@ from satisfaction_harness import (
     stream_events,
 )
 
-from grantline.common.contract import RunConnectionRevoked, RunFinished
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract import RunConnectionRevoked, RunFinished
+from grantline.runtime.service_runtime import ServiceRuntime
 
 
 async def _tracked(runtime: ServiceRuntime, count: int) -> bool:

@@ -6,8 +6,8 @@ from fixtures.waiting import wait_for_async
 from nats.aio.client import Client
 from satisfaction_harness import TENANT, RunEvents, granted, idle, make_service, publish, requested, running
 
-from grantline.common.contract import RunAdmitted, RunHeld, encode_message
-from grantline.common.run_grants import RunGrantVerifier
+from grantline.contract import RunAdmitted, RunHeld, encode_message
+from grantline.runtime.run_grants import RunGrantVerifier
 
 VERIFY = RunGrantVerifier(VERIFICATION_KEYS, max_lifetime_seconds=86400)
 

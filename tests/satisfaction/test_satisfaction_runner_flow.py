@@ -7,13 +7,13 @@ from nats.aio.client import Client
 from pydantic import SecretStr
 from satisfaction_harness import TENANT, granted, make_service, publish, resolved, revoked, running
 
-from grantline.common.contract import RunAdmitted, RunHeld
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.run_grants import unverified_claims
-from grantline.common.contract.satisfaction import RenewGrantReply, RenewGrantRequest
-from grantline.common.nats.secret_wire import request_with_secrets
-from grantline.common.runner_client import RunnerClient
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract import RunAdmitted, RunHeld
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.run_grants import unverified_claims
+from grantline.contract.satisfaction import RenewGrantReply, RenewGrantRequest
+from grantline.runner import RunnerClient
+from grantline.runtime.nats.secret_wire import request_with_secrets
+from grantline.runtime.service_runtime import ServiceRuntime
 
 
 async def _tracked(runtime: ServiceRuntime) -> bool:

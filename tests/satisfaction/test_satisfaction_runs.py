@@ -13,7 +13,7 @@ from satisfaction_harness import (
     stream_events,
 )
 
-from grantline.common.contract import RunAdmitted, RunHeld
+from grantline.contract import RunAdmitted, RunHeld
 
 
 async def test_satisfied_run_is_admitted_and_unsatisfied_run_is_held(

@@ -21,11 +21,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from grantline.auth_gateway.bootstrap import ensure_tenant_with_key
-from grantline.common.nats.permissions import PermissionFile
+from grantline.runtime.nats.permissions import PermissionFile
 
 # The gateway tests' support: the sandbox server, the runtimes' settings, the tenants' keys, a flow.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "auth_gateway"))
-from gateway_flow import RETURN_TO, authorize, connect, query, setup_app, start
+from gateway_flow import RETURN_TO, authorize, connect, query, setup_app, start, tenant_provider_definition
 from gateway_support import (
     CATALOGUE_LOADERS,
     KEY_A,
@@ -51,6 +51,7 @@ __all__ = [
     "query",
     "setup_app",
     "start",
+    "tenant_provider_definition",
 ]
 
 

@@ -26,11 +26,11 @@ from nats.aio.client import Client
 from pydantic import BaseModel
 from vault.vault_harness import SandboxServer, VaultHarness, running_vault, vault_settings, write_keyring
 
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.embedded import free_port
-from grantline.common.nats.request_reply import RequestFailed
-from grantline.common.nats.secret_wire import request_with_secrets
-from grantline.common.runner_client import ResolveError, RunnerClient
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.devstack.embedded import free_port
+from grantline.runner import ResolveError, RunnerClient
+from grantline.runtime.nats.request_reply import RequestFailed
+from grantline.runtime.nats.secret_wire import request_with_secrets
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from secured_gateway_stack import (  # noqa: F401 - fixtures
     setup_app,
 )
 
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.vault import SUBJECT_EXCHANGE
-from grantline.common.contract.vault_admin import SUBJECT_TENANT_PROVIDER_PUT, PutTenantProviderRequest
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.vault import SUBJECT_EXCHANGE
+from grantline.contract.vault_admin import SUBJECT_TENANT_PROVIDER_PUT, PutTenantProviderRequest
 from grantline.providers.catalogue import load_catalogue
 
 

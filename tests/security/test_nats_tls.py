@@ -22,10 +22,10 @@ from fixtures.start_up import run_role
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from grantline.common.nats.connection import connect_nats, connect_options, make_broker
-from grantline.common.nats.tls import NatsTlsError
-from grantline.common.settings import ServiceSettings
-from grantline.common.tls_certificates import ensure_local_certificates
+from grantline.devstack.tls_certificates import ensure_local_certificates
+from grantline.runtime.nats.connection import connect_nats, connect_options, make_broker
+from grantline.runtime.nats.tls import NatsTlsError
+from grantline.runtime.settings import ServiceSettings
 
 
 def _settings(**values: Any) -> ServiceSettings:

@@ -16,7 +16,7 @@ import nats
 import pytest
 
 from grantline.cli.dev import DevStack
-from grantline.common.nats.tls import client_ssl_context
+from grantline.runtime.nats.tls import client_ssl_context
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ async def test_dev_mutual_tls_admits_only_clients_with_the_generated_certificate
     url = server.url  # type: ignore[attr-defined]
     assert url.startswith("tls://127.0.0.1:")
     # Any static user shows the transport (runners are auth-callout identities that need runner-auth).
-    audit = dev_nats.nats_client("audit")
+    audit = dev_nats.environment_of("audit")
     credentials = {
         "user": audit["GRANTLINE_NATS_USER"],
         "password": audit["GRANTLINE_NATS_PASSWORD"],

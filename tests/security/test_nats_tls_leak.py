@@ -19,7 +19,7 @@ from fixtures.infra import TlsNats, free_port
 from fixtures.run_grants import mint_grant
 from vault_harness import TENANT, SandboxServer, VaultHarness, write_keyring
 
-from grantline.common.runner_client import RunnerClient
+from grantline.runner import RunnerClient
 from grantline.vault.app import create_runtime
 from grantline.vault.settings import VaultSettings
 

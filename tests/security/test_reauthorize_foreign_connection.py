@@ -20,9 +20,9 @@ from secured_gateway_stack import (  # noqa: F401 - fixtures
     start,
 )
 
-from grantline.common.contract import vault
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.nats.secret_wire import request_with_secrets
+from grantline.contract import vault
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.runtime.nats.secret_wire import request_with_secrets
 
 SEALED = "SELECT access_token, refresh_token, owner, scopes FROM vault.connections WHERE id = :id"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from fixtures.nats_fuzz import hostile_requests, schema_fingerprint
 
-from grantline.common.contract import runner_identities as runners
-from grantline.common.nats.request_reply import request
+from grantline.contract import runner_identities as runners
+from grantline.runtime.nats.request_reply import request
 
 pytestmark = pytest.mark.fuzz
 

@@ -15,8 +15,8 @@ from fixtures.infra import free_port
 from fixtures.secured_nats import IssuedRunner, runner_auth_environment
 from fixtures.waiting import wait_for, wait_for_async
 
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.runner_identities import (
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.runner_identities import (
     SUBJECT_RUNNERS_CREATE,
     SUBJECT_RUNNERS_LIST,
     SUBJECT_RUNNERS_REVOKE,
@@ -27,7 +27,7 @@ from grantline.common.contract.runner_identities import (
     RunnerList,
     RunnerRevoked,
 )
-from grantline.common.nats.request_reply import request
+from grantline.runtime.nats.request_reply import request
 
 
 async def refused_to_connect(secured_nats, user: str, password: str) -> str:

@@ -17,9 +17,9 @@ import pytest_asyncio
 # The vault's test harness (tests/ is on sys.path, see tests/conftest.py).
 from vault.vault_harness import SandboxServer, VaultHarness, running_vault, vault_settings, write_keyring
 
-from grantline.common.contract import vault as contract
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.embedded import free_port
+from grantline.contract import vault as contract
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.devstack.embedded import free_port
 
 TENANT = "tenant-a"
 

@@ -16,12 +16,12 @@ import pytest
 from fixtures.secured_nats import JS_TIMEOUT, Connected
 from nats.js.api import StreamConfig
 
-from grantline.common.contract import ConnectionGranted
-from grantline.common.contract.audit import AuditRecord
-from grantline.common.contract.registry import encode_message
-from grantline.common.nats.consumers import DURABLE_CONSUMERS
-from grantline.common.nats.permissions import SERVICE_USERS
-from grantline.common.nats.streams import stream_specs
+from grantline.contract import ConnectionGranted
+from grantline.contract.audit import AuditRecord
+from grantline.contract.registry import encode_message
+from grantline.runtime.nats.consumers import DURABLE_CONSUMERS
+from grantline.runtime.nats.permissions import SERVICE_USERS
+from grantline.runtime.nats.streams import stream_specs
 
 STREAMS = [spec.name for spec in stream_specs()]
 # Every runner identity's reply inbox is _INBOX.<runner id>: capturing all inboxes takes them all.

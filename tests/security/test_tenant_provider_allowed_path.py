@@ -11,29 +11,14 @@ from secured_gateway_stack import (  # noqa: F401 - fixtures
     connect,
     secured_stack,
     setup_app,
+    tenant_provider_definition,
 )
 
 PROVIDER = "acme_oauth"
 
 
 def _definition(sandbox_url: str) -> dict:
-    base = f"{sandbox_url}/p/standard"
-    return {
-        "id": PROVIDER,
-        "name": "Acme (tenant-defined)",
-        "category": "testing",
-        "auth": "oauth2",
-        "description": "The tenant's own OAuth server.",
-        "oauth": {
-            "authorize_url": f"{base}/authorize",
-            "token_url": f"{base}/token",
-            "userinfo_url": f"{base}/userinfo",
-            "issuer": base,
-            "pkce": "supported",
-            "scopes": {"default": ["profile", "read"], "available": {"profile": "Profile", "read": "Read"}},
-        },
-        "account": {"source": "userinfo", "id_path": "sub", "name_path": "email"},
-    }
+    return tenant_provider_definition(sandbox_url, PROVIDER)
 
 
 async def test_a_tenant_defined_provider_is_kept_by_the_vault_and_connects(secured_stack):

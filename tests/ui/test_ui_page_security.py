@@ -4,15 +4,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
-from ui_support import API_KEY, assert_no_secret, ui_stack
-
-
-@pytest.fixture
-async def stack(nats_url, database_url, tmp_path):
-    async with ui_stack(nats_url, database_url, tmp_path) as live:
-        await live.configure_sandbox_app()
-        yield live
+from ui_support import API_KEY, assert_no_secret
 
 
 def cookie_attributes(response: httpx.Response, name: str) -> dict[str, str]:
@@ -159,3 +151,21 @@ async def test_revoking_the_api_key_ends_the_admin_session(stack):
         async with stack.gateway.transaction() as session:
             await session.execute(update(api_keys).values(revoked_at=api_keys.c.created_at))
         assert (await client.get("/admin/connections")).headers["location"] == "/admin/sign-in"
+
+
+async def test_an_api_key_refused_by_the_form_is_never_echoed_and_nothing_is_stored(stack):
+    leaked = "not-a-sandbox-key-canary-4242"
+    async with httpx.AsyncClient(base_url=stack.url) as client:
+        await sign_in(client)
+        form = await client.get("/admin/connections/new", params={"provider": "sandbox_api_key"})
+        assert form.status_code == 200 and 'name="key_api_key"' in form.text
+        data = {"csrf_token": csrf_of(form.text), "provider": "sandbox_api_key", "owner": "user"}
+        refused = await client.post(
+            "/admin/connections/new", data={**data, "user_id": "alice", "key_api_key": leaked}
+        )
+        assert refused.status_code == 422 and "expected format" in refused.text
+        assert leaked not in refused.text
+        no_user = await client.post("/admin/connections/new", data={**data, "key_api_key": leaked})
+        assert no_user.status_code == 422 and leaked not in no_user.text
+    async with stack.api() as api:
+        assert (await api.get("/v1/connections")).json()["connections"] == []

@@ -28,8 +28,8 @@ from grantline.audit.settings import AuditSettings
 from grantline.auth_gateway.app import create_runtime as create_gateway
 from grantline.auth_gateway.bootstrap import ensure_tenant_with_key
 from grantline.auth_gateway.settings import GatewaySettings
-from grantline.common.embedded import free_port
-from grantline.common.runtime import ServiceRuntime
+from grantline.devstack.embedded import free_port
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.sandbox import SandboxState, create_sandbox_app
 from grantline.vault.app import create_runtime as create_vault
 from grantline.vault.settings import VaultSettings

@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 from vault_harness import SandboxServer, VaultHarness, running_vault, vault_settings, write_keyring
 
-from grantline.common.embedded import free_port
+from grantline.devstack.embedded import free_port
 
 
 @pytest.fixture(scope="session")

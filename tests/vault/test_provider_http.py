@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from grantline.common.embedded import free_port
+from grantline.devstack.embedded import free_port
 from grantline.providers.catalogue import load_catalogue
 from grantline.providers.token_response import TokenSet
 from grantline.vault.adapters import provider_http

@@ -9,9 +9,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from vault_harness import TENANT, VaultHarness
 
-from grantline.common.contract import vault as contract
-from grantline.common.contract.errors import ErrorReply
-from grantline.common.telemetry.tracing import configure_tracing
+from grantline.contract import vault as contract
+from grantline.contract.errors import ErrorReply
+from grantline.runtime.telemetry.span_export import recording_provider
 from grantline.sandbox import Fault
 
 CANARY = "CANARYq7z"
@@ -45,7 +45,7 @@ async def _database_values(vault: VaultHarness) -> list[bytes]:
 
 async def test_canary_token_never_leaks(vault: VaultHarness, caplog: pytest.LogCaptureFixture) -> None:
     spans = InMemorySpanExporter()
-    configure_tracing("vault-test").add_span_processor(SimpleSpanProcessor(spans))  # raw, not redacted
+    recording_provider("vault-test").add_span_processor(SimpleSpanProcessor(spans))  # raw, not redacted
     caplog.set_level(logging.DEBUG)
     vault.sandbox.state.canary = CANARY
     await vault.put_app("sandbox_rotating")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from fixtures.waiting import wait_for_async
 from vault_harness import TENANT, VaultHarness
 
-from grantline.common.contract import vault as contract
-from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.contract import vault as contract
+from grantline.contract.errors import ErrorCode, ErrorReply
 
 
 async def test_exchange_then_resolve_returns_the_sandbox_token(vault: VaultHarness) -> None:
@@ -65,13 +65,18 @@ async def test_vault_refresh_answers_each_case_and_releases_the_lease(vault: Vau
     assert isinstance(due, contract.RefreshReply) and due.refreshed
     assert due.expires_at is not None and due.expires_at > datetime.now(UTC)
 
+    # Every answer above released the lease: this replica (or any other) can refresh at once.
+    again = await refresh()
+    assert isinstance(again, contract.RefreshReply) and again.refreshed
+    assert vault.sandbox.refresh_grants("standard") == 2
+
+    # Disabling the app revokes the connections made with it: refused, and still after re-enabling.
     await vault.put_app("sandbox", enabled=False)
     disabled = await refresh()
     assert isinstance(disabled, ErrorReply) and disabled.error.code == ErrorCode.REVOKED
     await vault.put_app("sandbox", enabled=True)
-    # Every answer above released the lease: this replica (or any other) can refresh at once.
-    again = await refresh()
-    assert isinstance(again, contract.RefreshReply) and again.refreshed
+    still = await refresh()
+    assert isinstance(still, ErrorReply) and still.error.code == ErrorCode.REVOKED
     assert vault.sandbox.refresh_grants("standard") == 2
 
 
@@ -93,6 +98,25 @@ async def test_workspace_fallback_only_when_the_app_allows_it(vault: VaultHarnes
     await vault.put_app("sandbox", fallback=True)
     reply = await vault.resolve("sandbox", user="carol")
     assert isinstance(reply, contract.ResolveReply) and reply.connection_id == shared.connection_id
+
+
+async def test_a_forced_workspace_connection_serves_users_who_have_their_own(vault: VaultHarness) -> None:
+    await vault.put_app("sandbox", force_workspace_connection=True)
+    own = await vault.connect("sandbox", user="dora", subject="dora")
+    # Forced before the workspace has connected: users' own serve until it has (satisfaction, which
+    # learns of the force from the workspace connection's events, counts them the same way).
+    before = await vault.resolve("sandbox", user="dora")
+    assert isinstance(before, contract.ResolveReply) and before.connection_id == own.connection_id
+    shared = await vault.connect("sandbox", owner="workspace", subject="service-account")
+    for user in ("dora", "erin"):  # with or without their own
+        reply = await vault.resolve("sandbox", user=user)
+        assert isinstance(reply, contract.ResolveReply) and reply.connection_id == shared.connection_id
+    # Unforced again: the user's own comes first, and without fallback nobody else is served.
+    await vault.put_app("sandbox")
+    mine = await vault.resolve("sandbox", user="dora")
+    assert isinstance(mine, contract.ResolveReply) and mine.connection_id == own.connection_id
+    other = await vault.resolve("sandbox", user="erin")
+    assert isinstance(other, ErrorReply) and other.error.code == ErrorCode.NOT_CONNECTED
 
 
 async def test_fifty_concurrent_resolves_of_an_expired_token_refresh_once(vault: VaultHarness) -> None:

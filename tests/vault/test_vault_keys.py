@@ -9,8 +9,8 @@ import pytest
 from vault_harness import TENANT, VaultHarness
 
 from grantline.cli.keys_commands import rotate_master, usage
-from grantline.common.contract import vault as contract
-from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.contract import vault as contract
+from grantline.contract.errors import ErrorCode, ErrorReply
 from grantline.vault.domain import (
     DecryptionError,
     KeyInUseError,

@@ -13,10 +13,10 @@ from fixtures.waiting import wait_for_async
 from nats.js import JetStreamContext
 from vault_harness import TENANT, VaultHarness
 
-from grantline.common.contract.asyncapi import REQUEST_REPLY, TENANT_SCOPED_REQUESTS
-from grantline.common.contract.envelope import tenant_scoped
-from grantline.common.contract.runs import RunFinished
-from grantline.common.nats.consumers import VAULT_RUNS_FINISHED
+from grantline.contract.asyncapi import REQUEST_REPLY, TENANT_SCOPED_REQUESTS
+from grantline.contract.envelope import tenant_scoped
+from grantline.contract.runs import RunFinished
+from grantline.runtime.nats.consumers import VAULT_RUNS_FINISHED
 
 pytestmark = pytest.mark.fuzz
 

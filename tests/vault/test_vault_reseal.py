@@ -19,17 +19,17 @@ from vault_harness import TENANT, SandboxServer, VaultHarness, running_vault, va
 
 from grantline.cli.main import app as cli
 from grantline.cli.reseal import ResealReport, reseal_all, unbound_counts_at
-from grantline.common.contract import vault as contract
-from grantline.common.contract import vault_admin
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.db.engine import libpq_url
+from grantline.contract import vault as contract
+from grantline.contract import vault_admin
+from grantline.contract.errors import ErrorCode, ErrorReply
 from grantline.providers.token_response import TokenSet
+from grantline.runtime.db.engine import libpq_url
 from grantline.sandbox.faults import Fault
 from grantline.vault.domain import Keyring, SecretField, load_keyring_file
 from grantline.vault.service.refresh import Refresher
 from grantline.vault.service.sealing import connection_row_context, seal_tokens
 
-CONNECTIONS, APPS = "vault.connections", "vault.provider_apps"
+CONNECTIONS, APPS, PENDING = "vault.connections", "vault.provider_apps", "vault.pending_revocations"
 API_KEY = "sbx_key_" + "k" * 24
 
 
@@ -103,7 +103,7 @@ async def test_reseal_finishes_after_a_kill_and_a_second_run_changes_nothing(
     tokens = await _populate(vault)
     assert await rewrite_unbound(vault) == 5 + 2
     assert await _versions(vault) == {1}
-    assert await asyncio.to_thread(unbound_counts_at, database_url) == {CONNECTIONS: 5, APPS: 2}
+    assert await asyncio.to_thread(unbound_counts_at, database_url) == {CONNECTIONS: 5, APPS: 2, PENDING: 0}
     assert await _tokens(vault, list(tokens)) == tokens  # the vault reads the old format
     keyring = load_keyring_file(keyring_file)
 
@@ -114,17 +114,17 @@ async def test_reseal_finishes_after_a_kill_and_a_second_run_changes_nothing(
         await asyncio.to_thread(
             _reseal, database_url, keyring, batch_size=2, on_batch=kill_after_the_first_batch
         )
-    assert await asyncio.to_thread(unbound_counts_at, database_url) == {CONNECTIONS: 3, APPS: 2}
+    assert await asyncio.to_thread(unbound_counts_at, database_url) == {CONNECTIONS: 3, APPS: 2, PENDING: 0}
     assert await _versions(vault) == {1, 2}
     vault.ctx.keys.cache.clear()
     assert await _tokens(vault, list(tokens)) == tokens  # both formats at once
 
     report = await asyncio.to_thread(_reseal, database_url, keyring, batch_size=2)
-    assert report.resealed == {CONNECTIONS: 3, APPS: 2}
-    assert report.failures == [] and report.remaining == {CONNECTIONS: 0, APPS: 0}
+    assert report.resealed == {CONNECTIONS: 3, APPS: 2, PENDING: 0}
+    assert report.failures == [] and report.remaining == {CONNECTIONS: 0, APPS: 0, PENDING: 0}
     assert await _versions(vault) == {2}
     again = await asyncio.to_thread(_reseal, database_url, keyring, batch_size=2)
-    assert again.resealed == {CONNECTIONS: 0, APPS: 0} and again.failures == []
+    assert again.resealed == {CONNECTIONS: 0, APPS: 0, PENDING: 0} and again.failures == []
     assert await _tokens(vault, list(tokens)) == tokens
     # The client secret still opens: a refresh goes through.
     [(alice_connection,)] = await vault.sql("SELECT id FROM vault.connections WHERE owner = 'user:alice'")
@@ -203,7 +203,7 @@ async def test_a_write_between_the_reseals_read_and_its_write_wins(
             )
         report = await resealing
     assert report.changed_meanwhile[CONNECTIONS] == 1 and report.resealed[CONNECTIONS] == 1
-    assert report.remaining == {CONNECTIONS: 0, APPS: 0}
+    assert report.remaining == {CONNECTIONS: 0, APPS: 0, PENDING: 0}
     assert await vault.token(user="alice") == "sbx_at_written_meanwhile"
     assert await vault.token(user="bob") == bob_token
 
@@ -225,7 +225,7 @@ async def test_a_vault_that_requires_bound_seals_refuses_unbound_values_until_re
         refresh = await _refresh(strict, alice.connection_id)
         assert isinstance(refresh, ErrorReply) and refresh.error.code == ErrorCode.INTERNAL
         report = await asyncio.to_thread(_reseal, database_url, load_keyring_file(keyring_file))
-        assert report.remaining == {CONNECTIONS: 0, APPS: 0}
+        assert report.remaining == {CONNECTIONS: 0, APPS: 0, PENDING: 0}
         assert await strict.token(user="alice") == token
         refreshed = await _refresh(strict, alice.connection_id)
         assert isinstance(refreshed, contract.RefreshReply) and refreshed.refreshed, refreshed
@@ -250,7 +250,7 @@ async def test_the_cli_reports_progress_and_leaves_a_value_that_does_not_open(
 
     result = await asyncio.to_thread(runner.invoke, cli, ["keys", "reseal", *options, "--batch-size", "1"])
     assert result.exit_code == 1, result.output
-    assert f"{CONNECTIONS} {alice.connection_id}: left unbound, a value does not open (authentication)" in (
+    assert f"{CONNECTIONS} {alice.connection_id}: left as it is, a value does not open (authentication)" in (
         result.output
     )
     assert f"{CONNECTIONS}: re-sealed 1 row(s)" in result.output
@@ -270,3 +270,37 @@ async def test_the_cli_reports_progress_and_leaves_a_value_that_does_not_open(
     result = await asyncio.to_thread(runner.invoke, cli, ["keys", "reseal", *options])
     assert result.exit_code == 0, result.output
     assert "every sealed secret is bound" in result.output
+
+
+async def test_a_revocation_waiting_for_its_provider_is_resealed_and_still_reaches_it(
+    nats_url: str, database_url: str, sandbox: SandboxServer, keyring_file: Path
+) -> None:
+    """Without this, a pending revocation in the old format would be refused once bound seals are
+    required, and the grant would stay alive at the provider."""
+    from grantline.vault.service.revocation import retry_due_revocations
+
+    settings = vault_settings(nats_url, database_url, sandbox.url, keyring_file)
+    async with running_vault(settings, sandbox) as vault:
+        await vault.put_app("sandbox")
+        alice = await vault.connect("sandbox", user="alice", subject="alice")
+        outage = vault.sandbox.state.add_fault(Fault(endpoint="revoke", status=503))
+        revoked = await vault.call(
+            contract.SUBJECT_REVOKE,
+            contract.RevokeRequest(tenant_id=TENANT, connection_id=alice.connection_id, reason="admin"),
+            contract.OkReply,
+        )
+        assert isinstance(revoked, contract.OkReply), revoked
+        assert await rewrite_unbound(vault) == 3  # the app, the pending revocation, the emptied connection
+        assert (await asyncio.to_thread(unbound_counts_at, database_url))[PENDING] == 1
+        report = await asyncio.to_thread(_reseal, database_url, load_keyring_file(keyring_file))
+        assert report.resealed[PENDING] == 1 and report.failures == []
+        assert report.remaining == {CONNECTIONS: 0, APPS: 0, PENDING: 0}
+        assert outage.id is not None and vault.sandbox.state.faults.remove(outage.id)
+    strict_settings = settings.model_copy(update={"require_bound_seals": True})
+    async with running_vault(strict_settings, sandbox) as strict:
+        await strict.sql("UPDATE vault.pending_revocations SET next_attempt_at = now() RETURNING id")
+        before = len(strict.sandbox.requests_to("revoke", "standard"))
+        assert await retry_due_revocations(strict.ctx) == 1
+        told = strict.sandbox.requests_to("revoke", "standard")[before:]
+        assert len(told) == 1 and told[0].body["token"].startswith("sbx_rt_")
+        assert await strict.sql("SELECT id FROM vault.pending_revocations") == []

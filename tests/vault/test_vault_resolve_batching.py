@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from fixtures.waiting import wait_for_async
 from vault_harness import TENANT, VaultHarness
 
-from grantline.common.contract import vault as contract
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.registry import decode_event, encode_message
-from grantline.common.db.engine import libpq_url
+from grantline.contract import vault as contract
+from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.registry import decode_event, encode_message
+from grantline.runtime.db.engine import libpq_url
 from grantline.vault.adapters.audit_buffer import resolve_record_json
 from grantline.vault.adapters.resolve_reader import ResolveReader
 

@@ -11,10 +11,10 @@ from fixtures.run_grants import altered_grant, grant_claims, mint_grant
 from fixtures.waiting import wait_for_async
 from vault_harness import TENANT, VaultHarness
 
-from grantline.common.contract import ErrorCode, ErrorReply, RunFinished, encode_message
-from grantline.common.contract.audit import AuditRecord
-from grantline.common.contract.vault import ResolveReply
-from grantline.common.run_grants import new_signing_key
+from grantline.contract import ErrorCode, ErrorReply, RunFinished, encode_message
+from grantline.contract.audit import AuditRecord
+from grantline.contract.vault import ResolveReply
+from grantline.runtime.run_grants import new_signing_key
 
 GITHUB, SLACK = "sandbox_github", "sandbox_slack"
 

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from grantline.vault.domain import DataKey, SealContext, SecretField, open_sealed
+from grantline.vault.domain.data_key_versions import TenantDataKeys
 from grantline.vault.domain.envelope import encode_aad_parts
 
 
@@ -39,10 +40,12 @@ async def rewrite_unbound(vault: Any) -> int:
     Returns how many rows were rewritten. Only for setting up migration tests.
     """
     rewritten = 0
-    keys: dict[str, DataKey] = {}
-    tables = [
+    keys: dict[str, TenantDataKeys] = {}
+    tables: list[tuple[str, dict[str, SecretField | None], str]] = [
         ("connections", CONNECTION_COLUMNS, "owner, provider"),
         ("provider_apps", APP_COLUMNS, "provider"),
+        # A revocation still to make holds its connection's token, sealed as that connection had it.
+        ("pending_revocations", {"sealed_token": None}, "connection_id, owner, provider, field"),
     ]
     for table, columns, binding in tables:
         rows = await vault.sql(f"SELECT id, tenant_id, {binding}, {', '.join(columns)} FROM vault.{table}")
@@ -61,12 +64,21 @@ async def rewrite_unbound(vault: Any) -> int:
                     context = SealContext.for_connection(
                         row.tenant_id, row.id, owner=row.owner, provider=row.provider, field=field
                     )
+                elif table == "pending_revocations":
+                    context = SealContext.for_connection(
+                        row.tenant_id,
+                        row.connection_id,
+                        owner=row.owner,
+                        provider=row.provider,
+                        field=SecretField(row.field),
+                    )
                 else:
+                    assert field is not None
                     context = SealContext.for_provider_app(
                         row.tenant_id, row.id, provider=row.provider, field=field
                     )
                 plaintext = open_sealed(key, context=context, sealed=bytes(sealed), accept_unbound=True)
-                values[column] = seal_unbound(key, context, plaintext)
+                values[column] = seal_unbound(key.sealing_key(), context, plaintext)
             assignments = ", ".join(f"{column} = :{column}" for column in columns)
             await vault.sql(f"UPDATE vault.{table} SET {assignments} WHERE id = :id", id=row.id, **values)
             rewritten += 1

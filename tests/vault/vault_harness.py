@@ -22,14 +22,14 @@ import uvicorn
 from fixtures.run_grants import mint_grant
 from pydantic import BaseModel, SecretStr
 
-from grantline.common.contract import vault, vault_admin
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.contract.envelope import tenant_scoped
-from grantline.common.contract.errors import ErrorReply
-from grantline.common.contract.registry import decode_event
-from grantline.common.nats.secret_wire import request_with_secrets
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract import vault, vault_admin
+from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.contract.envelope import tenant_scoped
+from grantline.contract.errors import ErrorReply
+from grantline.contract.registry import decode_event
 from grantline.providers.authorize import build_authorize_url, code_challenge_s256, new_code_verifier
+from grantline.runtime.nats.secret_wire import request_with_secrets
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.sandbox import SandboxState, create_sandbox_app
 from grantline.vault.app import create_runtime
 from grantline.vault.settings import VaultSettings
@@ -111,6 +111,7 @@ PROFILE_OF = {
     "sandbox": "standard",
     "sandbox_google": "google",
     "sandbox_rotating": "rotating",
+    "sandbox_rotating_grace": "rotating_grace",
     "sandbox_slack": "slack",
     "sandbox_github": "github",
     "sandbox_pkce": "pkce",

@@ -7,6 +7,8 @@ from datetime import datetime
 import typer
 from pydantic import ValidationError
 
+from grantline.cli.api_client import DataDirOption
+
 app = typer.Typer(help="The audit ledger: verify, export, prune.", no_args_is_help=True)
 
 
@@ -97,3 +99,23 @@ def retention(
 
     asyncio.run(set_retention(_settings(), tenant, days))
     typer.echo(f"{tenant}: retention {'default' if days is None else f'{days} days'}")
+
+
+@app.command()
+def tail(
+    count: int = typer.Option(0, "--count", min=0, help="stop after this many records (0: no limit)"),
+    follow: bool = typer.Option(False, "--follow", help="keep waiting for new records until Ctrl-C"),
+    user: str = typer.Option(None, "--user", help="show only this user's records"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON record a line"),
+    nats_url: str = typer.Option(None, envvar="GRANTLINE_NATS_URL", help="default: dev.json's"),
+    data_dir: str = DataDirOption,
+) -> None:
+    """Follow the AUDIT stream as the `audit-reader` NATS user (GRANTLINE_NATS_USER/PASSWORD/INBOX_PREFIX,
+    else the dev stack's), through its consumer `audit-export`: a record shown is acknowledged there,
+    so the next tail goes on where this one stopped."""
+    from grantline.cli.audit_tail import AuditReader, reader_from_environment
+
+    reader: AuditReader = reader_from_environment(nats_url, data_dir)
+    shown = asyncio.run(reader.tail(count=count, follow=follow, user=user, as_json=as_json, echo=typer.echo))
+    if not as_json:
+        typer.echo(f"({shown} record{'s' if shown != 1 else ''})", err=True)

@@ -8,6 +8,10 @@ runs each service as its own process (as in Kubernetes), waits until all are rea
 With ``--tls`` the embedded NATS speaks only TLS, with a CA generated under the data directory; with
 ``--mutual-tls`` every client must also present a certificate of that CA. Services get the CA (and the
 client certificate) through ``GRANTLINE_NATS_TLS_*``; ``dev.json`` says where the files are.
+
+This process (the supervisor) lives as long as the stack, so it imports no service and none of the
+service runtime: the steps that need them run once each in a child process (dev_setup.py), and
+``grantline dev`` execs a fresh interpreter for it (main.py) instead of keeping the whole CLI loaded.
 """
 
 import contextlib
@@ -23,20 +27,16 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from grantline.cli.dev_credentials import (
-    callout_issuer,
-    dev_runner_credentials,
-    master_keyring,
-    run_grant_key_environment,
-    runner_auth_environment,
-    ui_session_secret,
-)
+from grantline.cli.dev_credentials import master_keyring, ui_session_secret
+from grantline.cli.dev_sandbox import ensure_sandbox_app
+from grantline.cli.dev_setup import EXPLAINED_FAILURE
+from grantline.cli.dev_start_up import StartUpFailure, check_data_dir, explain, record_traceback
 from grantline.cli.services import ROLES
 
 if TYPE_CHECKING:
-    from grantline.common.tls_certificates import TlsFiles
+    from grantline.devstack.tls_certificates import TlsFiles
 
 READY_TIMEOUT_SECONDS = 90.0
 # "server": clients verify the embedded NATS's certificate; "mutual": NATS verifies theirs too.
@@ -67,32 +67,56 @@ class DevStack:
     environ: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     stoppers: list[object] = field(default_factory=list)
-    info: dict[str, object] = field(default_factory=dict)
-    # NATS user -> password, when the embedded NATS runs with deploy/nats/permissions.yaml.
-    nats_passwords: dict[str, str] = field(default_factory=dict)
     nats_tls: NatsTlsMode | None = None
-    tls_files: "TlsFiles | None" = None
+    # What dev_setup's `prepare` step made: NATS's auth config, TLS files, each process's environment.
+    prepared: dict[str, Any] = field(default_factory=dict)
+    # What the stack is doing, for the sentence that explains a start-up failure.
+    stage: str = "starting"
 
     def log_path(self, name: str) -> Path:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         return logs / f"{name}.log"
 
+    def run_step(self, step: str, request: dict[str, Any]) -> dict[str, Any]:
+        """One of dev_setup's steps in a child process (the supervisor keeps none of their imports)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "grantline.cli.dev_setup", step],
+            input=json.dumps(request),
+            env=self.environ,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        log = self.log_path("dev")
+        if done.stderr.strip():  # what the step said (warnings, a traceback) is kept in the dev log
+            with log.open("a") as file:
+                file.write(f"{step} ({self.stage}), exit {done.returncode}:\n{done.stderr}\n")
+        if done.returncode == 0:
+            return dict(json.loads(done.stdout))
+        if done.returncode == EXPLAINED_FAILURE:
+            raise StartUpFailure(done.stderr.strip().splitlines()[-1])
+        last = (done.stderr.strip().splitlines() or ["exit status " + str(done.returncode)])[-1]
+        # The last line of a traceback names the exception; its message may quote a URL: type only.
+        raise StartUpFailure(f"{self.stage} failed ({last.split(':', 1)[0]}); details in {log}")
+
     # -- infrastructure -----------------------------------------------------------------------------
 
     def start_infrastructure(self) -> tuple[str, str]:
-        from grantline.common.embedded import EmbeddedNats, EmbeddedPostgres
+        from grantline.devstack.embedded import EmbeddedNats, EmbeddedPostgres
 
         nats_url = self.environ.get("GRANTLINE_NATS_URL")
+        self.prepared = self.run_step(
+            "prepare",
+            {"data_dir": str(self.data_dir), "embedded_nats": not nats_url, "nats_tls": self.nats_tls},
+        )
         if not nats_url:
-            auth = self._nats_auth_config()
-            log_file = self.log_path("nats-server")
-            tls = self._nats_tls_files()
+            auth = self.prepared["auth_config"]
             nats = EmbeddedNats(
                 self.data_dir / "nats",
-                config_file=auth,
-                log_file=log_file,
-                tls=tls,
+                config_file=Path(auth) if auth else None,
+                log_file=self.log_path("nats-server"),
+                tls=self._tls_files(),
                 verify_clients=self.nats_tls == "mutual",
             )
             nats.start()
@@ -106,49 +130,26 @@ class DevStack:
             postgres = EmbeddedPostgres(self.data_dir / "postgres")
             postgres.start()
             self.stoppers.append(postgres)
-            postgres.create_database("grantline")
-            database_url = postgres.url.rsplit("/", 1)[0] + "/grantline"
-            print(f"  embedded Postgres  {database_url}", flush=True)
+            database_url = postgres.url  # its `postgres` database: `finish` creates `grantline`
         return nats_url, database_url
 
-    def _nats_auth_config(self) -> Path:
-        # Embedded NATS runs with the same users and permissions as production (DESIGN section 5);
-        # random passwords are generated once and kept beside the data (0600).
-        from grantline.common.nats.permissions import (
-            load_or_create_passwords,
-            load_permissions,
-            render_authorization,
-        )
-
-        permissions = load_permissions()
-        self.nats_passwords = load_or_create_passwords(self.data_dir / "nats-users.json", permissions)
-        config = self.data_dir / "nats-auth.conf"
-        issuer = callout_issuer(self.data_dir)
-        config.write_text(render_authorization(permissions, self.nats_passwords, callout_issuer=issuer))
-        os.chmod(config, 0o600)
-        return config
-
-    # -- TLS on the embedded NATS (grantline dev --tls / --mutual-tls) --------------------------------
-
-    def _nats_tls_files(self) -> "TlsFiles | None":
-        """The generated CA and certificates (kept across runs under the data directory), if TLS is on."""
-        if self.nats_tls is None:
+    def _tls_files(self) -> "TlsFiles | None":
+        files = self.prepared.get("tls_files")
+        if not files:
             return None
-        from grantline.common.tls_certificates import ensure_local_certificates
+        from grantline.devstack.tls_certificates import TlsFiles
 
-        self.tls_files = ensure_local_certificates(
-            self.data_dir / "nats-tls", client=self.nats_tls == "mutual"
-        )
-        return self.tls_files
+        return TlsFiles(**{key: Path(value) for key, value in files.items()})
 
     def nats_tls_environment(self) -> dict[str, str]:
         """The GRANTLINE_NATS_TLS_* variables every service and the runner connect with."""
-        if self.tls_files is None:
+        files = self.prepared.get("tls_files")
+        if not files:
             return {}
-        env = {"GRANTLINE_NATS_TLS_CA_FILE": str(self.tls_files.ca_file)}
+        env = {"GRANTLINE_NATS_TLS_CA_FILE": files["ca_file"]}
         if self.nats_tls == "mutual":
-            env["GRANTLINE_NATS_TLS_CERT_FILE"] = str(self.tls_files.client_cert_file)
-            env["GRANTLINE_NATS_TLS_KEY_FILE"] = str(self.tls_files.client_key_file)
+            env["GRANTLINE_NATS_TLS_CERT_FILE"] = files["client_cert_file"]
+            env["GRANTLINE_NATS_TLS_KEY_FILE"] = files["client_key_file"]
         return env
 
     def nats_tls_info(self) -> dict[str, object]:
@@ -159,37 +160,24 @@ class DevStack:
         names = {"CA_FILE": "ca_file", "CERT_FILE": "cert_file", "KEY_FILE": "key_file"}
         return {"nats_tls": {names[k.removeprefix("GRANTLINE_NATS_TLS_")]: v for k, v in env.items()}}
 
-    def nats_client(self, user: str) -> dict[str, str]:
-        """The GRANTLINE_NATS_* variables for ``user`` (none when NATS runs without auth)."""
-        if not self.nats_passwords:
-            return {}
-        from grantline.common.nats.permissions import client_environment, load_permissions
+    def environment_of(self, name: str) -> dict[str, str]:
+        """The NATS identity (and keys) of process ``name``, as `prepare` made them."""
+        return dict(self.prepared["environments"].get(name, {}))
 
-        return client_environment(load_permissions(), user, self.nats_passwords[user])
-
-    def migrate(self, nats_url: str, database_url: str) -> None:
-        """``grantline migrate``: the schemas, then the streams and consumers as the operator."""
-        import asyncio
-
-        from pydantic import SecretStr
-
-        from grantline.cli.migrate import MigrateSettings, declare_nats, migrate_all
-
-        migrate_all(database_url)
-        # Only this step holds the operator's credentials; the services get their own users.
-        operator = self.nats_client("operator")
-        tls = {
-            key.removeprefix("GRANTLINE_").lower(): value
-            for key, value in self.nats_tls_environment().items()
-        }
-        common: dict[str, object] = {"nats_url": nats_url, "environment": "development", **tls}
-        if operator:
-            common.update(
-                nats_user=operator["GRANTLINE_NATS_USER"],
-                nats_password=SecretStr(operator["GRANTLINE_NATS_PASSWORD"]),
-                nats_inbox_prefix=operator["GRANTLINE_NATS_INBOX_PREFIX"],
-            )
-        asyncio.run(declare_nats(MigrateSettings(**common)))  # type: ignore[arg-type]
+    def finish_setup(self, nats_url: str, database_url: str, api_key: str) -> dict[str, Any]:
+        """Database, migrations and streams, the dev tenant and its runner (dev_setup's `finish`)."""
+        return self.run_step(
+            "finish",
+            {
+                "data_dir": str(self.data_dir),
+                "nats_url": nats_url,
+                "database_url": database_url,
+                "embedded_postgres": "GRANTLINE_DATABASE_URL" not in self.environ,
+                "operator": self.environment_of("operator"),
+                "nats_tls_env": self.nats_tls_environment(),
+                "api_key": api_key,
+            },
+        )
 
     # -- processes ----------------------------------------------------------------------------------
 
@@ -269,12 +257,23 @@ def _dev_api_key(data_dir: Path, environ: dict[str, str]) -> str:
 def run_dev(
     *, data_dir: str, api_port: int, environ: dict[str, str], nats_tls: NatsTlsMode | None = None
 ) -> int:
-    """Run the whole stack until interrupted; returns the exit code."""
+    """Run the whole stack until interrupted; returns the exit code.
+
+    A start-up failure ends in one sentence on stderr (the traceback in logs/dev.log) and exit code 1
+    (2 for a taken port or an unusable data directory, found before anything starts).
+    """
     started = time.monotonic()
     root = Path(data_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
     if not port_is_free(api_port):
-        print(f"port {api_port} is taken; pass --port", file=sys.stderr)
+        print(
+            f"error: port {api_port} is taken by another program; stop it or choose another with --port",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        check_data_dir(root)
+    except StartUpFailure as failure:
+        print(f"error: {failure}", file=sys.stderr)
         return 2
     stack = DevStack(root, api_port, environ, nats_tls=nats_tls)
     stop_requested = threading.Event()
@@ -282,78 +281,7 @@ def run_dev(
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
     print("Starting Grantline (development)", flush=True)
     try:
-        nats_url, database_url = stack.start_infrastructure()
-        from grantline.cli.migrate import NatsDeclarationFailed
-
-        try:
-            stack.migrate(nats_url, database_url)
-        except NatsDeclarationFailed as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        api_key = _dev_api_key(root, environ)
-        sandbox_port = free_port()
-        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        api_url = f"http://127.0.0.1:{api_port}"
-        tenant_id = _ensure_dev_tenant(database_url, api_key)
-        base_env = {
-            **environ,
-            "GRANTLINE_NATS_URL": nats_url,
-            "GRANTLINE_DATABASE_URL": database_url,
-            "GRANTLINE_ENVIRONMENT": "development",
-            "GRANTLINE_ALLOW_PRIVATE_PROVIDER_URLS": "true",
-            "GRANTLINE_SANDBOX_URL": sandbox_url,
-            "GRANTLINE_PUBLIC_URL": api_url,
-            "GRANTLINE_LOG_FORMAT": environ.get("GRANTLINE_LOG_FORMAT", "json"),
-            "GRANTLINE_MASTER_KEYRING_FILE": str(master_keyring(root)),
-            "GRANTLINE_UI_SESSION_SECRET": ui_session_secret(root),
-            **stack.nats_tls_environment(),
-        }
-        health: dict[str, str] = {}
-        stack.spawn("sandbox", ["sandbox", "--port", str(sandbox_port)], base_env)
-        health["sandbox"] = f"{sandbox_url}/_sandbox/health"
-        grant_keys = run_grant_key_environment(root)
-        for name in ROLES:
-            port = api_port if name == "auth-gateway" else free_port()
-            env = {**base_env, "GRANTLINE_HTTP_PORT": str(port), "GRANTLINE_SERVICE_NAME": name}
-            env.update(grant_keys.get(name, {}))
-            env.update(stack.nats_client(name))
-            if name == "runner-auth":
-                env.update(runner_auth_environment(stack.data_dir, stack.nats_passwords))
-            stack.spawn(name, ["run", name], env)
-            health[name] = f"http://127.0.0.1:{port}/readyz"
-        problems = stack.wait_ready(health)
-        if problems:
-            for problem in problems:
-                print(f"error: {problem}", file=sys.stderr)
-            return 1
-        info = {
-            "api_url": api_url,
-            "api_key": api_key,
-            "tenant_id": tenant_id,
-            "nats_url": nats_url,
-            "database_url": database_url,
-            "sandbox_url": sandbox_url,
-            "services": health,
-            "logs": str(root / "logs"),
-            **stack.nats_tls_info(),
-        }
-        if stack.nats_passwords:
-            # What an app runner needs to connect (DESIGN section 7): a runner identity of the dev tenant.
-            info.update(dev_runner_credentials(root, database_url, tenant_id))
-        dev_json = root / "dev.json"
-        dev_json.write_text(json.dumps(info, indent=2) + "\n")
-        os.chmod(dev_json, 0o600)
-        print(f"\nGrantline is ready in {time.monotonic() - started:.1f}s", flush=True)
-        print(f"  API          {api_url}  (docs: {api_url}/docs)")
-        # The local dev tenant's key, shown to the developer who just started the stack on their own machine
-        # (it is in dev.json too): the terminal is its intended destination, not a log.
-        print(f"  API key      {api_key}")  # nosemgrep: secret-named-value-in-output
-        print(f"  tenant       {tenant_id}")
-        print(f"  NATS         {nats_url}")
-        print(f"  Postgres     {database_url}")
-        print(f"  sandbox      {sandbox_url}")
-        print(f"  written to   {dev_json}; logs in {root / 'logs'}")
-        print("Press Ctrl-C to stop.", flush=True)
+        _start(stack, started)
         while not stop_requested.wait(0.5):
             for name, process in stack.processes.items():
                 if process.poll() is not None:
@@ -363,16 +291,119 @@ def run_dev(
                     )
                     return 1
         return 0
+    except Exception as error:
+        log = record_traceback(root, stack.stage)
+        print(f"error: {explain(error, stack.stage, log)}", file=sys.stderr)
+        return 1
     finally:
         _say("Stopping Grantline...")
         stack.stop()
         _say("Stopped.")
 
 
-def _ensure_dev_tenant(database_url: str, api_key: str) -> str:
-    """Create the ``dev`` tenant and its API key (through the gateway's bootstrap, once it exists)."""
-    try:
-        from grantline.auth_gateway.bootstrap import ensure_tenant_with_key
-    except ImportError:
-        return "dev"
-    return str(ensure_tenant_with_key(database_url, name="dev", api_key=api_key))
+def _start(stack: DevStack, started: float) -> None:
+    """Everything up to "ready": infrastructure, migrations, tenant, processes, dev.json."""
+    root, api_port, environ = stack.data_dir, stack.api_port, stack.environ
+    stack.stage = "starting the embedded NATS and Postgres"
+    nats_url, database_url = stack.start_infrastructure()
+    stack.stage = "migrating the database, declaring the streams and creating the dev tenant"
+    api_key = _dev_api_key(root, environ)
+    finished = stack.finish_setup(nats_url, database_url, api_key)
+    database_url, tenant_id = str(finished["database_url"]), str(finished["tenant_id"])
+    sandbox_port = free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    api_url = f"http://127.0.0.1:{api_port}"
+    base_env = {
+        **environ,
+        "GRANTLINE_NATS_URL": nats_url,
+        "GRANTLINE_DATABASE_URL": database_url,
+        "GRANTLINE_ENVIRONMENT": "development",
+        "GRANTLINE_ALLOW_PRIVATE_PROVIDER_URLS": "true",
+        "GRANTLINE_SANDBOX_URL": sandbox_url,
+        "GRANTLINE_PUBLIC_URL": api_url,
+        "GRANTLINE_LOG_FORMAT": environ.get("GRANTLINE_LOG_FORMAT", "json"),
+        "GRANTLINE_MASTER_KEYRING_FILE": str(master_keyring(root)),
+        "GRANTLINE_UI_SESSION_SECRET": ui_session_secret(root),
+        **stack.nats_tls_environment(),
+    }
+    stack.stage = "starting the services"
+    health: dict[str, str] = {}
+    proxy_url = ""
+    stack.spawn("sandbox", ["sandbox", "--port", str(sandbox_port)], base_env)
+    health["sandbox"] = f"{sandbox_url}/_sandbox/health"
+    for name in ROLES:
+        if name == "runner-auth" and not stack.prepared["auth_config"]:
+            # A NATS server of the developer's own has no auth callout for runner-auth to answer:
+            # runners use that server's own credentials (docs/nats-security.md sets the callout up).
+            print("  runner-auth  not started: the NATS server is yours, without Grantline's auth callout")
+            continue
+        port = api_port if name == "auth-gateway" else free_port()
+        env = {**base_env, "GRANTLINE_HTTP_PORT": str(port), "GRANTLINE_SERVICE_NAME": name}
+        env.update(stack.environment_of(name))
+        stack.spawn(name, ["run", name], env)
+        health[name] = f"http://127.0.0.1:{port}/readyz"
+        if name == "proxy":
+            proxy_url = f"http://127.0.0.1:{port}"
+    problems = stack.wait_ready(health)
+    if problems:
+        raise StartUpFailure("; ".join(problems))
+    stack.stage = "setting up the sandbox provider app"
+    sandbox_app = ensure_sandbox_app(root, api_url, api_key, sandbox_url)
+    info = {
+        "api_url": api_url,
+        "api_key": api_key,
+        "tenant_id": tenant_id,
+        "nats_url": nats_url,
+        "database_url": database_url,
+        "sandbox_url": sandbox_url,
+        "sandbox_app": sandbox_app,
+        # A sandbox MCP server to add by URL (POST /v1/mcp-servers); any name under /mcp/ works.
+        "sandbox_mcp_server_url": f"{sandbox_url}/mcp/demo/mcp",
+        "proxy_url": proxy_url,
+        "services": health,
+        "logs": str(root / "logs"),
+        **stack.nats_tls_info(),
+    }
+    # What an app runner needs to connect (DESIGN section 7): a runner identity of the dev tenant.
+    info.update(finished["runner"])
+    stack.stage = "writing dev.json"
+    dev_json = root / "dev.json"
+    dev_json.write_text(json.dumps(info, indent=2) + "\n")
+    os.chmod(dev_json, 0o600)
+    print(f"\nGrantline is ready in {time.monotonic() - started:.1f}s", flush=True)
+    print(f"  API          {api_url}  (docs: {api_url}/docs)")
+    # The local dev tenant's key, shown to the developer who just started the stack on their own machine
+    # (it is in dev.json too): the terminal is its intended destination, not a log.
+    print(f"  API key      {api_key}")  # nosemgrep: secret-named-value-in-output
+    print(f"  tenant       {tenant_id}")
+    print(f"  NATS         {nats_url}")
+    print(f"  Postgres     {database_url}")
+    print(f"  sandbox      {sandbox_url}  (provider app ready: {sandbox_app['provider']})")
+    print(f"  MCP server   {sandbox_url}/mcp/demo/mcp  (add it: POST /v1/mcp-servers, see docs/mcp.md)")
+    print(f"  proxy        {proxy_url}  (tools call providers with a run grant, see docs/proxy.md)")
+    print(f"  written to   {dev_json}; logs in {root / 'logs'}")
+    print("Connect a user:  grantline dev connect USER sandbox")
+    print("Press Ctrl-C to stop.", flush=True)
+    stack.stage = "running"
+
+
+def main() -> None:
+    """``python -m grantline.cli.dev``: what ``grantline dev`` execs (arguments as that command's)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="grantline dev")
+    parser.add_argument("--data-dir", default=".grantline")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--nats-tls", choices=["server", "mutual"], default=None)
+    arguments = parser.parse_args()
+    code = run_dev(
+        data_dir=arguments.data_dir,
+        api_port=arguments.port,
+        environ=dict(os.environ),
+        nats_tls=arguments.nats_tls,
+    )
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -42,8 +42,9 @@ def ui_session_secret(root: Path) -> str:
 
 
 def run_grant_key_environment(root: Path) -> dict[str, dict[str, str]]:
-    """Run grant keys for development: satisfaction gets the private set, the vault the public one."""
-    from grantline.common.run_grants import new_signing_key, public_key_set
+    """Run grant keys for development: satisfaction gets the private set, the vault and the proxy the
+    public one."""
+    from grantline.runtime.run_grants import new_signing_key, public_key_set
 
     private = root / "run-grant-signing-keys.json"
     public = root / "run-grant-verification-keys.json"
@@ -53,6 +54,7 @@ def run_grant_key_environment(root: Path) -> dict[str, dict[str, str]]:
     return {
         "satisfaction": {"GRANTLINE_RUN_GRANT_SIGNING_KEYS_FILE": str(private)},
         "vault": {"GRANTLINE_RUN_GRANT_VERIFICATION_KEYS_FILE": str(public)},
+        "proxy": {"GRANTLINE_RUN_GRANT_VERIFICATION_KEYS_FILE": str(public)},
     }
 
 
@@ -74,7 +76,7 @@ def runner_auth_environment(root: Path, nats_passwords: dict[str, str]) -> dict[
     """runner-auth's issuer seed file and its system-account (kick) password, when NATS has auth."""
     if not nats_passwords:
         return {}
-    from grantline.common.nats.permissions import KICK_USER
+    from grantline.runtime.nats.permissions import KICK_USER
 
     return {
         "GRANTLINE_RUNNER_AUTH_ISSUER_SEED_FILE": str(root / ISSUER_SEED_FILE),
@@ -102,10 +104,10 @@ def dev_runner_credentials(root: Path, database_url: str, tenant_id: str) -> dic
 
 
 async def _ensure_dev_runner(database_url: str, tenant_id: str, stored: dict[str, str]) -> dict[str, str]:
-    from grantline.common.contract.runner_identities import runner_inbox_prefix
-    from grantline.common.db.engine import create_engine, session_factory, transaction
+    from grantline.contract.runner_identities import runner_inbox_prefix
     from grantline.runner_auth.adapters.runner_repository import get_runner
     from grantline.runner_auth.service.runners import create_runner
+    from grantline.runtime.db.engine import create_engine, session_factory, transaction
 
     engine = create_engine(database_url, pool_size=1, application_name="grantline-dev")
     try:

@@ -1,5 +1,6 @@
-"""``grantline keys``: master keyring status, online rotation (re-wrap of data keys), removal, and
-the online re-seal of secrets into the format bound to owner and provider (see reseal.py)."""
+"""``grantline keys``: master keyring status, online rotation (re-wrap of data keys), removal; tenants'
+data key versions (rotation, minimum decryption version); and the online re-seal of secrets into the
+bound format under the newest data key version (see reseal.py, data_key_rows.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ from pathlib import Path
 import psycopg
 import typer
 
+from grantline.cli.data_key_rows import (
+    MinimumRefused,
+    rotate_data_keys,
+    set_min_decryption_version,
+    version_usage,
+)
 from grantline.cli.reseal import ResealReport, reseal_all, unbound_counts_at
-from grantline.common.db.engine import libpq_url
+from grantline.runtime.db.engine import libpq_url
 from grantline.vault.domain import (
     Keyring,
     KeyringError,
@@ -20,6 +27,7 @@ from grantline.vault.domain import (
     remove_retired_key,
     rewrap_data_key,
 )
+from grantline.vault.domain.data_key_versions import DEFAULT_MAX_ENCRYPTIONS
 
 app = typer.Typer(
     help="Master keyring of the vault: status, rotation, removal of retired keys, re-sealing.",
@@ -28,6 +36,12 @@ app = typer.Typer(
 
 KEYRING_FILE = typer.Option(..., envvar="GRANTLINE_MASTER_KEYRING_FILE", help="the keyring JSON file")
 DATABASE_URL = typer.Option(..., envvar="GRANTLINE_DATABASE_URL", help="Postgres URL")
+MAX_ENCRYPTIONS = typer.Option(
+    DEFAULT_MAX_ENCRYPTIONS,
+    envvar="GRANTLINE_DATA_KEY_MAX_ENCRYPTIONS",
+    min=16,
+    help="values sealed per data key version before the next is created (the vault's setting)",
+)
 
 
 def write_keyring_file(path: Path, keyring: Keyring) -> None:
@@ -66,7 +80,7 @@ def rewrap_all(database_url: str, keyring: Keyring, *, batch_size: int = 100) ->
             with conn.transaction():
                 rows = conn.execute(
                     "SELECT tenant_id, data_key_id, master_key_id, wrapped FROM vault.data_keys "
-                    "WHERE master_key_id <> %s ORDER BY tenant_id LIMIT %s FOR UPDATE SKIP LOCKED",
+                    "WHERE master_key_id <> %s ORDER BY tenant_id, version LIMIT %s FOR UPDATE SKIP LOCKED",
                     (keyring.active_key_id, batch_size),
                 ).fetchall()
                 for tenant_id, data_key_id, master_key_id, wrapped in rows:
@@ -75,8 +89,8 @@ def rewrap_all(database_url: str, keyring: Keyring, *, batch_size: int = 100) ->
                     )
                     conn.execute(
                         "UPDATE vault.data_keys SET master_key_id = %s, wrapped = %s, updated_at = now() "
-                        "WHERE tenant_id = %s",
-                        (new.master_key_id, new.ciphertext, tenant_id),
+                        "WHERE tenant_id = %s AND data_key_id = %s",
+                        (new.master_key_id, new.ciphertext, tenant_id, data_key_id),
                     )
             moved += len(rows)
             if len(rows) < batch_size:
@@ -138,23 +152,87 @@ def reseal_command(
     keyring_file: Path = KEYRING_FILE,
     database_url: str = DATABASE_URL,
     batch_size: int = typer.Option(100, min=1, help="rows per committed batch"),
+    max_encryptions: int = MAX_ENCRYPTIONS,
 ) -> None:
-    """Seal every secret again in the format bound to owner and provider (online, resumable)."""
+    """Seal every secret again in the bound format under its tenant's newest data key version
+    (online, resumable)."""
 
     def progress(table: str, report: ResealReport) -> None:
         typer.echo(f"{table}: {report.resealed[table]} row(s) re-sealed so far")
 
     report = reseal_all(
-        database_url, load_keyring_file(keyring_file), batch_size=batch_size, on_batch=progress
+        database_url,
+        load_keyring_file(keyring_file),
+        batch_size=batch_size,
+        on_batch=progress,
+        max_encryptions=max_encryptions,
     )
     for table, count in report.resealed.items():
         typer.echo(
             f"{table}: re-sealed {count} row(s); {report.changed_meanwhile[table]} written by the vault "
-            f"meanwhile; {report.remaining.get(table, 0)} still unbound"
+            f"meanwhile; {report.remaining.get(table, 0)} still unbound or under an older version"
         )
     for table, row_id, reason in report.failures:
-        typer.echo(f"{table} {row_id}: left unbound, a value does not open ({reason})", err=True)
+        typer.echo(f"{table} {row_id}: left as it is, a value does not open ({reason})", err=True)
     if report.failures or any(report.remaining.values()):
-        typer.echo("unbound values remain: run `grantline keys reseal` again, or see the errors", err=True)
+        typer.echo("values remain to re-seal: run `grantline keys reseal` again, or see the errors", err=True)
         raise typer.Exit(1)
-    typer.echo("every sealed secret is bound: GRANTLINE_REQUIRE_BOUND_SEALS=true can be set")
+    typer.echo(
+        "every sealed secret is bound and under its tenant's newest data key: "
+        "GRANTLINE_REQUIRE_BOUND_SEALS=true can be set, and older versions retired"
+    )
+
+
+@app.command("rotate-data-key")
+def rotate_data_key_command(
+    tenant: list[str] = typer.Option(None, "--tenant", help="a tenant to rotate (repeatable)"),
+    all_tenants: bool = typer.Option(False, "--all", help="rotate every tenant that has a data key"),
+    keyring_file: Path = KEYRING_FILE,
+    database_url: str = DATABASE_URL,
+) -> None:
+    """Add a new data key version for a tenant (or all): new secrets are sealed with it at once;
+    older versions keep opening what they sealed until `grantline keys reseal` moves it."""
+    if bool(tenant) == all_tenants:
+        typer.echo("give --tenant T (one or more) or --all", err=True)
+        raise typer.Exit(2)
+    rotated = rotate_data_keys(database_url, load_keyring_file(keyring_file), None if all_tenants else tenant)
+    for tenant_id, version in sorted(rotated.items()):
+        typer.echo(f"{tenant_id}: data key version {version} now seals")
+    typer.echo(f"rotated {len(rotated)} tenant(s)")
+
+
+@app.command("data-keys")
+def data_keys_command(
+    tenant: str | None = typer.Option(None, "--tenant", help="only this tenant"),
+    database_url: str = DATABASE_URL,
+) -> None:
+    """Each tenant's data key versions: encryptions counted, sealed values still under each, retired ones."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        usage = version_usage(conn, tenant)
+    for u in usage:
+        state = " (retired: below the minimum decryption version)" if u.retired else ""
+        typer.echo(
+            f"{u.tenant_id} v{u.version} {u.data_key_id}: {u.encryptions} encryption(s), "
+            f"{u.sealed_values} sealed value(s){state}"
+        )
+
+
+@app.command("set-min-decryption-version")
+def set_min_decryption_version_command(
+    tenant: str = typer.Option(..., "--tenant", help="the tenant"),
+    version: int = typer.Argument(..., help="the lowest data key version that may still decrypt"),
+    force: bool = typer.Option(False, "--force", help="even if values are still sealed below it"),
+    database_url: str = DATABASE_URL,
+) -> None:
+    """Retire a tenant's data key versions below VERSION: what they sealed no longer opens.
+
+    Refused while values are still sealed under a lower version (run `grantline keys reseal`
+    first), unless --force: those values are then refused with an error naming the versions.
+    """
+    try:
+        stranded = set_min_decryption_version(database_url, tenant, version, force=force)
+    except MinimumRefused as refused:
+        typer.echo(str(refused), err=True)
+        raise typer.Exit(1) from None
+    note = f"; {stranded} sealed value(s) below it no longer open" if stranded else ""
+    typer.echo(f"{tenant}: minimum decryption version is now {version}{note}")

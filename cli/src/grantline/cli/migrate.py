@@ -12,11 +12,11 @@ import nats.errors
 from pydantic import Field
 
 from grantline.cli.services import ROLES
-from grantline.common.db.migrations import upgrade
-from grantline.common.nats.connection import connect_nats
-from grantline.common.nats.consumers import durable_consumers
-from grantline.common.nats.declaration import DeclarationError, declare_jetstream
-from grantline.common.settings import ServiceSettings
+from grantline.runtime.db.migrations import upgrade
+from grantline.runtime.nats.connection import connect_nats
+from grantline.runtime.nats.consumers import durable_consumers
+from grantline.runtime.nats.declaration import DeclarationError, declare_jetstream
+from grantline.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ class NatsDeclarationFailed(RuntimeError):
 def migrate_all(database_url: str, services: list[str] | None = None) -> None:
     """Bring every (or the named) service's schema to the newest revision."""
     for name in services or list(ROLES):
-        upgrade(ROLES[name].migrations(), database_url)
+        migrations = ROLES[name].migrations()
+        if migrations is not None:
+            upgrade(migrations, database_url)
 
 
 async def declare_nats(settings: MigrateSettings) -> None:

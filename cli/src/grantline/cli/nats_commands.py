@@ -11,15 +11,13 @@ from pathlib import Path
 
 import typer
 
-from grantline.common.nats.permissions import (
+from grantline.runtime.nats.permissions import (
     CALLOUT_ISSUER_ENV,
     PermissionFileError,
-    bcrypt_passwords,
     default_permissions_path,
     load_permissions,
-    password_env_name,
-    render_authorization,
 )
+from grantline.runtime.nats.server_config import bcrypt_passwords, password_env_name, render_authorization
 
 app = typer.Typer(add_completion=False, no_args_is_help=False)
 

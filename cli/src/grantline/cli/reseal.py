@@ -1,16 +1,21 @@
-"""Re-sealing every stored secret in the bound format (owner and provider in the associated data).
+"""Re-sealing stored secrets in the bound format (owner and provider in the associated data) and
+under the tenant's newest data key version.
 
-Values sealed before owner binding (format version 1) stay readable; this migration seals them again
-(version 2) while the vault keeps running, so that `GRANTLINE_REQUIRE_BOUND_SEALS` can then be set.
+Values sealed before owner binding (format version 1) stay readable, and so do values under older
+data key versions; this seals them again (bound, newest version) while the vault keeps running, so
+that `GRANTLINE_REQUIRE_BOUND_SEALS` can then be set, or a tenant's minimum decryption version raised.
 
 - Batched and resumable: rows are visited in id order, a batch at a time, and each batch is one
-  UPDATE statement (all of it lands or none). What is already bound is never selected again, so a
+  UPDATE statement (all of it lands or none). What is already bound and under the newest version is
+  never selected again, so a
   run that was killed is finished by running it again, and a run with nothing left does nothing.
 - Safe beside running vault replicas: no lock is held while decrypting, and each row is written
   back only if its sealed columns (and tenant, owner, provider) are still the bytes that were read
   (compare-and-set). A refresh or re-authorization that wrote meanwhile wins (it wrote the bound
   format itself). The row `version` (the refresh lease's fencing token) is left alone, so a refresh
   in flight still lands its new tokens afterwards.
+- The seals a batch may make are counted on the tenant's newest data key first (rotating it when
+  it reaches its encryption limit, as the vault does).
 - An unbound value is first authenticated against its tenant, row and field: a value that does not
   open is reported and left as it is, never re-sealed. Owner and provider are bound as the row has
   them when it is re-sealed (the old format could not tell whether they were altered before).
@@ -18,24 +23,23 @@ Values sealed before owner binding (format version 1) stay readable; this migrat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
 
-from grantline.common.db.engine import libpq_url
+from grantline.cli.data_key_rows import SyncDataKeys
+from grantline.runtime.db.engine import libpq_url
+from grantline.vault.adapters.data_key_store import sealed_key_id_sql
 from grantline.vault.domain import (
-    DataKey,
     DecryptionError,
     Keyring,
     SealContext,
     SecretField,
-    WrappedDataKey,
-    reseal_bound,
-    unwrap_data_key,
 )
+from grantline.vault.domain.data_key_versions import DEFAULT_MAX_ENCRYPTIONS, TenantDataKeys
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,21 @@ class SealedTable:
     def unbound_filter(self) -> str:
         """SQL: the row has at least one sealed column in the unbound format (first byte 1)."""
         return " OR ".join(f"substring({column} FROM 1 FOR 1) = '\\x01'::bytea" for column in self.columns)
+
+    def stale_filter(self) -> str:
+        """SQL: some sealed column is unbound or not under the tenant's newest data key (`newest`)."""
+        return " OR ".join(
+            f"substring({column} FROM 1 FOR 1) = '\\x01'::bytea"
+            f" OR {sealed_key_id_sql(column)} <> newest.data_key_id"
+            for column in self.columns
+        )
+
+    def from_with_newest(self) -> str:
+        """SQL: the table with each row's tenant's newest data key id as `newest.data_key_id`."""
+        return (
+            f"{self.name} LEFT JOIN LATERAL (SELECT k.data_key_id FROM vault.data_keys k"  # noqa: S608 - constants only
+            f" WHERE k.tenant_id = {self.name}.tenant_id ORDER BY k.version DESC LIMIT 1) newest ON true"
+        )
 
 
 CONNECTIONS = SealedTable(
@@ -75,7 +94,20 @@ PROVIDER_APPS = SealedTable(
         row.tenant_id, row.id, provider=row.provider, field=secret
     ),
 )
-SEALED_TABLES = (CONNECTIONS, PROVIDER_APPS)
+PENDING_REVOCATIONS = SealedTable(
+    "vault.pending_revocations",
+    # A provider revocation still to make keeps the token sealed exactly as its connection had it:
+    # bound to that connection and to the field it came from, which the row's `field` column names
+    # (so the context reads it from the row rather than from this map).
+    {"sealed_token": SecretField.REFRESH_TOKEN},
+    ("connection_id", "owner", "provider", "field"),
+    lambda row, _secret: SealContext.for_connection(
+        row.tenant_id, row.connection_id, owner=row.owner, provider=row.provider, field=SecretField(row.field)
+    ),
+)
+# Pending revocations too: else a tenant's old data key version (or the unbound format) could not be
+# retired until every revocation retry had drained, and one refused would leave the grant alive.
+SEALED_TABLES = (CONNECTIONS, PROVIDER_APPS, PENDING_REVOCATIONS)
 
 
 @dataclass
@@ -86,7 +118,7 @@ class ResealReport:
     changed_meanwhile: dict[str, int] = field(default_factory=dict)
     # (table, row id, reason): rows left unbound because a value did not open.
     failures: list[tuple[str, str, str]] = field(default_factory=list)
-    # Rows still holding an unbound value when the run ended (failures included).
+    # Rows still holding an unbound value or one under an older version when the run ended.
     remaining: dict[str, int] = field(default_factory=dict)
 
 
@@ -95,10 +127,18 @@ ProgressCallback = Callable[[str, ResealReport], None]
 
 def unbound_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Rows per table that still hold a value in the unbound format (0 everywhere: migration done)."""
+    return _counts(conn, lambda table: f"{table.name} WHERE {table.unbound_filter()}")
+
+
+def stale_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Rows per table with a value unbound or under an older data key version (0: nothing to re-seal)."""
+    return _counts(conn, lambda table: f"{table.from_with_newest()} WHERE {table.stale_filter()}")
+
+
+def _counts(conn: psycopg.Connection[Any], rows_of: Callable[[SealedTable], str]) -> dict[str, int]:
     counts = {}
     for table in SEALED_TABLES:
-        query = f"SELECT count(*) FROM {table.name} WHERE {table.unbound_filter()}"  # noqa: S608
-        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(f"SELECT count(*) FROM {rows_of(table)}").fetchone()  # type: ignore[arg-type]  # noqa: S608
         counts[table.name] = int(row[0]) if row else 0
     return counts
 
@@ -115,20 +155,22 @@ def reseal_all(
     *,
     batch_size: int = 100,
     on_batch: ProgressCallback | None = None,
+    max_encryptions: int = DEFAULT_MAX_ENCRYPTIONS,
 ) -> ResealReport:
-    """Re-seal every unbound value of every sealed table; `on_batch` hears after each committed batch."""
+    """Re-seal every unbound or older-version value of every sealed table; `on_batch` hears after each
+    committed batch."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     report = ResealReport()
     with psycopg.connect(
         libpq_url(database_url), autocommit=True, application_name="grantline-reseal"
     ) as conn:
-        keys = _TenantKeys(conn, keyring)
+        keys = SyncDataKeys(conn, keyring, max_encryptions=max_encryptions)
         for table in SEALED_TABLES:
             report.resealed[table.name] = report.changed_meanwhile[table.name] = 0
             after = ""
             while True:
-                rows = _unbound_rows(conn, table, after, batch_size)
+                rows = _stale_rows(conn, table, after, batch_size)
                 if not rows:
                     break
                 after = rows[-1].id
@@ -137,49 +179,15 @@ def reseal_all(
                     on_batch(table.name, report)
                 if len(rows) < batch_size:
                     break
-        report.remaining = unbound_counts(conn)
+        report.remaining = stale_counts(conn)
     return report
 
 
-class _TenantKeys:
-    """Tenants' data keys, unwrapped once per run."""
-
-    def __init__(self, conn: psycopg.Connection[Any], keyring: Keyring) -> None:
-        self._conn = conn
-        self._keyring = keyring
-        self._keys: dict[str, DataKey | DecryptionError] = {}
-
-    def load(self, tenant_ids: Iterable[str]) -> None:
-        missing = sorted(set(tenant_ids) - set(self._keys))
-        if not missing:
-            return
-        rows = self._conn.execute(
-            "SELECT tenant_id, data_key_id, master_key_id, wrapped FROM vault.data_keys"
-            " WHERE tenant_id = ANY(%s)",
-            (missing,),
-        ).fetchall()
-        for tenant_id, data_key_id, master_key_id, wrapped in rows:
-            try:
-                self._keys[tenant_id] = unwrap_data_key(
-                    self._keyring, tenant_id, WrappedDataKey(master_key_id, data_key_id, bytes(wrapped))
-                )
-            except DecryptionError as error:
-                self._keys[tenant_id] = error
-        for tenant_id in missing:
-            self._keys.setdefault(tenant_id, DecryptionError("tenant has no data key", reason="no_data_key"))
-
-    def get(self, tenant_id: str) -> DataKey:
-        key = self._keys[tenant_id]
-        if isinstance(key, DecryptionError):
-            raise key
-        return key
-
-
-def _unbound_rows(conn: psycopg.Connection[Any], table: SealedTable, after: str, limit: int) -> list[Any]:
+def _stale_rows(conn: psycopg.Connection[Any], table: SealedTable, after: str, limit: int) -> list[Any]:
     columns = ", ".join(("id", "tenant_id", *table.binding, *table.columns))
     query = (
-        f"SELECT {columns} FROM {table.name} WHERE id > %s AND ({table.unbound_filter()})"  # noqa: S608
-        " ORDER BY id LIMIT %s"
+        f"SELECT {columns} FROM {table.from_with_newest()}"  # noqa: S608
+        f" WHERE id > %s AND ({table.stale_filter()}) ORDER BY id LIMIT %s"
     )
     with conn.cursor(row_factory=namedtuple_row) as cursor:
         return cursor.execute(query, (after, limit)).fetchall()  # type: ignore[arg-type]
@@ -189,15 +197,22 @@ def _reseal_batch(
     conn: psycopg.Connection[Any],
     table: SealedTable,
     rows: list[Any],
-    keys: _TenantKeys,
+    keys: SyncDataKeys,
     report: ResealReport,
 ) -> None:
-    keys.load(row.tenant_id for row in rows)
+    # Count the seals this batch may make on each tenant's newest key before making them.
+    seals: dict[str, int] = {}
+    for row in rows:
+        present = sum(getattr(row, column) is not None for column in table.columns)
+        seals[row.tenant_id] = seals.get(row.tenant_id, 0) + present
+    for tenant_id, count in seals.items():
+        if count:
+            keys.reserve(tenant_id, count)
     writes: list[tuple[Any, dict[str, bytes | None]]] = []
     for row in rows:
         try:
-            key = keys.get(row.tenant_id)
-            writes.append((row, _resealed_columns(table, row, key)))
+            tenant_keys = keys.get(row.tenant_id)
+            writes.append((row, _resealed_columns(table, row, tenant_keys)))
         except DecryptionError as error:
             report.failures.append((table.name, row.id, error.reason))
     if not writes:
@@ -207,8 +222,8 @@ def _reseal_batch(
     report.changed_meanwhile[table.name] += len(writes) - written
 
 
-def _resealed_columns(table: SealedTable, row: Any, key: DataKey) -> dict[str, bytes | None]:
-    """Every sealed column's new value: unbound ones re-sealed, the rest as they are."""
+def _resealed_columns(table: SealedTable, row: Any, keys: TenantDataKeys) -> dict[str, bytes | None]:
+    """Every sealed column's new value: unbound or older-version ones re-sealed, the rest as they are."""
     values: dict[str, bytes | None] = {}
     for column, secret in table.columns.items():
         sealed = getattr(row, column)
@@ -216,7 +231,7 @@ def _resealed_columns(table: SealedTable, row: Any, key: DataKey) -> dict[str, b
             values[column] = None
             continue
         sealed = bytes(sealed)
-        again = reseal_bound(key, context=table.context(row, secret), sealed=sealed)
+        again = keys.reseal_to_newest(table.context(row, secret), sealed)
         values[column] = again if again is not None else sealed
     return values
 

@@ -29,7 +29,8 @@ def keygen(
     add_to: Path = typer.Option(None, "--add-to", help="add the new key to this private set (not active)"),
 ) -> None:
     """Make a new signing key: a private JWK set for satisfaction (print it, or write it to a file)."""
-    from grantline.common.run_grants import KeySetError, load_key_set, new_signing_key
+    from grantline.runtime.run_grants import load_key_set, new_signing_key
+    from grantline.runtime.settings import KeySetError
 
     key = new_signing_key(kid or f"rg-{secrets.token_hex(4)}")
     if add_to is not None:
@@ -59,7 +60,8 @@ def public_keys(
     out: Path = typer.Option(None, "-o", "--out", help="write the public set here"),
 ) -> None:
     """The public JWK set for the vault and the proxy."""
-    from grantline.common.run_grants import KeySetError, load_key_set, public_key_set
+    from grantline.runtime.run_grants import load_key_set, public_key_set
+    from grantline.runtime.settings import KeySetError
 
     try:
         document = load_key_set(str(private_set), file=private_set, value=None)

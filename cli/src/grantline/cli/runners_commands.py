@@ -22,8 +22,8 @@ T = TypeVar("T")
 
 
 def _run(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    from grantline.common.db.engine import create_engine, session_factory, transaction
     from grantline.runner_auth.domain.runner import RunnerError
+    from grantline.runtime.db.engine import create_engine, session_factory, transaction
 
     if not database_url:
         typer.echo("set GRANTLINE_DATABASE_URL or pass --database-url", err=True)

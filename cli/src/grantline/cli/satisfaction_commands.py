@@ -13,9 +13,9 @@ app = typer.Typer(
 @app.command()
 def rebuild() -> None:
     """Recompute the mirror from the CONNECTIONS stream and swap it in (live consumers keep running)."""
-    from grantline.common.db.engine import create_engine
-    from grantline.common.nats.connection import connect_nats
-    from grantline.common.telemetry.logging import configure_logging
+    from grantline.runtime.db.engine import create_engine
+    from grantline.runtime.nats.connection import connect_nats
+    from grantline.runtime.telemetry.logging import configure_logging
     from grantline.satisfaction.entrypoints.mirror_rebuild import rebuild_mirror
     from grantline.satisfaction.settings import SatisfactionSettings
 
@@ -39,7 +39,7 @@ def rebuild() -> None:
 
 
 def _set_enabled(definition_id: str, enabled: bool) -> None:
-    from grantline.common.db.engine import create_engine, session_factory, transaction
+    from grantline.runtime.db.engine import create_engine, session_factory, transaction
     from grantline.satisfaction.adapters.catalogue_tables import set_definition_enabled
     from grantline.satisfaction.settings import SatisfactionSettings
 

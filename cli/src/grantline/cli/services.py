@@ -3,21 +3,29 @@
 The CLI is the one place that knows every service; services never know each other.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from grantline.common.db.migrations import MigrationSet
-from grantline.common.runtime import ServiceRuntime
+if TYPE_CHECKING:  # `grantline dev`'s supervisor reads ROLES and must not load the service runtime
+    from grantline.runtime.db.migrations import MigrationSet
+    from grantline.runtime.service_runtime import ServiceRuntime
 
 
 @dataclass(frozen=True)
 class Role:
     name: str
     module: str
+    # A stateless service (the proxy) has no schema and no migrations.
+    stateful: bool = True
 
-    def migrations(self) -> MigrationSet:
-        """This service's migration set."""
+    def migrations(self) -> MigrationSet | None:
+        """This service's migration set (None for a stateless service)."""
+        if not self.stateful:
+            return None
         return import_module(f"grantline.{self.module}.migrations").MIGRATIONS  # type: ignore[no-any-return]
 
     def runtime_factory(self) -> Callable[[], ServiceRuntime]:
@@ -34,5 +42,7 @@ ROLES: dict[str, Role] = {
         Role("refresher", "refresher"),
         Role("auth-gateway", "auth_gateway"),
         Role("runner-auth", "runner_auth"),
+        Role("notifier", "notifier"),
+        Role("proxy", "proxy", stateful=False),
     )
 }

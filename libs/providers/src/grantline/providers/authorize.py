@@ -9,7 +9,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from grantline.providers.definition import TEMPLATE_VARIABLE, OAuthSpec, ProviderDefinition
+from grantline.providers.definition import OAuthSpec, ProviderDefinition
+from grantline.providers.spec_base import TEMPLATE_VARIABLE
 from grantline.providers.tenant_patterns import value_matches
 
 # RFC 7636 section 4.1: 43-128 characters from the unreserved set.
@@ -42,7 +43,10 @@ def _shown(value: str) -> str:
 
 
 def resolve_settings(definition: ProviderDefinition, settings: Mapping[str, str] | None) -> dict[str, str]:
-    """Validate a provider app's settings against the definition; fill defaults."""
+    """Validate a provider app's or a connection's settings against the definition; fill defaults.
+
+    A setting the vault discovers after the grant (`discover_settings`) may be missing.
+    """
     given = dict(settings or {})
     unknown = sorted(set(given) - set(definition.settings))
     if unknown:
@@ -51,7 +55,7 @@ def resolve_settings(definition: ProviderDefinition, settings: Mapping[str, str]
     for name, spec in definition.settings.items():
         value = given.get(name, spec.default)
         if value is None:
-            if spec.required:
+            if spec.required and name not in definition.discovered_settings:
                 raise SettingsError(f"provider {definition.id!r} needs setting {name!r} ({spec.label})")
             continue
         if not isinstance(value, str) or not value_matches(spec.pattern, value):
@@ -59,6 +63,12 @@ def resolve_settings(definition: ProviderDefinition, settings: Mapping[str, str]
             raise SettingsError(f"setting {name!r} value {shown} does not match {spec.pattern}")
         resolved[name] = value
     return resolved
+
+
+def with_always_scopes(definition: ProviderDefinition, scopes: Sequence[str]) -> list[str]:
+    """The scopes to ask for: `scopes` plus those the provider needs on every request (`always`)."""
+    always = definition.oauth.scopes.always if definition.oauth else ()
+    return list(dict.fromkeys([*scopes, *always]))
 
 
 def render_template(text: str, values: Mapping[str, str]) -> str:
@@ -115,8 +125,13 @@ def build_authorize_url(
     state: str,
     code_challenge: str | None = None,
     settings: Mapping[str, str] | None = None,
+    login_hint: str | None = None,
+    domain_hint: str | None = None,
 ) -> str:
-    """The URL to send the user's browser to; `scopes=None` asks for the provider's defaults."""
+    """The URL to send the user's browser to; `scopes=None` asks for the provider's defaults.
+
+    Hints go in only where the definition names their parameter (the caller checks they are wanted).
+    """
     oauth = oauth_spec(definition)
     if oauth.pkce == "required" and not code_challenge:
         raise PkceRequiredError(f"provider {definition.id!r} requires PKCE; pass a code_challenge")
@@ -135,6 +150,10 @@ def build_authorize_url(
         params["code_challenge_method"] = "S256"
     for name, value in oauth.authorize_params.items():
         params.setdefault(name, render_template(value, values))
+    if login_hint and oauth.login_hint_param:
+        params[oauth.login_hint_param] = login_hint
+    if domain_hint and oauth.domain_hint_param:
+        params[oauth.domain_hint_param] = domain_hint
     base = urlsplit(render_template(oauth.authorize_url, values))
     query = "&".join(part for part in (base.query, urlencode(params, quote_via=quote)) if part)
     return urlunsplit((base.scheme, base.netloc, base.path, query, base.fragment))

@@ -9,8 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from grantline.providers.api_key_spec import ApiKeySpec
+from grantline.providers.api_spec import ApiSpec
+from grantline.providers.spec_base import BUILTIN_VARIABLES, Identifier, template_variables
+from grantline.providers.spec_base import FrozenSpec as _Frozen
 from grantline.providers.tenant_patterns import compile_pattern, value_matches
 
 AuthKind = Literal["oauth2", "api_key", "mcp_oauth"]
@@ -20,26 +24,11 @@ ClientAuth = Literal["header", "body"]
 BodyFormat = Literal["form", "json"]
 IdentitySource = Literal["token_response", "userinfo"]
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 # A dotted path into a JSON object, e.g. "authed_user.access_token" or "owner.user.id".
 JsonPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*$")]
 
 # Words that mark a response field as secret: an account path may not name one (see AccountIdentity).
 ACCOUNT_PATH_FORBIDDEN = ("token", "secret", "password", "code", "key", "assertion", "credential")
-
-# `{name}` placeholders in URLs and parameter values.
-TEMPLATE_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Placeholders the library fills itself; they are not tenant settings.
-BUILTIN_VARIABLES = frozenset({"client_id"})
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def template_variables(text: str) -> set[str]:
-    """The `{name}` placeholders used in a URL or parameter value."""
-    return set(TEMPLATE_VARIABLE.findall(text))
 
 
 class SettingSpec(_Frozen):
@@ -75,12 +64,19 @@ class ScopeSpec(_Frozen):
     available: dict[str, str] = Field(default_factory=dict)
     # The provider grants permissions in its own UI (Notion); scopes are shown but never sent.
     informational: bool = False
+    # Scopes added to every request, custom scope lists included (Atlassian's `offline_access`:
+    # without it there is no refresh token and the connection dies within the hour).
+    always: tuple[str, ...] = ()
+    # A new authorization replaces the previous grant (its tokens carry only what was asked for):
+    # a connection can be narrowed by re-authorizing it with fewer scopes.
+    narrowable: bool = False
 
     @model_validator(mode="after")
     def _defaults_are_described(self) -> ScopeSpec:
-        unknown = [scope for scope in self.default if scope not in self.available]
-        if unknown:
-            raise ValueError(f"default scopes not listed in available: {', '.join(unknown)}")
+        for kind, scopes in (("default", self.default), ("always", self.always)):
+            unknown = [scope for scope in scopes if scope not in self.available]
+            if unknown:
+                raise ValueError(f"{kind} scopes not listed in available: {', '.join(unknown)}")
         if self.param == "none" and self.default and not self.informational:
             raise ValueError("param 'none' sends no scopes; mark them informational or drop the defaults")
         return self
@@ -118,6 +114,10 @@ class OAuthSpec(_Frozen):
     token_body_format: BodyFormat = "form"
     # Dotted path of the object holding access_token/refresh_token/expires_in/scope; "" = top level.
     token_location: str = ""
+    # Parameters that pre-select the account at the provider's login (Google `login_hint` and `hd`,
+    # Microsoft `login_hint` and `domain_hint`): set only for providers that document them.
+    login_hint_param: str | None = None
+    domain_hint_param: str | None = None
     # The issuer the provider sends as `iss` on every authorization redirect (RFC 9207); set only
     # for providers that send it (their metadata says `authorization_response_iss_parameter_supported`):
     # the gateway then refuses a redirect whose `iss` is missing or different.
@@ -135,6 +135,9 @@ class OAuthSpec(_Frozen):
         # The flow itself sets these; a definition overriding them would break state or PKCE checks.
         reserved = {"response_type", "redirect_uri", "state", "code_challenge", "code_challenge_method"}
         reserved |= {self.client_id_param, self.scopes.param} - {"none"}
+        hints = {self.login_hint_param, self.domain_hint_param} - {None}
+        if hints & reserved:
+            raise ValueError("a hint parameter must not be one the flow sets")
         clashes = sorted(reserved & set(self.authorize_params))
         if clashes:
             raise ValueError(f"authorize_params must not set {', '.join(clashes)}")
@@ -165,6 +168,11 @@ class RefreshPolicy(_Frozen):
     non_expiring: bool = False
     # Every refresh returns a new refresh token and invalidates the old one (HubSpot, Asana, X).
     rotating: bool = False
+    # Rotating, but the provider still accepts a rotated-away refresh token this many seconds after
+    # its first use (Okta's grace period, Auth0's reuse interval). The vault relies on it to retry a
+    # refresh whose answer was lost (a replica killed, an answer later than the lease); without it,
+    # such a connection needs re-authorization.
+    rotation_grace_seconds: int | None = Field(default=None, gt=0)
     # A refresh response without a refresh token means "keep using the old one" (Google, Spotify).
     keep_refresh_token_when_omitted: bool = True
     # Lifetime to assume when a response has no expires_in; None = treat such a token as non-expiring.
@@ -176,6 +184,8 @@ class RefreshPolicy(_Frozen):
     def _consistent(self) -> RefreshPolicy:
         if self.non_expiring and (self.rotating or self.default_expires_in):
             raise ValueError("non_expiring excludes rotating and default_expires_in")
+        if self.rotation_grace_seconds is not None and not self.rotating:
+            raise ValueError("rotation_grace_seconds applies to rotating refresh tokens only")
         return self
 
 
@@ -200,44 +210,51 @@ class AccountIdentity(_Frozen):
         return value
 
 
-class ApiKeyField(_Frozen):
-    """One value the user types for an API-key connection."""
-
-    id: Identifier
-    label: str
-    secret: bool = True
-    pattern: str | None = None
-    description: str = ""
-
-    @field_validator("pattern")
-    @classmethod
-    def _pattern_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            compile_pattern(value)  # PatternError is a ValueError: pydantic reports it on the field
-        return value
-
-
-class ApiKeySpec(_Frozen):
-    """Fields to collect and how the key is presented to the provider's API."""
-
-    fields: tuple[ApiKeyField, ...] = Field(min_length=1)
-    # Free-form hint for tool authors, e.g. "Authorization: Bearer {api_key}" or "X-Api-Key header".
-    usage: str = ""
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> ApiKeySpec:
-        ids = [f.id for f in self.fields]
-        if len(ids) != len(set(ids)):
-            raise ValueError("api_key field ids must be unique")
-        return self
-
-
 class AppSpec(_Frozen):
     """A product the provider's connection unlocks (`google` unlocks `gmail`)."""
 
     id: Identifier
     name: str
     category: Identifier
+
+
+McpRegistration = Literal["client_metadata_document", "dynamic", "preregistered"]
+
+
+class McpServerSpec(_Frozen):
+    """What discovery found for a remote MCP server (RFC 9728, RFC 8414) and how Grantline registered.
+
+    The OAuth section of the same definition carries the endpoints; this records where they came
+    from, so a registration is only ever used with the issuer it was made at.
+    """
+
+    # The canonical server URI: the `resource` on authorize, token and refresh requests (RFC 8707).
+    resource: str
+    issuer: str
+    resource_metadata_url: str
+    registration: McpRegistration
+    scopes_supported: tuple[str, ...] = ()
+    discovered_at: str | None = None
+    # What the registration was made with (Grantline's redirect URI, its metadata document's URL), so
+    # the vault can register again on its own when the server forgets the client (`invalid_client`).
+    redirect_uri: str | None = None
+    client_metadata_url: str | None = None
+
+
+class SettingDiscovery(_Frozen):
+    """A setting read after the grant when the user did not give it (Atlassian's cloud id).
+
+    `url` answers, for the new access token, a JSON list of the resources the grant reaches (or an
+    object holding it at `list_path`); the setting takes `value_path` of the first one, or of the one
+    whose `match_path` equals the setting named by `match_setting` when the user gave it.
+    """
+
+    setting: Identifier
+    url: str
+    list_path: str = ""
+    value_path: JsonPath = "id"
+    match_path: JsonPath | None = None
+    match_setting: Identifier | None = None
 
 
 class ProviderDefinition(_Frozen):
@@ -249,18 +266,34 @@ class ProviderDefinition(_Frozen):
     auth: AuthKind
     description: str = ""
     docs_url: str | None = None
+    # How to register the OAuth client (or get the API key) at the provider, for the admin's form.
+    setup_guide: str = Field(default="", max_length=1000)
     enabled: bool = True
     oauth: OAuthSpec | None = None
     api_key: ApiKeySpec | None = None
     settings: dict[str, SettingSpec] = Field(default_factory=dict)
+    # Settings the vault finds after the grant when a connection was started without them.
+    discover_settings: tuple[SettingDiscovery, ...] = ()
     # A templated base URL for API calls, e.g. Atlassian `https://api.atlassian.com/ex/jira/{cloud_id}`.
     api_base_url: str | None = None
     # Remote MCP server this grant is for (mcp_oauth providers).
     mcp_server_url: str | None = None
+    # Set on MCP servers a tenant added by URL (`POST /v1/mcp-servers`): what discovery found.
+    mcp: McpServerSpec | None = None
+    # How the tool-call proxy calls the API with a connection's token (services/proxy).
+    api: ApiSpec | None = None
     refresh: RefreshPolicy = Field(default_factory=RefreshPolicy)
     account: AccountIdentity | None = None
     webhook_scheme: str | None = None
     apps: tuple[AppSpec, ...] = ()
+
+    @field_validator("docs_url")
+    @classmethod
+    def _docs_url_is_web(cls, value: str | None) -> str | None:
+        # Shown as a link on the admin pages: a tenant's definition must not smuggle in `javascript:`.
+        if value is not None and not re.fullmatch(r"https?://[^\s]+", value):
+            raise ValueError("docs_url must be an http(s) URL")
+        return value
 
     @field_validator("settings")
     @classmethod
@@ -275,8 +308,9 @@ class ProviderDefinition(_Frozen):
     @model_validator(mode="after")
     def _auth_kind_matches_sections(self) -> ProviderDefinition:
         if self.auth in ("oauth2", "mcp_oauth"):
-            if self.oauth is None:
-                raise ValueError(f"auth '{self.auth}' needs an 'oauth' section")
+            if self.oauth is None and not (self.auth == "mcp_oauth" and self.mcp_server_url):
+                # A thin MCP entry (mcp_oauth, mcp_server_url, no oauth) is discovered at connect time.
+                raise ValueError(f"auth '{self.auth}' needs an 'oauth' section (or, for MCP, mcp_server_url)")
             if self.api_key is not None:
                 raise ValueError(f"auth '{self.auth}' must not have an 'api_key' section")
         else:
@@ -296,6 +330,8 @@ class ProviderDefinition(_Frozen):
             texts["api_base_url"] = self.api_base_url
         if self.mcp_server_url:
             texts["mcp_server_url"] = self.mcp_server_url
+        if self.api:
+            texts.update(self.api.template_texts())
         declared = set(self.settings) | BUILTIN_VARIABLES
         for where, text in texts.items():
             undeclared = template_variables(text) - declared
@@ -305,11 +341,32 @@ class ProviderDefinition(_Frozen):
         return self
 
     @model_validator(mode="after")
+    def _discovered_settings_declared(self) -> ProviderDefinition:
+        for discovery in self.discover_settings:
+            named = [discovery.setting, *([discovery.match_setting] if discovery.match_setting else [])]
+            undeclared = sorted(name for name in named if name not in self.settings)
+            if undeclared:
+                raise ValueError(f"discover_settings names undeclared setting(s) {', '.join(undeclared)}")
+            if template_variables(discovery.url):
+                raise ValueError("discover_settings.url must not be templated")
+        return self
+
+    @property
+    def discovered_settings(self) -> frozenset[str]:
+        """Settings that may be missing when a flow starts: the vault reads them after the grant."""
+        return frozenset(discovery.setting for discovery in self.discover_settings)
+
+    @model_validator(mode="after")
     def _unique_app_ids(self) -> ProviderDefinition:
         ids = [app.id for app in self.apps]
         if len(ids) != len(set(ids)):
             raise ValueError("app ids must be unique within a provider")
         return self
+
+    @property
+    def discovered_at_connect(self) -> bool:
+        """A thin MCP entry: only the server URL is known; endpoints and client come from discovery."""
+        return self.auth == "mcp_oauth" and self.oauth is None
 
     @property
     def categories(self) -> frozenset[str]:

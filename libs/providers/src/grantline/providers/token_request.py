@@ -26,7 +26,7 @@ class ProviderRequest:
 
     url: str
     headers: dict[str, str]
-    body: dict[str, str] | None
+    body: dict[str, Any] | None
     body_format: BodyFormat = "form"
     method: Literal["GET", "POST", "DELETE"] = "POST"
     # Names of body fields that are secrets, for callers that record requests.
@@ -94,7 +94,8 @@ def build_token_request(
         headers["Authorization"] = _basic_auth(client_id, _secret(client_secret))
     else:
         body[oauth.client_id_param] = client_id
-        body["client_secret"] = _secret(client_secret)
+        if _secret(client_secret):  # a public client (MCP metadata-document client) has no secret to send
+            body["client_secret"] = _secret(client_secret)
     return ProviderRequest(
         url=render_template(url_template, values),
         headers=headers,
@@ -135,7 +136,8 @@ def build_revocation_request(
             headers["Authorization"] = _basic_auth(client_id, _secret(client_secret))
         elif spec.client_auth == "body":
             body[oauth.client_id_param] = client_id
-            body["client_secret"] = _secret(client_secret)
+            if _secret(client_secret):
+                body["client_secret"] = _secret(client_secret)
         headers["Content-Type"] = _content_type(spec.body_format)
     return ProviderRequest(
         url=render_template(spec.url, values),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from grantline.sandbox.common import Incoming, begin, finish, sandbox_state
+from grantline.sandbox.common import Incoming, begin, finish, redirect_with, sandbox_state
 from grantline.sandbox.profiles import KNOWN_SCOPES, PROFILES, Profile, split_scopes
 from grantline.sandbox.state import DEFAULT_SUBJECT, AuthorizationRequest, IssuedCode, SandboxState
 
@@ -39,12 +39,6 @@ def issuer(state: SandboxState, request: Request, profile: Profile) -> str:
     return f"{base}/p/{profile.name}"
 
 
-def _redirect(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
-    parts = urlsplit(redirect_uri)
-    query = "&".join(part for part in (parts.query, urlencode(params)) if part)
-    return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302)
-
-
 def _response_params(state: SandboxState, request: Request, auth: AuthorizationRequest) -> dict[str, str]:
     params: dict[str, str] = {}
     if auth.state is not None:
@@ -62,7 +56,7 @@ def _validate(incoming: Incoming, client_redirect: str) -> AuthorizationRequest:
     if profile.rejects_scope and ("scope" in query or "user_scope" in query):
         raise _RedirectError("invalid_scope", "this server does not accept a scope parameter")
     scopes = split_scopes(query.get(profile.scope_param)) if profile.scope_param != "none" else []
-    unknown = [scope for scope in scopes if scope not in KNOWN_SCOPES]
+    unknown = [scope for scope in scopes if scope not in KNOWN_SCOPES | profile.extra_scopes]
     if unknown:
         raise _RedirectError("invalid_scope", f"unknown scope(s): {' '.join(unknown)}")
     challenge = query.get("code_challenge") if profile.pkce != "none" else None
@@ -94,7 +88,7 @@ def _approve(state: SandboxState, request: Request, auth: AuthorizationRequest) 
     code = IssuedCode(value=state.new_value("code"), request=auth, issued_at=state.clock())
     with state.lock:
         state.codes[code.value] = code
-    return _redirect(auth.redirect_uri, {"code": code.value, **_response_params(state, request, auth)})
+    return redirect_with(auth.redirect_uri, {"code": code.value, **_response_params(state, request, auth)})
 
 
 def _consent_page(profile: Profile, auth: AuthorizationRequest) -> HTMLResponse:
@@ -139,7 +133,7 @@ async def authorize(request: Request) -> Response:
             params["state"] = query["state"]
         if profile.sends_iss:
             params["iss"] = issuer(state, request, profile)
-        return finish(entry, _redirect(redirect_uri, params))
+        return finish(entry, redirect_with(redirect_uri, params))
     if query.get("consent") == "1" or state.settings_for(profile.name).consent:
         with state.lock:
             state.pending[auth.id] = auth
@@ -159,4 +153,4 @@ async def decide(request: Request) -> Response:
     if decision == "approve":
         return _approve(state, request, auth)
     params = {"error": "access_denied", "error_description": "the user denied the request"}
-    return _redirect(auth.redirect_uri, {**params, **_response_params(state, request, auth)})
+    return redirect_with(auth.redirect_uri, {**params, **_response_params(state, request, auth)})

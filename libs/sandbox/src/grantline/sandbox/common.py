@@ -9,9 +9,10 @@ import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from grantline.sandbox.faults import apply_fault
 from grantline.sandbox.profiles import PROFILES, Profile
@@ -51,6 +52,8 @@ class Incoming:
     body_format: str | None
     entry: RecordedRequest
     state: SandboxState
+    # A fault that lets the endpoint act, then holds the answer back this long.
+    answer_delay_ms: int = 0
 
 
 def sandbox_state(request: Request) -> SandboxState:
@@ -99,6 +102,8 @@ async def begin(request: Request, endpoint: str) -> Incoming | Response:
     fault = state.faults.take(endpoint, profile.name, entry.grant_type)
     if fault is not None:
         entry.fault = fault.id
+        if fault.answer_late:
+            return Incoming(request, profile, body, body_format, entry, state, fault.delay_ms)
         faulted = await apply_fault(fault)
         if faulted is not None:
             return finish(entry, faulted)
@@ -118,6 +123,13 @@ def _record(
         body=body or None,
         grant_type=grant_type if isinstance(grant_type, str) else None,
     )
+
+
+def redirect_with(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
+    """A 302 back to the client, the parameters appended to any query the redirect URI has."""
+    parts = urlsplit(redirect_uri)
+    query = "&".join(part for part in (parts.query, urlencode(params)) if part)
+    return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302)
 
 
 def finish(entry: RecordedRequest, response: Response) -> Response:

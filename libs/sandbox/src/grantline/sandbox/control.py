@@ -214,6 +214,17 @@ async def provider_side_revoke(request: Request, state: SandboxState) -> Respons
     raise ValueError("give 'token' or 'subject' (optionally with 'profile')")
 
 
+async def get_mcp_switches(request: Request, state: SandboxState) -> Response:
+    switches = state.mcp.switches_for(request.path_params["server"])
+    return JSONResponse(dataclasses.asdict(switches))
+
+
+async def put_mcp_switches(request: Request, state: SandboxState) -> Response:
+    """Change an MCP server's switches (cimd, dcr, prm_path_only, oidc_only, wrong_issuer, ...)."""
+    updated = state.mcp.set_switches(request.path_params["server"], **await _json_object(request))
+    return JSONResponse(dataclasses.asdict(updated))
+
+
 async def reset(request: Request, state: SandboxState) -> Response:
     data = await _json_object(request)
     state.reset(keep_clients=bool(data.get("keep_clients", True)))
@@ -237,5 +248,7 @@ CONTROL_ROUTES = [
     Route("/_sandbox/counters", _guarded(counters), methods=["GET"]),
     Route("/_sandbox/tokens/{token}", _guarded(token_status), methods=["GET"]),
     Route("/_sandbox/revoke", _guarded(provider_side_revoke), methods=["POST"]),
+    Route("/_sandbox/mcp/{server}", _guarded(get_mcp_switches), methods=["GET"]),
+    Route("/_sandbox/mcp/{server}", _guarded(put_mcp_switches), methods=["PUT"]),
     Route("/_sandbox/reset", _guarded(reset), methods=["POST"]),
 ]

@@ -31,6 +31,9 @@ class Fault(BaseModel):
     status: int | None = Field(default=None, ge=400, le=599)
     retry_after: int | None = Field(default=None, ge=0)
     malformed: bool = False
+    # The delay runs after the endpoint acted (a code or refresh token is spent, new tokens exist):
+    # the answer is late, as from a provider that committed and then stalled (token endpoint only).
+    answer_late: bool = False
     times: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
@@ -41,6 +44,8 @@ class Fault(BaseModel):
             raise ValueError("choose status or malformed, not both")
         if self.retry_after is not None and self.status is None:
             raise ValueError("retry_after goes with a status (usually 429)")
+        if self.answer_late and (self.status or self.malformed or not self.delay_ms):
+            raise ValueError("answer_late is a delay alone (no status, not malformed)")
         return self
 
     def matches(self, endpoint: str, profile: str, grant_type: str | None) -> bool:

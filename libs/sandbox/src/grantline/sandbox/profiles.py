@@ -30,6 +30,9 @@ class Profile:
     refresh_omits_refresh_token: bool = False
     # Every refresh returns a new refresh token; reuse of an old one is invalid_grant.
     rotating: bool = False
+    # Rotating, but a rotated-away refresh token is still accepted this long after its use (Okta's
+    # grace period, Auth0's reuse interval), so a client whose answer was lost may retry it.
+    rotation_grace_seconds: int = 0
     # MCP servers in the Asana style: any scope parameter is refused, `resource` is mandatory.
     rejects_scope: bool = False
     requires_resource: bool = False
@@ -43,6 +46,10 @@ class Profile:
     slack_envelope: bool = False
     revoke_with_bearer: bool = False
     api_key_only: bool = False
+    # Scopes this profile knows besides KNOWN_SCOPES (Atlassian's read:jira-work, ...).
+    extra_scopes: frozenset[str] = frozenset()
+    # Atlassian: the token lists the sites it reaches at /oauth/token/accessible-resources.
+    lists_sites: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -91,6 +98,13 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(name="rotating", imitates="hubspot, asana", client_auth="header", rotating=True),
         Profile(
+            name="rotating_grace",
+            imitates="okta, auth0 (rotation with a reuse grace period)",
+            client_auth="header",
+            rotating=True,
+            rotation_grace_seconds=30,
+        ),
+        Profile(
             name="pkce", imitates="airtable, canva", client_auth="header", body_format="json", pkce="required"
         ),
         Profile(
@@ -102,6 +116,17 @@ PROFILES: dict[str, Profile] = {
             rotating=True,
         ),
         Profile(name="api_key", imitates="API-key services", api_key_only=True, pkce="none"),
+        Profile(
+            name="atlassian",
+            imitates="atlassian",
+            body_format="json",
+            pkce="none",
+            sends_iss=False,
+            rotating=True,
+            refresh_token_needs_offline=True,
+            extra_scopes=frozenset({"read:me", "read:jira-work", "write:jira-work", "read:jira-user"}),
+            lists_sites=True,
+        ),
     )
 }
 

@@ -1,7 +1,8 @@
-"""POST /p/{profile}/revoke (RFC 7009) and GET /p/{profile}/userinfo."""
+"""POST /p/{profile}/revoke (RFC 7009), GET /p/{profile}/userinfo and Atlassian's accessible resources."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -79,6 +80,8 @@ def _identity(profile_name: str, grant: Grant) -> dict[str, Any]:
         return {"id": github_user_id(subject), "login": subject, "name": subject.title(), "email": email}
     if profile_name in ("slack", "slack_mcp"):
         return {"ok": True, "user_id": slack_user_id(subject), "user": subject, "team": SANDBOX_TEAM}
+    if profile_name == "atlassian":
+        return {"account_id": f"557058:{uuid.uuid5(uuid.NAMESPACE_URL, subject)}", "email": email}
     identity: dict[str, Any] = {
         "sub": subject,
         "email": email,
@@ -111,3 +114,34 @@ async def userinfo(request: Request) -> Response:
     with state.lock:
         grant = state.grants[token.grant_id]
     return finish(incoming.entry, JSONResponse(_identity(profile.name, grant)))
+
+
+def sandbox_sites(subject: str) -> list[dict[str, Any]]:
+    """The two Atlassian sites every sandbox user's grant reaches: `<user>-site` (first) and `<user>-lab`."""
+    return [
+        {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{subject}-{suffix}.atlassian.net")),
+            "url": f"https://{subject}-{suffix}.atlassian.net",
+            "name": f"{subject}-{suffix}",
+            "scopes": [],
+        }
+        for suffix in ("site", "lab")
+    ]
+
+
+async def accessible_resources(request: Request) -> Response:
+    """Atlassian's GET /oauth/token/accessible-resources: the sites a token reaches."""
+    incoming = await begin(request, "accessible_resources")
+    if isinstance(incoming, Response):
+        return incoming
+    state, profile = incoming.state, incoming.profile
+    presented = _bearer(request)
+    token = state.live_token(presented, "access_token") if presented and profile.lists_sites else None
+    if token is None:
+        return finish(incoming.entry, _invalid_token("the access token is invalid, expired or revoked"))
+    with state.lock:
+        grant = state.grants[token.grant_id]
+    sites = sandbox_sites(grant.subject)
+    for site in sites:
+        site["scopes"] = list(grant.scopes)
+    return finish(incoming.entry, JSONResponse(sites))

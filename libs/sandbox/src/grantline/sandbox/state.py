@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from grantline.sandbox.faults import Fault, FaultBook
+from grantline.sandbox.mcp_state import McpSandbox
 
-TokenKind = Literal["access_token", "refresh_token", "code", "api_key", "id_token"]
+TokenKind = Literal["access_token", "refresh_token", "code", "api_key", "id_token", "client_secret"]
 _PREFIXES: dict[TokenKind, str] = {
     "access_token": "sbx_at_",
     "refresh_token": "sbx_rt_",
     "code": "sbx_code_",
     "api_key": "sbx_key_",
     "id_token": "sbx_id_",
+    "client_secret": "sbx_cs_",
 }
 DEFAULT_SUBJECT = "sandbox-user"
 
@@ -85,8 +87,9 @@ class IssuedToken:
     issued_at: float
     expires_at: float | None
     revoked: bool = False
-    # A refresh token that was exchanged for a new one (rotating profiles).
+    # A refresh token that was exchanged for a new one (rotating profiles), and when.
     rotated: bool = False
+    rotated_at: float | None = None
 
 
 @dataclass
@@ -143,8 +146,12 @@ class SandboxState:
     default_settings: ProfileSettings = field(default_factory=ProfileSettings)
     profile_settings: dict[str, ProfileSettings] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
+    # The MCP servers under /mcp/{server}/ (their switches; their clients, codes and tokens live above).
+    mcp: McpSandbox = field(default_factory=McpSandbox)
     refresh_counts: Counter[str] = field(default_factory=Counter)
     grant_counts: Counter[str] = field(default_factory=Counter)
+    # Records of the small REST API (rest_api.py), per subject: {subject: {item id: item}}.
+    api_items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # --- clients and keys -------------------------------------------------------------------
@@ -289,10 +296,11 @@ class SandboxState:
         """Forget everything (optionally keeping registered clients)."""
         with self.lock:
             clients = dict(self.clients) if keep_clients else {}
-            for name in ("pending", "codes", "grants", "tokens", "api_keys", "profile_settings"):
+            for name in ("pending", "codes", "grants", "tokens", "api_keys", "profile_settings", "api_items"):
                 getattr(self, name).clear()
             self.clients = clients
             self.faults = FaultBook()
+            self.mcp.reset()
             self.default_settings = ProfileSettings()
             self.requests.clear()
             self.refresh_counts.clear()

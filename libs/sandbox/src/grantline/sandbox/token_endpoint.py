@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -144,7 +145,7 @@ def _refresh(incoming: Incoming, client: Client) -> dict[str, Any]:
         if token is None or token.kind != "refresh_token":
             raise OAuthError("invalid_grant", "unknown refresh token", about="refresh_token")
         grant = state.grants[token.grant_id]
-        if token.rotated:
+        if token.rotated and not _within_grace(state, profile, token):
             # Reuse of a rotated refresh token looks like theft: revoke the whole grant (RFC 9700 4.14.2).
             state.revoke_grant(grant.id)
             raise OAuthError("invalid_grant", "refresh token was already used", about="refresh_token")
@@ -165,10 +166,18 @@ def _refresh(incoming: Incoming, client: Client) -> dict[str, Any]:
                 raise OAuthError("invalid_scope", f"scope exceeds the grant: {' '.join(sorted(extra))}")
         fields, _ = _issue(state, profile, grant, with_refresh=profile.rotating)
         if profile.rotating:
-            token.rotated = True
+            if not token.rotated:
+                token.rotated, token.rotated_at = True, state.clock()
         elif not profile.refresh_omits_refresh_token:
             fields["refresh_token"] = token.value
         return _shape(profile, grant, fields, is_refresh=True)
+
+
+def _within_grace(state: SandboxState, profile: Profile, token: IssuedToken) -> bool:
+    """A rotated refresh token presented again inside the profile's grace period (counted from its
+    first use): accepted, as Okta and Auth0 do, for a client whose first answer was lost."""
+    grace = profile.rotation_grace_seconds
+    return bool(grace) and token.rotated_at is not None and state.clock() - token.rotated_at <= grace
 
 
 async def token(request: Request) -> Response:
@@ -195,4 +204,7 @@ async def token(request: Request) -> Response:
             raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported here")
     except OAuthError as exc:
         return finish(incoming.entry, error_response(profile, exc))
+    if incoming.answer_delay_ms:
+        # The grant is done (a rotated refresh token is spent); only the answer is late.
+        await asyncio.sleep(incoming.answer_delay_ms / 1000)
     return finish(incoming.entry, _reply(incoming, payload))

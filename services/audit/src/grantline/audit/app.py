@@ -7,8 +7,8 @@ from grantline.audit.entrypoints.query_handler import serve_audit_query
 from grantline.audit.entrypoints.retention_task import retention_loop
 from grantline.audit.entrypoints.stream_consumer import LedgerIngest
 from grantline.audit.settings import AuditSettings
-from grantline.common.nats.consumers import AUDIT_LEDGER
-from grantline.common.runtime import ServiceRuntime
+from grantline.runtime.nats.consumers import AUDIT_LEDGER
+from grantline.runtime.service_runtime import ServiceRuntime
 
 
 def create_runtime(settings: AuditSettings | None = None) -> ServiceRuntime:

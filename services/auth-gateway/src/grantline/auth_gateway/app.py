@@ -1,7 +1,10 @@
 """Wiring of the auth gateway: one runtime serving the public HTTP API."""
 
+from datetime import timedelta
+
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.adapters.tables import outbox
+from grantline.auth_gateway.entrypoints.connect_link_responder import connect_link_responder
 from grantline.auth_gateway.entrypoints.housekeeping import housekeeping
 from grantline.auth_gateway.entrypoints.http.api import create_api
 from grantline.auth_gateway.entrypoints.http.body_limits import BodyLimits, RequestBodyLimitMiddleware
@@ -11,8 +14,8 @@ from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.oauth_flow import OAuthFlow
 from grantline.auth_gateway.service.rate_limits import RateLimits
 from grantline.auth_gateway.settings import GatewaySettings
-from grantline.common.runtime import ServiceRuntime
 from grantline.providers.catalogue import load_catalogue
+from grantline.runtime.service_runtime import ServiceRuntime
 
 
 def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
@@ -26,7 +29,7 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
         bus,
         allow_private_urls=settings.allow_private_provider_urls,
     )
-    api.state.gateway = Gateway(
+    gateway = api.state.gateway = Gateway(
         runtime=runtime,
         settings=settings,
         bus=bus,
@@ -36,6 +39,8 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
             catalogue=catalogue,
             redirect_uri=settings.redirect_uri,
             own_return_to=own_return_to(settings.public_url),
+            public_url=settings.public_url,
+            mcp_rediscover_after=timedelta(seconds=settings.mcp_rediscover_after_seconds),
         ),
         limits=RateLimits.from_settings(settings),
     )
@@ -49,4 +54,7 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
         ),
     )
     runtime.add_background_task(housekeeping(runtime, bus))
+    # gateway.connect_link.<tenant>: the links of held runs (satisfaction) and of runners' requests.
+    links = connect_link_responder(gateway)
+    runtime.serve_requests(links)
     return runtime

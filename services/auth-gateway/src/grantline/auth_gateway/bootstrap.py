@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.auth_gateway.service import tenants
-from grantline.common.db.engine import create_engine, session_factory, transaction
+from grantline.runtime.db.engine import create_engine, session_factory, transaction
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from grantline.common.settings import ServiceSettings
+from grantline.runtime.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
@@ -16,6 +16,8 @@ class GatewaySettings(ServiceSettings):
     # Connect sessions: default and longest lifetime.
     connect_session_ttl_seconds: int = Field(default=1800, ge=60)
     connect_session_max_ttl_seconds: int = Field(default=86400, ge=60)
+    # A remote MCP server's discovery older than this is redone before a user connects it (docs/mcp.md).
+    mcp_rediscover_after_seconds: int = Field(default=86400, ge=60)
     # Largest request bodies, checked on the stream before anything is parsed (413 above them).
     # API JSON (a tenant's provider definition is the largest, a few KB):
     api_max_body_bytes: int = Field(default=512_000, ge=1024)

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from grantline.common.runtime import ServiceRuntime
 from grantline.refresher.adapters.tables import outbox
 from grantline.refresher.domain.outcomes import RetryPolicy
 from grantline.refresher.domain.schedule import SchedulePolicy
@@ -10,6 +9,7 @@ from grantline.refresher.entrypoints.connection_events import subscribe_connecti
 from grantline.refresher.entrypoints.refresh_worker import RefreshWorker, WorkerLimits
 from grantline.refresher.entrypoints.schedule_watch import due_gauge_loop, expiry_warning_loop
 from grantline.refresher.settings import RefresherSettings
+from grantline.runtime.service_runtime import ServiceRuntime
 
 
 def schedule_policy(settings: RefresherSettings) -> SchedulePolicy:

@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from grantline.common.settings import ServiceSettings
+from grantline.runtime.settings import ServiceSettings
 
 
 class RefresherSettings(ServiceSettings):

@@ -8,14 +8,14 @@ import logging
 import nats
 from nats.aio.client import Client
 
-from grantline.common.nats.connection import connect_options
-from grantline.common.runtime import ServiceRuntime
 from grantline.runner_auth.adapters.connection_kicker import ConnectionKicker
 from grantline.runner_auth.adapters.issuer_key import load_issuer
 from grantline.runner_auth.entrypoints.admin_requests import serve_runner_admin
 from grantline.runner_auth.entrypoints.auth_callout import serve_auth_callout
 from grantline.runner_auth.entrypoints.revocation_sweep import revocation_sweep
 from grantline.runner_auth.settings import RunnerAuthSettings
+from grantline.runtime.nats.connection import connect_options
+from grantline.runtime.service_runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 

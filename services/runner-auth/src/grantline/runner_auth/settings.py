@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from grantline.common.settings import ServiceSettings
+from grantline.runtime.settings import ServiceSettings
 
 
 class RunnerAuthSettings(ServiceSettings):

@@ -1,8 +1,9 @@
 """Wiring of the satisfaction service: one runtime with its consumers, responder and background tasks."""
 
-from grantline.common.run_grants import RunGrantSigner, RunGrantVerifier, public_key_set, required_key_set
-from grantline.common.runtime import ServiceRuntime
+from grantline.runtime.run_grants import RunGrantSigner, RunGrantVerifier, public_key_set, required_key_set
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.satisfaction.adapters.catalogue_tables import configured_catalogue
+from grantline.satisfaction.adapters.connect_links import GatewayConnectLinks
 from grantline.satisfaction.adapters.tables import outbox
 from grantline.satisfaction.entrypoints.check_responder import CheckResponder
 from grantline.satisfaction.entrypoints.event_consumers import event_consumers
@@ -53,8 +54,15 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
     memo = ReportMemo()  # shared by admissions and checks: the same apps' reports
     grants = run_grant_issuer(settings)
     # Every consumer is a batched pull loop (no FastStream subscriber): runs.requested is the hot path.
+    links = GatewayConnectLinks(lambda: runtime.nats, timeout=settings.connect_link_timeout_seconds)
     runs = run_request_consumer(
-        runtime, catalogue, memo, grants, loops=settings.run_workers, batch_size=settings.run_batch_size
+        runtime,
+        catalogue,
+        memo,
+        grants,
+        loops=settings.run_workers,
+        batch_size=settings.run_batch_size,
+        links=links if settings.connect_links else None,
     )
     for consumer in [runs, *event_consumers(runtime, settings, catalogue, grants)]:
         runtime.add_background_task(consumer.run)
@@ -63,6 +71,5 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
     runtime.on_start(checks.start)
     runtime.on_stop(checks.stop)
     renewals = grant_renewals(runtime, grants)
-    runtime.on_start(lambda: renewals.start(runtime.nats))
-    runtime.on_stop(renewals.stop)
+    runtime.serve_requests(renewals)
     return runtime

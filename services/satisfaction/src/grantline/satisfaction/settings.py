@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from grantline.common.settings import ServiceSettings
+from grantline.runtime.settings import ServiceSettings
 
 
 class SatisfactionSettings(ServiceSettings):
@@ -24,6 +24,10 @@ class SatisfactionSettings(ServiceSettings):
     # Most events one transaction of a consumer handles (connection events, finished runs, resolves).
     event_batch_size: int = Field(default=100, ge=1, le=1000)
     database_pool_size: int = Field(default=24, ge=1, le=200)
+    # Connect links in runs.held (the gateway mints them): off for a deployment without the gateway,
+    # and how long a batch waits for them before the held runs go out without.
+    connect_links: bool = True
+    connect_link_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
 
     # Run grants (docs/runners.md): the private JWK set satisfaction signs with, from a mounted Secret
     # file (preferred) or a variable, the key id that signs (default: the set's first key), and how

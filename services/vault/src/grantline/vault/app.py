@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 import socket
 
-from grantline.common.db.engine import libpq_url
-from grantline.common.run_grants import RunGrantVerifier, required_key_set
-from grantline.common.runtime import ServiceRuntime
-
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import load_catalogue
+from grantline.runtime.db.engine import libpq_url
+from grantline.runtime.run_grants import RunGrantVerifier, required_key_set
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.vault.adapters.audit_buffer import AuditBuffer
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.keyring_source import KeyringSource, fingerprint_key
@@ -20,11 +19,13 @@ from grantline.vault.adapters.tables import connections, outbox
 from grantline.vault.domain import DataKeyCache
 from grantline.vault.entrypoints.finished_runs import finished_runs_consumer, prune_finished_runs
 from grantline.vault.entrypoints.request_handlers import refresh_responder, register_request_handlers
-from grantline.vault.entrypoints.resolve_subscription import resolve_subscription
+from grantline.vault.entrypoints.resolve_subscription import report_subscription, resolve_subscription
 from grantline.vault.entrypoints.revocation_retries import retry_revocations_forever
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.refresh import Refresher
+from grantline.vault.service.report import ReportService
 from grantline.vault.service.resolve import ResolveService
+from grantline.vault.service.step_up import StepUpService
 from grantline.vault.settings import VaultSettings
 
 
@@ -39,7 +40,7 @@ def build_context(
     return VaultContext(
         settings=settings,
         catalogue=load_catalogue(settings.provider_dirs, sandbox_url=settings.sandbox_url),
-        keys=DataKeyStore(keyring, cache),
+        keys=DataKeyStore(keyring, cache, max_encryptions=settings.data_key_max_encryptions),
         providers=providers or ProviderClient(settings),
         fingerprint_key=fingerprint_key(settings, keyring.keyring),
         outbox=outbox,
@@ -84,8 +85,10 @@ def create_runtime(
         max_records=settings.audit_flush_max_records,
         on_flushed=lambda: runtime.relay.wake() if runtime.relay is not None else None,
     )
-    resolve = resolve_subscription(
-        ResolveService(ctx, reader, refresher, audit, run_grant_verifier(settings))
+    resolve_service = ResolveService(ctx, reader, refresher, audit, run_grant_verifier(settings))
+    resolve = resolve_subscription(resolve_service)
+    report = report_subscription(
+        ReportService(ctx, resolve_service, refresher, StepUpService(ctx, resolve_service))
     )
     runtime.add_background_task(audit.run)
     finished = finished_runs_consumer(runtime)
@@ -104,11 +107,13 @@ def create_runtime(
     @runtime.on_start
     async def _start_raw_subscriptions() -> None:
         await resolve.start(runtime.nats)
+        await report.start(runtime.nats)
         await refresh.start(runtime.nats)
 
     @runtime.on_stop
     async def _stop_raw_subscriptions() -> None:
         await refresh.stop()
+        await report.stop()
         await resolve.stop()
         await audit.flush()
         await audit.close()

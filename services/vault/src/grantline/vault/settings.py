@@ -4,7 +4,8 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from grantline.common.settings import ServiceSettings
+from grantline.runtime.settings import ServiceSettings
+from grantline.vault.domain.data_key_versions import DEFAULT_MAX_ENCRYPTIONS
 
 
 class VaultSettings(ServiceSettings):
@@ -27,11 +28,16 @@ class VaultSettings(ServiceSettings):
     # Unwrapped data keys kept in memory.
     data_key_cache_size: int = Field(default=10_000, ge=1)
     data_key_cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    # Values sealed under one data key version before the next is created (automatic rotation).
+    data_key_max_encryptions: int = Field(default=DEFAULT_MAX_ENCRYPTIONS, ge=16, le=2**32)
 
     # A token expiring within this margin is refreshed inline by resolve.
     refresh_margin_seconds: int = Field(default=60, ge=0)
     # How long one replica may hold a connection's refresh lease (longer than a provider call can take).
     refresh_lease_seconds: int = Field(default=60, ge=5)
+
+    # vault.report: a connection is force-refreshed on a reported 401 at most once per interval.
+    report_refresh_min_interval_seconds: float = Field(default=10.0, ge=0)
 
     # Provider calls.
     provider_timeout_seconds: float = Field(default=10.0, gt=0)

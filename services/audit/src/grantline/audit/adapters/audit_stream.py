@@ -20,8 +20,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
-from grantline.common.nats.consumers import AUDIT_LEDGER
-from grantline.common.nats.streams import AUDIT
+from grantline.runtime.nats.consumers import AUDIT_LEDGER
+from grantline.runtime.nats.streams import AUDIT
 
 log = logging.getLogger(__name__)
 

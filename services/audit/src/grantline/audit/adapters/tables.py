@@ -13,8 +13,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from grantline.common.inbox import processed_events_table
-from grantline.common.outbox import outbox_table
+from grantline.runtime.inbox import processed_events_table
+from grantline.runtime.outbox import outbox_table
 
 SCHEMA = "audit"
 metadata = MetaData(schema=SCHEMA)

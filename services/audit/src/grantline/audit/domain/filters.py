@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from grantline.common.contract.audit import ACTION_PATTERN
+from grantline.contract.audit import ACTION_PATTERN
 
 # An exact action (the shape AuditRecord.action has in the contract) or, as NATS subjects allow, a
 # family of actions: "connection.*" (one or more leading words), or "*" for all.

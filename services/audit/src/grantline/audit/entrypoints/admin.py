@@ -14,8 +14,8 @@ from grantline.audit.entrypoints.retention_task import prune_all, prune_tenant
 from grantline.audit.service.query import as_contract
 from grantline.audit.service.verify import verify_tenant
 from grantline.audit.settings import AuditSettings
-from grantline.common.contract.audit import StoredAuditRecord
-from grantline.common.db.engine import create_engine, session_factory
+from grantline.contract.audit import StoredAuditRecord
+from grantline.runtime.db.engine import create_engine, session_factory
 
 EXPORT_PAGE = 1000
 

@@ -4,11 +4,11 @@ from pydantic import BaseModel, SecretBytes, ValidationError
 
 from grantline.audit.domain.cursor import CursorError
 from grantline.audit.service.query import query_from_request, query_records
-from grantline.common.contract.audit import AuditQueryRequest
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.nats.consuming import validation_summary
-from grantline.common.nats.request_reply import serve_requests
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract.audit import AuditQueryRequest
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.runtime.nats.consuming import validation_summary
+from grantline.runtime.nats.request_reply import serve_requests
+from grantline.runtime.service_runtime import ServiceRuntime
 
 QUERY_SUBJECT = "audit.query"
 

@@ -24,8 +24,8 @@ from grantline.audit.domain.prepared_entry import (
     prepare_fields,
 )
 from grantline.audit.service.ingest import entry_from_record
-from grantline.common.contract.audit import ACTION_PATTERN, AuditRecord
-from grantline.common.nats.consuming import validation_summary
+from grantline.contract.audit import ACTION_PATTERN, AuditRecord
+from grantline.runtime.nats.consuming import validation_summary
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # fullmatch, and without the anchors: Python's "$" would also accept a trailing newline.

@@ -30,10 +30,10 @@ from grantline.audit.adapters.audit_stream import (
 from grantline.audit.domain.prepared_entry import PreparedEntry, canonical_datetime
 from grantline.audit.entrypoints.record_decoding import decode_record
 from grantline.audit.service.ingest import append_entries
-from grantline.common.nats.consuming import retry_delay
-from grantline.common.runtime import ServiceRuntime
-from grantline.common.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
-from grantline.common.telemetry.tracing import tracer
+from grantline.runtime.nats.consuming import retry_delay
+from grantline.runtime.service_runtime import ServiceRuntime
+from grantline.runtime.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
+from grantline.runtime.telemetry.tracing import tracer
 
 log = logging.getLogger(__name__)
 

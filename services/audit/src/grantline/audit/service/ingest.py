@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from grantline.audit.adapters import ledger_repository as repo
 from grantline.audit.domain.hash_chain import AuditEntry, ChainHead
 from grantline.audit.domain.prepared_entry import PreparedEntry, prepare
-from grantline.common.contract.audit import AuditRecord
+from grantline.contract.audit import AuditRecord
 
 
 def entry_from_record(record: AuditRecord, received_at: datetime) -> AuditEntry:

@@ -7,7 +7,7 @@ from grantline.audit.adapters import ledger_repository as repo
 from grantline.audit.domain.cursor import decode_cursor, encode_cursor
 from grantline.audit.domain.filters import AuditQuery
 from grantline.audit.domain.hash_chain import StoredRecord
-from grantline.common.contract.audit import (
+from grantline.contract.audit import (
     AuditQueryReply,
     AuditQueryRequest,
     AuditRecord,

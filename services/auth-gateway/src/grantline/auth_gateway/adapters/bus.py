@@ -9,9 +9,9 @@ from nats.aio.client import Client
 from pydantic import BaseModel, ValidationError
 
 from grantline.auth_gateway.service.problems import Problem, from_error_reply, service_unavailable
-from grantline.common.contract.errors import ErrorReply
-from grantline.common.nats.request_reply import RequestFailed, request
-from grantline.common.nats.secret_wire import request_with_secrets
+from grantline.contract.errors import ErrorReply
+from grantline.runtime.nats.request_reply import RequestFailed, request
+from grantline.runtime.nats.secret_wire import request_with_secrets
 
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 

@@ -22,6 +22,10 @@ class StoredPending:
     reauthorize: bool
     name: str | None
     settings: dict[str, str]
+    expected_account: str | None = None
+    expected_domain: str | None = None
+    replace_scopes: bool = False
+    provider_app: str | None = None
 
 
 async def insert_pending(
@@ -31,6 +35,10 @@ async def insert_pending(
     reauthorize: bool,
     name: str | None,
     settings: dict[str, str],
+    expected_account: str | None = None,
+    expected_domain: str | None = None,
+    replace_scopes: bool = False,
+    provider_app: str | None = None,
 ) -> None:
     """Store a started flow under its state hash."""
     verifier = pending.code_verifier.get_secret_value() if pending.code_verifier else None
@@ -48,6 +56,10 @@ async def insert_pending(
             reauthorize=reauthorize,
             name=name,
             settings=settings,
+            expected_account=expected_account,
+            expected_domain=expected_domain,
+            replace_scopes=replace_scopes,
+            provider_app=provider_app,
             created_at=pending.created_at,
             expires_at=pending.expires_at,
             browser_binding=pending.browser_binding,
@@ -71,7 +83,16 @@ def _pending(row: Any) -> StoredPending:
         used_at=row.used_at,
         browser_binding=row.browser_binding,
     )
-    return StoredPending(pending, bool(row.reauthorize), row.name, dict(row.settings or {}))
+    return StoredPending(
+        pending,
+        bool(row.reauthorize),
+        row.name,
+        dict(row.settings or {}),
+        row.expected_account,
+        row.expected_domain,
+        bool(row.replace_scopes),
+        row.provider_app,
+    )
 
 
 async def pending_by_hash(
@@ -115,6 +136,11 @@ class ConnectSession:
     user_id: str
     expires_at: datetime
     link_used: bool = False
+    # The providers the session may list and connect; None: every provider of the tenant.
+    providers: tuple[str, ...] | None = None
+    run_id: str | None = None
+    # (provider, named app) pairs its new connections use; others use the provider's default app.
+    provider_apps: tuple[tuple[str, str], ...] = ()
 
 
 async def insert_connect_session(
@@ -129,6 +155,9 @@ async def insert_connect_session(
             user_id=record.user_id,
             created_at=now,
             expires_at=record.expires_at,
+            providers=list(record.providers) if record.providers is not None else None,
+            run_id=record.run_id,
+            provider_apps=dict(record.provider_apps) or None,
         )
     )
 
@@ -141,7 +170,14 @@ async def connect_session_by_hash(session: AsyncSession, token_hash: str) -> Con
     if row is None:
         return None
     return ConnectSession(
-        row.session_id, row.tenant_id, row.user_id, row.expires_at, row.link_used_at is not None
+        row.session_id,
+        row.tenant_id,
+        row.user_id,
+        row.expires_at,
+        row.link_used_at is not None,
+        tuple(row.providers) if row.providers is not None else None,
+        row.run_id,
+        tuple(sorted((row.provider_apps or {}).items())),
     )
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from grantline.common.inbox import processed_events_table
-from grantline.common.outbox import outbox_table
+from grantline.runtime.inbox import processed_events_table
+from grantline.runtime.outbox import outbox_table
 
 SCHEMA = "gateway"
 metadata = MetaData(schema=SCHEMA)
@@ -74,6 +74,13 @@ pending_authorizations = Table(
     Column("name", String(200), nullable=True),
     # The provider app's settings at initiation (Shopify shop, ...): the token URL may need them.
     Column("settings", JSONB, nullable=False, server_default="{}"),
+    # The account (login hint) or email domain the user was asked to grant as; checked by the vault.
+    Column("expected_account", String(320), nullable=True),
+    Column("expected_domain", String(253), nullable=True),
+    # A narrowing re-authorization: the connection keeps only what the new grant has.
+    Column("replace_scopes", Boolean, nullable=False, server_default="false"),
+    # The tenant's named provider app the flow uses (NULL: the default app, else the platform's).
+    Column("provider_app", String(40), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
@@ -93,6 +100,11 @@ connect_sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     # The connect link is exchanged for a browser session once only.
     Column("link_used_at", DateTime(timezone=True), nullable=True),
+    # The providers the session may list and connect (a held run's link); NULL: every provider.
+    Column("providers", JSONB, nullable=True),
+    Column("run_id", String(200), nullable=True),
+    # {provider: named app} for the session's new connections; NULL: every provider's default app.
+    Column("provider_apps", JSONB, nullable=True),
     Index("connect_sessions_expires_at", "expires_at"),
 )
 
@@ -100,6 +112,8 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     Column("provider", String(64), primary_key=True),
+    # The app whose secret verified the delivery: two apps may be sent identical bodies.
+    Column("provider_app_id", String(64), primary_key=True, server_default=""),
     Column("delivery_id", String(300), primary_key=True),
     Column("tenant_id", String(64), nullable=True),
     Column("kind", String(100), nullable=True),
@@ -107,7 +121,7 @@ webhook_deliveries = Table(
     # SHA-256 of the signed body: GitHub does not sign its delivery id, so a replay may carry a new one.
     Column("body_sha256", String(64), nullable=True),
     Index("webhook_deliveries_received_at", "received_at"),
-    Index("webhook_deliveries_body", "provider", "body_sha256", unique=True),
+    Index("webhook_deliveries_body", "provider", "provider_app_id", "body_sha256", unique=True),
 )
 
 # One fixed-window counter per limited thing (`failed_auth:address:203.0.113.7`, ...), shared by every

@@ -55,6 +55,29 @@ def check_return_to(url: str, allow_list: list[str]) -> str:
     raise ReturnToError("return_to is not in the tenant's allow-list")
 
 
+def registered_origin(origin: str, allow_list: list[str]) -> str:
+    """``origin`` (``scheme://host[:port]``, nothing after it) in canonical form when an allow-list
+    entry has that scheme, host and port (any path); else ``ReturnToError``.
+
+    The connect widget's opener page must be one of the platform's registered origins: the connect
+    page posts the outcome to exactly that origin, so no other page can read it.
+    """
+    parts = _parse(origin, what="opener origin")
+    if parts.path or parts.query or parts.fragment:
+        raise ReturnToError("opener origin must be scheme://host[:port] only")
+    target = _target(parts, what="opener origin")
+    for entry in allow_list:
+        allowed = _allow_entry(entry)
+        if (allowed.scheme, allowed.host) == (target.scheme, target.host) and allowed.port in (
+            None,
+            target.port,
+        ):
+            default = _DEFAULT_PORTS[target.scheme]
+            port = "" if target.port == default else f":{target.port}"
+            return f"{target.scheme}://{target.host}{port}"
+    raise ReturnToError("opener origin is not one of the tenant's registered origins")
+
+
 def with_outcome(return_to: str, **params: str | None) -> str:
     """`return_to` with outcome parameters (status, connection_id, provider, error) in its query.
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from grantline.auth_gateway.adapters import flow_store, rate_limit_store, webhook_store
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service.tenant_provider_handover import hand_over_tenant_providers
-from grantline.common.runtime import ServiceRuntime
+from grantline.runtime.service_runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
 from grantline.auth_gateway.adapters.tables import metadata
-from grantline.common.db.migrations import run_alembic_env
+from grantline.runtime.db.migrations import run_alembic_env
 
 run_alembic_env(metadata)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal
-from grantline.common.contract.audit import AuditQueryReply, AuditQueryRequest
+from grantline.contract.audit import AuditQueryReply, AuditQueryRequest
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service.problems import Problem, invalid, not_found
-from grantline.common.contract import vault_admin
-from grantline.common.contract.vault_admin import MAX_TENANT_PROVIDERS
+from grantline.contract import vault_admin
+from grantline.contract.vault_admin import MAX_TENANT_PROVIDERS
 from grantline.providers.catalogue import (
     Catalogue,
     CatalogueError,
@@ -23,6 +24,14 @@ from grantline.providers.catalogue import (
 from grantline.providers.definition import ProviderDefinition
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TenantProviders:
+    """What the vault keeps of one tenant's catalogue: its own providers and the ones it switched off."""
+
+    own: list[ProviderDefinition]
+    disabled: frozenset[str]
 
 
 class TenantCatalogue:
@@ -35,6 +44,10 @@ class TenantCatalogue:
 
     async def own_definitions(self, tenant_id: str) -> list[ProviderDefinition]:
         """The tenant's own providers, as the vault keeps them."""
+        return (await self.tenant_providers(tenant_id)).own
+
+    async def tenant_providers(self, tenant_id: str) -> TenantProviders:
+        """The tenant's own providers and its switched-off ones (one question to the vault)."""
         reply = await self._bus.ask(
             vault_admin.SUBJECT_TENANT_PROVIDER_LIST,
             vault_admin.TenantProviderListRequest(tenant_id=tenant_id),
@@ -50,18 +63,41 @@ class TenantCatalogue:
                 continue
             if definition.id not in self.base:
                 own.append(definition)
-        return own
+        return TenantProviders(own=own, disabled=frozenset(reply.disabled))
+
+    def layered(self, providers: TenantProviders) -> Catalogue:
+        """The shared catalogue with a tenant's own providers on top, its switched-off ones disabled."""
+        catalogue = self.base.with_tenant_definitions(providers.own)
+        if not providers.disabled:
+            return catalogue
+        return Catalogue(
+            [
+                d.model_copy(update={"enabled": False}) if d.id in providers.disabled else d
+                for d in catalogue.providers()
+            ],
+            catalogue.categories(),
+        )
 
     async def for_tenant(self, tenant_id: str) -> Catalogue:
-        """The shared catalogue with this tenant's own providers layered on top."""
-        return self.base.with_tenant_definitions(await self.own_definitions(tenant_id))
+        """The catalogue as this tenant sees it (see ``layered``)."""
+        return self.layered(await self.tenant_providers(tenant_id))
 
     async def provider(self, tenant_id: str, provider: str) -> ProviderDefinition:
-        """One provider of the tenant's catalogue, or a 404 problem."""
-        definition = self.base.find(provider) or (await self.for_tenant(tenant_id)).find(provider)
+        """One provider of the tenant's catalogue (``enabled`` False when switched off), or a 404 problem."""
+        definition = (await self.for_tenant(tenant_id)).find(provider)
         if definition is None:
             raise not_found(f"provider {provider!r}")
         return definition
+
+    async def set_enabled(self, tenant_id: str, provider: str, enabled: bool, actor: str) -> None:
+        """Have the vault switch a provider on or off for the tenant (it announces the change)."""
+        await self._bus.ask(
+            vault_admin.SUBJECT_TENANT_PROVIDER_ENABLE,
+            vault_admin.SetProviderEnabledRequest(
+                tenant_id=tenant_id, provider=provider, enabled=enabled, actor=actor
+            ),
+            vault_admin.ProviderEnablement,
+        )
 
     async def define(self, tenant_id: str, data: dict[str, Any]) -> tuple[ProviderDefinition, bool]:
         """Validate a tenant's own provider and have the vault store it; returns it and whether it is new."""
@@ -96,6 +132,8 @@ class TenantCatalogue:
             value = getattr(definition, field)
             if value:
                 texts[field] = value
+        if definition.api_key is not None and definition.api_key.check is not None:
+            texts["api_key.check.url"] = definition.api_key.check.url
         for where, text in texts.items():
             if not where.endswith("url"):
                 continue

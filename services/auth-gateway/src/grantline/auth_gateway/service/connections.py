@@ -8,9 +8,9 @@ from pydantic import SecretStr
 
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal, connection_visible_to
-from grantline.auth_gateway.service.problems import Problem, invalid
+from grantline.auth_gateway.service.problems import Problem, invalid, provider_disabled
 from grantline.auth_gateway.service.views import ConnectionPage, ConnectionView, connection_view
-from grantline.common.contract import vault, vault_admin
+from grantline.contract import vault, vault_admin
 from grantline.providers.tenant_patterns import value_matches
 
 ConnectionStatus = Literal["pending", "active", "reauth_required", "revoked"]
@@ -79,6 +79,27 @@ async def revoke_connection(
     return info
 
 
+async def set_default_connection(gw: Gateway, caller: Principal, connection_id: str) -> ConnectionView:
+    """Make an active connection the one its owner's resolves use for its provider (no connection id)."""
+    info = await visible_connection(gw, caller, connection_id)
+    updated = await gw.bus.ask(
+        vault_admin.SUBJECT_CONNECTION_SET_DEFAULT,
+        vault_admin.ConnectionRef(tenant_id=caller.tenant_id, connection_id=info.connection_id),
+        vault.ConnectionInfo,
+    )
+    return connection_view(updated)
+
+
+async def remove_connection(gw: Gateway, caller: Principal, connection_id: str) -> vault.ConnectionInfo:
+    """Delete a revoked connection for good (a connect session may remove only its user's)."""
+    info = await visible_connection(gw, caller, connection_id)
+    return await gw.bus.ask(
+        vault_admin.SUBJECT_CONNECTION_REMOVE,
+        vault_admin.ConnectionRef(tenant_id=caller.tenant_id, connection_id=info.connection_id),
+        vault.ConnectionInfo,
+    )
+
+
 async def store_api_key_connection(
     gw: Gateway,
     caller: Principal,
@@ -88,12 +109,21 @@ async def store_api_key_connection(
     user_id: str | None = None,
     workspace: bool = False,
     name: str | None = None,
+    shared: bool = False,
 ) -> ConnectionView:
-    """Hand an API key to the vault (it is never returned); fields are checked against the definition."""
+    """Hand an API key to the vault (it is never returned); fields are checked against the definition.
+
+    ``shared`` (a workspace key only): the key serves every user of the tenant without their own.
+    """
     owner = caller.owner_for(user_id=user_id, workspace=workspace)
+    caller.require_connectable(provider)
+    if shared and not workspace:
+        raise invalid("only a workspace key (workspace: true) can be shared with every user")
     definition = await gw.catalogue.provider(caller.tenant_id, provider)
     if definition.api_key is None:
         raise invalid(f"provider {definition.id!r} uses OAuth: POST /v1/connections/initiate")
+    if not definition.enabled:
+        raise provider_disabled(definition.id)
     expected = {field.id: field for field in definition.api_key.fields}
     missing = sorted(set(expected) - set(fields))
     unknown = sorted(set(fields) - set(expected))
@@ -116,6 +146,7 @@ async def store_api_key_connection(
             fields=fields,
             name=name,
             actor=caller.actor,
+            shared=shared,
         ),
         vault.ConnectionInfo,
         with_secrets=True,

@@ -9,7 +9,7 @@ from grantline.auth_gateway.service.catalogue import TenantCatalogue
 from grantline.auth_gateway.service.oauth_flow import OAuthFlow
 from grantline.auth_gateway.service.rate_limits import RateLimits
 from grantline.auth_gateway.settings import GatewaySettings
-from grantline.common.runtime import ServiceRuntime
+from grantline.runtime.service_runtime import ServiceRuntime
 
 
 @dataclass

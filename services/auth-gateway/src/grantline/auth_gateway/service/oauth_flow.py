@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,13 +33,25 @@ from grantline.auth_gateway.domain.oauth_state import (
 )
 from grantline.auth_gateway.domain.return_to import ReturnToError, check_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
+from grantline.auth_gateway.service.flow_apps import app_for_flow
+from grantline.auth_gateway.service.mcp_servers import (
+    McpConnectContext,
+    client_metadata_url_for,
+    server_to_connect,
+)
 from grantline.auth_gateway.service.principal import Principal, connection_visible_to
-from grantline.auth_gateway.service.problems import Problem, invalid, not_found
-from grantline.common.contract import vault, vault_admin
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.contract.errors import ErrorReply
-from grantline.common.outbox import add_event
-from grantline.providers.authorize import SettingsError, build_authorize_url, resolve_settings
+from grantline.auth_gateway.service.problems import Problem, invalid, not_found, provider_disabled
+from grantline.contract import vault
+from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.contract.errors import ErrorReply
+from grantline.providers.authorize import (
+    SettingsError,
+    build_authorize_url,
+    resolve_settings,
+    with_always_scopes,
+)
+from grantline.providers.definition import ProviderDefinition
+from grantline.runtime.outbox import add_event
 
 # OAuth error codes a provider may send back (RFC 6749 section 4.1.2.1); anything else is reported
 # as `provider_error` so no provider-chosen text reaches the browser's address bar.
@@ -69,6 +81,16 @@ class InitiateInput:
     workspace: bool = False
     scopes: list[str] | None = None
     connection_id: str | None = None
+    name: str | None = None
+    # This connection's own settings, over the provider app's (a second shop, another site).
+    settings: dict[str, str] = field(default_factory=dict)
+    # The account or email domain to grant as (providers with hint parameters only).
+    login_hint: str | None = None
+    domain_hint: str | None = None
+    # Re-authorize `connection_id` with exactly `scopes` (fewer than it has), where the provider allows.
+    narrow: bool = False
+    # The tenant's named provider app (its own OAuth client) for a new connection; None: the default.
+    provider_app: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,8 @@ class Initiated:
     connection_id: str
     reauthorize: bool
     scopes: list[str]
+    # The provider the connection is for: a catalogue MCP entry connects as the tenant's discovered server.
+    provider: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,43 @@ def _checked_scopes(scopes: list[str]) -> list[str]:
     return list(dict.fromkeys(split))
 
 
+def _connection_settings(
+    definition: ProviderDefinition, app_settings: dict[str, str], own: dict[str, str]
+) -> dict[str, str]:
+    # The app's settings are checked when saved: a failure there is the tenant's configuration, one
+    # in the connection's own settings is this request's input.
+    try:
+        resolve_settings(definition, app_settings)
+    except SettingsError as error:
+        raise Problem(409, "provider_app_misconfigured", str(error)) from None
+    try:
+        return resolve_settings(definition, {**app_settings, **own})
+    except SettingsError as error:
+        raise Problem(422, "invalid_settings", str(error)) from None
+
+
+def _narrowed(definition: ProviderDefinition, requested: list[str] | None) -> list[str]:
+    # Most providers add a re-authorization's scopes to the earlier grant: asking for fewer takes
+    # nothing away there, so narrowing is offered only where the catalogue says it works.
+    if not (definition.oauth and definition.oauth.scopes.narrowable):
+        raise invalid(
+            f"provider {definition.id!r} keeps earlier grants; revoke and connect again with fewer scopes"
+        )
+    if not requested:
+        raise invalid("narrow needs the scopes to keep")
+    return requested
+
+
+def _check_hints(definition: ProviderDefinition, request: InitiateInput) -> None:
+    # A hint the provider cannot take would be silently dropped, and the check after the grant
+    # would then refuse whoever the user happened to be signed in as.
+    oauth = definition.oauth
+    if request.login_hint and not (oauth and oauth.login_hint_param):
+        raise invalid(f"provider {definition.id!r} takes no login hint")
+    if request.domain_hint and not (oauth and oauth.domain_hint_param):
+        raise invalid(f"provider {definition.id!r} takes no domain hint")
+
+
 class OAuthFlow:
     def __init__(
         self,
@@ -120,10 +181,14 @@ class OAuthFlow:
         catalogue: TenantCatalogue,
         redirect_uri: str,
         own_return_to: tuple[str, ...] = (),
+        public_url: str = "",
+        mcp_rediscover_after: timedelta = timedelta(days=1),
     ) -> None:
         self._bus = bus
         self._catalogue = catalogue
         self._redirect_uri = redirect_uri
+        # Remote MCP servers are (re)discovered through the vault when a user connects them.
+        self._mcp = McpConnectContext(bus, catalogue, public_url, redirect_uri, mcp_rediscover_after)
         # The gateway's own pages (admin UI, connect pages): always a safe place to come back to.
         self._own_return_to = list(own_return_to)
 
@@ -141,11 +206,16 @@ class OAuthFlow:
         callback then completes the flow only in that browser.
         """
         owner = principal.owner_for(user_id=request.user_id, workspace=request.workspace)
+        principal.require_connectable(request.provider)
         definition = await self._catalogue.provider(principal.tenant_id, request.provider)
+        if definition.auth == "mcp_oauth":
+            # A catalogue MCP entry known by URL only connects as the tenant's discovered server; a
+            # discovered server whose metadata is stale is discovered again first.
+            definition = await server_to_connect(self._mcp, principal, definition)
         if definition.oauth is None:
             raise invalid(f"provider {definition.id!r} uses API keys: POST /v1/connections/api-key")
         if not definition.enabled:
-            raise invalid(f"provider {definition.id!r} is disabled in the catalogue")
+            raise provider_disabled(definition.id)
         tenant = await tenant_store.tenant_by_id(session, principal.tenant_id)
         if tenant is None:
             raise not_found("tenant")
@@ -157,22 +227,43 @@ class OAuthFlow:
             raise Problem(422, "return_to_not_allowed", str(error)) from None
         requested = _checked_scopes(request.scopes) if request.scopes is not None else None
 
-        app = await self._provider_app(principal.tenant_id, definition.id)
-        defaults = list(app.scopes) or list(definition.oauth.scopes.default)
-        reauthorize, name = False, None
+        existing = None
+        provider_app = request.provider_app
+        if principal.kind == "connect_session":
+            # Which OAuth client a user's connection goes through is the tenant's choice, made when it
+            # minted the session; the end user holding the session cannot pick another.
+            pinned = principal.app_for(definition.id)
+            if provider_app is not None and provider_app != pinned:
+                raise Problem(403, "forbidden", "this connect session connects the provider with its own app")
+            provider_app = pinned
         if request.connection_id is not None:
             existing = await connection_visible_to(self._bus, principal, request.connection_id)
             if existing.owner != owner or existing.provider != definition.id:
                 raise not_found("connection")
-            scopes = scopes_for_reauthorization(existing.scopes, requested or [], defaults)
-            connection_id, reauthorize, name = existing.connection_id, True, existing.name
+            if request.provider_app is not None and request.provider_app != existing.provider_app:
+                raise invalid("a connection keeps its provider app; start a new connection for another one")
+            # Re-authorizing (step-up too) goes through the OAuth client the connection was made with.
+            provider_app = existing.provider_app
+        app = await app_for_flow(self._bus, principal.tenant_id, definition.id, provider_app)
+        defaults = list(app.scopes) or list(definition.oauth.scopes.default)
+        reauthorize, name, own_settings = False, request.name, dict(request.settings)
+        if existing is not None:
+            if request.settings and request.settings != existing.settings:
+                raise invalid("a connection keeps its settings; start a new connection for other ones")
+            if request.narrow:
+                scopes = _narrowed(definition, requested)
+            else:
+                scopes = scopes_for_reauthorization(existing.scopes, requested or [], defaults)
+            connection_id, reauthorize = existing.connection_id, True
+            name, own_settings = existing.name, dict(existing.settings)
         else:
+            if request.narrow:
+                raise invalid("narrow re-authorizes a connection: give its connection_id")
             scopes = requested if requested is not None else defaults
             connection_id = str(uuid.uuid4())
-        try:
-            settings = resolve_settings(definition, app.settings)
-        except SettingsError as error:
-            raise Problem(409, "provider_app_misconfigured", str(error)) from None
+        scopes = with_always_scopes(definition, scopes)
+        _check_hints(definition, request)
+        settings = _connection_settings(definition, app.settings, own_settings)
 
         verifier = new_code_verifier() if definition.oauth.pkce != "none" else None
         state, state_hash = new_state()
@@ -198,9 +289,19 @@ class OAuthFlow:
             state=state,
             code_challenge=code_challenge_s256(verifier) if verifier else None,
             settings=settings,
+            login_hint=request.login_hint,
+            domain_hint=request.domain_hint,
         )
         await flow_store.insert_pending(
-            session, pending, reauthorize=reauthorize, name=name, settings=settings
+            session,
+            pending,
+            reauthorize=reauthorize,
+            name=name,
+            settings=settings,
+            expected_account=request.login_hint,
+            expected_domain=request.domain_hint,
+            replace_scopes=request.narrow,
+            provider_app=provider_app,
         )
         await add_event(
             session,
@@ -212,29 +313,15 @@ class OAuthFlow:
                 connection_id=connection_id,
                 provider=definition.id,
                 user_id=owner.removeprefix("user:") if owner.startswith("user:") else None,
-                detail={"scopes": scopes, "reauthorize": reauthorize, "pkce": verifier is not None},
+                detail={
+                    "scopes": scopes,
+                    "reauthorize": reauthorize,
+                    "pkce": verifier is not None,
+                    **({"provider_app": provider_app} if provider_app is not None else {}),
+                },
             ),
         )
-        return Initiated(url, pending.expires_at, connection_id, reauthorize, scopes)
-
-    async def _provider_app(self, tenant_id: str, provider: str) -> vault_admin.ProviderAppInfo:
-        try:
-            app = await self._bus.ask(
-                vault_admin.SUBJECT_PROVIDER_APP_GET,
-                vault_admin.ProviderAppRef(tenant_id=tenant_id, provider=provider),
-                vault_admin.ProviderAppInfo,
-            )
-        except Problem as problem:
-            if problem.status == 404:
-                raise Problem(
-                    409,
-                    "provider_app_missing",
-                    f"configure a provider app first: PUT /v1/provider-apps/{provider}",
-                ) from None
-            raise
-        if not app.enabled:
-            raise Problem(409, "provider_app_disabled", f"the provider app for {provider!r} is disabled")
-        return app
+        return Initiated(url, pending.expires_at, connection_id, reauthorize, scopes, definition.id)
 
     async def claim(
         self,
@@ -309,6 +396,11 @@ class OAuthFlow:
             reauthorize=stored.reauthorize,
             settings=stored.settings,
             name=stored.name,
+            expected_account=stored.expected_account,
+            expected_domain=stored.expected_domain,
+            replace_scopes=stored.replace_scopes,
+            client_metadata_url=client_metadata_url_for(self._mcp.public_url, pending.tenant_id),
+            provider_app=stored.provider_app,
         )
         return await self._bus.ask_or_error(
             vault.SUBJECT_EXCHANGE, request, vault.ConnectionInfo, with_secrets=True

@@ -7,7 +7,7 @@ from typing import Literal
 
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service.problems import Problem, not_found
-from grantline.common.contract import vault, vault_admin
+from grantline.contract import vault, vault_admin
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,13 @@ class Principal:
     # Set for a connect session: the only user it may act for.
     user_id: str | None = None
     credential_id: str = ""
+    # A connect session minted for missing requirements (a held run's link) may connect only these
+    # providers; None: every provider of the tenant.
+    providers: tuple[str, ...] | None = None
+    # A connect session's new connections of these providers use the tenant's named app given here
+    # ((provider, app name) pairs); any other provider, its default app. Chosen by whoever minted the
+    # session (the tenant's key or its runner), never by the end user.
+    provider_apps: tuple[tuple[str, str], ...] = ()
 
     @property
     def actor(self) -> str:
@@ -36,6 +43,19 @@ class Principal:
         if self.kind == "connect_session" and (workspace or user_id != self.user_id):
             raise Problem(403, "forbidden", "a connect session acts for its own user only")
         return "workspace" if workspace else f"user:{user_id}"
+
+    def may_connect(self, provider: str) -> bool:
+        """Whether this caller may list and connect this provider (a scoped link: only its own)."""
+        return self.providers is None or provider in self.providers
+
+    def require_connectable(self, provider: str) -> None:
+        """Refuse a provider outside a scoped connect session's providers (as if it did not exist)."""
+        if not self.may_connect(provider):
+            raise Problem(404, "not_found", "this provider is not available")
+
+    def app_for(self, provider: str) -> str | None:
+        """The named app this caller's new connections of ``provider`` use (None: the default app)."""
+        return dict(self.provider_apps).get(provider)
 
     def may_see(self, owner: str) -> bool:
         """Whether this caller may see or change a connection with this owner."""

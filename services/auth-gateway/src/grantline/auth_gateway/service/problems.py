@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grantline.common.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.errors import ErrorCode, ErrorReply
 
 # How another service's error reply reads over HTTP.
 _STATUS_OF_ERROR: dict[str, int] = {
@@ -14,6 +14,7 @@ _STATUS_OF_ERROR: dict[str, int] = {
     ErrorCode.MISSING_SCOPES: 422,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.WRONG_ACCOUNT: 409,
     ErrorCode.REVOKED: 409,
     ErrorCode.REAUTH_REQUIRED: 409,
     ErrorCode.PROVIDER_UNAVAILABLE: 502,
@@ -40,6 +41,11 @@ def not_found(what: str) -> Problem:
 def invalid(detail: str, **extra: Any) -> Problem:
     """A 422 for input the use case refuses."""
     return Problem(422, "invalid_request", detail, extra=extra)
+
+
+def provider_disabled(provider: str) -> Problem:
+    """A 422 for a provider switched off by the operator (catalogue) or by the tenant."""
+    return Problem(422, "provider_disabled", f"provider {provider!r} is disabled for this tenant")
 
 
 def from_error_reply(reply: ErrorReply) -> Problem:

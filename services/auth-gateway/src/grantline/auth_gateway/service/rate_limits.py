@@ -19,7 +19,7 @@ from grantline.auth_gateway.service import tenants
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
 from grantline.auth_gateway.settings import GatewaySettings
-from grantline.common.runtime import ServiceRuntime
+from grantline.runtime.service_runtime import ServiceRuntime
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service.principal import Principal
-from grantline.common.contract import runner_identities as contract
+from grantline.contract import runner_identities as contract
 
 
 async def create_runner(bus: Bus, caller: Principal, *, name: str) -> contract.RunnerCreated:

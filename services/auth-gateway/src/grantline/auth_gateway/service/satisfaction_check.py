@@ -5,9 +5,9 @@ from __future__ import annotations
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
-from grantline.common.contract import satisfaction
-from grantline.common.contract.envelope import tenant_scoped
-from grantline.common.contract.runs import RequirementSpec, SkillRequirements, StageRequirements
+from grantline.contract import satisfaction
+from grantline.contract.envelope import tenant_scoped
+from grantline.contract.runs import RequirementSpec, SkillRequirements, StageRequirements
 
 
 async def check_satisfaction(
@@ -18,6 +18,7 @@ async def check_satisfaction(
     requirements: list[RequirementSpec],
     skills: list[SkillRequirements],
     stages: list[StageRequirements],
+    stage: str | None = None,
 ) -> satisfaction.SatisfactionReport:
     """Satisfaction's report for one user of the caller's tenant (satisfied or not)."""
     if caller.kind == "connect_session" and user_id != caller.user_id:
@@ -30,6 +31,7 @@ async def check_satisfaction(
             requirements=requirements,
             skills=skills,
             stages=stages,
+            stage=stage,
         ),
         satisfaction.SatisfactionReport,
     )

@@ -12,8 +12,8 @@ import logging
 from grantline.auth_gateway.adapters import tenant_store
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.service.problems import Problem
-from grantline.common.contract import vault_admin
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract import vault_admin
+from grantline.runtime.service_runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from grantline.auth_gateway.domain.credentials import (
 from grantline.auth_gateway.domain.return_to import ReturnToError, check_allow_entry
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.outbox import add_event
+from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.runtime.outbox import add_event
 
 # Development front ends run on changing loopback ports.
 DEV_ALLOW_LIST = ["http://127.0.0.1:*", "http://localhost:*"]
@@ -134,7 +134,14 @@ async def authenticate(
         record = await flow_store.connect_session_by_hash(session, hashed)
         if record is None or record.expires_at <= (now or datetime.now(UTC)):
             raise _unauthorized("the connect session is unknown or expired")
-        return Principal(record.tenant_id, "connect_session", record.user_id, record.session_id)
+        return Principal(
+            record.tenant_id,
+            "connect_session",
+            record.user_id,
+            record.session_id,
+            record.providers,
+            record.provider_apps,
+        )
     key = await tenant_store.api_key_by_hash(session, hashed)
     if key is None or key.revoked_at is not None:
         raise _unauthorized("the API key is unknown or revoked")

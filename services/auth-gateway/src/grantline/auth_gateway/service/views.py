@@ -11,10 +11,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from grantline.auth_gateway.service.oauth_flow import MAX_SCOPES, InitiateInput
-from grantline.common.contract import vault, vault_admin
+from grantline.contract import vault, vault_admin
+from grantline.contract.envelope import PROVIDER_APP_NAME_PATTERN
 from grantline.providers.definition import ProviderDefinition
 
 UserId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# A tenant's named provider app (`PUT /v1/provider-apps/{provider}/apps/{name}`).
+ProviderAppName = Annotated[str, Field(pattern=PROVIDER_APP_NAME_PATTERN, description="a named provider app")]
 
 
 # -- connections ----------------------------------------------------------------------------------
@@ -33,6 +36,41 @@ class InitiateIn(BaseModel):
     connection_id: str | None = Field(
         default=None, max_length=64, description="re-authorize this connection (keeps its id and name)"
     )
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="the connection's name (default: the account)"
+    )
+    settings: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="this connection's own settings (Shopify shop, Atlassian site), over the provider app's",
+    )
+
+    login_hint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=320,
+        pattern=r"^[^\x00-\x20\x7f]+$",
+        description="account (email or id) to grant as, where the provider takes a hint; others are refused",
+    )
+    domain_hint: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$",
+        description="the email domain the account must be in, where the provider takes a hint",
+    )
+
+    narrow: bool = Field(
+        default=False,
+        description="with connection_id and scopes: keep only these (providers that allow it)",
+    )
+    provider_app: ProviderAppName | None = Field(
+        default=None,
+        description=(
+            "make the connection with the tenant's provider app of this name (its own OAuth client, e.g."
+            " for a second shop); default: the provider's default app. A re-authorization always uses the"
+            " connection's own app"
+        ),
+    )
 
     def flow_input(self) -> InitiateInput:
         """The same request as the OAuth flow takes it."""
@@ -43,6 +81,12 @@ class InitiateIn(BaseModel):
             workspace=self.workspace,
             scopes=self.scopes,
             connection_id=self.connection_id,
+            name=self.name,
+            settings=dict(self.settings),
+            login_hint=self.login_hint,
+            domain_hint=self.domain_hint,
+            narrow=self.narrow,
+            provider_app=self.provider_app,
         )
 
 
@@ -53,6 +97,8 @@ class ConnectionView(BaseModel):
     provider: str
     status: str
     scopes: list[str]
+    # Scopes a server said the connection lacks: re-authorize it with them (step-up).
+    missing_scopes: list[str] = []
     account: str | None = None
     expires_at: datetime | None = None
     last_refreshed_at: datetime | None = None
@@ -60,6 +106,12 @@ class ConnectionView(BaseModel):
     created_at: datetime | None = None
     is_default: bool = True
     name: str | None = None
+    # Settings the connection was made with (shop, site, cloud id); never a secret.
+    settings: dict[str, str] = {}
+    provider_app: str | None = Field(
+        default=None,
+        description="the named provider app the connection was made with (none: the default app)",
+    )
 
 
 class ConnectionPage(BaseModel):
@@ -111,6 +163,7 @@ class ProviderView(BaseModel):
     auth: str
     description: str
     docs_url: str | None = None
+    setup_guide: str = Field(default="", description="how to register the app (or get a key) at the provider")
     enabled: bool
     pkce: str | None = None
     scopes: list[ScopeView]
@@ -160,6 +213,7 @@ def provider_view(definition: ProviderDefinition, *, own: bool, configured: bool
         auth=definition.auth,
         description=definition.description,
         docs_url=definition.docs_url,
+        setup_guide=definition.setup_guide,
         enabled=definition.enabled,
         pkce=definition.oauth.pkce if definition.oauth else None,
         scopes=scopes,
@@ -204,11 +258,19 @@ class ProviderAppIn(BaseModel):
     allow_workspace_fallback: bool = Field(
         default=False, description="a workspace connection may serve users without their own"
     )
+    force_workspace_connection: bool = Field(
+        default=False,
+        description=(
+            "every user acts through the workspace connection, even one who connected their own"
+            " (a shared service account); only the workspace connection satisfies requirements"
+        ),
+    )
     enabled: bool = True
 
 
 class ProviderAppView(BaseModel):
     provider: str
+    name: str | None = Field(default=None, description="none for the provider's default app")
     id: str | None = None
     webhook_path: str | None = Field(
         default=None, description="where the provider sends this app's webhooks: `{public URL}{webhook_path}`"
@@ -219,6 +281,7 @@ class ProviderAppView(BaseModel):
     scopes: list[str]
     settings: dict[str, str]
     allow_workspace_fallback: bool
+    force_workspace_connection: bool = False
     enabled: bool
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -231,4 +294,4 @@ class ProviderAppListView(BaseModel):
 def provider_app_view(info: vault_admin.ProviderAppInfo) -> ProviderAppView:
     """The public view of a provider app (whether secrets are set, never their values)."""
     webhook_path = f"/v1/webhooks/{info.provider}/{info.id}" if info.id else None
-    return ProviderAppView(**info.model_dump(exclude={"tenant_id"}), webhook_path=webhook_path)
+    return ProviderAppView(**info.model_dump(exclude={"tenant_id", "platform"}), webhook_path=webhook_path)

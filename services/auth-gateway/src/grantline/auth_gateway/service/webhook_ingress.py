@@ -18,11 +18,11 @@ from grantline.auth_gateway.adapters import webhook_store
 from grantline.auth_gateway.adapters.bus import Bus
 from grantline.auth_gateway.adapters.tables import outbox
 from grantline.auth_gateway.service.problems import from_error_reply
-from grantline.common.contract import vault, vault_admin
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.contract.connections import WebhookReceived
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.outbox import add_events
+from grantline.contract import vault, vault_admin
+from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.contract.connections import WebhookReceived
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.runtime.outbox import add_events
 
 # Headers a provider signature scheme may need; everything else (cookies, proxies' additions) stays here.
 _FORWARDED_HEADER_PREFIXES = ("x-slack-", "x-hub-", "x-github-", "content-type", "user-agent", "x-goog-")
@@ -62,7 +62,9 @@ class WebhookIngress:
         """True when this delivery (by its id or its signed body) was handled before."""
         if not verdict.delivery_id:
             return False
-        return await webhook_store.delivery_seen(session, provider, verdict.delivery_id, body_digest(body))
+        return await webhook_store.delivery_seen(
+            session, provider, verdict.provider_app_id or "", verdict.delivery_id, body_digest(body)
+        )
 
     async def revoke_matching(self, verdict: vault_admin.WebhookVerdict) -> list[str]:
         """Revoke the connections a token-revocation event names; returns those it affected."""
@@ -97,6 +99,7 @@ class WebhookIngress:
         if verdict.delivery_id and not await webhook_store.record_delivery(
             session,
             provider=provider,
+            provider_app_id=verdict.provider_app_id or "",
             delivery_id=verdict.delivery_id,
             body_sha256=body_digest(body),
             tenant_id=verdict.tenant_id,

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.db.driver import DriverConnection
 from grantline.refresher.adapters.tables import refresh_schedule as t
 from grantline.refresher.domain.schedule import ScheduleEntry
+from grantline.runtime.db.driver import DriverConnection
 
 _ENTRY_FIELDS = tuple(f.name for f in fields(ScheduleEntry))
 
@@ -38,7 +38,7 @@ class ClaimedRefresh:
 # Reads only the head of the partial index `refresh_schedule_due`; SKIP LOCKED lets replicas claim
 # side by side. The claimed row's next_attempt_at becomes its lease expiry: if this worker dies, the
 # row is due again exactly when the lease ends. The hot statements of this module run on psycopg
-# directly (grantline.common.db.driver), hence its placeholders.
+# directly (grantline.runtime.db.driver), hence its placeholders.
 _CLAIM_DUE = """
     WITH due AS (
         SELECT connection_id FROM refresher.refresh_schedule

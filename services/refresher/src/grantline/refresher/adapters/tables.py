@@ -3,8 +3,8 @@
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, text
 from sqlalchemy.dialects.postgresql import UUID
 
-from grantline.common.inbox import processed_events_table
-from grantline.common.outbox import outbox_table
+from grantline.runtime.inbox import processed_events_table
+from grantline.runtime.outbox import outbox_table
 
 SCHEMA = "refresher"
 metadata = MetaData(schema=SCHEMA)

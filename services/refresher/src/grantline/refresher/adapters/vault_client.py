@@ -4,10 +4,10 @@ from datetime import datetime
 
 from nats.aio.client import Client
 
-from grantline.common.contract.errors import ErrorReply
-from grantline.common.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
-from grantline.common.nats.request_reply import RequestFailed, request
+from grantline.contract.errors import ErrorReply
+from grantline.contract.vault import SUBJECT_REFRESH, RefreshReply, RefreshRequest
 from grantline.refresher.domain.outcomes import Outcome, classify_reply, unreachable
+from grantline.runtime.nats.request_reply import RequestFailed, request
 
 
 class VaultRefresher:

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.vault import RefreshReply
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.vault import RefreshReply
 
 # Codes after which refreshing again cannot help: the schedule ends (no retry storm).
 FINAL_CODES = frozenset(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from grantline.common.contract.connections import (
+from grantline.contract.connections import (
     ConnectionEvent,
     ConnectionGranted,
     ConnectionRevoked,

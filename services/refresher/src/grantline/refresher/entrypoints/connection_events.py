@@ -2,22 +2,22 @@
 
 from functools import partial
 
-from grantline.common.contract.connections import (
+from grantline.contract.connections import (
     ConnectionGranted,
     ConnectionRevoked,
     ReauthRequired,
     TokenRefreshed,
 )
-from grantline.common.contract.registry import decode_event
-from grantline.common.db.driver import DriverConnection
-from grantline.common.nats.batched_consumer import BatchedConsumer, Received
-from grantline.common.nats.consumers import REFRESHER_SCHEDULE
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract.registry import decode_event
 from grantline.refresher.domain.schedule import SchedulePolicy
 from grantline.refresher.service.schedule_updates import (
     apply_connection_events,
     skip_recorded_refreshes,
 )
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.nats.batched_consumer import BatchedConsumer, Received
+from grantline.runtime.nats.consumers import REFRESHER_SCHEDULE
+from grantline.runtime.service_runtime import ServiceRuntime
 
 DURABLE = REFRESHER_SCHEDULE.durable
 SCHEDULE_EVENTS = (ConnectionGranted, TokenRefreshed, ConnectionRevoked, ReauthRequired)
@@ -46,7 +46,7 @@ def subscribe_connection_events(runtime: ServiceRuntime, policy: SchedulePolicy,
         handle=handle,
         loops=workers,
         batch_size=BATCH_SIZE,
-        # On psycopg directly (grantline.common.db.driver): a batch per refresh wave, hundreds a second.
+        # On psycopg directly (grantline.runtime.db.driver): a batch per refresh wave, hundreds a second.
         # Schedule updates never write an event, so the relay is not woken.
         unit_of_work=partial(runtime.driver_transaction, wake_relay=False),
     )

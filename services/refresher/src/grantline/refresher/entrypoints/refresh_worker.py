@@ -17,7 +17,6 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from grantline.common.runtime import ServiceRuntime
 from grantline.refresher.adapters.metrics import (
     REFRESH_CLAIMED,
     REFRESH_DEFERRED,
@@ -36,6 +35,7 @@ from grantline.refresher.domain.circuit_breaker import CircuitBreaker
 from grantline.refresher.domain.outcomes import Outcome, OutcomeKind, RetryPolicy, unreachable
 from grantline.refresher.domain.schedule import SchedulePolicy
 from grantline.refresher.service.refresh_attempts import defer_claim, plan_outcome, refresh_condition
+from grantline.runtime.service_runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 

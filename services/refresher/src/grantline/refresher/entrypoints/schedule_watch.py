@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Table
 
-from grantline.common.runtime import BackgroundTask, ServiceRuntime
 from grantline.refresher.adapters.metrics import EXPIRY_WARNINGS, REFRESH_DUE
 from grantline.refresher.adapters.schedule_repository import due_counts
 from grantline.refresher.service.expiry_warnings import publish_due_warnings
+from grantline.runtime.service_runtime import BackgroundTask, ServiceRuntime
 
 log = logging.getLogger(__name__)
 WARNING_BATCH = 500

@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.connections import ConnectionExpiring
-from grantline.common.outbox import add_events
+from grantline.contract.connections import ConnectionExpiring
 from grantline.refresher.adapters.schedule_repository import DueWarning, claim_due_warnings, mark_warned
+from grantline.runtime.outbox import add_events
 
 
 async def publish_due_warnings(

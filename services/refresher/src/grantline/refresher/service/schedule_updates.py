@@ -4,8 +4,7 @@ from collections import Counter
 from collections.abc import Sequence
 from uuid import UUID
 
-from grantline.common.contract.connections import ConnectionEvent, TokenRefreshed
-from grantline.common.db.driver import DriverConnection
+from grantline.contract.connections import ConnectionEvent, TokenRefreshed
 from grantline.refresher.adapters.schedule_repository import (
     RecordedRefresh,
     load_many_for_update,
@@ -14,6 +13,7 @@ from grantline.refresher.adapters.schedule_repository import (
     stamp_recorded_refreshes,
 )
 from grantline.refresher.domain.schedule import ScheduleEntry, SchedulePolicy, apply_event
+from grantline.runtime.db.driver import DriverConnection
 
 
 async def skip_recorded_refreshes(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client
 
-from grantline.common.nats.permissions import GRANTLINE_ACCOUNT
+from grantline.runtime.nats.permissions import GRANTLINE_ACCOUNT
 
 log = logging.getLogger(__name__)
 

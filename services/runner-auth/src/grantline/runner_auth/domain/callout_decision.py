@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grantline.common.contract.runner_identities import RUNNER_ID
+from grantline.contract.runner_identities import RUNNER_ID
 from grantline.runner_auth.domain.runner import Runner
 
 # What the server is told for every refusal: a client learns nothing about which check failed.

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from grantline.common.contract.runner_identities import (
+from grantline.contract.runner_identities import (
     RUNNER_ID,
     TENANT_TOKEN,
     RunnerInfo,

@@ -11,8 +11,8 @@ import logging
 
 from pydantic import BaseModel
 
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.runner_identities import (
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.runner_identities import (
     SUBJECT_RUNNERS_CREATE,
     SUBJECT_RUNNERS_LIST,
     SUBJECT_RUNNERS_REVOKE,
@@ -23,12 +23,12 @@ from grantline.common.contract.runner_identities import (
     RunnerList,
     RunnerRevoked,
 )
-from grantline.common.nats.request_reply import RequestSubscription, answering
-from grantline.common.nats.secret_wire import encode_with_secrets
-from grantline.common.runtime import ServiceRuntime
 from grantline.runner_auth.domain.runner import RunnerError, UnknownRunner
 from grantline.runner_auth.service import runners
 from grantline.runner_auth.service.revocations import Kicker
+from grantline.runtime.nats.request_reply import serving
+from grantline.runtime.nats.secret_wire import encode_with_secrets
+from grantline.runtime.service_runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -73,29 +73,11 @@ def serve_runner_admin(runtime: ServiceRuntime, kicker: Kicker | None) -> None:
 
     subscriptions = [
         # The create reply is the one place a runner secret leaves runner-auth (shown once).
-        RequestSubscription(
-            service="runner-auth",
-            subject=SUBJECT_RUNNERS_CREATE,
-            answer=answering(SUBJECT_RUNNERS_CREATE, CreateRunnerRequest, create, encode=encode_with_secrets),
+        serving(
+            "runner-auth", SUBJECT_RUNNERS_CREATE, CreateRunnerRequest, create, encode=encode_with_secrets
         ),
-        RequestSubscription(
-            service="runner-auth",
-            subject=SUBJECT_RUNNERS_LIST,
-            answer=answering(SUBJECT_RUNNERS_LIST, ListRunnersRequest, list_),
-        ),
-        RequestSubscription(
-            service="runner-auth",
-            subject=SUBJECT_RUNNERS_REVOKE,
-            answer=answering(SUBJECT_RUNNERS_REVOKE, RevokeRunnerRequest, revoke),
-        ),
+        serving("runner-auth", SUBJECT_RUNNERS_LIST, ListRunnersRequest, list_),
+        serving("runner-auth", SUBJECT_RUNNERS_REVOKE, RevokeRunnerRequest, revoke),
     ]
 
-    @runtime.on_start
-    async def subscribe() -> None:
-        for subscription in subscriptions:
-            await subscription.start(runtime.nats)
-
-    @runtime.on_stop
-    async def unsubscribe() -> None:
-        for subscription in subscriptions:
-            await subscription.stop()
+    runtime.serve_requests(*subscriptions)

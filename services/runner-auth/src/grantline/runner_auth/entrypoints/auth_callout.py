@@ -2,18 +2,20 @@
 
 Every replica joins one queue group, so each request is answered once. The request is a JWT the
 server signed; the answer a JWT we sign (service/callout.py). One short read-only transaction per
-connection attempt looks the runner up.
+connection attempt looks the runner up, and one JetStream request declares (or finds) the runner's
+consumer of outcomes (adapters/outcome_consumers.py).
 """
 
 from __future__ import annotations
 
 import nkeys
 
-from grantline.common.nats.request_reply import RequestSubscription
-from grantline.common.runtime import ServiceRuntime
 from grantline.runner_auth.adapters import runner_repository as repository
+from grantline.runner_auth.adapters.outcome_consumers import OutcomeConsumers
 from grantline.runner_auth.domain.runner import Runner
 from grantline.runner_auth.service.callout import CalloutAuthorizer
+from grantline.runtime.nats.request_reply import RequestSubscription
+from grantline.runtime.service_runtime import ServiceRuntime
 
 AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
 QUEUE = "runner-auth.callout"
@@ -26,7 +28,13 @@ def serve_auth_callout(runtime: ServiceRuntime, issuer: nkeys.KeyPair, *, user_j
         async with runtime.sessions() as session:
             return await repository.get_runner(session, runner_id)
 
-    authorizer = CalloutAuthorizer(issuer, lookup=lookup, user_jwt_ttl_seconds=user_jwt_ttl_seconds)
+    async def declare_consumer(runner: Runner) -> None:
+        # Before the answer: the consumer exists by the time the runner's connection does.
+        await OutcomeConsumers(runtime.nats).declare(runner)
+
+    authorizer = CalloutAuthorizer(
+        issuer, lookup=lookup, user_jwt_ttl_seconds=user_jwt_ttl_seconds, on_authorised=declare_consumer
+    )
 
     async def answer(data: bytes, _headers: object, _subject: str) -> tuple[bytes, str]:
         response = await authorizer.answer(data.decode(errors="replace"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from grantline.common.runtime import ServiceRuntime
+from grantline.runner_auth.adapters.outcome_consumers import OutcomeConsumers
 from grantline.runner_auth.service.revocations import Kicker, enforce_revocations
+from grantline.runtime.service_runtime import ServiceRuntime
 
 
 def revocation_sweep(
@@ -19,7 +20,7 @@ def revocation_sweep(
             current = kicker()
             if current is not None:
                 async with runtime.transaction(wake_relay=False) as session:
-                    await enforce_revocations(session, current)
+                    await enforce_revocations(session, current, OutcomeConsumers(runtime.nats))
             await asyncio.sleep(interval_seconds)
 
     return loop

@@ -17,11 +17,11 @@ from typing import Any
 
 import nkeys
 
-from grantline.common.contract.runner_identities import runner_permissions
-from grantline.common.nats.permissions import GRANTLINE_ACCOUNT
+from grantline.contract.runner_identities import runner_permissions
 from grantline.runner_auth.adapters.nats_jwt import JwtError, decode_verified, encode
 from grantline.runner_auth.domain.callout_decision import REFUSED, decide, shape_refusal
 from grantline.runner_auth.domain.runner import Runner
+from grantline.runtime.nats.permissions import GRANTLINE_ACCOUNT
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ REQUEST_AUDIENCE = "nats-authorization-request"
 REQUEST_TYPES = ("authorization_request", "authorization")
 
 LookupRunner = Callable[[str], Awaitable[Runner | None]]
+# Called for each runner let in, before the answer goes back: declares its consumer of outcomes.
+OnAuthorised = Callable[[Runner], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,19 @@ def read_request(token: str, *, issuer_public_key: str) -> CalloutRequest:
 class CalloutAuthorizer:
     """Turns verified callout requests into signed responses."""
 
-    def __init__(self, issuer: nkeys.KeyPair, *, lookup: LookupRunner, user_jwt_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        issuer: nkeys.KeyPair,
+        *,
+        lookup: LookupRunner,
+        user_jwt_ttl_seconds: int,
+        on_authorised: OnAuthorised | None = None,
+    ) -> None:
         self._issuer = issuer
         self._issuer_public = issuer.public_key.decode()
         self._lookup = lookup
         self._ttl = user_jwt_ttl_seconds
+        self._on_authorised = on_authorised
 
     @property
     def issuer_public_key(self) -> str:
@@ -111,6 +121,15 @@ class CalloutAuthorizer:
             )
             return self._response(request, error=REFUSED)
         log.info("runner connection authorised", extra={"runner_id": runner.runner_id})
+        if self._on_authorised is not None:
+            try:
+                await self._on_authorised(runner)
+            except Exception as error:
+                # The runner still connects: it hears outcomes live, but not those of a reconnect gap.
+                log.warning(
+                    "runner's outcome consumer not declared",
+                    extra={"runner_id": runner.runner_id, "error": type(error).__name__},
+                )
         return self._response(request, user_jwt=self._user_jwt(request, runner))
 
     def _user_jwt(self, request: CalloutRequest, runner: Runner) -> str:

@@ -28,8 +28,15 @@ class Kicker(Protocol):
     async def kick_user(self, user: str) -> int: ...
 
 
-async def enforce_revocations(session: AsyncSession, kicker: Kicker) -> int:
-    """Kick the connections of every revoked runner still within its grace; connections closed."""
+class Consumers(Protocol):
+    async def delete(self, runner_id: str) -> None: ...
+
+
+async def enforce_revocations(
+    session: AsyncSession, kicker: Kicker, consumers: Consumers | None = None
+) -> int:
+    """Kick the connections of every revoked runner still within its grace, and delete its consumer of
+    outcomes (what it had not pulled is never delivered); connections closed."""
     started = (await session.execute(select(func.now()))).scalar_one()
     runner_ids = await repository.revocations_to_enforce(session, grace=REVOCATION_GRACE)
     closed = 0
@@ -37,6 +44,8 @@ async def enforce_revocations(session: AsyncSession, kicker: Kicker) -> int:
     for runner_id in runner_ids:
         try:
             closed += await kicker.kick_user(runner_id)
+            if consumers is not None:
+                await consumers.delete(runner_id)
         except Exception as error:  # NATS unreachable: keep it on the list for the next sweep
             log.warning("kick failed", extra={"runner_id": runner_id, "error": type(error).__name__})
             continue

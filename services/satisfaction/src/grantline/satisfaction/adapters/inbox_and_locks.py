@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from grantline.common.db.driver import DriverConnection
+from grantline.runtime.db.driver import DriverConnection
 from grantline.satisfaction.adapters.locks import tenant_lock_key, user_lock_key
 
 _INBOX_AND_LOCKS = (

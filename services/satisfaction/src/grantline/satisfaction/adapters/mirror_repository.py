@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Row, and_, bindparam, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.db.driver import DriverConnection
+from grantline.runtime.db.driver import DriverConnection
 from grantline.satisfaction.adapters.tables import connection_mirror as mirror
 from grantline.satisfaction.domain.mirror_records import MirrorRecord
 from grantline.satisfaction.domain.mirror_rules import MirrorRow
@@ -35,10 +35,16 @@ def record_from_row(row: Row[Any]) -> MirrorRecord:
             last_grant_event_id=row.last_grant_event_id,
             last_event_at=row.last_event_at,
             last_event_id=row.last_event_id,
+            missing_scopes=frozenset(row.missing_scopes or ()),
+            missing_marked_at=row.missing_marked_at,
+            missing_event_id=row.missing_event_id,
         ),
         last_event_kind=row.last_event_kind,
         account=row.account,
         shared_fallback=row.shared_fallback,
+        workspace_forced=row.workspace_forced,
+        sharing_at=row.sharing_at,
+        sharing_event_id=row.sharing_event_id,
         last_reason=row.last_reason,
     )
 
@@ -57,9 +63,15 @@ def record_values(record: MirrorRecord) -> dict[str, Any]:
         "last_grant_event_id": row.last_grant_event_id,
         "last_event_at": row.last_event_at,
         "last_event_id": row.last_event_id,
+        "missing_scopes": sorted(row.missing_scopes),
+        "missing_marked_at": row.missing_marked_at,
+        "missing_event_id": row.missing_event_id,
         "last_event_kind": record.last_event_kind,
         "account": record.account,
         "shared_fallback": record.shared_fallback,
+        "workspace_forced": record.workspace_forced,
+        "sharing_at": record.sharing_at,
+        "sharing_event_id": record.sharing_event_id,
         "last_reason": record.last_reason,
     }
 
@@ -164,15 +176,17 @@ async def records_for_users(
     }
 
 
-# The hot paths' read: only connected rows, only the columns a report needs, one statement for any
-# number of users. The (tenant_id, owner) pairs drive a nested loop over the primary key's prefix.
+# The hot paths' read: only connected rows (and workspace rows that force the shared connection,
+# connected or not), only the columns a report needs, one statement for any number of users. The
+# (tenant_id, owner) pairs drive a nested loop over the primary key's prefix.
 # psycopg placeholders: run on the driver connection (admission) or with exec_driver_sql (checks).
 _CONNECTED_FOR_OWNERS = (
-    "SELECT m.tenant_id, m.owner, m.provider, m.scopes, m.shared_fallback"
+    "SELECT m.tenant_id, m.owner, m.provider, m.scopes, m.missing_scopes, m.shared_fallback,"
+    " m.workspace_forced, m.connected"
     " FROM json_to_recordset(CAST(%(owners)s AS json)) AS wanted(tenant_id text, owner text)"
     " JOIN satisfaction.connection_mirror AS m"
     " ON m.tenant_id = wanted.tenant_id AND m.owner = wanted.owner"
-    " WHERE m.connected"
+    " WHERE m.connected OR m.workspace_forced"
 )
 
 
@@ -189,10 +203,11 @@ def grants_by_user(
 ) -> dict[tuple[str, str], list[ConnectedGrant]]:
     """Rows of ``connected_query`` as each user's own grants followed by the tenant's workspace ones."""
     by_owner: dict[tuple[str, str], list[ConnectedGrant]] = {}
-    for tenant_id, owner, provider, scopes, shared_fallback in rows:
+    for tenant_id, owner, provider, scopes, missing, shared_fallback, forced, connected in rows:
         workspace = owner == "workspace"
+        held = frozenset(scopes or ()).difference(missing or ())
         by_owner.setdefault((tenant_id, owner), []).append(
-            ConnectedGrant(provider, frozenset(scopes or ()), workspace, shared_fallback)
+            ConnectedGrant(provider, held, workspace, shared_fallback, forced, connected)
         )
     return {
         (tenant_id, user_id): by_owner.get((tenant_id, f"user:{user_id}"), [])

@@ -12,9 +12,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from grantline.common.contract.envelope import Event
-from grantline.common.db.driver import DriverConnection
-from grantline.common.outbox import outbox_row
+from grantline.contract.envelope import Event
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox import outbox_row
 
 # Runs that are new (not already known under their id) get their event written in the same statement;
 # ``ord`` keeps the outbox in the order the batch decided them.

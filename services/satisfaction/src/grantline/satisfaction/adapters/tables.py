@@ -7,6 +7,10 @@
   the account a webhook names, the shared-fallback flag of the newest grant, the kind of the newest
   state event). ``app_user_connect`` is a view over it with one row per (tenant, owner, provider).
 - ``runs`` / ``run_connections``: runs announced by runners and the connections each one resolved.
+- ``tenant_provider``: each tenant's own providers (``POST /v1/providers``, MCP servers), copied from the
+  vault's ``connections.provider_defined`` / ``provider_removed`` events; a removal is kept as a
+  tombstone so that an older event delivered late cannot bring the provider back.
+- ``tenant_provider_switch``: providers a tenant switched on or off (``connections.provider_enabled``).
 """
 
 from sqlalchemy import (
@@ -26,8 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from grantline.common.inbox import processed_events_table
-from grantline.common.outbox import outbox_table
+from grantline.runtime.inbox import processed_events_table
+from grantline.runtime.outbox import outbox_table
 
 SCHEMA = "satisfaction"
 metadata = MetaData(schema=SCHEMA)
@@ -72,6 +76,15 @@ connection_mirror = Table(
     Column("account", String(300), nullable=True),
     Column("shared_fallback", Boolean, nullable=False, server_default=text("false")),
     Column("last_reason", String(64), nullable=True),
+    # Step-up marks: scopes a server said the connection lacks, and the event they come from.
+    Column("missing_scopes", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("missing_marked_at", DateTime(timezone=True), nullable=True),
+    Column("missing_event_id", String(64), nullable=True),
+    # The tenant forced this workspace connection: users' own connections to the provider do not count.
+    Column("workspace_forced", Boolean, nullable=False, server_default=text("false")),
+    # The grant or sharing change the sharing flags come from (ordering key).
+    Column("sharing_at", DateTime(timezone=True), nullable=True),
+    Column("sharing_event_id", String(64), nullable=True),
     PrimaryKeyConstraint("tenant_id", "owner", "provider", "connection_id", name="connection_mirror_pkey"),
     Index("connection_mirror_by_connection", "tenant_id", "connection_id"),
     Index(
@@ -113,6 +126,31 @@ run_connections = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     PrimaryKeyConstraint("tenant_id", "run_id", "connection_id", name="run_connections_pkey"),
     Index("run_connections_by_connection", "tenant_id", "connection_id"),
+)
+
+tenant_provider = Table(
+    "tenant_provider",
+    metadata,
+    Column("tenant_id", String(128), nullable=False),
+    Column("provider_id", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("category_id", String(64), nullable=False),
+    # [[app id, category id], ...]: the definitions the provider unlocks.
+    Column("apps", JSONB, nullable=False, server_default="[]"),
+    Column("removed", Boolean, nullable=False, server_default=text("false")),
+    # When the vault stored or removed it: an event older than this one changes nothing.
+    Column("event_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "provider_id", name="tenant_provider_pkey"),
+)
+
+tenant_provider_switch = Table(
+    "tenant_provider_switch",
+    metadata,
+    Column("tenant_id", String(128), nullable=False),
+    Column("provider_id", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("event_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "provider_id", name="tenant_provider_switch_pkey"),
 )
 
 # The DESIGN's ``app_user_connect`` is a view (created by migration 0003), declared here for reading.

@@ -9,7 +9,7 @@ too: ``provider_of("google") == "google"``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 
@@ -34,6 +34,14 @@ class CatalogueView(Protocol):
 
     def is_enabled(self, definition_id: str) -> bool:
         """Whether a definition (or a provider id) is enabled for the tenant; False when unknown."""
+        ...
+
+
+class TenantCatalogues(Protocol):
+    """Each tenant's catalogue view: the shared catalogue plus the tenant's own providers."""
+
+    def for_tenant(self, tenant_id: str) -> CatalogueView:
+        """The view one tenant's requirements are read against."""
         ...
 
 
@@ -91,3 +99,49 @@ class StaticCatalogue:
         if definition is not None:
             return definition.enabled
         return any(d.provider == definition_id and d.enabled for d in self.definitions)
+
+
+@dataclass(frozen=True)
+class TenantProvider:
+    """A tenant's own provider as requirements see it: its id, category and the apps it unlocks."""
+
+    id: str
+    category_id: str
+    apps: tuple[tuple[str, str], ...] = ()  # (app id, category id)
+
+    def definitions(self) -> list[Definition]:
+        """Its catalogue rows: each app stands for the provider, or the provider itself when it has none."""
+        entries = self.apps or ((self.id, self.category_id),)
+        return [Definition(definition_id, category_id, self.id) for definition_id, category_id in entries]
+
+
+@dataclass(frozen=True)
+class TenantCatalogueState:
+    """How one tenant's catalogue differs from the shared one: its own providers, its switched-off ones."""
+
+    own: tuple[TenantProvider, ...] = ()
+    disabled: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.own or self.disabled)
+
+
+def tenant_view(
+    base: StaticCatalogue, own: Iterable[TenantProvider], disabled: frozenset[str] = frozenset()
+) -> StaticCatalogue:
+    """The shared catalogue with one tenant's own providers after it, and the providers it switched off
+    disabled; an id the shared catalogue already uses keeps its shared meaning (a tenant can never
+    shadow a catalogue entry)."""
+    taken = {d.id for d in base.definitions} | {d.provider for d in base.definitions}
+    added: list[Definition] = []
+    for provider in own:
+        if provider.id in taken:
+            continue
+        rows = [d for d in provider.definitions() if d.id not in taken and d.category_id in base.categories]
+        taken.update(d.id for d in rows)
+        taken.add(provider.id)
+        added += rows
+    every = (*base.definitions, *added)
+    if disabled:
+        every = tuple(replace(d, enabled=False) if d.provider in disabled else d for d in every)
+    return StaticCatalogue.of(base.categories, every)

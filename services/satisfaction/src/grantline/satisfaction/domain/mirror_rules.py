@@ -26,6 +26,12 @@ of the row a function of the *set* of events seen, not of their delivery order, 
 the stream equals the live one even when live delivery reordered or repeated events. Times in the row are
 event times, never the wall clock, for the same reason.
 
+``connections.scopes_missing`` (step-up: a server said the connection lacks scopes) sets the row's
+``missing_scopes``, which a report subtracts from its scopes. Those follow the newest of the grants and
+the marks, by the same ordering key: a mark older than the newest grant is stale (the re-authorization
+asked for the union), and each grant carries what it left missing. A mark for a connection never seen is
+ignored: the vault publishes the grant first, and a mark cannot make a row connected anyway.
+
 ``connections.webhook`` events carry an account, not a connection id: the service maps the account to
 its connections and passes one event per connection. Only a verified webhook that signals a revocation
 changes a row; anything else is ignored (the vault's own ``connections.revoked`` follows anyway).
@@ -41,7 +47,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from grantline.satisfaction.domain.report import HeldConnection
 
-EventKind = Literal["granted", "refreshed", "revoked", "reauth_required", "webhook"]
+EventKind = Literal[
+    "granted", "refreshed", "revoked", "reauth_required", "webhook", "scopes_missing", "sharing_changed"
+]
 IgnoreReason = Literal["duplicate", "stale", "not_applicable"]
 
 _CONNECTING: frozenset[str] = frozenset({"granted", "refreshed"})
@@ -60,6 +68,8 @@ class ConnectionEvent(BaseModel):
     occurred_at: AwareDatetime
     # Only ``granted`` carries scopes; other kinds leave the row's scopes as they are.
     scopes: frozenset[str] | None = None
+    # ``granted`` and ``scopes_missing``: the scopes a server said the connection lacks.
+    missing_scopes: frozenset[str] | None = None
     # Webhooks only: whether the provider's signature checked out and the event means "access revoked".
     verified: bool = True
     signals_revocation: bool = False
@@ -84,6 +94,22 @@ class MirrorRow(BaseModel):
     last_grant_event_id: str | None = None
     last_event_at: AwareDatetime  # the newest state event applied
     last_event_id: str
+    # What a server said the connection lacks, as of the newest grant or mark (step-up).
+    missing_scopes: frozenset[str] = frozenset()
+    missing_marked_at: AwareDatetime | None = None
+    missing_event_id: str | None = None
+
+    @property
+    def held_scopes(self) -> frozenset[str]:
+        """The scopes the connection can be counted on for: its grant's, less those marked missing."""
+        return self.scopes - self.missing_scopes
+
+    @property
+    def missing_key(self) -> tuple[AwareDatetime, str] | None:
+        """The ordering key of the grant or mark ``missing_scopes`` comes from, if any."""
+        if self.missing_marked_at is None or self.missing_event_id is None:
+            return None
+        return (self.missing_marked_at, self.missing_event_id)
 
     @property
     def updated_at(self) -> AwareDatetime:
@@ -128,6 +154,8 @@ def apply_event(row: MirrorRow | None, event: ConnectionEvent) -> MirrorRow | Ig
     ):
         # A caller bug, not a data condition: rows are keyed per connection.
         raise ValueError("event does not belong to this mirror row")
+    if event.kind == "scopes_missing":
+        return _mark_missing(row, event)
     connects = _connects(event)
     if connects is None:
         return Ignore("not_applicable")
@@ -159,7 +187,7 @@ def held_connections(rows: Iterable[MirrorRow]) -> list[HeldConnection]:
         HeldConnection(
             provider=row.provider,
             connection_id=row.connection_id,
-            scopes=row.scopes,
+            scopes=row.held_scopes,
             connected=row.connected,
             owner="workspace" if row.owner == "workspace" else "user",
         )
@@ -167,10 +195,30 @@ def held_connections(rows: Iterable[MirrorRow]) -> list[HeldConnection]:
     ]
 
 
+def _mark_missing(row: MirrorRow | None, event: ConnectionEvent) -> MirrorRow | Ignore:
+    """A step-up mark: it changes ``missing_scopes`` only when newer than the newest grant and mark."""
+    if row is None:
+        return Ignore("not_applicable")
+    if event.event_id == row.missing_event_id:
+        return Ignore("duplicate")
+    keys = [key for key in (row.grant_key, row.missing_key) if key is not None]
+    if keys and event.order_key <= max(keys):
+        return Ignore("stale")
+    return row.model_copy(
+        update={
+            "missing_scopes": event.missing_scopes or frozenset(),
+            "missing_marked_at": event.occurred_at,
+            "missing_event_id": event.event_id,
+        }
+    )
+
+
 def _connects(event: ConnectionEvent) -> bool | None:
     """True/False for the connected state the event asserts; None when it asserts nothing."""
     if event.kind == "webhook":
         return False if event.verified and event.signals_revocation else None
+    if event.kind == "sharing_changed":
+        return None  # the service's record keeps sharing (mirror_records), not the row
     return event.kind in _CONNECTING
 
 
@@ -196,4 +244,10 @@ def _next_row(
             connected_at=event.occurred_at,
             last_grant_event_id=event.event_id,
         )
+        if row.missing_key is None or event.order_key > row.missing_key:
+            updates.update(
+                missing_scopes=event.missing_scopes or frozenset(),
+                missing_marked_at=event.occurred_at,
+                missing_event_id=event.event_id,
+            )
     return row.model_copy(update=updates)

@@ -3,7 +3,9 @@
 Rules (DESIGN sections 1-3):
 
 - A connection counts when it is ``connected`` and either the user's own or, for a provider in the
-  tenant's ``fallback_providers``, the workspace's.
+  tenant's ``fallback_providers``, the workspace's. For a provider in ``forced_providers`` (the tenant
+  forced the shared connection: "all apps use the shared authorization"), only the workspace's counts.
+- A connection's scopes are those of its grant less those a server said it lacks (step-up marks).
 - ``specific``: satisfied when the id is known and enabled and a counting connection to its owning
   provider (``gmail`` -> ``google``) holds every requested scope. ``satisfied_by == [id]`` then;
   ``available == [id]`` when enabled.
@@ -14,13 +16,14 @@ Rules (DESIGN sections 1-3):
   and "not satisfied, missing scopes" means "re-authorize to add scopes".
 - An unknown id (not in the tenant's catalogue) is not an error: it yields an unsatisfied entry with
   ``category_name`` None and empty ``available``, so one stale id cannot break a whole check. A disabled
-  definition is treated the same way except that its ``category_name`` is still shown.
+  definition (by the operator, or switched off by the tenant) is treated the same way except that its
+  ``category_name`` is still shown and the "missing" message says it is disabled.
 - Optional requirements are reported but never make the report unsatisfied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,6 +74,8 @@ class RequirementStatus(BaseModel):
     missing_scopes: list[str]
     # Excluded from dumps: the public shape is fixed, but the "missing" message wants the label.
     label: str | None = Field(default=None, exclude=True)
+    # Excluded too: the requirement names a known provider that is switched off (said in the message).
+    disabled: bool = Field(default=False, exclude=True)
 
     @property
     def display_name(self) -> str:
@@ -104,21 +109,28 @@ UsableScopes = dict[str, list[frozenset[str]]]
 
 
 class ConnectedGrant(NamedTuple):
-    """A connected mirror row as the hot paths read it (no validation: it comes from our own table)."""
+    """A mirror row as the hot paths read it (no validation: it comes from our own table).
+
+    Connected rows, plus the workspace rows that force the shared connection even when not connected
+    (their flag still keeps the users' own connections from counting).
+    """
 
     provider: str
     scopes: frozenset[str]
     workspace: bool
     shared_fallback: bool
+    workspace_forced: bool = False
+    connected: bool = True
 
 
 def usable_scopes(grants: Iterable[ConnectedGrant]) -> UsableScopes:
-    """The same counting rule as ``build_report`` with the fallback taken from the workspace rows' flags."""
+    """The same counting rule as ``build_report`` with the sharing taken from the workspace rows' flags."""
     grants = list(grants)
     fallback = {g.provider for g in grants if g.workspace and g.shared_fallback}
+    forced = {g.provider for g in grants if g.workspace and g.workspace_forced}
     usable: UsableScopes = {}
     for grant in grants:
-        if grant.workspace and grant.provider not in fallback:
+        if not grant.connected or not _counts(grant.provider, grant.workspace, fallback, forced):
             continue
         usable.setdefault(grant.provider, []).append(grant.scopes)
     for scope_sets in usable.values():
@@ -132,9 +144,10 @@ def build_report(
     connections: Iterable[HeldConnection],
     catalogue: CatalogueView,
     fallback_providers: frozenset[str] = frozenset(),
+    forced_providers: frozenset[str] = frozenset(),
 ) -> SatisfactionReport:
     """Compute the report for already merged requirements against the user's connections."""
-    usable = _usable_scopes_by_provider(connections, fallback_providers)
+    usable = _usable_scopes_by_provider(connections, fallback_providers, forced_providers)
     return build_report_from_usable(requirements, usable, catalogue)
 
 
@@ -155,22 +168,34 @@ def missing_message(report: SatisfactionReport) -> str:
     """``"Missing required connections: a, b"`` naming each missing requirement; "" when none is missing."""
     if not report.missing:
         return ""
-    names = dict.fromkeys(status.display_name for status in report.missing)
+    names = dict.fromkeys(
+        f"{status.display_name} (disabled)" if status.disabled else status.display_name
+        for status in report.missing
+    )
     return MISSING_PREFIX + ", ".join(names)
 
 
 def _usable_scopes_by_provider(
-    connections: Iterable[HeldConnection], fallback_providers: frozenset[str]
+    connections: Iterable[HeldConnection],
+    fallback_providers: frozenset[str],
+    forced_providers: frozenset[str],
 ) -> dict[str, list[frozenset[str]]]:
     usable: dict[str, list[frozenset[str]]] = {}
     for connection in connections:
-        if not connection.connected:
-            continue
-        # Per-user is the default; a workspace grant only stands in where the tenant opted in.
-        if connection.owner == "workspace" and connection.provider not in fallback_providers:
-            continue
-        usable.setdefault(connection.provider, []).append(connection.scopes)
+        workspace = connection.owner == "workspace"
+        if connection.connected and _counts(
+            connection.provider, workspace, fallback_providers, forced_providers
+        ):
+            usable.setdefault(connection.provider, []).append(connection.scopes)
     return usable
+
+
+def _counts(provider: str, workspace: bool, fallback: Collection[str], forced: Collection[str]) -> bool:
+    """Per-user is the default; a workspace grant stands in where the tenant opted in, or replaces the
+    users' own where it forced the shared connection."""
+    if provider in forced:
+        return workspace
+    return not workspace or provider in fallback
 
 
 def _scope_gap(scope_sets: list[frozenset[str]], wanted: tuple[str, ...]) -> list[str] | None:
@@ -200,6 +225,7 @@ def _specific_status(
         available=[req.id] if enabled else [],
         missing_scopes=gap or [],
         label=req.label,
+        disabled=provider is not None and not enabled,
     )
 
 

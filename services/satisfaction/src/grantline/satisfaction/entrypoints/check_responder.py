@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from grantline.common.contract.envelope import tenant_of
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.registry import encode_message
-from grantline.common.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest
-from grantline.common.nats.consuming import validation_summary
-from grantline.common.nats.request_reply import RequestSubscription
-from grantline.common.runtime import ServiceRuntime
-from grantline.common.telemetry.tracing import extract_context, tracer
+from grantline.contract.envelope import tenant_of
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.registry import encode_message
+from grantline.contract.satisfaction import SUBJECT_CHECK, SatisfactionCheckRequest
+from grantline.runtime.nats.consuming import validation_summary
+from grantline.runtime.nats.request_reply import RequestSubscription
+from grantline.runtime.service_runtime import ServiceRuntime
+from grantline.runtime.telemetry.tracing import extract_context, tracer
 from grantline.satisfaction.adapters.grant_reads import GatheredGrantReads
 from grantline.satisfaction.domain.report import usable_scopes
 from grantline.satisfaction.domain.requirements import RequirementError
@@ -89,12 +89,16 @@ class CheckResponder:
             # A runner may ask on its own tenants' subjects only; the body must not name another.
             return _OTHER_TENANT, "error_reply"
         try:
-            requirements = requirements_of(request.requirements, request.stages, request.skills)
+            requirements = requirements_of(
+                request.requirements, request.stages, request.skills, stage=request.stage
+            )
         except RequirementError as error:
             return encode_message(ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error))), "error_reply"
         if not request.tenant_id or not request.user_id:
             return _EMPTY_IDS, "error_reply"
         # A failure here is answered `internal` by the subscription.
         grants = await self._reads.grants_for(request.tenant_id, request.user_id) if requirements else []
-        memo_report = self._memo.report(self._catalogue.view, requirements, usable_scopes(grants))
+        memo_report = self._memo.report(
+            self._catalogue.for_tenant(request.tenant_id), requirements, usable_scopes(grants)
+        )
         return memo_report.check_reply(), "ok"

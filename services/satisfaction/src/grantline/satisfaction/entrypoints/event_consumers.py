@@ -12,18 +12,24 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.contract.connections import ConnectionEvent, WebhookReceived
-from grantline.common.contract.registry import decode_event
-from grantline.common.contract.runs import RunFinished
-from grantline.common.db.driver import driver_connection
-from grantline.common.nats.batched_consumer import BatchedConsumer, Received
-from grantline.common.nats.consumers import (
+from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.contract.connections import (
+    ConnectionEvent,
+    ProviderEnablementChanged,
+    TenantProviderDefined,
+    TenantProviderRemoved,
+    WebhookReceived,
+)
+from grantline.contract.registry import decode_event
+from grantline.contract.runs import RunFinished
+from grantline.runtime.db.driver import driver_connection
+from grantline.runtime.nats.batched_consumer import BatchedConsumer, Received
+from grantline.runtime.nats.consumers import (
     SATISFACTION_CONNECTIONS,
     SATISFACTION_RUNS_FINISHED,
     SATISFACTION_TOKEN_RESOLVED,
 )
-from grantline.common.runtime import ServiceRuntime
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.satisfaction.adapters.inbox_and_locks import record_and_lock
 from grantline.satisfaction.adapters.tables import outbox
 from grantline.satisfaction.entrypoints.run_request_batches import TOP_UP_SECONDS
@@ -45,7 +51,9 @@ async def _record_and_lock_connection_events(session: AsyncSession, batch: list[
     users: set[tuple[str, str]] = set()
     for received in batch:
         event = received.event
-        if isinstance(event, WebhookReceived):
+        if isinstance(
+            event, WebhookReceived | TenantProviderDefined | TenantProviderRemoved | ProviderEnablementChanged
+        ):
             exclusive.add(event.tenant_id)
         elif isinstance(event, ConnectionEvent):
             user_id = event.user_id()
@@ -78,7 +86,7 @@ def event_consumers(
             if _first_in_batch(fresh, received.event.id):
                 with received.traced(CONNECTIONS_DURABLE):
                     await apply_connection_event(
-                        session, outbox, catalogue.view, grants, received.event, locked=True
+                        session, outbox, catalogue, grants, received.event, locked=True
                     )
 
     async def on_runs_finished(session: AsyncSession, batch: list[Received]) -> None:

@@ -11,15 +11,15 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from grantline.common.contract.envelope import tenant_of
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.registry import encode_message
-from grantline.common.contract.run_grants import unverified_claims
-from grantline.common.contract.satisfaction import SUBJECT_RENEW_GRANT, RenewGrantReply, RenewGrantRequest
-from grantline.common.nats.consuming import validation_summary
-from grantline.common.nats.request_reply import RequestSubscription
-from grantline.common.run_grants import GrantRejected
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract.envelope import tenant_of
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.registry import encode_message
+from grantline.contract.run_grants import unverified_claims
+from grantline.contract.satisfaction import SUBJECT_RENEW_GRANT, RenewGrantReply, RenewGrantRequest
+from grantline.runtime.nats.consuming import validation_summary
+from grantline.runtime.nats.request_reply import RequestSubscription
+from grantline.runtime.run_grants import GrantRejected
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.satisfaction.adapters.run_repository import run_status
 from grantline.satisfaction.service.run_grants import RunGrantIssuer
 

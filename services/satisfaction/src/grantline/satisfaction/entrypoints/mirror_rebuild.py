@@ -23,8 +23,8 @@ from sqlalchemy import MetaData, Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from grantline.common.contract.registry import decode_event
-from grantline.common.nats.streams import CONNECTIONS
+from grantline.contract.registry import decode_event
+from grantline.runtime.nats.streams import CONNECTIONS
 from grantline.satisfaction.adapters.mirror_repository import values_of
 from grantline.satisfaction.adapters.tables import SCHEMA, connection_mirror
 from grantline.satisfaction.domain.mirror_records import MirrorRecord

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from grantline.common.contract.envelope import Event
-from grantline.common.contract.registry import decode_event
-from grantline.common.contract.runs import RunRequested
-from grantline.common.db.driver import DriverConnection
-from grantline.common.nats.batched_consumer import BatchedConsumer, Received
-from grantline.common.nats.consumers import SATISFACTION_RUNS_REQUESTED
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract.envelope import Event
+from grantline.contract.registry import decode_event
+from grantline.contract.runs import RunRequested
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.nats.batched_consumer import BatchedConsumer, Received
+from grantline.runtime.nats.consumers import SATISFACTION_RUNS_REQUESTED
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
+from grantline.satisfaction.service.held_links import LinkMinter
 from grantline.satisfaction.service.report_memo import ReportMemo
 from grantline.satisfaction.service.run_batches import admit_or_hold_batch
 from grantline.satisfaction.service.run_grants import RunGrantIssuer
@@ -39,12 +40,13 @@ def run_request_consumer(
     *,
     loops: int,
     batch_size: int,
+    links: LinkMinter | None = None,
 ) -> BatchedConsumer:
     """The consumer that admits or holds requested runs, a batch per transaction."""
 
     async def decide(conn: DriverConnection, batch: list[Received]) -> None:
         events = [received.event for received in batch if isinstance(received.event, RunRequested)]
-        await admit_or_hold_batch(conn, catalogue.view, events, RUNS_REQUESTED_DURABLE, grants, memo)
+        await admit_or_hold_batch(conn, catalogue, events, RUNS_REQUESTED_DURABLE, grants, memo, links)
 
     return BatchedConsumer(
         runtime,
@@ -54,6 +56,6 @@ def run_request_consumer(
         loops=loops,
         batch_size=batch_size,
         top_up_seconds=TOP_UP_SECONDS,
-        # The admission hot path: on psycopg directly (see grantline.common.db.driver).
+        # The admission hot path: on psycopg directly (see grantline.runtime.db.driver).
         unit_of_work=runtime.driver_transaction,
     )

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from grantline.common.db.migrations import MigrationSet
+from grantline.runtime.db.migrations import MigrationSet
 
 MIGRATIONS = MigrationSet(
     service="satisfaction", schema="satisfaction", script_location=Path(__file__).parent

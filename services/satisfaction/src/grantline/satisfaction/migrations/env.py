@@ -1,4 +1,4 @@
-from grantline.common.db.migrations import run_alembic_env
+from grantline.runtime.db.migrations import run_alembic_env
 from grantline.satisfaction.adapters.tables import metadata
 
 run_alembic_env(metadata)

@@ -1,4 +1,15 @@
-"""The catalogue as the report reads it, held in memory and re-read periodically from the tables."""
+"""The catalogue as the report reads it, per tenant, held in memory and re-read periodically.
+
+Every tenant sees the shared catalogue (seeded from the provider catalogue, with operators' flags);
+a tenant with providers of its own sees them after it, and the providers it switched off disabled
+(``tenant_view``). A tenant with neither shares the shared view object itself, so the report memo
+serves it and every other such tenant together.
+
+The replica that applies a ``connections.provider_*`` event updates its copy at once; the others
+pick the change up on their next refresh (``catalogue_refresh_seconds``). Resuming held runs after a
+grant reads the tenant's providers afresh in its transaction (``fresh_for_tenant``), so a held run is
+never left held because this replica's copy was behind.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +20,28 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from grantline.providers.catalogue import Catalogue
 from grantline.satisfaction.adapters.catalogue_tables import load_catalogue_view, seed_catalogue
-from grantline.satisfaction.domain.catalogue import StaticCatalogue
+from grantline.satisfaction.adapters.tenant_provider_rows import every_tenants_state, state_of
+from grantline.satisfaction.domain.catalogue import (
+    CatalogueView,
+    StaticCatalogue,
+    TenantCatalogueState,
+    tenant_view,
+)
 
 log = logging.getLogger(__name__)
 
 
 class CatalogueCache:
-    """Every report reads ``view``; ``refresh`` swaps in a fresh copy (one reference assignment)."""
+    """Reports read ``for_tenant(tenant)``; ``refresh`` swaps in fresh copies (reference assignments)."""
 
     def __init__(self) -> None:
         self.view = StaticCatalogue.of({}, [])
+        self._states: dict[str, TenantCatalogueState] = {}
+        self._views: dict[str, StaticCatalogue] = {}
+
+    def for_tenant(self, tenant_id: str) -> CatalogueView:
+        """The catalogue one tenant's requirements are read against."""
+        return self._views.get(tenant_id, self.view)
 
     async def seed_and_load(self, sessions: async_sessionmaker[AsyncSession], catalogue: Catalogue) -> None:
         """Upsert the shipped catalogue into the tables (keeping operators' flags), then load it."""
@@ -31,9 +54,35 @@ class CatalogueCache:
         """Re-read the tables."""
         async with sessions() as session:
             fresh = await load_catalogue_view(session)
-        # Keep the same object while nothing changed: memoized reports are keyed on it.
-        if fresh != self.view:
+            states = await every_tenants_state(session)
+        # Keep the same objects while nothing changed: memoized reports are keyed on them.
+        base_changed = fresh != self.view
+        if base_changed:
             self.view = fresh
+        views = {
+            tenant: self._views[tenant]
+            if not base_changed and self._states.get(tenant) == state and tenant in self._views
+            else tenant_view(self.view, state.own, state.disabled)
+            for tenant, state in states.items()
+        }
+        self._states, self._views = states, views
+
+    async def fresh_for_tenant(self, session: AsyncSession, tenant_id: str) -> CatalogueView:
+        """The tenant's view with its own providers and switches read in ``session`` (and remembered)."""
+        self.remember(tenant_id, await state_of(session, tenant_id))
+        return self.for_tenant(tenant_id)
+
+    def remember(self, tenant_id: str, state: TenantCatalogueState) -> None:
+        """Take a tenant's state as read (or as just changed) into the copy."""
+        if self._states.get(tenant_id, TenantCatalogueState()) == state:
+            return
+        states, views = dict(self._states), dict(self._views)
+        if state:
+            states[tenant_id], views[tenant_id] = state, tenant_view(self.view, state.own, state.disabled)
+        else:
+            states.pop(tenant_id, None)
+            views.pop(tenant_id, None)
+        self._states, self._views = states, views
 
     async def refresh_forever(self, sessions: async_sessionmaker[AsyncSession], every_seconds: float) -> None:
         """Re-read the tables every ``every_seconds`` (a background task)."""

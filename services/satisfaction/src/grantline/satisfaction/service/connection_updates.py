@@ -2,6 +2,12 @@
 
 - A change that leaves a connection connected may satisfy held runs: those of the owner, or of every user
   of the tenant for a workspace connection (shared fallback).
+- A sharing change (``connections.sharing_changed``: the provider app's fallback or force changed) may
+  satisfy held runs of every user of the tenant, connected workspace connection or not.
+- A step-up mark (``connections.scopes_missing``) only narrows what a connection counts for: nothing to
+  resume; the re-authorization that follows is a ``connections.granted``, which resumes as usual.
+- ``connections.provider_defined`` / ``provider_removed`` / ``provider_enabled`` change the tenant's own
+  providers or switches (``tenant_provider_updates``).
 - ``connections.revoked`` reaches every in-flight run that resolved the connection, whether or not the
   mirror row changed (the revocation may be older than the row's state, yet runs must still hear of it).
 """
@@ -14,13 +20,18 @@ from dataclasses import dataclass, field
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.connections import ConnectionEvent as ContractConnectionEvent
-from grantline.common.contract.connections import ConnectionRevoked, WebhookReceived
-from grantline.common.contract.envelope import Event
-from grantline.common.contract.runs import RunAdmitted, RunConnectionRevoked
+from grantline.contract.connections import ConnectionEvent as ContractConnectionEvent
+from grantline.contract.connections import (
+    ConnectionRevoked,
+    ProviderEnablementChanged,
+    TenantProviderDefined,
+    TenantProviderRemoved,
+    WebhookReceived,
+)
+from grantline.contract.envelope import Event
+from grantline.contract.runs import RunAdmitted, RunConnectionRevoked
 from grantline.satisfaction.adapters.locks import lock_tenant, lock_user
 from grantline.satisfaction.adapters.mirror_repository import get_record, records_for_webhook, save_record
-from grantline.satisfaction.domain.catalogue import CatalogueView
 from grantline.satisfaction.domain.mirror_records import (
     MirrorRecord,
     apply_to_record,
@@ -29,9 +40,11 @@ from grantline.satisfaction.domain.mirror_records import (
     webhook_mirror_events,
 )
 from grantline.satisfaction.domain.mirror_rules import Ignore
+from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.revocations import tell_runs_of_revocation
 from grantline.satisfaction.service.run_admission import resume_held_runs
 from grantline.satisfaction.service.run_grants import RunGrantIssuer
+from grantline.satisfaction.service.tenant_provider_updates import apply_tenant_provider_event
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +61,7 @@ class ConnectionOutcome:
 async def apply_connection_event(
     session: AsyncSession,
     outbox: Table,
-    catalogue: CatalogueView,
+    catalogues: CatalogueCache,
     grants: RunGrantIssuer,
     event: Event,
     *,
@@ -60,6 +73,11 @@ async def apply_connection_event(
         if not locked:
             await lock_tenant(session, event.tenant_id)
         outcome.changed = await _apply_webhook(session, event)
+        return outcome
+    if isinstance(event, TenantProviderDefined | TenantProviderRemoved | ProviderEnablementChanged):
+        outcome.admitted = await apply_tenant_provider_event(
+            session, outbox, catalogues, grants, event, locked=locked
+        )
         return outcome
     mirror_event = to_mirror_event(event)
     if mirror_event is None:
@@ -77,7 +95,9 @@ async def apply_connection_event(
     if not isinstance(updated, Ignore):
         await save_record(session, updated)
         outcome.changed.append(updated)
-        if updated.row.connected:
+        if _may_satisfy(mirror_event.kind, updated.row.connected):
+            # Read afresh: this replica's copy of the tenant's own providers may be behind.
+            catalogue = await catalogues.fresh_for_tenant(session, event.tenant_id)
             outcome.admitted = await resume_held_runs(
                 session, outbox, catalogue, grants, event.tenant_id, user_id
             )
@@ -86,6 +106,14 @@ async def apply_connection_event(
             session, outbox, event.tenant_id, event.connection_id, event.provider, event.reason
         )
     return outcome
+
+
+def _may_satisfy(kind: str, connected: bool) -> bool:
+    # A mark only narrows. A sharing change may widen what users' own connections count for even when
+    # the workspace connection is not connected (lifting a force), so it always looks at held runs.
+    if kind == "sharing_changed":
+        return True
+    return connected and kind != "scopes_missing"
 
 
 async def _apply_webhook(session: AsyncSession, event: WebhookReceived) -> list[MirrorRecord]:

@@ -6,8 +6,8 @@ live service converges to; it performs no I/O.
 
 from __future__ import annotations
 
-from grantline.common.contract.connections import WebhookReceived
-from grantline.common.contract.envelope import Event
+from grantline.contract.connections import WebhookReceived
+from grantline.contract.envelope import Event
 from grantline.satisfaction.domain.mirror_records import (
     MirrorRecord,
     apply_to_record,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from grantline.common.contract import runs as contract
-from grantline.common.contract.registry import encode_message
-from grantline.common.contract.satisfaction import SatisfactionReport as ContractReport
+from grantline.contract import runs as contract
+from grantline.contract.registry import encode_message
+from grantline.contract.satisfaction import SatisfactionReport as ContractReport
 from grantline.satisfaction.domain.catalogue import CatalogueView
 from grantline.satisfaction.domain.report import (
     SatisfactionReport,
@@ -56,36 +56,25 @@ class MemoReport:
 
 
 class ReportMemo:
-    """A bounded memo of reports for one catalogue copy; a new copy starts it afresh."""
+    """A bounded memo of reports per catalogue copy (the shared one, or a tenant's with its own
+    providers); a replaced copy's reports are never served again."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, max_catalogues: int = 64) -> None:
         self._max_entries = max_entries
-        self._catalogue: CatalogueView | None = None
-        self._reports: dict[tuple[RequirementsKey, UsableKey], MemoReport] = {}
-        self._providers: dict[RequirementsKey, frozenset[str]] = {}
+        self._max_catalogues = max_catalogues
+        self._memos: dict[int, _CatalogueMemo] = {}
         self._stored: dict[RequirementsKey, list[dict[str, object]]] = {}
 
     def report(
         self, catalogue: CatalogueView, requirements: Sequence[Requirement], usable: UsableScopes
     ) -> MemoReport:
         """The report for ``requirements`` against ``usable`` (see ``usable_scopes``)."""
-        if catalogue is not self._catalogue:
-            self._catalogue = catalogue
-            self._reports.clear()
-            self._providers.clear()
-        wanted = tuple(requirements)
-        providers = self._providers.get(wanted)
-        if providers is None:
-            providers = self._providers[wanted] = _providers_used_by(catalogue, wanted)
-        # Only the providers the requirements can use matter: other connections do not change the report.
-        key = (wanted, tuple((p, tuple(usable[p])) for p in sorted(providers) if p in usable))
-        memo = self._reports.get(key)
-        if memo is None:
-            memo = _memo_report(build_report_from_usable(wanted, usable, catalogue))
-            if len(self._reports) >= self._max_entries:
-                self._reports.clear()  # simple and bounded; a cold start costs one build per key
-            self._reports[key] = memo
-        return memo
+        memo = self._memos.get(id(catalogue))
+        if memo is None or memo.catalogue is not catalogue:
+            if len(self._memos) >= self._max_catalogues:
+                self._memos.clear()
+            memo = self._memos[id(catalogue)] = _CatalogueMemo(catalogue)
+        return memo.report(requirements, usable, self._max_entries)
 
     def stored_requirements(self, requirements: Sequence[Requirement]) -> list[dict[str, object]]:
         """The requirements as the ``runs`` row stores them (their long form; share, never mutate)."""
@@ -96,6 +85,34 @@ class ReportMemo:
                 self._stored.clear()
             stored = self._stored[wanted] = [r.model_dump(mode="json") for r in wanted]
         return stored
+
+
+class _CatalogueMemo:
+    """The reports of one catalogue copy (it holds the copy, so its id is not reused meanwhile)."""
+
+    def __init__(self, catalogue: CatalogueView) -> None:
+        self.catalogue = catalogue
+        self._reports: dict[tuple[RequirementsKey, UsableKey], MemoReport] = {}
+        self._providers: dict[RequirementsKey, frozenset[str]] = {}
+
+    def report(
+        self, requirements: Sequence[Requirement], usable: UsableScopes, max_entries: int
+    ) -> MemoReport:
+        wanted = tuple(requirements)
+        providers = self._providers.get(wanted)
+        if providers is None:
+            if len(self._providers) >= max_entries:
+                self._providers.clear()
+            providers = self._providers[wanted] = _providers_used_by(self.catalogue, wanted)
+        # Only the providers the requirements can use matter: other connections do not change the report.
+        key = (wanted, tuple((p, tuple(usable[p])) for p in sorted(providers) if p in usable))
+        memo = self._reports.get(key)
+        if memo is None:
+            memo = _memo_report(build_report_from_usable(wanted, usable, self.catalogue))
+            if len(self._reports) >= max_entries:
+                self._reports.clear()  # simple and bounded; a cold start costs one build per key
+            self._reports[key] = memo
+        return memo
 
 
 def _providers_used_by(catalogue: CatalogueView, requirements: RequirementsKey) -> frozenset[str]:

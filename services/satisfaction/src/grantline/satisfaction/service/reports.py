@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract import runs as contract
-from grantline.common.contract.satisfaction import SatisfactionReport as ContractReport
+from grantline.contract import runs as contract
+from grantline.contract.satisfaction import SatisfactionReport as ContractReport
 from grantline.satisfaction.adapters.mirror_repository import records_for_user
 from grantline.satisfaction.domain.catalogue import CatalogueView
 from grantline.satisfaction.domain.mirror_records import MirrorRecord
@@ -19,7 +19,12 @@ from grantline.satisfaction.domain.report import (
     build_report,
     missing_message,
 )
-from grantline.satisfaction.domain.requirements import Requirement, combine, normalize_requirements
+from grantline.satisfaction.domain.requirements import (
+    Requirement,
+    RequirementError,
+    combine,
+    normalize_requirements,
+)
 
 
 def _raw(spec: contract.RequirementSpec) -> Any:
@@ -30,16 +35,28 @@ def requirements_of(
     requirements: Sequence[contract.RequirementSpec],
     stages: Sequence[contract.StageRequirements] = (),
     skills: Sequence[contract.SkillRequirements] = (),
+    *,
+    stage: str | None = None,
 ) -> list[Requirement]:
-    """Merge a message's app, stage and skill requirements; errors name the path as the message has it."""
+    """Merge a message's app, stage and skill requirements; errors name the path as the message has it.
+
+    With ``stage``, only that stage's requirements are merged (an unknown stage is an error). A skill
+    that is not ``required`` brings its requirements as optional ones: reported, never holding.
+    """
     collected = normalize_requirements([_raw(r) for r in requirements], ("requirements",))
-    for index, stage in enumerate(stages):
-        collected += normalize_requirements(
-            [_raw(r) for r in stage.requirements], ("stages", index, "requirements")
-        )
+    if stage is not None and all(s.id != stage for s in stages):
+        raise RequirementError(("stage",), f"no stage {stage!r} among the stages given")
+    for index, found in enumerate(stages):
+        if stage is None or found.id == stage:
+            collected += normalize_requirements(
+                [_raw(r) for r in found.requirements], ("stages", index, "requirements")
+            )
     for index, skill in enumerate(skills):
-        collected += normalize_requirements(
+        parsed = normalize_requirements(
             [_raw(r) for r in skill.requirements], ("skills", index, "requirements")
+        )
+        collected += (
+            parsed if skill.required else [r.model_copy(update={"is_required": False}) for r in parsed]
         )
     return combine(collected)
 
@@ -53,7 +70,8 @@ def report_from_records(
         for r in records
         if r.row.owner == "workspace" and r.row.connected and r.shared_fallback
     )
-    return build_report(requirements, held_connections(r.row for r in records), catalogue, fallback)
+    forced = frozenset(r.row.provider for r in records if r.row.owner == "workspace" and r.workspace_forced)
+    return build_report(requirements, held_connections(r.row for r in records), catalogue, fallback, forced)
 
 
 async def report_for_user(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.audit import AuditRecord
-from grantline.common.contract.envelope import utc_now
-from grantline.common.contract.runs import RunConnectionRevoked
-from grantline.common.outbox import add_events
+from grantline.contract.audit import AuditRecord
+from grantline.contract.envelope import utc_now
+from grantline.contract.runs import RunConnectionRevoked
+from grantline.runtime.outbox import add_events
 from grantline.satisfaction.adapters import run_repository
 from grantline.satisfaction.adapters.locks import lock_user
 from grantline.satisfaction.adapters.tables import connection_mirror

@@ -12,8 +12,8 @@ import logging
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.runs import RunAdmitted, RunFinished, RunHeld, RunRequested
-from grantline.common.outbox import add_event
+from grantline.contract.runs import RunAdmitted, RunFinished, RunHeld, RunRequested
+from grantline.runtime.outbox import add_event
 from grantline.satisfaction.adapters import run_repository
 from grantline.satisfaction.domain.admission import Admit, Hold, recheck_held
 from grantline.satisfaction.domain.catalogue import CatalogueView

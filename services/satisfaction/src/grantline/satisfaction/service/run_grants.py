@@ -1,4 +1,4 @@
-"""Use case: the run grant that goes with an admission (claims in grantline.common.contract.run_grants).
+"""Use case: the run grant that goes with an admission (claims in grantline.contract.run_grants).
 
 A grant names the providers the run's requirements (with its skills and stages) name, whatever
 the user has connected: a category names every provider in it, since any of them may satisfy it.
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grantline.common.contract.run_grants import RunGrant
-from grantline.common.run_grants import RunGrantSigner, RunGrantVerifier
+from grantline.contract.run_grants import RunGrant
+from grantline.runtime.run_grants import RunGrantSigner, RunGrantVerifier
 from grantline.satisfaction.domain.catalogue import CatalogueView
 from grantline.satisfaction.domain.requirements import Requirement
 

@@ -15,7 +15,6 @@ the model's limits (see `fits_audit_record`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -27,8 +26,9 @@ from typing import Any
 import psycopg
 from prometheus_client import Counter
 
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.telemetry.tracing import inject_context
+from grantline.contract.audit import AuditAction, audit_record_json
+from grantline.runtime.record_buffer import RecordBuffer
+from grantline.runtime.telemetry.tracing import inject_context
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ PendingRecord = tuple[
 
 ACTION: str = AuditAction.TOKEN_RESOLVED
 SUBJECT = f"audit.{ACTION}"
-_TYPE = AuditRecord.model_fields["type"].default
 _MAX_TENANT = 128  # Event.tenant_id
 _MAX_ACTOR = 200  # AuditRecord.actor, "user:<user_id>"
 
@@ -56,27 +55,20 @@ def fits_audit_record(tenant_id: str, user_id: str) -> bool:
 def resolve_record_json(event_id: uuid.UUID, item: PendingRecord) -> bytes:
     """The `audit.token.resolved` event of one buffered record, as it travels on the bus."""
     tenant, connection_id, provider, user_id, app_id, run_id, tool, outcome, detail, occurred_at = item
-    return json.dumps(
-        {
-            "id": str(event_id),
-            "type": _TYPE,
-            "version": 1,
-            "occurred_at": occurred_at.isoformat().replace("+00:00", "Z"),
-            "tenant_id": tenant,
-            "actor": f"user:{user_id}",
-            "action": ACTION,
-            "connection_id": connection_id,
-            "provider": provider,
-            "user_id": user_id,
-            "app_id": app_id,
-            "run_id": run_id,
-            "tool": tool,
-            "outcome": outcome,
-            "detail": detail,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
+    return audit_record_json(
+        event_id=event_id,
+        occurred_at=occurred_at,
+        tenant_id=tenant,
+        action=ACTION,
+        user_id=user_id,
+        provider=provider,
+        connection_id=connection_id,
+        app_id=app_id,
+        run_id=run_id,
+        tool=tool,
+        outcome=outcome,
+        detail=detail,
+    )
 
 
 # One statement: data-modifying CTEs run to completion even when unreferenced, and a single
@@ -92,7 +84,7 @@ UPDATE {connections} SET last_used_at = now() WHERE id = ANY(%(used)s::text[])
 """
 
 
-class AuditBuffer:
+class AuditBuffer(RecordBuffer[PendingRecord]):
     """Collects resolve audit records and flushes them in batches."""
 
     def __init__(
@@ -106,54 +98,25 @@ class AuditBuffer:
         max_buffered: int = 200_000,
         on_flushed: Callable[[], None] | None = None,
     ) -> None:
+        super().__init__(
+            name="resolve audit",
+            interval_seconds=interval_seconds,
+            max_records=max_records,
+            max_buffered=max_buffered,
+            dropped=AUDIT_DROPPED,
+        )
         self._conninfo = conninfo
         self._statement = _FLUSH.format(outbox=outbox, connections=connections)
-        self._interval = interval_seconds
-        self._max_records = max_records
-        self._max_buffered = max_buffered
         self._on_flushed = on_flushed
-        self._records: list[PendingRecord] = []
-        self._full = asyncio.Event()
-        self._lock = asyncio.Lock()
         self._connection: psycopg.AsyncConnection[Any] | None = None
 
-    def add(self, record: PendingRecord) -> None:
-        """Queue one resolve record (no I/O)."""
-        self._records.append(record)
-        if len(self._records) > self._max_buffered:
-            dropped = len(self._records) - self._max_buffered
-            del self._records[:dropped]
-            AUDIT_DROPPED.inc(dropped)
-            log.error("resolve audit buffer overflow; oldest records dropped", extra={"dropped": dropped})
-        if len(self._records) >= self._max_records:
-            self._full.set()
+    async def _hand_on(self, batch: list[PendingRecord]) -> list[PendingRecord]:
+        await self._write(batch)
+        return []
 
-    def __len__(self) -> int:
-        return len(self._records)
-
-    async def run(self) -> None:
-        """Flush every interval (or as soon as a batch fills) until cancelled."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), timeout=self._interval)
-            self._full.clear()
-            try:
-                await self.flush()
-            except Exception as error:  # Postgres away: keep the records, try again next interval
-                log.warning("resolve audit flush failed; will retry", extra={"error": type(error).__name__})
-
-    async def flush(self) -> int:
-        """Write everything buffered now; returns how many records were written."""
-        async with self._lock:
-            written = 0
-            while self._records:
-                batch = self._records[: self._max_records]
-                await self._write(batch)
-                del self._records[: len(batch)]
-                written += len(batch)
-            if written and self._on_flushed is not None:
-                self._on_flushed()
-            return written
+    def _flushed(self) -> None:
+        if self._on_flushed is not None:
+            self._on_flushed()
 
     async def close(self) -> None:
         """Close the buffer's connection (flush first)."""

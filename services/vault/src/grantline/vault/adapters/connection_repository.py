@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.vault.adapters.tables import connections
@@ -27,12 +27,27 @@ async def get(
 
 
 async def find_by_account(
-    session: AsyncSession, tenant_id: str, owner: str, provider: str, account: str
+    session: AsyncSession,
+    tenant_id: str,
+    owner: str,
+    provider: str,
+    account: str,
+    settings: dict[str, str] | None = None,
+    provider_app: str | None = None,
 ) -> Row[Any] | None:
-    """The owner's connection to this provider's account (re-authorization keeps its id)."""
+    """The owner's connection to this provider's account with these settings, made with this named
+    app (re-authorization keeps its id; the same account on another shop or site, or through
+    another OAuth client, is another connection)."""
     query = (
         select(connections)
-        .where(c.tenant_id == tenant_id, c.owner == owner, c.provider == provider, c.account == account)
+        .where(
+            c.tenant_id == tenant_id,
+            c.owner == owner,
+            c.provider == provider,
+            c.account == account,
+            c.settings == (settings or {}),
+            c.provider_app.is_not_distinct_from(provider_app),
+        )
         .order_by(c.created_at)
         .limit(1)
         .with_for_update()
@@ -62,6 +77,14 @@ async def update_row(session: AsyncSession, connection_id: str, values: dict[str
         .where(c.id == connection_id)
         .values(**values, version=c.version + 1, updated_at=func.now())
     )
+
+
+async def delete_revoked(session: AsyncSession, tenant_id: str, connection_id: str) -> bool:
+    """Delete a revoked connection (its secrets are already gone); False when there is none."""
+    result = await session.execute(
+        connections.delete().where(c.tenant_id == tenant_id, c.id == connection_id, c.status == "revoked")
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def set_default(session: AsyncSession, row: Row[Any]) -> None:
@@ -137,11 +160,37 @@ async def active_for_app(session: AsyncSession, provider_app_id: str) -> Sequenc
     return (await session.execute(query)).all()
 
 
+async def workspace_for_app(session: AsyncSession, provider_app_id: str) -> Sequence[Row[Any]]:
+    """Every workspace connection made with a provider app, revoked ones included, locked."""
+    query = (
+        select(connections)
+        .where(c.provider_app_id == provider_app_id, c.owner == "workspace")
+        .order_by(c.id)
+        .with_for_update()
+    )
+    return (await session.execute(query)).all()
+
+
 async def by_accounts(
-    session: AsyncSession, tenant_id: str, provider: str, accounts: Sequence[str]
+    session: AsyncSession,
+    tenant_id: str,
+    provider: str,
+    accounts: Sequence[str],
+    digests: Sequence[bytes],
+    *,
+    provider_app_id: str,
 ) -> Sequence[Row[Any]]:
-    """Connections of these provider accounts (webhooks name accounts, not connections)."""
+    """Connections of these provider accounts made with one app (webhooks name accounts, not
+    connections), found by their account digests (an index); rows from before digests, by their
+    account (a partial index)."""
     query = select(c.id).where(
-        c.tenant_id == tenant_id, c.provider == provider, c.account.in_(list(accounts)), c.status != "revoked"
+        c.tenant_id == tenant_id,
+        c.provider == provider,
+        c.provider_app_id == provider_app_id,
+        or_(
+            c.account_digest.in_(list(digests)),
+            and_(c.account_digest.is_(None), c.account.in_(list(accounts))),
+        ),
+        c.status != "revoked",
     )
     return (await session.execute(query)).all()

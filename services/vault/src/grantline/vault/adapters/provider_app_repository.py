@@ -12,14 +12,31 @@ from grantline.vault.adapters.tables import provider_apps
 
 a = provider_apps.c
 
+# The owner of operators' platform apps (no tenant id can start with an underscore, see the contract).
+PLATFORM = "_platform"
+
 
 async def get(
-    session: AsyncSession, tenant_id: str, provider: str, *, for_update: bool = False
+    session: AsyncSession, tenant_id: str, provider: str, *, name: str | None = None, for_update: bool = False
 ) -> Row[Any] | None:
-    """A tenant's app for a provider."""
-    query = select(provider_apps).where(a.tenant_id == tenant_id, a.provider == provider)
+    """A tenant's app for a provider: its default one, or the one named ``name``."""
+    named = a.name.is_(None) if name is None else a.name == name
+    query = select(provider_apps).where(a.tenant_id == tenant_id, a.provider == provider, named)
     if for_update:
         query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def get_for_flow(session: AsyncSession, tenant_id: str, provider: str) -> Row[Any] | None:
+    """The app a flow of the tenant uses without naming one: its own default app (enabled or not) when
+    it has one, else the platform's."""
+    query = (
+        select(provider_apps)
+        .where(a.tenant_id.in_([tenant_id, PLATFORM]), a.provider == provider, a.name.is_(None))
+        # The tenant's own first: "_platform" sorts after no tenant id, so order on the match instead.
+        .order_by((a.tenant_id == PLATFORM).asc())
+        .limit(1)
+    )
     return (await session.execute(query)).first()
 
 
@@ -29,15 +46,23 @@ async def get_by_id(session: AsyncSession, app_id: str) -> Row[Any] | None:
 
 
 async def list_for_tenant(session: AsyncSession, tenant_id: str) -> Sequence[Row[Any]]:
-    """A tenant's apps, by provider."""
-    return (
-        await session.execute(select(provider_apps).where(a.tenant_id == tenant_id).order_by(a.provider))
-    ).all()
+    """A tenant's apps, by provider, the default one first, then by name."""
+    query = (
+        select(provider_apps)
+        .where(a.tenant_id == tenant_id)
+        .order_by(a.provider, a.name.is_not(None), a.name)
+    )
+    return (await session.execute(query)).all()
 
 
 async def enabled_for_provider(session: AsyncSession, provider: str) -> Sequence[Row[Any]]:
     """Every tenant's enabled app for a provider (webhook verification tries each tenant's secret)."""
-    query = select(provider_apps).where(a.provider == provider, a.enabled).order_by(a.tenant_id)
+    # Platform apps are left out: a webhook belongs to a tenant, and the platform is none.
+    query = (
+        select(provider_apps)
+        .where(a.provider == provider, a.enabled, a.tenant_id != PLATFORM)
+        .order_by(a.tenant_id)
+    )
     return (await session.execute(query)).all()
 
 

@@ -17,12 +17,13 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import SecretStr
 
 from grantline.providers.definition import ProviderDefinition
+from grantline.providers.setting_discovery import discovered_value, pending_discoveries
 from grantline.providers.token_response import (
     ExternalAccount,
     ProviderRequest,
@@ -40,6 +41,7 @@ from grantline.vault.adapters.provider_http import (
     ProviderTransportError,
     transport_for,
 )
+from grantline.vault.adapters.token_check import check_request
 from grantline.vault.adapters.url_guard import UnsafeProviderUrl, check_provider_url
 from grantline.vault.settings import VaultSettings
 
@@ -171,6 +173,64 @@ class ProviderClient:
         except ValueError:
             return None
 
+    async def discover_settings(
+        self, definition: ProviderDefinition, access_token: SecretStr, settings: Mapping[str, str]
+    ) -> dict[str, str]:
+        """`settings` plus those the definition reads after the grant (Atlassian's cloud id).
+
+        Raises SettingsError when the provider names none that fits, ProviderUnavailable.
+        """
+        found = dict(settings)
+        for discovery in pending_discoveries(definition, settings):
+            request = ProviderRequest(
+                url=discovery.url,
+                headers={
+                    "Accept": "application/json",
+                    "Authorization": f"Bearer {access_token.get_secret_value()}",
+                },
+                body=None,
+                method="GET",
+            )
+            response = await self._send(request, resend_safe=True)
+            if response.status_code != 200:
+                raise ProviderUnavailable(
+                    f"{definition.id}: {discovery.setting} lookup answered {response.status_code}"
+                )
+            try:
+                document = json.loads(response.body)
+            except ValueError:
+                raise ProviderUnavailable(
+                    f"{definition.id}: {discovery.setting} lookup did not answer JSON"
+                ) from None
+            found[discovery.setting] = discovered_value(definition, discovery, document, found)
+        return found
+
+    async def token_alive(
+        self, definition: ProviderDefinition, access_token: SecretStr, settings: Mapping[str, str]
+    ) -> bool | None:
+        """Whether the provider still accepts the token: a GET of the catalogue's `api.check_path`,
+        else of the userinfo endpoint. False on 401; None when the definition offers neither or the
+        provider could not say (any other answer than 2xx or 401)."""
+        request = check_request(definition, access_token, settings)
+        if request is None:
+            return None
+        response = await self._send(request, resend_safe=True)
+        if response.status_code == 401:
+            return False
+        return True if 200 <= response.status_code < 300 else None
+
+    async def api_key_accepted(self, url: str, method: str, headers: Mapping[str, str]) -> bool | None:
+        """Make an API-key check call: True when accepted (2xx), False when refused (401/403), None when
+        the provider could not tell (another status). Raises ProviderUnavailable when unreachable."""
+        request = ProviderRequest(url=url, headers=dict(headers), body=None, method=method)  # type: ignore[arg-type]
+        response = await self._send(request, resend_safe=True)
+        if 200 <= response.status_code < 300:
+            return True
+        if response.status_code in (401, 403):
+            return False
+        log.warning("API key check inconclusive", extra={"status": response.status_code})
+        return None
+
     async def fetch_json(self, url: str) -> Any:
         """A JSON document from a provider (signing keys); raises ProviderUnavailable if it is not one."""
         request = ProviderRequest(url=url, headers={"Accept": "application/json"}, body=None, method="GET")
@@ -181,6 +241,29 @@ class ProviderClient:
             return json.loads(response.body)
         except ValueError:
             raise ProviderUnavailable(f"{url} did not answer JSON") from None
+
+    async def discovery_call(
+        self,
+        method: Literal["GET", "POST"],
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json_body: Mapping[str, Any] | None = None,
+        resend_safe: bool = True,
+    ) -> ProviderResponse:
+        """One request of MCP discovery or client registration, guarded like every provider call.
+
+        The URL is checked (public https only outside development), no redirect is followed, and the
+        reply is size- and time-limited by the transport. Raises ProviderUnavailable.
+        """
+        request = ProviderRequest(
+            url=url,
+            headers=dict(headers),
+            body=dict(json_body) if json_body is not None else None,
+            body_format="json",
+            method=method,
+        )
+        return await self._send(request, resend_safe=resend_safe)
 
     async def _token_call(
         self, definition: ProviderDefinition, request: ProviderRequest, *, resend_safe: bool

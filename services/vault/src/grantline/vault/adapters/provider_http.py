@@ -12,7 +12,6 @@ reached the provider. Tests wrap it to send requests for real provider hosts to 
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 
-from grantline.vault.adapters.url_guard import UnsafeProviderUrl, is_public_address
+from grantline.runtime.public_addresses import NonPublicAddress, PublicAddressResolver
+from grantline.vault.adapters.url_guard import UnsafeProviderUrl
 from grantline.vault.settings import VaultSettings
 
 # A token, revocation or userinfo reply is a few kilobytes; anything far larger is not one.
@@ -62,34 +61,6 @@ class ProviderTransport(Protocol):
         """Close kept-alive connections."""
 
 
-class _NonPublicAddress(OSError):
-    # Raised inside aiohttp's resolution step, which wraps OSErrors (ClientConnectorDNSError).
-    pass
-
-
-class PublicAddressResolver(AbstractResolver):
-    """Resolves like the system resolver, and refuses hosts with a private, loopback or link-local address.
-
-    Checked here, at connect time, the addresses checked are the addresses connected to: a name that
-    resolves to a public address for a check and to an internal one a moment later (DNS rebinding)
-    never gets a connection.
-    """
-
-    def __init__(self) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        if not all(is_public_address(result["host"]) for result in results):
-            raise _NonPublicAddress(f"provider host {host.rstrip('.')!r} resolves to a non-public address")
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 class AiohttpTransport:
     """Keep-alive connections to providers (``max_connections`` in all), opened in the running loop."""
 
@@ -103,7 +74,7 @@ class AiohttpTransport:
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
-            resolver=None if self._allow_private else PublicAddressResolver(),
+            resolver=None if self._allow_private else PublicAddressResolver("provider host"),
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -143,7 +114,7 @@ class AiohttpTransport:
                     b"".join(chunks),
                 )
         except aiohttp.ClientConnectorDNSError as error:
-            if isinstance(error.os_error, _NonPublicAddress):
+            if isinstance(error.os_error, NonPublicAddress):
                 raise UnsafeProviderUrl(str(error.os_error)) from None
             raise ProviderTransportError("provider host does not resolve", certainly_not_sent=True) from None
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:

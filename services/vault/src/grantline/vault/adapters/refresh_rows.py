@@ -6,8 +6,9 @@ step is one statement, run in autocommit (``ServiceRuntime.single_statement``): 
 BEGIN or COMMIT.
 
 1. ``take_lease``: the lease update and the read of what the provider call needs (the connection,
-   its provider app with the sealed client secret, the tenant's wrapped data key, the tenant's own
-   definition of the provider when it has one).
+   its provider app with the sealed client secret, the tenant's own definition of the provider when
+   it has one). The tenant's data keys are read (and the seals about to be made counted) by the
+   data key store, in between.
 2. ``store_refreshed``: the fenced write of the new sealed tokens and the two outbox rows, so the
    events exist exactly when the tokens landed.
 
@@ -24,19 +25,20 @@ from typing import Any
 
 from psycopg.rows import namedtuple_row
 
-from grantline.common.contract.envelope import Event
-from grantline.common.db.driver import DriverConnection
-from grantline.common.outbox import outbox_row
+from grantline.contract.envelope import Event
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox import outbox_row
 
 # Columns of the leased row: everything a refresh reads, nothing it does not.
 _LEASED_COLUMNS = (
     "id, tenant_id, owner, provider, provider_app_id, status, scopes, account, expires_at,"
-    " refresh_token_expires_at, version, provider_definition, access_token, refresh_token, id_token"
+    " refresh_token_expires_at, version, provider_definition, settings, access_token, refresh_token,"
+    " id_token, refresh_started_at"
 )
 
 # The outer query reads the statement's snapshot, from before the lease update (a data-modifying CTE's
 # effects show only through its RETURNING): it says whether the connection exists at all, and brings
-# its provider app (which must be the connection's tenant's) and the tenant's wrapped data key.
+# its provider app (which must be the connection's tenant's).
 _TAKE_LEASE = f"""
 WITH leased AS (
     UPDATE vault.connections
@@ -49,11 +51,12 @@ WITH leased AS (
 )
 SELECT leased.*,
        a.id AS app_id, a.client_id, a.client_secret, a.settings AS app_settings, a.enabled AS app_enabled,
-       k.data_key_id, k.master_key_id, k.wrapped AS wrapped_data_key, t.definition AS tenant_definition
+       a.tenant_id AS app_owner, t.definition AS tenant_definition
   FROM vault.connections c
   LEFT JOIN leased ON true
-  LEFT JOIN vault.provider_apps a ON a.id = c.provider_app_id AND a.tenant_id = c.tenant_id
-  LEFT JOIN vault.data_keys k ON k.tenant_id = c.tenant_id
+  -- The tenant's own app, or an operator's platform app (owner `_platform`), which tenants may use.
+  LEFT JOIN vault.provider_apps a
+    ON a.id = c.provider_app_id AND a.tenant_id IN (c.tenant_id, '_platform')
   LEFT JOIN vault.tenant_providers t ON t.tenant_id = c.tenant_id AND t.provider = c.provider
  WHERE c.tenant_id = %(tenant_id)s AND c.id = %(connection_id)s
 """  # noqa: S608 - composed of this module's constants only
@@ -64,7 +67,11 @@ SELECT e.event_id, e.subject, e.payload, CAST(e.headers AS jsonb)
   FROM unnest(%(event_ids)s::uuid[], %(subjects)s::text[], %(payloads)b::bytea[], %(headers)s::text[])
        WITH ORDINALITY AS e(event_id, subject, payload, headers, n)"""
 _FENCE = "WHERE id = %(connection_id)s AND lease_owner = %(owner)s AND version = %(fence)s"
-_RELEASE_LEASE = "lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()"
+# Releasing keeps `refresh_started_at` only after a provider call whose outcome is unknown.
+_RELEASE_LEASE_KEEPING_ATTEMPT = (
+    "lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()"
+)
+_RELEASE_LEASE = _RELEASE_LEASE_KEEPING_ATTEMPT + ", refresh_started_at = NULL"
 
 
 def _fenced_write_with_events(assignments: str) -> str:
@@ -93,11 +100,31 @@ _MARK_REAUTH = _fenced_write_with_events(
 
 _RELEASE = f"UPDATE vault.connections SET {_RELEASE_LEASE} {_FENCE}"  # noqa: S608
 
-# A failed attempt is recorded whether or not the fence still holds (it happened either way).
-_RELEASE_RECORDING = f"""
-WITH released AS (UPDATE vault.connections SET {_RELEASE_LEASE} {_FENCE})
+_RELEASE_KEEPING_ATTEMPT = f"UPDATE vault.connections SET {_RELEASE_LEASE_KEEPING_ATTEMPT} {_FENCE}"  # noqa: S608
+
+
+def _release_recording(release: str) -> str:
+    # A failed attempt is recorded whether or not the fence still holds (it happened either way).
+    return f"""
+WITH released AS (UPDATE vault.connections SET {release} {_FENCE})
 {_WRITE_EVENTS}
  ORDER BY e.n
+"""  # noqa: S608 - composed of this module's constants only
+
+
+_RELEASE_RECORDING = _release_recording(_RELEASE_LEASE)
+_RELEASE_RECORDING_KEEPING_ATTEMPT = _release_recording(_RELEASE_LEASE_KEEPING_ATTEMPT)
+
+# The provider call is about to spend the refresh token: note when (the first such call since the last
+# settled outcome: a provider's grace period counts from the token's first use), and stretch the
+# lease over the whole call, so no other replica takes the connection while the call may be in flight.
+_BEGIN_ATTEMPT = f"""
+UPDATE vault.connections
+   SET refresh_started_at = COALESCE(refresh_started_at, now()),
+       lease_expires_at = GREATEST(
+           lease_expires_at, now() + make_interval(secs => CAST(%(seconds)s AS double precision)))
+ {_FENCE}
+RETURNING refresh_started_at
 """  # noqa: S608 - composed of this module's constants only
 
 _CURRENT = "SELECT status, expires_at FROM vault.connections WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
@@ -113,9 +140,9 @@ async def take_lease(
     reply was lost): taking it again is safe, and a new version fences the old attempt out.
 
     Returns None when the tenant has no such connection. Otherwise a row with the provider app's
-    columns (``app_id``, ``client_id``, ``client_secret``, ``app_settings``, ``app_enabled``; null
-    without an app) and the tenant's wrapped data key (``data_key_id``, ``master_key_id``,
-    ``wrapped_data_key``), plus the leased connection's columns, which are all null (``id`` too) when
+    columns (``app_id``, ``client_id``, ``client_secret``, ``app_settings``, ``app_enabled``,
+    ``app_owner``: the tenant, or ``_platform`` for an operator's platform app; null without an app),
+    plus the leased connection's columns, which are all null (``id`` too) when
     another holder's lease is live. The row's ``version`` is the fence for later writes.
     """
     params = {"tenant_id": tenant_id, "connection_id": connection_id, "owner": owner, "seconds": seconds}
@@ -184,15 +211,35 @@ async def mark_reauth_required(
     return bool(await cursor.fetchall())
 
 
+async def begin_attempt(
+    conn: DriverConnection, connection_id: str, owner: str, fence: int, *, seconds: float
+) -> bool:
+    """Mark the provider call as begun and hold the lease `seconds` from now; False: fence lost."""
+    params = {"connection_id": connection_id, "owner": owner, "fence": fence, "seconds": seconds}
+    cursor = await conn.execute(_BEGIN_ATTEMPT, params, prepare=True)
+    return bool(await cursor.fetchall())
+
+
 async def release(
-    conn: DriverConnection, connection_id: str, owner: str, fence: int, *, events: Sequence[Event] = ()
+    conn: DriverConnection,
+    connection_id: str,
+    owner: str,
+    fence: int,
+    *,
+    events: Sequence[Event] = (),
+    keep_attempt: bool = False,
 ) -> None:
-    """Release the lease unchanged (when the fence still holds), writing ``events`` in any case."""
+    """Release the lease unchanged (when the fence still holds), writing ``events`` in any case.
+
+    `keep_attempt` leaves `refresh_started_at` set: the provider call's outcome is unknown, and the
+    next holder must decide whether the refresh token may be presented again.
+    """
     params = {"connection_id": connection_id, "owner": owner, "fence": fence}
     if events:
-        await conn.execute(_RELEASE_RECORDING, {**params, **_event_parameters(events)}, prepare=True)
+        statement = _RELEASE_RECORDING_KEEPING_ATTEMPT if keep_attempt else _RELEASE_RECORDING
+        await conn.execute(statement, {**params, **_event_parameters(events)}, prepare=True)
     else:
-        await conn.execute(_RELEASE, params, prepare=True)
+        await conn.execute(_RELEASE_KEEPING_ATTEMPT if keep_attempt else _RELEASE, params, prepare=True)
 
 
 async def current_state(conn: DriverConnection, tenant_id: str, connection_id: str) -> Any | None:

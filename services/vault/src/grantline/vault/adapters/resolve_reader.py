@@ -19,41 +19,64 @@ from typing import Any
 
 import psycopg
 
+from grantline.vault.adapters.data_key_store import sealed_key_id_sql
+
 log = logging.getLogger(__name__)
 
+# The default connection, or the one the resolve names (by id, or by account: the default among
+# that account's connections first, then the oldest; never a revoked one, which could not answer).
+_CHOSEN = """
+   AND CASE WHEN r.connection_id IS NOT NULL THEN c.id = r.connection_id
+            WHEN r.account IS NOT NULL THEN c.account = r.account AND c.status <> 'revoked'
+            ELSE c.is_default END"""
+_ORDER = "\n ORDER BY 1, c.is_default DESC, c.created_at"
+
+# The data key id a sealed value names in its header (version byte, id length byte, id): the join
+# reads the one version that sealed the connection's secret, not every version of the tenant.
+_SEALED_KEY_ID = sealed_key_id_sql("COALESCE(c.access_token, c.api_key)")
+
 # One row per key at least (with the run's finished flag), plus one per candidate connection.
-_LOOKUP = """
+_LOOKUP = f"""
 SELECT r.idx, f.run_id IS NOT NULL,
        c.id, c.owner, c.status, c.scopes, c.expires_at, c.token_type, c.auth_kind,
        c.access_token, c.api_key, c.refresh_token IS NOT NULL,
-       d.data_key_id, d.master_key_id, d.wrapped,
-       COALESCE(pa.allow_workspace_fallback AND pa.enabled, false)
-  FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[])
-       AS r(idx, tenant_id, owner, provider, run_id)
+       d.data_key_id, d.master_key_id, d.wrapped, d.version, d.retired,
+       COALESCE((pa.allow_workspace_fallback AND pa.enabled) OR c.shared_fallback, false),
+       c.provider_definition->>'mcp_server_url', c.settings, c.missing_scopes,
+       COALESCE(pa.force_workspace_connection AND pa.enabled, false)
+  FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+       AS r(idx, tenant_id, owner, provider, run_id, connection_id, account)
   LEFT JOIN vault.finished_runs f ON f.tenant_id = r.tenant_id AND f.run_id = r.run_id
   LEFT JOIN vault.connections c
-    ON c.tenant_id = r.tenant_id AND c.provider = r.provider AND c.is_default
+    ON c.tenant_id = r.tenant_id AND c.provider = r.provider{_CHOSEN}
    AND (c.owner = r.owner OR c.owner = 'workspace')
-  LEFT JOIN vault.data_keys d ON d.tenant_id = c.tenant_id
-  LEFT JOIN vault.provider_apps pa ON pa.tenant_id = c.tenant_id AND pa.provider = c.provider
-"""
+  LEFT JOIN vault.data_keys d ON d.tenant_id = c.tenant_id AND d.data_key_id = {_SEALED_KEY_ID}
+  LEFT JOIN vault.provider_apps pa
+    ON pa.tenant_id = c.tenant_id AND pa.provider = c.provider AND pa.name IS NULL
+"""  # noqa: S608 - composed of this module's constants only
+_LOOKUP += _ORDER
 
 # A batch of one (the sequential case) skips the array parameters: dumping them costs more client
 # CPU than the query itself.
-_LOOKUP_ONE = """
+_LOOKUP_ONE = f"""
 SELECT 0, f.run_id IS NOT NULL,
        c.id, c.owner, c.status, c.scopes, c.expires_at, c.token_type, c.auth_kind,
        c.access_token, c.api_key, c.refresh_token IS NOT NULL,
-       d.data_key_id, d.master_key_id, d.wrapped,
-       COALESCE(pa.allow_workspace_fallback AND pa.enabled, false)
-  FROM (SELECT %s::text AS tenant_id, %s::text AS owner, %s::text AS provider, %s::text AS run_id) r
+       d.data_key_id, d.master_key_id, d.wrapped, d.version, d.retired,
+       COALESCE((pa.allow_workspace_fallback AND pa.enabled) OR c.shared_fallback, false),
+       c.provider_definition->>'mcp_server_url', c.settings, c.missing_scopes,
+       COALESCE(pa.force_workspace_connection AND pa.enabled, false)
+  FROM (SELECT %s::text AS tenant_id, %s::text AS owner, %s::text AS provider, %s::text AS run_id,
+               %s::text AS connection_id, %s::text AS account) r
   LEFT JOIN vault.finished_runs f ON f.tenant_id = r.tenant_id AND f.run_id = r.run_id
   LEFT JOIN vault.connections c
-    ON c.tenant_id = r.tenant_id AND c.provider = r.provider AND c.is_default
+    ON c.tenant_id = r.tenant_id AND c.provider = r.provider{_CHOSEN}
    AND (c.owner = r.owner OR c.owner = 'workspace')
-  LEFT JOIN vault.data_keys d ON d.tenant_id = c.tenant_id
-  LEFT JOIN vault.provider_apps pa ON pa.tenant_id = c.tenant_id AND pa.provider = c.provider
-"""
+  LEFT JOIN vault.data_keys d ON d.tenant_id = c.tenant_id AND d.data_key_id = {_SEALED_KEY_ID}
+  LEFT JOIN vault.provider_apps pa
+    ON pa.tenant_id = c.tenant_id AND pa.provider = c.provider AND pa.name IS NULL
+"""  # noqa: S608 - composed of this module's constants only
+_LOOKUP_ONE += _ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +96,32 @@ class CandidateRow:
     data_key_id: str | None
     master_key_id: str | None
     wrapped: bytes | None
+    # The version of the data key that sealed the secret, and whether it is retired (below the
+    # tenant's minimum decryption version).
+    data_key_version: int | None
+    data_key_retired: bool | None
     fallback_allowed: bool
+    # A tenant-added MCP server's URL, from the definition the connection was granted with.
+    mcp_server_url: str | None
+    # The connection's own settings (shop, cloud id): the resolve reply carries them, and the API base
+    # URL is templated from them.
+    settings: dict[str, str]
+    # Scopes a server said the connection lacks (step-up): not held, whatever the grant recorded.
+    missing_scopes: list[str] | None = None
+    # The provider app makes every user act through the workspace connection.
+    workspace_forced: bool = False
+
+    @property
+    def held_scopes(self) -> list[str]:
+        """The recorded scopes less those a server said the connection lacks."""
+        if not self.missing_scopes:
+            return self.scopes
+        return [scope for scope in self.scopes if scope not in self.missing_scopes]
 
 
-LookupKey = tuple[str, str, str, str]  # tenant, owner, provider, run
+LookupKey = tuple[
+    str, str, str, str, str | None, str | None
+]  # tenant, owner, provider, run, connection, account
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +149,20 @@ class ResolveReader:
         self._closed = False
         self._running: set[asyncio.Task[None]] = set()
 
-    async def lookup(self, tenant_id: str, owner: str, provider: str, run_id: str) -> Lookup:
+    async def lookup(
+        self,
+        tenant_id: str,
+        owner: str,
+        provider: str,
+        run_id: str,
+        *,
+        connection_id: str | None = None,
+        account: str | None = None,
+    ) -> Lookup:
         """Whether the run has finished, and the default connections of `owner` and of the workspace
-        for the provider."""
+        for the provider (or those named by `connection_id` or `account`, if they are theirs)."""
         future: asyncio.Future[Lookup] = asyncio.get_running_loop().create_future()
-        self._pending.append(((tenant_id, owner, provider, run_id), future))
+        self._pending.append(((tenant_id, owner, provider, run_id, connection_id, account), future))
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._dispatch)
@@ -179,6 +233,8 @@ class ResolveReader:
                     [key[1] for key in keys],
                     [key[2] for key in keys],
                     [key[3] for key in keys],
+                    [key[4] for key in keys],
+                    [key[5] for key in keys],
                 ),
                 prepare=True,
             )

@@ -8,9 +8,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.vault.adapters.tables import tenant_providers
+from grantline.vault.adapters.tables import tenant_provider_switches, tenant_providers
 
 t = tenant_providers.c
+s = tenant_provider_switches.c
 
 
 async def definition(session: AsyncSession, tenant_id: str, provider: str) -> dict[str, Any] | None:
@@ -53,3 +54,21 @@ async def remove(session: AsyncSession, tenant_id: str, provider: str) -> bool:
     """Delete a definition; True when there was one."""
     statement = delete(tenant_providers).where(t.tenant_id == tenant_id, t.provider == provider)
     return bool((await session.execute(statement.returning(t.provider))).first())
+
+
+async def disabled(session: AsyncSession, tenant_id: str) -> list[str]:
+    """The providers a tenant switched off, by id."""
+    query = select(s.provider).where(s.tenant_id == tenant_id, s.enabled.is_(False)).order_by(s.provider)
+    return list((await session.execute(query)).scalars())
+
+
+async def switch(session: AsyncSession, tenant_id: str, provider: str, enabled: bool) -> None:
+    """Switch a provider on or off for a tenant."""
+    statement = pg_insert(tenant_provider_switches).values(
+        tenant_id=tenant_id, provider=provider, enabled=enabled
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[s.tenant_id, s.provider], set_={"enabled": enabled, "updated_at": func.now()}
+        )
+    )

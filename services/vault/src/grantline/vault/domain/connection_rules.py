@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from grantline.providers.definition import ProviderDefinition
+
 WORKSPACE_OWNER = "workspace"
+# Why a connection needs re-authorization when a refresh's answer was lost and its token may be spent.
+REFRESH_OUTCOME_UNKNOWN = "refresh_outcome_unknown"
+# A retry inside a provider's grace period must reach it before the period ends.
+_GRACE_SAFETY_SECONDS = 2.0
 
 
 class ConnectionStatus(StrEnum):
@@ -58,3 +64,15 @@ def choose_for_resolve(
     if workspace is not None and fallback_allowed:
         return workspace
     return None
+
+
+def may_present_again(definition: ProviderDefinition, started_at: datetime) -> bool:
+    """Whether a refresh token whose last use has an unknown outcome may be presented again: it does
+    not rotate, or the provider's reuse grace period (counted from that use) has time left."""
+    policy = definition.refresh
+    if not policy.rotating:
+        return True
+    if policy.rotation_grace_seconds is None:
+        return False
+    elapsed = (datetime.now(UTC) - started_at).total_seconds()
+    return elapsed + _GRACE_SAFETY_SECONDS < policy.rotation_grace_seconds

@@ -135,11 +135,33 @@ class SealContext:
         return replace(self, field=SecretField(field))
 
 
+def encrypt_block(data_key: DataKey, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-256-GCM as every sealed value uses it: a 96-bit nonce, a full 128-bit tag appended."""
+    if len(nonce) != NONCE_BYTES:
+        raise ValueError(f"the nonce must be {NONCE_BYTES} bytes")
+    return data_key.aead.encrypt(nonce, plaintext, aad)
+
+
+def decrypt_block(
+    data_key: DataKey, nonce: bytes | memoryview, ciphertext: bytes | memoryview, aad: bytes
+) -> bytes:
+    """Open what `encrypt_block` made; any other nonce or tag size is refused before decrypting.
+
+    Raises DecryptionError (reason `format` or `authentication`); its message carries no key or data.
+    """
+    if len(nonce) != NONCE_BYTES or len(ciphertext) < TAG_BYTES:
+        raise DecryptionError("sealed value has a nonce or tag of the wrong size", reason="format")
+    try:
+        return data_key.aead.decrypt(nonce, ciphertext, aad)
+    except InvalidTag:
+        raise DecryptionError(_AUTH_FAILED, reason="authentication") from None
+
+
 def seal(data_key: DataKey, *, context: SealContext, plaintext: str) -> bytes:
     """Encrypt `plaintext` for `context` under `data_key`: header | nonce | ciphertext+tag."""
     header = data_key.header
     nonce = os.urandom(NONCE_BYTES)
-    ciphertext = data_key.aead.encrypt(nonce, plaintext.encode("utf-8"), header + context.aad)
+    ciphertext = encrypt_block(data_key, nonce, plaintext.encode("utf-8"), header + context.aad)
     return b"".join((header, nonce, ciphertext))
 
 
@@ -203,10 +225,7 @@ def open_sealed(
             header, aad = key.header, context.aad
     view = memoryview(sealed)
     nonce_end = header_end + NONCE_BYTES
-    try:
-        plaintext = key.aead.decrypt(view[header_end:nonce_end], view[nonce_end:], header + aad)
-    except InvalidTag:
-        raise DecryptionError(_AUTH_FAILED, reason="authentication") from None
+    plaintext = decrypt_block(key, view[header_end:nonce_end], view[nonce_end:], header + aad)
     try:
         return plaintext.decode("utf-8")
     except UnicodeDecodeError:

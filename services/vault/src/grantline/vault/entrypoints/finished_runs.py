@@ -10,11 +10,11 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from grantline.common.contract.registry import decode_event
-from grantline.common.contract.runs import RunFinished
-from grantline.common.nats.batched_consumer import BatchedConsumer, Received
-from grantline.common.nats.consumers import VAULT_RUNS_FINISHED
-from grantline.common.runtime import ServiceRuntime
+from grantline.contract.registry import decode_event
+from grantline.contract.runs import RunFinished
+from grantline.runtime.nats.batched_consumer import BatchedConsumer, Received
+from grantline.runtime.nats.consumers import VAULT_RUNS_FINISHED
+from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.vault.adapters.finished_run_store import add_finished, forget_finished_before
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from typing import Any
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
-from grantline.common.contract import vault, vault_admin
-from grantline.common.contract.errors import ErrorReply
-from grantline.common.nats.request_reply import RequestSubscription, answering, serve_requests
-from grantline.vault.service import connections_admin, provider_apps, tenant_providers
+from grantline.contract import vault, vault_admin
+from grantline.contract.errors import ErrorReply
+from grantline.runtime.nats.request_reply import RequestSubscription, serve_requests, serving
+from grantline.vault.service import connections_admin, mcp_servers, provider_apps, tenant_providers
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.exchange import exchange
 from grantline.vault.service.refresh import Refresher
@@ -39,10 +39,11 @@ def refresh_responder(ctx: VaultContext, refresher: Refresher) -> RequestSubscri
             connection_id=outcome.connection_id, expires_at=outcome.expires_at, refreshed=outcome.refreshed
         )
 
-    return RequestSubscription(
-        service="vault",
-        subject=vault.SUBJECT_REFRESH,
-        answer=answering(vault.SUBJECT_REFRESH, vault.RefreshRequest, refresh),
+    return serving(
+        "vault",
+        vault.SUBJECT_REFRESH,
+        vault.RefreshRequest,
+        refresh,
         max_in_flight=ctx.settings.refresh_workers,
     )
 
@@ -98,7 +99,17 @@ def register_request_handlers(broker: NatsBroker, ctx: VaultContext) -> None:
             vault_admin.ConnectionRef,
             bind(connections_admin.set_default),
         ),
+        (
+            vault_admin.SUBJECT_CONNECTION_REMOVE,
+            vault_admin.ConnectionRef,
+            bind(connections_admin.remove_revoked),
+        ),
         (vault_admin.SUBJECT_WEBHOOK_VERIFY, vault_admin.WebhookVerifyRequest, webhook),
+        (
+            vault_admin.SUBJECT_MCP_SERVER_ADD,
+            vault_admin.AddMcpServerRequest,
+            bind(mcp_servers.add_mcp_server),
+        ),
         (
             vault_admin.SUBJECT_TENANT_PROVIDER_PUT,
             vault_admin.PutTenantProviderRequest,
@@ -118,6 +129,11 @@ def register_request_handlers(broker: NatsBroker, ctx: VaultContext) -> None:
             vault_admin.SUBJECT_TENANT_PROVIDER_DELETE,
             vault_admin.TenantProviderRef,
             bind(tenant_providers.delete_provider),
+        ),
+        (
+            vault_admin.SUBJECT_TENANT_PROVIDER_ENABLE,
+            vault_admin.SetProviderEnabledRequest,
+            bind(tenant_providers.set_enabled),
         ),
     ]
     for subject, model, handler in subjects:

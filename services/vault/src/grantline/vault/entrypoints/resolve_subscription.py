@@ -1,4 +1,4 @@
-"""`vault.resolve.<tenant>` on a bare nats-py subscription: the hot path skips FastStream.
+"""`vault.resolve.<tenant>` (and `vault.report.<tenant>`) on bare nats-py: the hot path skips FastStream.
 
 FastStream's per-message machinery costs several times the handler itself; resolve is the subject
 where that matters most. Each message gets its own task (no bound: requests wait on the batched
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from grantline.common.contract.vault import SUBJECT_RESOLVE
-from grantline.common.nats.request_reply import RequestSubscription
+from grantline.contract.vault import SUBJECT_REPORT, SUBJECT_RESOLVE
+from grantline.runtime.nats.request_reply import RequestSubscription
+from grantline.vault.service.report import ReportService
 from grantline.vault.service.resolve import ResolveService
 
 
@@ -25,4 +26,15 @@ def resolve_subscription(service: ResolveService) -> RequestSubscription:
     # builds share requests during a rollout.
     return RequestSubscription(
         service="vault", subject=f"{SUBJECT_RESOLVE}.*", answer=answer, queue=f"vault.{SUBJECT_RESOLVE}"
+    )
+
+
+def report_subscription(service: ReportService) -> RequestSubscription:
+    """Serves `vault.report.<tenant>` (a server refused a resolved token or wants more scope) once started."""
+
+    async def answer(data: bytes, _headers: Mapping[str, str] | None, subject: str) -> tuple[bytes, str]:
+        return await service.handle(data, subject)
+
+    return RequestSubscription(
+        service="vault", subject=f"{SUBJECT_REPORT}.*", answer=answer, queue=f"vault.{SUBJECT_REPORT}"
     )

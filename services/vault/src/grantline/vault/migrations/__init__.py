@@ -2,6 +2,6 @@
 
 from pathlib import Path
 
-from grantline.common.db.migrations import MigrationSet
+from grantline.runtime.db.migrations import MigrationSet
 
 MIGRATIONS = MigrationSet(service="vault", schema="vault", script_location=Path(__file__).parent)

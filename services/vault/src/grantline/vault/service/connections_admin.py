@@ -5,20 +5,25 @@ from __future__ import annotations
 import json
 import secrets
 
-from grantline.common.contract.audit import AuditAction
-from grantline.common.contract.connections import ConnectionGranted
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.vault import ConnectionInfo
-from grantline.common.contract.vault_admin import (
+from grantline.contract.audit import AuditAction
+from grantline.contract.connections import ConnectionGranted
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.vault import ConnectionInfo
+from grantline.contract.vault_admin import (
     ConnectionList,
     ConnectionRef,
     ListConnectionsRequest,
     StoreApiKeyRequest,
 )
-from grantline.common.nats.secret_wire import is_masked
+from grantline.providers.api_key_spec import ApiKeySpec
+
+# mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
+from grantline.providers.catalogue import CatalogueError
 from grantline.providers.tenant_patterns import value_matches
+from grantline.runtime.nats.secret_wire import is_masked
 from grantline.vault.adapters import connection_repository as connection_rows
-from grantline.vault.domain import SecretField, seal
+from grantline.vault.adapters.provider_client import ProviderUnavailable
+from grantline.vault.domain import SecretField
 from grantline.vault.domain.connection_rules import ConnectionStatus
 from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.records import audit, connection_info, emit, owner_user
@@ -26,17 +31,21 @@ from grantline.vault.service.sealing import connection_context
 
 
 async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> ConnectionInfo | ErrorReply:
-    """Validate the fields against the provider's definition and store them sealed."""
+    """Validate the fields against the provider's definition (a catalogue one, or the tenant's own)
+    and store them sealed."""
     try:
-        definition = ctx.definition(request.provider)
-    except UnknownProvider:
+        async with ctx.transaction() as session:
+            definition, stored = await ctx.tenant_definition(session, request.tenant_id, request.provider)
+    except (UnknownProvider, CatalogueError):
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
     if definition.api_key is None:
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"{request.provider!r} does not take API keys")
+    if request.shared and request.owner != "workspace":
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, "only a workspace key can be shared with every user")
     if any(is_masked(value) for value in request.fields.values()):
         return ErrorReply.of(
             ErrorCode.INVALID_REQUEST,
-            "a secret arrived masked; send it with grantline.common.nats.secret_wire",
+            "a secret arrived masked; send it with grantline.runtime.nats.secret_wire",
         )
     values: dict[str, str] = {}
     for field in definition.api_key.fields:
@@ -52,9 +61,12 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
     unknown = sorted(set(request.fields) - set(values))
     if unknown:
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown field(s): {', '.join(unknown)}")
+    refused = await _checked_with_provider(ctx, definition.api_key, values)
+    if refused is not None:
+        return refused
     connection_id = f"conn_{secrets.token_hex(12)}"
     async with ctx.transaction() as session:
-        key = await ctx.keys.get_or_create(session, request.tenant_id)
+        keys = await ctx.keys.for_sealing(session, request.tenant_id, encryptions=1)
         context = connection_context(request, connection_id, SecretField.API_KEY)
         await connection_rows.insert(
             session,
@@ -68,7 +80,10 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
                 "scopes": [],
                 "name": request.name or definition.name,
                 "token_type": "api_key",
-                "api_key": seal(key, context=context, plaintext=json.dumps(values)),
+                "api_key": keys.seal(context, json.dumps(values)),
+                # A tenant's own provider: the definition it was stored with, as OAuth grants keep it.
+                "provider_definition": stored,
+                "shared_fallback": request.shared,
             },
         )
         default = await connection_rows.current_default(
@@ -90,6 +105,8 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
                 provider=request.provider,
                 refreshable=False,
                 auth_kind="api_key",
+                # Satisfaction counts a shared workspace key for every user without their own.
+                shared_fallback=request.shared,
             ),
             audit(
                 request.tenant_id,
@@ -98,10 +115,32 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
                 connection_id=connection_id,
                 provider=request.provider,
                 user_id=owner_user(request.owner),
-                detail={"auth_kind": "api_key"},
+                detail={"auth_kind": "api_key", **({"shared": True} if request.shared else {})},
             ),
         )
         return connection_info(row)
+
+
+async def _checked_with_provider(
+    ctx: VaultContext, spec: ApiKeySpec, values: dict[str, str]
+) -> ErrorReply | None:
+    """Make the definition's check call, if it has one: a key the provider refuses is not stored."""
+    if spec.check is None:
+        return None
+    try:
+        accepted = await ctx.providers.api_key_accepted(
+            spec.check.url, spec.check.method, spec.check_headers(values)
+        )
+    except ProviderUnavailable:
+        return ErrorReply.of(
+            ErrorCode.PROVIDER_UNAVAILABLE, "the provider could not check the key; try again"
+        )
+    if accepted is False:
+        # Never the value: only that the provider refused it.
+        return ErrorReply.of(
+            ErrorCode.INVALID_REQUEST, "the provider refused the key (its check call answered 401/403)"
+        )
+    return None
 
 
 async def list_connections(ctx: VaultContext, request: ListConnectionsRequest) -> ConnectionList:
@@ -142,3 +181,29 @@ async def set_default(ctx: VaultContext, request: ConnectionRef) -> ConnectionIn
         updated = await connection_rows.get(session, request.tenant_id, request.connection_id)
         assert updated is not None
         return connection_info(updated)
+
+
+async def remove_revoked(ctx: VaultContext, request: ConnectionRef) -> ConnectionInfo | ErrorReply:
+    """Delete a revoked connection for good (the user's "Remove"); an active one must be revoked first."""
+    async with ctx.transaction() as session:
+        row = await connection_rows.get(session, request.tenant_id, request.connection_id, for_update=True)
+        if row is None:
+            return ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
+        if row.status != ConnectionStatus.REVOKED:
+            return ErrorReply.of(
+                ErrorCode.CONFLICT, f"a {row.status} connection must be revoked before removal"
+            )
+        info = connection_info(row)
+        await connection_rows.delete_revoked(session, request.tenant_id, request.connection_id)
+        await emit(
+            ctx,
+            session,
+            audit(
+                request.tenant_id,
+                AuditAction.CONNECTION_REMOVED,
+                connection_id=row.id,
+                provider=row.provider,
+                user_id=owner_user(row.owner),
+            ),
+        )
+        return info

@@ -10,11 +10,10 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.db.driver import DriverConnection
-
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition
 from grantline.providers.definition import ProviderDefinition
+from grantline.runtime.db.driver import DriverConnection
 from grantline.vault.adapters import tenant_provider_repository as tenant_provider_rows
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.provider_client import ProviderClient

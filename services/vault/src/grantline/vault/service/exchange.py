@@ -12,29 +12,31 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.audit import AuditAction
-from grantline.common.contract.connections import ConnectionGranted
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.vault import ConnectionInfo, ExchangeRequest
-from grantline.common.nats.secret_wire import is_masked
+from grantline.contract.audit import AuditAction
+from grantline.contract.connections import ConnectionGranted
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.vault import ConnectionInfo, ExchangeRequest
 from grantline.providers.authorize import SettingsError, resolve_settings
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import CatalogueError
 from grantline.providers.definition import ProviderDefinition
 from grantline.providers.token_response import TokenResponseError, TokenSet
+from grantline.runtime.nats.secret_wire import is_masked
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
 from grantline.vault.domain import SecretField, fingerprint
 from grantline.vault.domain.connection_rules import ConnectionStatus, union_scopes
+from grantline.vault.service.account_check import wrong_account
 from grantline.vault.service.context import UnknownProvider, VaultContext
+from grantline.vault.service.mcp_servers import rediscover_after_refusal
 from grantline.vault.service.provider_apps import client_credentials
 from grantline.vault.service.records import audit, connection_info, emit, owner_user
-from grantline.vault.service.sealing import connection_context, seal_tokens
+from grantline.vault.service.sealing import TOKEN_COLUMNS, connection_context, seal_tokens
 
 log = logging.getLogger(__name__)
-MASKED_SECRET = "a secret arrived masked; send it with grantline.common.nats.secret_wire"
+MASKED_SECRET = "a secret arrived masked; send it with grantline.runtime.nats.secret_wire"
 
 
 async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInfo | ErrorReply:
@@ -56,19 +58,26 @@ async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInf
         refused = await _target_refused(session, request)
         if refused is not None:
             return refused
-        app = await app_rows.get(session, request.tenant_id, request.provider)
+        if request.provider_app is not None:
+            # A named app is only ever the tenant's own: another tenant's, or a platform app, is none.
+            app = await app_rows.get(session, request.tenant_id, request.provider, name=request.provider_app)
+        else:
+            # The tenant's own app, else the operator's platform app (a tenant's own takes precedence).
+            app = await app_rows.get_for_flow(session, request.tenant_id, request.provider)
         if app is None or not app.enabled:
+            named = f" named {request.provider_app!r}" if request.provider_app is not None else ""
             return ErrorReply.of(
-                ErrorCode.INVALID_REQUEST, f"no enabled provider app for {request.provider!r} in this tenant"
+                ErrorCode.INVALID_REQUEST,
+                f"no enabled provider app for {request.provider!r}{named} in this tenant",
             )
         client = await client_credentials(ctx, session, app)
-    if request.settings:
-        try:
-            # The flow's settings fill the definition's URL templates: they must match its patterns.
-            settings = resolve_settings(definition, {**client.settings, **request.settings})
-        except SettingsError as error:
-            return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
-        client = ClientCredentials(client.client_id, client.client_secret, settings)
+    try:
+        # The flow's settings (the app's, under the connection's own) fill the definition's URL
+        # templates: they must match its patterns.
+        settings = resolve_settings(definition, {**client.settings, **request.settings})
+    except SettingsError as error:
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
+    client = ClientCredentials(client.client_id, client.client_secret, settings)
     try:
         tokens = await ctx.providers.exchange_code(
             definition,
@@ -79,7 +88,16 @@ async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInf
             requested_scopes=request.requested_scopes,
         )
     except (TokenResponseError, ProviderUnavailable) as error:
-        return await _failed(ctx, request, error)
+        return await _failed(ctx, request, error, stored)
+    wrong = wrong_account(request, tokens)
+    if wrong is not None:
+        return await _failed(ctx, request, wrong, stored)
+    try:
+        # Settings the user did not give and the provider tells after the grant (Atlassian's site).
+        settings = await ctx.providers.discover_settings(definition, tokens.access_token, settings)
+    except (SettingsError, ProviderUnavailable) as error:
+        return await _failed(ctx, request, error, stored)
+    client = ClientCredentials(client.client_id, client.client_secret, settings)
     return await _store(ctx, request, definition, stored, app, client, tokens)
 
 
@@ -92,6 +110,11 @@ async def _target_refused(session: AsyncSession, request: ExchangeRequest) -> Er
             return ErrorReply.of(
                 ErrorCode.FORBIDDEN, "re-authorization names no connection of this owner and provider"
             )
+        if existing.provider_app != request.provider_app:
+            # A connection keeps the OAuth client it was made with (its tokens belong to that client).
+            return ErrorReply.of(
+                ErrorCode.FORBIDDEN, "a re-authorization uses the connection's own provider app"
+            )
         return None
     if existing is not None:
         return ErrorReply.of(ErrorCode.CONFLICT, "connection id already in use")
@@ -99,9 +122,28 @@ async def _target_refused(session: AsyncSession, request: ExchangeRequest) -> Er
 
 
 async def _failed(
-    ctx: VaultContext, request: ExchangeRequest, error: TokenResponseError | ProviderUnavailable
+    ctx: VaultContext,
+    request: ExchangeRequest,
+    error: TokenResponseError | ProviderUnavailable | SettingsError | ErrorReply,
+    stored: dict[str, Any] | None,
 ) -> ErrorReply:
-    code = error.error if isinstance(error, TokenResponseError) else "provider_unavailable"
+    if isinstance(error, TokenResponseError):
+        code = error.error
+    elif isinstance(error, ErrorReply):
+        code = error.error.code.value
+    else:
+        code = "settings_not_found" if isinstance(error, SettingsError) else "provider_unavailable"
+    detail: dict[str, Any] = {"error": code}
+    rediscovered = None
+    if code == "invalid_client" and stored:
+        # An MCP server's authorization server no longer knows the client Grantline registered there
+        # (purged, expired, or its metadata changed): discover and register again, once. This code was
+        # issued to the old client, so the user connects again.
+        rediscovered = await rediscover_after_refusal(
+            ctx, request.tenant_id, stored, request.redirect_uri, request.client_metadata_url
+        )
+        if rediscovered is not None:
+            detail["rediscovered"] = rediscovered
     async with ctx.transaction() as session:
         await emit(
             ctx,
@@ -113,16 +155,24 @@ async def _failed(
                 provider=request.provider,
                 user_id=owner_user(request.owner),
                 outcome="failure",
-                detail={"error": code},
+                detail=detail,
             ),
         )
     if isinstance(error, ProviderUnavailable):
         return ErrorReply.of(
             ErrorCode.PROVIDER_UNAVAILABLE, f"{request.provider} did not answer the code exchange"
         )
-    return ErrorReply.of(
-        ErrorCode.INVALID_REQUEST, f"{request.provider} refused the authorization code: {code}"
-    )
+    if isinstance(error, ErrorReply):
+        return error
+    if isinstance(error, SettingsError):
+        return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
+    message = f"{request.provider} refused the authorization code: {code}"
+    if rediscovered is not None:
+        message += (
+            f"; the server no longer knew Grantline's client, so Grantline discovered it again and"
+            f" registered anew ({rediscovered}): connect again"
+        )
+    return ErrorReply.of(ErrorCode.INVALID_REQUEST, message)
 
 
 async def _store(
@@ -145,18 +195,29 @@ async def _store(
             existing = None  # an id from another grant: never re-use it across owners or providers
         if existing is None and account is not None:
             existing = await connection_rows.find_by_account(
-                session, request.tenant_id, request.owner, request.provider, account
+                session,
+                request.tenant_id,
+                request.owner,
+                request.provider,
+                account,
+                dict(client.settings),
+                provider_app=app.name,
             )
         connection_id = existing.id if existing is not None else request.connection_id
-        key = await ctx.keys.get_or_create(session, request.tenant_id)
+        key = await ctx.keys.for_sealing(session, request.tenant_id, encryptions=TOKEN_COLUMNS)
+        stored_account = account or (existing.account if existing is not None else None)
         context = connection_context(request, connection_id, SecretField.ACCESS_TOKEN)
         sealed = seal_tokens(key, context, tokens)
         values: dict[str, Any] = {
             "status": ConnectionStatus.ACTIVE.value,
             "status_reason": None,
             "provider_app_id": app.id,
+            "provider_app": app.name,
             "auth_kind": definition.auth,
-            "account": account or (existing.account if existing is not None else None),
+            "account": stored_account,
+            "account_digest": key.account_digest(request.provider, stored_account)
+            if stored_account
+            else None,
             "token_type": _token_type(tokens.token_type),
             "expires_at": tokens.expires_at,
             "refresh_token_expires_at": tokens.refresh_token_expires_at,
@@ -170,7 +231,11 @@ async def _store(
         }
         reauthorized = existing is not None
         if existing is not None:
-            values["scopes"] = union_scopes(existing.scopes or [], tokens.scopes)
+            # A narrowing re-authorization keeps what the new grant has; otherwise grants add up.
+            kept = [] if request.replace_scopes and request.reauthorize else existing.scopes or []
+            values["scopes"] = union_scopes(kept, tokens.scopes)
+            # Step-up: what the server said was missing and is now granted is no longer missing.
+            values["missing_scopes"] = [s for s in existing.missing_scopes or [] if s not in values["scopes"]]
             await connection_rows.update_row(session, connection_id, values)
         else:
             values["scopes"] = union_scopes(tokens.scopes)
@@ -210,7 +275,9 @@ async def _store(
                 refresh_token_expires_at=row.refresh_token_expires_at,
                 refreshable=row.refresh_token is not None,
                 shared_fallback=fallback,
+                workspace_forced=bool(app.force_workspace_connection) and request.owner == "workspace",
                 auth_kind=definition.auth,
+                missing_scopes=list(row.missing_scopes or []),
             ),
             audit(
                 request.tenant_id,

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.audit import AuditRecord, Outcome
-from grantline.common.contract.envelope import Event
-from grantline.common.contract.vault import ConnectionInfo
-from grantline.common.outbox import add_events
+from grantline.contract.audit import AuditRecord, Outcome
+from grantline.contract.envelope import Event
+from grantline.contract.vault import ConnectionInfo
+from grantline.runtime.outbox import add_events
 from grantline.vault.service.context import VaultContext
 
 ACTOR = "vault"
@@ -61,6 +61,7 @@ def connection_info(row: Row[Any]) -> ConnectionInfo:
         provider=row.provider,
         status=row.status,
         scopes=list(row.scopes or []),
+        missing_scopes=list(row.missing_scopes or []),
         account=row.account,
         expires_at=row.expires_at,
         last_refreshed_at=row.last_refreshed_at,
@@ -68,4 +69,6 @@ def connection_info(row: Row[Any]) -> ConnectionInfo:
         created_at=row.created_at,
         is_default=row.is_default,
         name=row.name,
+        settings={str(k): str(v) for k, v in (row.settings or {}).items()},
+        provider_app=row.provider_app,
     )

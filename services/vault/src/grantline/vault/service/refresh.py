@@ -5,6 +5,14 @@ lease on the connection row (owner + expiry, with the row version as fencing tok
 replica call the provider; the others poll the row until the lease is released and use what the
 winner committed. The winner commits the new tokens (a rotated refresh token included) before
 anyone is answered, and its write only lands if its fence still holds.
+
+A provider call that may spend the refresh token is marked on the row first (`refresh_started_at`)
+and the lease stretched over it; the call is abandoned when the lease would end. When its outcome
+is never written (the replica was killed, or the answer came later than the lease), the next holder
+finds the mark and follows the provider's policy: a token that does not rotate, or a rotated one
+still inside the provider's reuse grace period, is presented again; otherwise the refresh token may
+be spent, and the connection goes to `reauth_required` (reason `refresh_outcome_unknown`) with its
+event, instead of presenting a token the provider would take for a stolen one.
 """
 
 from __future__ import annotations
@@ -18,33 +26,40 @@ from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
-from pydantic import SecretStr
 
-from grantline.common.contract.audit import AuditAction, AuditRecord
-from grantline.common.contract.connections import ReauthRequired, TokenRefreshed
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.db.driver import DriverConnection
+from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.contract.connections import ReauthRequired, TokenRefreshed
+from grantline.contract.errors import ErrorCode, ErrorReply
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import CatalogueError
-from grantline.providers.token_response import ExternalAccount, TokenResponseError, TokenSet
+from grantline.providers.definition import ProviderDefinition
+from grantline.providers.token_response import TokenResponseError, TokenSet
+from grantline.runtime.db.driver import DriverConnection
 from grantline.vault.adapters import refresh_rows
-from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
-from grantline.vault.domain import (
-    DataKey,
-    DecryptionError,
-    SealContext,
-    SecretField,
-    WrappedDataKey,
-    fingerprint,
+from grantline.vault.adapters.provider_client import ProviderUnavailable
+from grantline.vault.domain import DecryptionError, SecretField, fingerprint
+from grantline.vault.domain.connection_rules import (
+    REFRESH_OUTCOME_UNKNOWN,
+    ConnectionStatus,
+    may_present_again,
+    needs_refresh,
 )
-from grantline.vault.domain.connection_rules import ConnectionStatus, needs_refresh
+from grantline.vault.domain.data_key_versions import TenantDataKeys
 from grantline.vault.service.context import UnknownProvider, VaultContext
+from grantline.vault.service.mcp_servers import rediscover_after_refusal
 from grantline.vault.service.records import audit, owner_user
-from grantline.vault.service.sealing import connection_row_context, open_value, seal_tokens
+from grantline.vault.service.sealing import (
+    TOKEN_COLUMNS,
+    connection_row_context,
+    opened_refresh_inputs,
+    seal_tokens,
+)
 
 log = logging.getLogger(__name__)
 _LEASE_POLL_SECONDS = 0.05
+# The lease outlives the provider call by this much, so the call's outcome can be written under it.
+_LEASE_MARGIN_SECONDS = 2.0
 # How long taking a lease is retried over broken connections before the request fails (the caller,
 # a refresher or a resolve, retries later in its own way).
 _RECONNECT_SECONDS = 2.0
@@ -86,6 +101,30 @@ class Refresher:
             running.add_done_callback(lambda _: self._in_flight.pop(connection_id, None))
         # Shielded: one waiter giving up must not cancel the refresh the others wait for.
         return await asyncio.shield(running)
+
+    async def mark_dead(self, tenant_id: str, connection_id: str, reason: str) -> RefreshOutcome:
+        """The provider refuses the connection's tokens (checked by the caller): as the lease holder,
+        mark it `reauth_required` with the same events as a refused refresh."""
+        row = await self._retrying(
+            partial(
+                refresh_rows.take_lease,
+                tenant_id=tenant_id,
+                connection_id=connection_id,
+                owner=self._ctx.instance_id,
+                seconds=self._ctx.settings.refresh_lease_seconds,
+            ),
+            wake_relay=False,
+            for_seconds=_RECONNECT_SECONDS,
+        )
+        if row is None or row.id is None:
+            # Gone, or a refresh is running elsewhere: its outcome decides, not this report.
+            error = ErrorReply.of(ErrorCode.PROVIDER_UNAVAILABLE, "the connection is being refreshed")
+            return RefreshOutcome(connection_id, False, error=error if row is not None else None)
+        status_error = _status_error(row)
+        if status_error is not None:
+            await self._release(row.id, row.version)
+            return RefreshOutcome(row.id, False, row.expires_at, error=status_error)
+        return await self._mark_reauth(row, row.version, reason)
 
     async def _refresh_once(
         self, tenant_id: str, connection_id: str, force: bool, before: datetime | None
@@ -159,24 +198,65 @@ class Refresher:
                 row.expires_at,
                 ErrorReply.of(ErrorCode.REVOKED, "the provider app is disabled"),
             )
-        key = _data_key(ctx, row)
-        if key is None:
-            # Sealed tokens without the tenant's data key: nothing can open them.
-            return await self._unopenable(row, fence, "no_data_key")
+        # The seals this refresh may make are counted on the newest data key before the provider
+        # call (a failed call leaves them counted: the per-version limit errs early, never late).
+        async with ctx.single_statement(wake_relay=False) as conn:
+            key = await ctx.keys.reserve(conn, row.tenant_id, TOKEN_COLUMNS)
         try:
-            client, previous = _opened_secrets(key, row, accept_unbound=ctx.accept_unbound_seals)
+            client, previous = opened_refresh_inputs(
+                key, await self._app_keys(row, key), row, accept_unbound=ctx.accept_unbound_seals
+            )
         except DecryptionError as error:
             # Altered, moved to another owner or provider, or unbound while bound values are required.
             return await self._unopenable(row, fence, error.reason)
+        if row.refresh_started_at is not None and not may_present_again(definition, row.refresh_started_at):
+            # An earlier call may have spent the token and its answer is lost: do not present it.
+            return await self._mark_reauth(row, fence, REFRESH_OUTCOME_UNKNOWN)
+        budget = float(ctx.settings.refresh_lease_seconds)
+        async with ctx.single_statement(wake_relay=False) as conn:
+            begun = await refresh_rows.begin_attempt(
+                conn, row.id, ctx.instance_id, fence, seconds=budget + _LEASE_MARGIN_SECONDS
+            )
+        if not begun:
+            return await self._current_state(row)
         try:
-            tokens = await ctx.providers.refresh(definition, client, previous)
+            async with asyncio.timeout(budget):
+                tokens = await ctx.providers.refresh(definition, client, previous)
+        except TimeoutError:
+            return await self._answer_lost(row, fence, definition)
         except TokenResponseError as error:
             if error.is_invalid_grant:
                 return await self._mark_reauth(row, fence, error.error)
+            if error.error == "invalid_client" and row.provider_definition:
+                # An MCP server forgot the client Grantline registered (its refresh tokens die with it):
+                # register anew, once, so the user can connect again.
+                rediscovered = await rediscover_after_refusal(ctx, row.tenant_id, row.provider_definition)
+                if rediscovered is not None:
+                    return await self._mark_reauth(row, fence, "invalid_client_registered_again")
             return await self._failed(row, fence, error.error)
         except ProviderUnavailable:
             return await self._failed(row, fence, "provider_unavailable")
         return await self._store(row, fence, key, tokens)
+
+    async def _answer_lost(self, row: Any, fence: int, definition: ProviderDefinition) -> RefreshOutcome:
+        """The provider did not answer within the lease: it may have spent the refresh token."""
+        log.warning("refresh answer later than the lease: outcome unknown", extra={"connection_id": row.id})
+        started = row.refresh_started_at or datetime.now(UTC)
+        if not may_present_again(definition, started):
+            return await self._mark_reauth(row, fence, REFRESH_OUTCOME_UNKNOWN)
+        # Presentable again (not rotating, or inside the grace period): the next attempt retries;
+        # for a rotating token the mark stays, so the grace period is counted from its first use.
+        return await self._failed(
+            row, fence, REFRESH_OUTCOME_UNKNOWN, keep_attempt=definition.refresh.rotating
+        )
+
+    async def _app_keys(self, row: Any, tenant_keys: TenantDataKeys) -> TenantDataKeys | None:
+        """The keys the app's client secret is sealed with: the tenant's, or, for an operator's platform
+        app, the platform's own (None when the platform has none: the secret cannot be opened)."""
+        if row.app_owner is None or row.app_owner == row.tenant_id:
+            return tenant_keys
+        async with self._ctx.single_statement(wake_relay=False) as conn:
+            return await self._ctx.keys.load(conn, row.app_owner)
 
     async def _unopenable(self, row: Any, fence: int, reason: str) -> RefreshOutcome:
         log.error(
@@ -188,7 +268,7 @@ class Refresher:
             row.id, False, row.expires_at, ErrorReply.of(ErrorCode.INTERNAL, "internal error")
         )
 
-    async def _store(self, row: Any, fence: int, key: DataKey, tokens: TokenSet) -> RefreshOutcome:
+    async def _store(self, row: Any, fence: int, key: TenantDataKeys, tokens: TokenSet) -> RefreshOutcome:
         ctx = self._ctx
         events = (
             TokenRefreshed(
@@ -289,7 +369,9 @@ class Refresher:
             ),
         )
 
-    async def _failed(self, row: Any, fence: int, error: str) -> RefreshOutcome:
+    async def _failed(
+        self, row: Any, fence: int, error: str, *, keep_attempt: bool = False
+    ) -> RefreshOutcome:
         ctx = self._ctx
         async with ctx.single_statement() as conn:
             await refresh_rows.release(
@@ -298,6 +380,7 @@ class Refresher:
                 ctx.instance_id,
                 fence,
                 events=(_refresh_failed(row, error),),
+                keep_attempt=keep_attempt,
             )
         return RefreshOutcome(
             row.id,
@@ -341,45 +424,6 @@ def _refresh_failed(row: Any, error: str) -> AuditRecord:
         outcome="failure",
         detail={"error": error},
     )
-
-
-def _data_key(ctx: VaultContext, row: Any) -> DataKey | None:
-    if row.wrapped_data_key is None or row.data_key_id is None:
-        return None
-    wrapped = WrappedDataKey(row.master_key_id or "", row.data_key_id, bytes(row.wrapped_data_key))
-    return ctx.keys.unwrap(row.tenant_id, wrapped)
-
-
-_EMPTY = SecretStr("")
-
-
-def _opened_secrets(key: DataKey, row: Any, *, accept_unbound: bool) -> tuple[ClientCredentials, TokenSet]:
-    """The app's client credentials and the connection's current tokens, opened from the leased row."""
-    # The client secret is bound to the provider it is sent to: this connection's.
-    app_secret = SealContext.for_provider_app(row.tenant_id, row.app_id, provider=row.provider)
-    client = ClientCredentials(
-        client_id=row.client_id or "",
-        client_secret=open_value(key, app_secret, row.client_secret, accept_unbound=accept_unbound) or _EMPTY,
-        settings=dict(row.app_settings or {}),
-    )
-    sealed_at = partial(connection_row_context, row)
-    previous = TokenSet(
-        access_token=open_value(
-            key, sealed_at(SecretField.ACCESS_TOKEN), row.access_token, accept_unbound=accept_unbound
-        )
-        or _EMPTY,
-        refresh_token=open_value(
-            key, sealed_at(SecretField.REFRESH_TOKEN), row.refresh_token, accept_unbound=accept_unbound
-        ),
-        id_token=open_value(
-            key, sealed_at(SecretField.ID_TOKEN), row.id_token, accept_unbound=accept_unbound
-        ),
-        expires_at=row.expires_at,
-        refresh_token_expires_at=row.refresh_token_expires_at,
-        scopes=tuple(row.scopes or ()),
-        account=ExternalAccount(id=row.account) if row.account else None,
-    )
-    return client, previous
 
 
 def _status_error(row: Any) -> ErrorReply | None:

@@ -5,7 +5,9 @@ which providers (and scopes) the run may use. A request outside it is refused (`
 tenant than the subject's, a provider the grant does not list, scopes beyond it, an altered or
 expired grant, or a run that has finished. Inside it, order: the user's own default connection to
 the provider (or to the provider owning the app), else the workspace's when the provider app allows
-fallback, else `not_connected`. Status and scopes are checked on every call against fresh rows; a
+fallback, else `not_connected`; when the provider app forces the workspace connection and the
+workspace has one, only the workspace's (satisfaction counts the same way: it learns of the force
+from the workspace connection's events). Status and scopes are checked on every call against fresh rows; a
 token expired or about to expire is refreshed inline (single flight, see refresh.py) before the
 answer. Only this reply carries a token.
 """
@@ -17,17 +19,18 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from grantline.common.contract.envelope import tenant_of
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.registry import encode_message
-from grantline.common.contract.run_grants import RunGrant
-from grantline.common.contract.vault import ResolveRequest
-from grantline.common.nats.consuming import validation_summary
-from grantline.common.run_grants import GrantRejected, RunGrantVerifier
+from grantline.contract.envelope import tenant_of
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.registry import encode_message
+from grantline.contract.run_grants import RunGrant
+from grantline.contract.vault import ReportRequest, ResolveRequest
+from grantline.providers.authorize import SettingsError, render_template
+from grantline.runtime.nats.consuming import validation_summary
+from grantline.runtime.run_grants import GrantRejected, RunGrantVerifier
 from grantline.vault.adapters.audit_buffer import AuditBuffer, fits_audit_record
 from grantline.vault.adapters.resolve_reader import CandidateRow, DatabaseUnavailable, Lookup, ResolveReader
 from grantline.vault.domain import DecryptionError, SealContext, SecretField, WrappedDataKey, open_sealed
@@ -39,10 +42,23 @@ from grantline.vault.domain.connection_rules import (
     needs_refresh,
     user_owner,
 )
+from grantline.vault.domain.data_key_versions import below_minimum_error
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.refresh import Refresher
 
 log = logging.getLogger(__name__)
+
+
+_Request = TypeVar("_Request", ResolveRequest, ReportRequest)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A request answered before any lookup: the reply bytes and the metrics outcome."""
+
+    reply: bytes
+    outcome: str
+
 
 _OTHER_TENANT = ErrorReply.of(
     ErrorCode.FORBIDDEN, "the run grant is for another tenant than the subject the request came on"
@@ -86,28 +102,43 @@ class ResolveService:
 
     async def handle(self, data: bytes, subject: str) -> tuple[bytes, str]:
         """Reply bytes for a request that came on ``subject``, and an outcome label for metrics."""
+        admitted = self.admit(ResolveRequest, data, subject)
+        if not isinstance(admitted, tuple):
+            return admitted.reply, admitted.outcome
+        grant, request = admitted
         try:
-            request = ResolveRequest.model_validate_json(data)
+            return await self.resolve(grant, request)
+        except DatabaseUnavailable as error:
+            return encode_message(ErrorReply.of(ErrorCode.INTERNAL, str(error))), "failed"
+
+    def admit(self, model: type[_Request], data: bytes, subject: str) -> tuple[RunGrant, _Request] | Refused:
+        """The verified grant and the parsed request, or the refusal to answer (bad body or grant,
+        another tenant's grant, ids too long to audit)."""
+        try:
+            request = model.model_validate_json(data)
         except ValidationError as error:
             reply = ErrorReply.of(ErrorCode.INVALID_REQUEST, f"invalid request: {validation_summary(error)}")
-            return encode_message(reply), "rejected"
+            return Refused(encode_message(reply), "rejected")
         try:
             grant = self._grants.verify(request.grant.get_secret_value())
         except GrantRejected as rejected:
             # Nothing in an unverified grant can be trusted, so there is no tenant to audit it under.
             log.info("resolve refused: %s", rejected.reason, extra={"subject": subject})
-            return encode_message(ErrorReply.of(ErrorCode.FORBIDDEN, rejected.reason)), "error_reply"
+            return Refused(encode_message(ErrorReply.of(ErrorCode.FORBIDDEN, rejected.reason)), "error_reply")
         if grant.tenant_id != tenant_of(subject):
             # A runner publishes only on its own tenants' subjects; a grant of another tenant is not its.
-            return encode_message(_OTHER_TENANT), "error_reply"
+            return Refused(encode_message(_OTHER_TENANT), "error_reply")
         if not fits_audit_record(grant.tenant_id, grant.user_id):
             # Longer ids exist nowhere (events cap them), and the resolve could not be audited.
             reply = ErrorReply.of(ErrorCode.INVALID_REQUEST, "invalid request: tenant_id or user_id too long")
-            return encode_message(reply), "rejected"
-        try:
-            return await self.resolve(grant, request)
-        except DatabaseUnavailable as error:
-            return encode_message(ErrorReply.of(ErrorCode.INTERNAL, str(error))), "failed"
+            return Refused(encode_message(reply), "rejected")
+        return grant, request
+
+    async def current_connection(self, grant: RunGrant, request: ResolveRequest) -> CandidateRow | None:
+        """The connection a resolve of ``request`` would use now (None: none, or the run finished)."""
+        call = _Call(grant, request, self._ctx.provider_for(request.provider or request.app or ""))
+        lookup = await self._lookup(call)
+        return None if lookup.run_finished else self._candidate(lookup, call.owner)
 
     async def resolve(self, grant: RunGrant, request: ResolveRequest) -> tuple[bytes, str]:
         """Check the grant covers the request, then find, check, refresh if due, decrypt, record, reply."""
@@ -125,9 +156,7 @@ class ResolveService:
             return self._deny(call, None, ErrorCode.FORBIDDEN, "the run has finished; its grant is spent")
         row = self._candidate(lookup, call.owner)
         if row is None:
-            return self._deny(
-                call, None, ErrorCode.NOT_CONNECTED, f"no {call.provider} connection for this user"
-            )
+            return self._deny(call, None, ErrorCode.NOT_CONNECTED, _not_connected(call))
         now = datetime.now(UTC)
         if row.auth_kind != "api_key" and needs_refresh(row.expires_at, now, self._margin):
             outcome = await self._refresher.refresh(grant.tenant_id, row.id)
@@ -149,7 +178,7 @@ class ResolveService:
             return self._deny(call, row.id, *status_error)
         if row.status != ConnectionStatus.ACTIVE:
             return self._deny(call, row.id, ErrorCode.NOT_CONNECTED, "the connection is not active")
-        missing = missing_scopes(row.scopes, request.scopes)
+        missing = missing_scopes(row.held_scopes, request.scopes)
         if missing:
             return self._deny(
                 call,
@@ -157,35 +186,78 @@ class ResolveService:
                 ErrorCode.MISSING_SCOPES,
                 f"the connection lacks scope(s): {' '.join(missing)}",
             )
-        token = self._open(grant.tenant_id, call.provider, row)
+        try:
+            token, fields = self._open(grant.tenant_id, call.provider, row)
+        except DecryptionError as error:
+            if error.reason != "below_min_decryption_version":
+                raise
+            # The tenant retired the data key version that sealed this secret (`grantline keys
+            # set-min-decryption-version`): say so; the message names versions, never a secret.
+            return self._deny(call, row.id, ErrorCode.REAUTH_REQUIRED, str(error))
         self._record(call, row.id, "success", {})
-        reply = {
+        reply: dict[str, Any] = {
             "access_token": token,
+            "fields": fields,
             "token_type": row.token_type,
             "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-            "scopes": row.scopes,
+            "scopes": row.held_scopes,
             "connection_id": row.id,
         }
+        server_url = row.mcp_server_url or self._catalogue_mcp_url(call.provider)
+        if server_url:
+            reply["mcp_server_url"] = server_url
+        # The connection's settings travel with every reply that has some (a tool builds its URLs from
+        # them); the proxy's `include_settings` asks for the key even when there are none.
+        if row.settings or request.include_settings:
+            reply["settings"] = row.settings or {}
+        if row.settings:
+            base_url = self._api_base_url(call.provider, row.settings)
+            if base_url:
+                reply["api_base_url"] = base_url
         return json.dumps(reply, separators=(",", ":")).encode(), "ok"
 
+    def _catalogue_mcp_url(self, provider: str) -> str | None:
+        definition = self._ctx.catalogue.find(provider)
+        return definition.mcp_server_url if definition is not None else None
+
+    def _api_base_url(self, provider: str, settings: dict[str, str]) -> str | None:
+        definition = self._ctx.catalogue.find(provider)
+        if definition is None or not definition.api_base_url:
+            return None
+        try:
+            return render_template(definition.api_base_url, settings)
+        except SettingsError:
+            return None  # a setting the template needs was never found (an older connection)
+
     async def _lookup(self, call: _Call) -> Lookup:
-        grant = call.grant
-        return await self._reader.lookup(grant.tenant_id, call.owner, call.provider, grant.run_id)
+        grant, request = call.grant, call.request
+        return await self._reader.lookup(
+            grant.tenant_id,
+            call.owner,
+            call.provider,
+            grant.run_id,
+            connection_id=request.connection_id,
+            account=request.account,
+        )
 
     @staticmethod
     def _candidate(lookup: Lookup, owner: str) -> CandidateRow | None:
         rows = lookup.candidates
+        shared = next((row for row in rows if row.owner == WORKSPACE_OWNER), None)
+        if shared is not None and shared.workspace_forced:
+            return shared  # the tenant forced the shared connection: a user's own does not count
         own = next((row for row in rows if row.owner == owner), None)
         if own is not None:
             return own
-        shared = next((row for row in rows if row.owner == WORKSPACE_OWNER), None)
         return shared if shared is not None and shared.fallback_allowed else None
 
-    def _open(self, tenant_id: str, provider: str, row: CandidateRow) -> str:
+    def _open(self, tenant_id: str, provider: str, row: CandidateRow) -> tuple[str, dict[str, str]]:
         # The secret opens only for the owner and provider it was sealed for: `row.owner` is the
         # stored owner the lookup matched, `provider` the one it matched `c.provider` against.
         if row.data_key_id is None or row.master_key_id is None or row.wrapped is None:
-            raise DecryptionError("tenant has no data key", reason="format")
+            raise DecryptionError("the data key the secret names is not the tenant's", reason="format")
+        if row.data_key_retired and row.data_key_version is not None:
+            raise below_minimum_error(row.data_key_version)
         key = self._ctx.keys.unwrap(
             tenant_id, WrappedDataKey(row.master_key_id, row.data_key_id, bytes(row.wrapped))
         )
@@ -199,11 +271,12 @@ class ResolveService:
                     accept_unbound=self._accept_unbound,
                 )
             )
-            return next(iter(fields.values()))
+            return next(iter(fields.values())), fields
         context = _seal_context(tenant_id, row.id, row.owner, provider, SecretField.ACCESS_TOKEN)
-        return open_sealed(
+        token = open_sealed(
             key, context=context, sealed=bytes(row.access_token or b""), accept_unbound=self._accept_unbound
         )
+        return token, {}
 
     def _deny(
         self, call: _Call, connection_id: str | None, code: ErrorCode, message: str
@@ -233,6 +306,15 @@ class ResolveService:
                 datetime.now(UTC),
             )
         )
+
+
+def _not_connected(call: _Call) -> str:
+    # A named connection of another user or provider reads exactly like one that does not exist.
+    if call.request.connection_id:
+        return f"this user has no {call.provider} connection {call.request.connection_id}"
+    if call.request.account:
+        return f"this user has no {call.provider} connection for that account"
+    return f"no {call.provider} connection for this user"
 
 
 @dataclass(frozen=True, slots=True)

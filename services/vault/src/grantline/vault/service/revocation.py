@@ -21,10 +21,10 @@ from pydantic import SecretStr
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.common.contract.audit import AuditAction
-from grantline.common.contract.connections import ConnectionRevoked
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.vault import OkReply, RevokeRequest
+from grantline.contract.audit import AuditAction
+from grantline.contract.connections import ConnectionRevoked
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.vault import OkReply, RevokeRequest
 from grantline.providers.catalogue import CatalogueError
 from grantline.providers.definition import ProviderDefinition
 from grantline.vault.adapters import connection_repository as connection_rows
@@ -176,7 +176,7 @@ async def _open_job(
 ) -> ProviderRevocation | None:
     """Open the token (bound to its connection, as it was sealed there) and the app's client secret."""
     accept_unbound = ctx.accept_unbound_seals
-    key = await ctx.keys.get_or_create(session, binding["tenant_id"])
+    key = await ctx.keys.for_opening(session, binding["tenant_id"])
     token_context = SealContext.for_connection(
         binding["tenant_id"],
         binding["connection_id"],
@@ -188,7 +188,13 @@ async def _open_job(
     app_secret = SealContext.for_provider_app(app.tenant_id, app.id, provider=binding["provider"])
     try:
         token = open_value(key, token_context, binding["sealed_token"], accept_unbound=accept_unbound)
-        secret = open_value(key, app_secret, app.client_secret, accept_unbound=accept_unbound)
+        # An operator's platform app seals its secret with the platform's own key.
+        app_key = (
+            key
+            if app.tenant_id == binding["tenant_id"]
+            else await ctx.keys.for_opening(session, app.tenant_id)
+        )
+        secret = open_value(app_key, app_secret, app.client_secret, accept_unbound=accept_unbound)
     except DecryptionError as error:
         # The secrets do not open (altered, or moved to another owner or provider): they are
         # deleted all the same; the provider is not told.

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from grantline.common.contract.errors import ErrorCode, ErrorReply
-from grantline.common.contract.vault_admin import (
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.contract.connections import (
+    ProviderEnablementChanged,
+    TenantProviderApp,
+    TenantProviderDefined,
+    TenantProviderRemoved,
+)
+from grantline.contract.errors import ErrorCode, ErrorReply
+from grantline.contract.vault_admin import (
     MAX_TENANT_PROVIDERS,
+    ProviderEnablement,
     PutTenantProviderRequest,
+    SetProviderEnabledRequest,
     TenantProviderDeleted,
     TenantProviderInfo,
     TenantProviderList,
@@ -25,6 +35,50 @@ from grantline.providers.catalogue import CatalogueError, parse_definition
 from grantline.providers.definition import ProviderDefinition
 from grantline.vault.adapters import tenant_provider_repository as tenant_provider_rows
 from grantline.vault.service.context import VaultContext
+from grantline.vault.service.records import emit
+
+
+def defined_event(tenant_id: str, definition: ProviderDefinition) -> TenantProviderDefined:
+    """What satisfaction learns of a tenant's definition: its ids, names and categories only."""
+    return TenantProviderDefined(
+        tenant_id=tenant_id,
+        provider=definition.id,
+        name=definition.name,
+        category=definition.category,
+        auth=definition.auth,
+        apps=[TenantProviderApp(id=app.id, name=app.name, category=app.category) for app in definition.apps],
+    )
+
+
+async def store_definition(
+    ctx: VaultContext,
+    session: AsyncSession,
+    tenant_id: str,
+    definition: ProviderDefinition,
+    *,
+    only_if_absent: bool = False,
+) -> tuple[bool, dict[str, Any]]:
+    """Store a validated tenant definition and announce it (``connections.provider_defined``) in the
+    same transaction; returns whether it is new and the definition kept. Every writer of a tenant's
+    own definition (``POST /v1/providers``, MCP discovery) goes through here, so satisfaction's copy
+    of the tenant's catalogue never misses one."""
+    stored = definition.model_dump(mode="json", exclude_none=True)
+    created = await tenant_provider_rows.put(
+        session, tenant_id, definition.id, stored, only_if_absent=only_if_absent
+    )
+    kept = await tenant_provider_rows.definition(session, tenant_id, definition.id) or stored
+    announced = definition if kept == stored else _parsed(kept)
+    if announced is not None:
+        await emit(ctx, session, defined_event(tenant_id, announced))
+    return created, kept
+
+
+async def forget_definition(ctx: VaultContext, session: AsyncSession, tenant_id: str, provider: str) -> bool:
+    """Delete a tenant definition and announce it (``connections.provider_removed``); False when absent."""
+    deleted = await tenant_provider_rows.remove(session, tenant_id, provider)
+    if deleted:
+        await emit(ctx, session, TenantProviderRemoved(tenant_id=tenant_id, provider=provider))
+    return deleted
 
 
 def _parsed(raw: dict[str, Any]) -> ProviderDefinition | None:
@@ -46,7 +100,6 @@ async def put_provider(
         return ErrorReply.of(
             ErrorCode.CONFLICT, f"provider id {definition.id!r} is a catalogue provider; pick another"
         )
-    stored = definition.model_dump(mode="json", exclude_none=True)
     async with ctx.transaction() as session:
         others = [
             parsed
@@ -61,12 +114,11 @@ async def put_provider(
             ctx.catalogue.with_tenant_definitions([*others, definition])
         except CatalogueError as error:
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
-        created = await tenant_provider_rows.put(
-            session, request.tenant_id, definition.id, stored, only_if_absent=request.only_if_absent
+        created, kept = await store_definition(
+            ctx, session, request.tenant_id, definition, only_if_absent=request.only_if_absent
         )
-        kept = await tenant_provider_rows.definition(session, request.tenant_id, definition.id)
     return TenantProviderInfo(
-        tenant_id=request.tenant_id, provider=definition.id, definition=kept or stored, created=created
+        tenant_id=request.tenant_id, provider=definition.id, definition=kept, created=created
     )
 
 
@@ -83,13 +135,43 @@ async def list_providers(ctx: VaultContext, request: TenantProviderListRequest) 
     """The tenant's own definitions (never one under a catalogue id)."""
     async with ctx.transaction() as session:
         raws = await tenant_provider_rows.definitions(session, request.tenant_id)
+        disabled = await tenant_provider_rows.disabled(session, request.tenant_id)
     return TenantProviderList(
-        tenant_id=request.tenant_id, definitions=[raw for raw in raws if raw.get("id") not in ctx.catalogue]
+        tenant_id=request.tenant_id,
+        definitions=[raw for raw in raws if raw.get("id") not in ctx.catalogue],
+        disabled=disabled,
     )
+
+
+async def set_enabled(
+    ctx: VaultContext, request: SetProviderEnabledRequest
+) -> ProviderEnablement | ErrorReply:
+    """Switch a provider on or off for the tenant, and announce it (``connections.provider_enabled``).
+
+    Connections stay as they are: a switched-off provider can no longer be connected and satisfies no
+    requirement; disabling the provider app is what revokes connections.
+    """
+    async with ctx.transaction() as session:
+        known = (
+            request.provider in ctx.catalogue
+            or (await tenant_provider_rows.definition(session, request.tenant_id, request.provider))
+            is not None
+        )
+        if not known:
+            return ErrorReply.of(ErrorCode.NOT_FOUND, f"provider {request.provider!r} not found")
+        await tenant_provider_rows.switch(session, request.tenant_id, request.provider, request.enabled)
+        await emit(
+            ctx,
+            session,
+            ProviderEnablementChanged(
+                tenant_id=request.tenant_id, provider=request.provider, enabled=request.enabled
+            ),
+        )
+    return ProviderEnablement(tenant_id=request.tenant_id, provider=request.provider, enabled=request.enabled)
 
 
 async def delete_provider(ctx: VaultContext, request: TenantProviderRef) -> TenantProviderDeleted:
     """Forget a definition; connections made with it keep the copy they were granted with."""
     async with ctx.transaction() as session:
-        deleted = await tenant_provider_rows.remove(session, request.tenant_id, request.provider)
+        deleted = await forget_definition(ctx, session, request.tenant_id, request.provider)
     return TenantProviderDeleted(tenant_id=request.tenant_id, provider=request.provider, deleted=deleted)

@@ -3,7 +3,8 @@
 Each tenant has its own provider app, hence its own signing secret (Slack, GitHub) or client id
 (Google RISC audience). A delivery to the app's own URL is checked against that app's secret only;
 on the deprecated per-provider URL, the secret that verifies the body tells which tenant it is for.
-The verdict names the tenant and the affected connections (matched by account), never a secret.
+The verdict names the tenant and the affected connections (those of the named accounts made with the
+app that verified the delivery), never a secret.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from grantline.common.contract.vault_admin import WebhookVerdict, WebhookVerifyRequest
+from grantline.contract.vault_admin import WebhookVerdict, WebhookVerifyRequest
 from grantline.providers.webhooks import (
     VerifiedWebhook,
     WebhookRejection,
@@ -66,9 +67,9 @@ class RiscKeys:
 
 async def _verify_risc(
     risc: RiscKeys, request: WebhookVerifyRequest, apps: Sequence[Row[Any]], now: datetime
-) -> tuple[VerifiedWebhook | None, str | None, str]:
-    """The verified token and its app's tenant, or the last reason; the JWKS is refetched once on an
-    unknown `kid` (Google rotated its keys since the cached copy)."""
+) -> tuple[VerifiedWebhook | None, Row[Any] | None, str]:
+    """The verified token and the app whose client id it is for, or the last reason; the JWKS is
+    refetched once on an unknown `kid` (Google rotated its keys since the cached copy)."""
     jwks = await risc.get()
     last_reason = WebhookRejection.NOT_CONFIGURED.value
     refetched = False
@@ -84,7 +85,7 @@ async def _verify_risc(
                     jwks, refetched = await risc.get(refetch=True), True
                     continue
                 break
-            return verified, app.tenant_id, last_reason
+            return verified, app, last_reason
     return None, None, last_reason
 
 
@@ -116,11 +117,13 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
         if not apps:
             return WebhookVerdict(verified=False, reason=WebhookRejection.NOT_CONFIGURED.value)
         verified: VerifiedWebhook | None = None
-        tenant_id: str | None = None
+        # The app whose secret (or client id) verified the delivery: it says which tenant, and which
+        # of the tenant's connections the event can be about.
+        verifier: Row[Any] | None = None
         last_reason = WebhookRejection.NOT_CONFIGURED.value
         if request.provider == "google" or definition.webhook_scheme == "google_risc":
             try:
-                verified, tenant_id, last_reason = await _verify_risc(risc, request, apps, now)
+                verified, verifier, last_reason = await _verify_risc(risc, request, apps, now)
             except ProviderUnavailable:
                 return WebhookVerdict(verified=False, reason="jwks_unavailable")
             if verified is None:
@@ -132,7 +135,7 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
             for app in apps:
                 if app.webhook_secret is None:
                     continue
-                key = await ctx.keys.get_or_create(session, app.tenant_id)
+                key = await ctx.keys.for_opening(session, app.tenant_id)
                 context = SealContext.for_provider_app(
                     app.tenant_id, app.id, provider=request.provider, field=SecretField.API_KEY
                 )
@@ -153,19 +156,30 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
                 except WebhookVerificationError as error:
                     last_reason = error.reason.value
                     continue
-                tenant_id = app.tenant_id
+                verifier = app
                 break
-        if verified is None or tenant_id is None:
+        if verified is None or verifier is None:
             return WebhookVerdict(verified=False, reason=last_reason)
         accounts = affected_accounts(verified)
-        rows = (
-            await connection_rows.by_accounts(session, tenant_id, request.provider, accounts)
-            if accounts
-            else []
-        )
+        rows: Sequence[Row[Any]] = []
+        if accounts:
+            keys = await ctx.keys.for_opening(session, verifier.tenant_id)
+            digests = [keys.account_digest(request.provider, account) for account in accounts]
+            # Only connections made with this app: a user who removes one of the tenant's apps at the
+            # provider still holds valid grants to its other apps, and those connections keep working.
+            # (API-key connections name no app: an OAuth app's revocation says nothing of a key.)
+            rows = await connection_rows.by_accounts(
+                session,
+                verifier.tenant_id,
+                request.provider,
+                accounts,
+                digests,
+                provider_app_id=verifier.id,
+            )
     return WebhookVerdict(
         verified=True,
-        tenant_id=tenant_id,
+        tenant_id=verifier.tenant_id,
+        provider_app_id=verifier.id,
         kind=verified.kind.value,
         delivery_id=verified.delivery_id,
         account=verified.account,

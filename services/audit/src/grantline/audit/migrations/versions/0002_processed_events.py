@@ -6,7 +6,7 @@ Revises: audit_0001
 
 from alembic import op
 
-from grantline.common.inbox import processed_events_columns
+from grantline.runtime.inbox import processed_events_columns
 
 revision = "audit_0002"
 down_revision = "audit_0001"

@@ -8,11 +8,13 @@ from grantline.auth_gateway.entrypoints.http import (
     audit_routes,
     connect_sessions_routes,
     connections_routes,
+    mcp_servers_routes,
     oauth_routes,
     provider_apps_routes,
     providers_routes,
     runners_routes,
     satisfaction_routes,
+    webhook_endpoints_routes,
     webhooks_routes,
 )
 from grantline.auth_gateway.entrypoints.http.problem_details import install_problem_handlers
@@ -45,6 +47,8 @@ def create_api(gateway: Gateway | None = None) -> FastAPI:
         audit_routes,
         webhooks_routes,
         runners_routes,
+        webhook_endpoints_routes,
+        mcp_servers_routes,
     ):
         app.include_router(module.router)
     return app

@@ -11,7 +11,7 @@ from grantline.auth_gateway.entrypoints.http.context import AdminDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES
 from grantline.auth_gateway.service.audit_query import AuditFilters
 from grantline.auth_gateway.service.audit_query import query_audit as query_audit_records
-from grantline.common.contract.audit import ACTION_PATTERN, AuditQueryReply
+from grantline.contract.audit import ACTION_PATTERN, AuditQueryReply
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
 

@@ -30,6 +30,8 @@ class InitiateOut(BaseModel):
     connection_id: str
     reauthorize: bool
     scopes: list[str]
+    # The provider the connection is for (a catalogue MCP entry connects as the tenant's discovered server).
+    provider: str
 
 
 class ApiKeyConnectionIn(BaseModel):
@@ -42,6 +44,15 @@ class ApiKeyConnectionIn(BaseModel):
         max_length=20, description="the values the provider's definition asks for (write-only)"
     )
     name: str | None = Field(default=None, max_length=200)
+    shared: bool = Field(
+        default=False,
+        description="with workspace: this key serves every user of the tenant who has no key of their own",
+    )
+
+
+class RemovedView(BaseModel):
+    connection_id: str
+    removed: bool = True
 
 
 class RevokedView(BaseModel):
@@ -61,6 +72,7 @@ async def initiate(gw: GatewayDep, caller: CallerDep, body: InitiateIn) -> Initi
         connection_id=started.connection_id,
         reauthorize=started.reauthorize,
         scopes=started.scopes,
+        provider=started.provider,
     )
 
 
@@ -77,6 +89,7 @@ async def store_api_key(gw: GatewayDep, caller: CallerDep, body: ApiKeyConnectio
         user_id=body.user_id,
         workspace=body.workspace,
         name=body.name,
+        shared=body.shared,
     )
 
 
@@ -108,6 +121,25 @@ async def list_connections(
 async def get_connection(gw: GatewayDep, caller: CallerDep, connection_id: ConnectionId) -> ConnectionView:
     """One connection's metadata."""
     return connection_view(await connections.visible_connection(gw, caller, connection_id))
+
+
+@router.put(
+    "/{connection_id}/default", response_model=ConnectionView, summary="Make a connection the default"
+)
+async def set_default_connection(
+    gw: GatewayDep, caller: CallerDep, connection_id: ConnectionId
+) -> ConnectionView:
+    """Resolves that name no connection use this one for its owner and provider (it must be active)."""
+    return await connections.set_default_connection(gw, caller, connection_id)
+
+
+@router.post(
+    "/{connection_id}/remove", response_model=RemovedView, summary="Remove a revoked connection for good"
+)
+async def remove_connection(gw: GatewayDep, caller: CallerDep, connection_id: ConnectionId) -> RemovedView:
+    """Only a revoked connection (`409` otherwise): it disappears from lists and pages."""
+    await connections.remove_connection(gw, caller, connection_id)
+    return RemovedView(connection_id=connection_id)
 
 
 @router.delete("/{connection_id}", response_model=RevokedView, summary="Revoke a connection")

@@ -17,7 +17,7 @@ from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.oauth_flow import FlowRefused, provider_error_code
 from grantline.auth_gateway.service.problems import Problem, from_error_reply
 from grantline.auth_gateway.service.views import ConnectionView, connection_view
-from grantline.common.contract.errors import ErrorReply
+from grantline.contract.errors import ErrorReply
 
 router = APIRouter(prefix="/v1/oauth", tags=["oauth"])
 

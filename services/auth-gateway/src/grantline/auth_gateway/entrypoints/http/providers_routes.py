@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Path, Query, Response
+from pydantic import BaseModel
 
 from grantline.auth_gateway.entrypoints.http.context import AdminDep, CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES
@@ -15,9 +16,18 @@ router = APIRouter(prefix="/v1/providers", tags=["providers"], responses=PROBLEM
 
 
 @router.get("", response_model=CatalogueView, summary="The provider catalogue, by category")
-async def list_providers(gw: GatewayDep, caller: CallerDep) -> CatalogueView:
-    """Categories, providers, their apps, scopes with descriptions and enabled flags."""
-    return await tenant_providers.catalogue_view(gw, caller)
+async def list_providers(
+    gw: GatewayDep,
+    caller: CallerDep,
+    include_disabled: Annotated[
+        bool, Query(description="also list the providers the tenant switched off (with enabled: false)")
+    ] = False,
+) -> CatalogueView:
+    """Categories, providers, their apps, scopes with descriptions and enabled flags.
+
+    Providers the tenant switched off (`PUT /v1/providers/{provider}/enabled`) are left out.
+    """
+    return await tenant_providers.catalogue_view(gw, caller, include_disabled=include_disabled)
 
 
 @router.post(
@@ -40,3 +50,23 @@ async def define_provider(
     if not created:
         response.status_code = 200
     return view
+
+
+class ProviderEnabledIn(BaseModel):
+    enabled: bool
+
+
+ProviderId = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="provider id")]
+
+
+@router.put(
+    "/{provider}/enabled", response_model=ProviderView, summary="Switch a provider on or off for the tenant"
+)
+async def set_provider_enabled(
+    gw: GatewayDep, caller: AdminDep, provider: ProviderId, body: ProviderEnabledIn
+) -> ProviderView:
+    """A switched-off provider (catalogue or the tenant's own) vanishes from `GET /v1/providers` and the
+    connect pages, cannot be connected (`provider_disabled`), and satisfies none of the tenant's
+    requirements (they name it as disabled). Existing connections stay; disabling the provider app is
+    what revokes them."""
+    return await tenant_providers.set_provider_enabled(gw, caller, provider, body.enabled)

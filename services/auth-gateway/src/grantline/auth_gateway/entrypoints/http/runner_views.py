@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grantline.common.contract.runner_identities import RunnerInfo
+from grantline.contract.runner_identities import RunnerInfo
 
 
 class RunnerIn(BaseModel):

@@ -15,7 +15,7 @@ from grantline.auth_gateway.entrypoints.http.runner_views import (
     RunnerView,
 )
 from grantline.auth_gateway.service import runners
-from grantline.common.contract.runner_identities import RUNNER_ID_PATTERN
+from grantline.contract.runner_identities import RUNNER_ID_PATTERN
 
 router = APIRouter(prefix="/v1/runners", tags=["runners"], responses=PROBLEM_RESPONSES)
 

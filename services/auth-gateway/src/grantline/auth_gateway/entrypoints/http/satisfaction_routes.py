@@ -10,8 +10,8 @@ from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDe
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
 from grantline.auth_gateway.service.satisfaction_check import check_satisfaction
 from grantline.auth_gateway.service.views import UserId
-from grantline.common.contract import satisfaction
-from grantline.common.contract.runs import RequirementSpec, SkillRequirements, StageRequirements
+from grantline.contract import satisfaction
+from grantline.contract.runs import RequirementSpec, SkillRequirements, StageRequirements
 
 router = APIRouter(prefix="/v1/satisfaction", tags=["satisfaction"])
 
@@ -23,6 +23,12 @@ class SatisfactionCheckIn(BaseModel):
     requirements: list[RequirementSpec] = Field(default=[], max_length=200)
     skills: list[SkillRequirements] = Field(default=[], max_length=100)
     stages: list[StageRequirements] = Field(default=[], max_length=100)
+    stage: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="check one stage: the app's, this stage's and the skills' requirements",
+    )
     is_test: bool = False
 
 
@@ -43,6 +49,7 @@ async def check(
         requirements=body.requirements,
         skills=body.skills,
         stages=body.stages,
+        stage=body.stage,
     )
     if report.is_satisfied or body.is_test:
         return report

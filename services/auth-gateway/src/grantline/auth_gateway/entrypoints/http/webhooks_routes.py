@@ -91,6 +91,11 @@ async def _receive(gw: Gateway, request: Request, provider: str, app_id: str | N
     await rate_limits.admit(gw.runtime, gw.limits.webhooks_per_address, sender)
     # Within `webhook_max_body_bytes`: RequestBodyLimitMiddleware refused larger bodies unread.
     body = await request.body()
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        # Every provider signs JSON, form or JWT text; the bus carries the body as UTF-8 text.
+        raise Problem(400, "invalid_request", "the webhook body is not UTF-8 text") from None
     ingress = WebhookIngress(gw.bus)
     verdict = await ingress.verify(provider, body, dict(request.headers), app_id)
     if not verdict.verified and verdict.scheme == "google_risc":

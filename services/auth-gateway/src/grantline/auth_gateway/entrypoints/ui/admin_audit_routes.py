@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, gateway_of
+from grantline.auth_gateway.entrypoints.ui.languages import _, lazy_gettext
 from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     ACTION,
     CONNECTION_ID,
@@ -26,11 +27,11 @@ router = APIRouter(include_in_schema=False)
 
 # filter name in the page URL -> (pattern, label)
 FILTERS = {
-    "user": (OPAQUE_ID, "User"),
-    "connection": (CONNECTION_ID, "Connection"),
-    "provider": (PROVIDER_ID, "Provider"),
-    "run": (OPAQUE_ID, "Run"),
-    "action": (ACTION, "Action"),
+    "user": (OPAQUE_ID, lazy_gettext("User")),
+    "connection": (CONNECTION_ID, lazy_gettext("Connection")),
+    "provider": (PROVIDER_ID, lazy_gettext("Provider")),
+    "run": (OPAQUE_ID, lazy_gettext("Run")),
+    "action": (ACTION, lazy_gettext("Action")),
 }
 
 
@@ -61,7 +62,7 @@ async def audit_page(request: Request) -> Response:
     status = 200
     try:
         checked = {name: optional(filters[name], *FILTERS[name]) for name in FILTERS}
-        cursor = optional(query.get("cursor"), CURSOR, "Page")
+        cursor = optional(query.get("cursor"), CURSOR, _("Page"))
         filters_given = AuditFilters(
             user_id=checked["user"],
             connection_id=checked["connection"],
@@ -79,6 +80,6 @@ async def audit_page(request: Request) -> Response:
         context["error_message"], status = problem.detail, problem.status
     return render(
         "admin/audit.html",
-        admin_context(request, admin, title="Audit log", section="audit", **context),
+        admin_context(request, admin, title=_("Audit log"), section="audit", **context),
         status=status,
     )

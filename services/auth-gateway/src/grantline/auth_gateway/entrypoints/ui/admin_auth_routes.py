@@ -16,6 +16,7 @@ from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
     set_session_cookie,
     ui_of,
 )
+from grantline.auth_gateway.entrypoints.ui.languages import _
 from grantline.auth_gateway.entrypoints.ui.page_inputs import STALE_FORM
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.service import rate_limits
@@ -39,7 +40,7 @@ async def sign_in_form(request: Request) -> Response:
     signed_out = request.query_params.get("signed_out") == "1"
     return render(
         "admin/sign_in.html",
-        {"title": "Sign in", "status_message": "You are signed out." if signed_out else None},
+        {"title": _("Sign in"), "status_message": _("You are signed out.") if signed_out else None},
     )
 
 
@@ -50,9 +51,9 @@ async def sign_in(request: Request) -> Response:
     key = form.get("api_key")
     error = None
     if not same_origin(request):
-        error = "This form must be sent from the sign-in page."
+        error = _("This form must be sent from the sign-in page.")
     elif not isinstance(key, str) or not key.strip():
-        error = "Enter the tenant API key."
+        error = _("Enter the tenant API key.")
     status = 401
     if error is None:
         gw = gateway_of(request)
@@ -63,15 +64,17 @@ async def sign_in(request: Request) -> Response:
             if caller.kind != "api_key":
                 raise Problem(403, "forbidden", "a connect-session token cannot sign in")
         except Problem as problem:
-            error = "That API key is not valid, or it has been revoked."
+            error = _("That API key is not valid, or it has been revoked.")
             if problem.status == 429:
-                status, error = 429, "Too many failed sign-ins from here; try again in a minute."
+                status, error = 429, _("Too many failed sign-ins from here; try again in a minute.")
     if error is not None:
         # Never echo the submitted key back into the page.
-        return render("admin/sign_in.html", {"title": "Sign in", "error_message": error}, status=status)
+        return render("admin/sign_in.html", {"title": _("Sign in"), "error_message": error}, status=status)
     ui = ui_of(request)
     ttl = ui.settings.admin_session_ttl_seconds
-    value, _ = ui.signer.seal_admin(tenant_id=caller.tenant_id, key_id=caller.credential_id, ttl_seconds=ttl)
+    value, _expires = ui.signer.seal_admin(
+        tenant_id=caller.tenant_id, key_id=caller.credential_id, ttl_seconds=ttl
+    )
     response = redirect("/admin/connections")
     set_session_cookie(
         request, response, name=ADMIN_COOKIE, value=value, path=ADMIN_PATH, max_age=ttl, same_site="strict"
@@ -85,7 +88,7 @@ async def sign_out(request: Request) -> Response:
     signed = await admin_session(request)
     form = await request.form()
     if signed is not None and not csrf_ok(request, form, signed[1].nonce):
-        return render("error.html", {"title": "Not signed out", "error_message": STALE_FORM}, status=403)
+        return render("error.html", {"title": _("Not signed out"), "error_message": STALE_FORM}, status=403)
     response = redirect("/admin/sign-in?signed_out=1")
     clear_session_cookie(request, response, name=ADMIN_COOKIE, path=ADMIN_PATH)
     return response

@@ -6,14 +6,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from starlette.responses import Response
 
 from grantline.auth_gateway.entrypoints.flow_cookie import binding_of, browser_value, set_flow_cookie
 from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, csrf_ok, gateway_of
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
+from grantline.auth_gateway.entrypoints.ui.languages import _, lazy_gettext
 from grantline.auth_gateway.entrypoints.ui.page_inputs import (
+    APP_NAME,
     CONNECTION_ID,
     CURSOR,
     OPAQUE_ID,
@@ -21,11 +23,18 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     STALE_FORM,
     STATUSES,
     BadInput,
+    connection_settings,
     optional,
     outcome_param,
 )
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
-from grantline.auth_gateway.service.connections import list_connections, revoke_connection, visible_connection
+from grantline.auth_gateway.service.connections import (
+    list_connections,
+    remove_connection,
+    revoke_connection,
+    store_api_key_connection,
+    visible_connection,
+)
 from grantline.auth_gateway.service.problems import Problem
 from grantline.auth_gateway.service.provider_apps import list_provider_apps
 from grantline.auth_gateway.service.tenant_providers import catalogue_view
@@ -34,9 +43,12 @@ from grantline.auth_gateway.service.views import InitiateIn
 router = APIRouter(include_in_schema=False)
 
 RETURN_PATH = "/admin/return"
+# The form's inputs for an API-key provider's fields: `key_<field id>`.
+KEY_FIELD = "key_"
 _OUTCOME_MESSAGES = {
-    "connected": "Connected {provider}.",
-    "revoked": "Revoked the {provider} connection.",
+    "connected": lazy_gettext("Connected %(provider)s."),
+    "revoked": lazy_gettext("Revoked the %(provider)s connection."),
+    "removed": lazy_gettext("Removed the %(provider)s connection."),
 }
 
 
@@ -44,11 +56,15 @@ def _outcome_message(request: Request, pages: CataloguePages) -> tuple[str | Non
     query = request.query_params
     done, error = outcome_param(query.get("done")), outcome_param(query.get("error"))
     raw = query.get("subject") or ""
-    provider = pages.name(raw) if PROVIDER_ID.fullmatch(raw) else "the provider"
+    provider = pages.name(raw) if PROVIDER_ID.fullmatch(raw) else _("the provider")
     if error:
-        return None, f"The {provider} authorization did not complete ({error.replace('_', ' ')})."
+        return None, _(
+            "The %(provider)s authorization did not complete (%(error)s).",
+            provider=provider,
+            error=error.replace("_", " "),
+        )
     if done in _OUTCOME_MESSAGES:
-        return _OUTCOME_MESSAGES[done].format(provider=provider), None
+        return str(_OUTCOME_MESSAGES[done]) % {"provider": provider}, None
     return None, None
 
 
@@ -73,14 +89,14 @@ async def connections_page(request: Request) -> Response:
     workspace = query.get("owner") == "workspace"
     context: dict[str, Any] = {"filters": filters, "workspace": workspace, "statuses": STATUSES}
     try:
-        user = optional(filters["user"], OPAQUE_ID, "User")
-        provider = optional(filters["provider"], PROVIDER_ID, "Provider")
-        status = optional(filters["status"], CONNECTION_ID, "Status")
-        cursor = optional(query.get("cursor"), CURSOR, "Page")
+        user = optional(filters["user"], OPAQUE_ID, _("User"))
+        provider = optional(filters["provider"], PROVIDER_ID, _("Provider"))
+        status = optional(filters["status"], CONNECTION_ID, _("Status"))
+        cursor = optional(query.get("cursor"), CURSOR, _("Page"))
         if status is not None and status not in STATUSES:
-            raise BadInput("Status is not valid")
+            raise BadInput(_("Status is not valid"))
         if user and workspace:
-            raise BadInput("Filter by a user or by workspace connections, not both")
+            raise BadInput(_("Filter by a user or by workspace connections, not both"))
         pages = CataloguePages(await catalogue_view(gw, caller))
         page = await list_connections(
             gw,
@@ -94,7 +110,7 @@ async def connections_page(request: Request) -> Response:
         )
     except (BadInput, Problem) as error:
         context.update(connections=[], pages=None, providers=[], error_message=_message(error))
-        page_context = admin_context(request, admin, title="Connections", section="connections", **context)
+        page_context = admin_context(request, admin, title=_("Connections"), section="connections", **context)
         return render("admin/connections.html", page_context, status=_status(error))
     status_message, error_message = _outcome_message(request, pages)
     context.update(
@@ -107,7 +123,7 @@ async def connections_page(request: Request) -> Response:
     )
     return render(
         "admin/connections.html",
-        admin_context(request, admin, title="Connections", section="connections", **context),
+        admin_context(request, admin, title=_("Connections"), section="connections", **context),
     )
 
 
@@ -128,20 +144,30 @@ async def _new_connection_page(
     context: dict[str, Any] = {"values": values, "error_message": error, "provider": None, "scopes": []}
     try:
         pages = CataloguePages(await catalogue_view(gw, caller))
-        provider_id = optional(values.get("provider"), PROVIDER_ID, "Provider")
-        context["choices"] = pages.connectable()
+        provider_id = optional(values.get("provider"), PROVIDER_ID, _("Provider"))
+        context["choices"] = pages.connectable() + pages.key_providers()
         chosen = pages.providers.get(provider_id or "")
         if provider_id and chosen is None:
-            raise BadInput("That provider is not in the catalogue")
+            raise BadInput(_("That provider is not in the catalogue"))
         if chosen is not None:
-            apps = {a.provider: a for a in (await list_provider_apps(gw, caller)).provider_apps}
+            listed = (await list_provider_apps(gw, caller)).provider_apps
+            apps = {a.provider: a for a in listed if a.name is None}  # the default app's scopes
             app = apps.get(chosen.id)
             defaults = list(app.scopes) if app and app.scopes else pages.default_scopes(chosen.id)
-            context.update(provider=chosen, defaults=defaults)
+            # A second shop's or site's own OAuth client, offered for a new connection.
+            named = sorted(a.name for a in listed if a.provider == chosen.id and a.name and a.enabled)
+            context.update(provider=chosen, defaults=defaults, granted=[], named_apps=named)
+            connection_id = optional(values.get("connection_id"), CONNECTION_ID, _("Connection"))
+            if connection_id:
+                # "Add scopes" / re-authorize: what it has is kept; only new scopes are offered.
+                existing = await visible_connection(gw, caller, connection_id)
+                context.update(granted=list(existing.scopes), defaults=[])
     except (BadInput, Problem) as failure:
         context.setdefault("choices", [])
         context["error_message"] = _message(failure)
-    page_context = admin_context(request, admin, title="Start a connection", section="connections", **context)
+    page_context = admin_context(
+        request, admin, title=_("Start a connection"), section="connections", **context
+    )
     return render("admin/connection_new.html", page_context, status=422 if context["error_message"] else 200)
 
 
@@ -153,11 +179,18 @@ async def start_connection(request: Request) -> Response:
         return redirect(SIGN_IN)
     caller, admin = signed
     form = await request.form()
-    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    # A key typed into the form never goes back into a page.
+    values = {
+        k: v
+        for k, v in form.items()
+        if isinstance(v, str) and k != "csrf_token" and not k.startswith(KEY_FIELD)
+    }
     if not csrf_ok(request, form, admin.nonce):
         return await _new_connection_page(request, caller, admin, values=values, error=STALE_FORM)
     gw = gateway_of(request)
     workspace = form.get("owner") == "workspace"
+    if any(key.startswith(KEY_FIELD) for key in form):
+        return await _store_key(request, caller, admin, form, values, workspace=workspace)
     scopes = [s for s in form.getlist("scopes") if isinstance(s, str)]
     try:
         body = InitiateIn(
@@ -166,7 +199,10 @@ async def start_connection(request: Request) -> Response:
             provider=str(form.get("provider") or ""),
             scopes=scopes or None,
             return_to=gw.settings.public_url.rstrip("/") + RETURN_PATH,
-            connection_id=optional(str(form.get("connection_id") or ""), CONNECTION_ID, "Connection"),
+            connection_id=optional(str(form.get("connection_id") or ""), CONNECTION_ID, _("Connection")),
+            name=str(form.get("name") or "").strip() or None,
+            settings=connection_settings(values),
+            provider_app=optional(str(form.get("provider_app") or ""), APP_NAME, _("OAuth client")),
         )
         flow_value = browser_value(request, gw.settings.public_url)
         async with gw.runtime.transaction() as session:
@@ -174,13 +210,42 @@ async def start_connection(request: Request) -> Response:
                 session, caller, body.flow_input(), browser_binding=binding_of(flow_value)
             )
     except ValidationError:
-        message = "Give a user id (or choose the workspace) and a provider."
+        message = _("Give a user id (or choose the workspace) and a provider.")
         return await _new_connection_page(request, caller, admin, values=values, error=message)
     except (BadInput, Problem) as failure:
         return await _new_connection_page(request, caller, admin, values=values, error=_message(failure))
     response = redirect(started.authorize_url)
     set_flow_cookie(request, response, flow_value, gw.settings.public_url)
     return response
+
+
+async def _store_key(
+    request: Request, caller: Any, admin: Any, form: Any, values: dict[str, Any], *, workspace: bool
+) -> Response:
+    """An API-key connection: the fields go to the vault as `POST /v1/connections/api-key` sends them."""
+    gw = gateway_of(request)
+    fields = {
+        key.removeprefix(KEY_FIELD): SecretStr(value)
+        for key, value in form.items()
+        if key.startswith(KEY_FIELD) and isinstance(value, str)
+    }
+    try:
+        provider = optional(str(form.get("provider") or ""), PROVIDER_ID, _("Provider")) or ""
+        user_id = None if workspace else (str(form.get("user_id") or "").strip() or None)
+        if not workspace and user_id is None:
+            raise BadInput(_("Give a user id (or choose the workspace)."))
+        info = await store_api_key_connection(
+            gw,
+            caller,
+            provider=provider,
+            fields=fields,
+            user_id=user_id,
+            workspace=workspace,
+            shared=workspace and form.get("shared") == "on",
+        )
+    except (BadInput, Problem) as failure:
+        return await _new_connection_page(request, caller, admin, values=values, error=_message(failure))
+    return redirect("/admin/connections?" + urlencode({"done": "connected", "subject": info.provider}))
 
 
 @router.get("/admin/return")
@@ -195,7 +260,7 @@ async def flow_returned(request: Request) -> Response:
     if provider:
         params["subject"] = provider
     context = {
-        "title": "Connected" if status == "connected" else "Not connected",
+        "title": _("Connected") if status == "connected" else _("Not connected"),
         "status": status,
         "provider": provider,
         "error": error,
@@ -221,13 +286,13 @@ async def _revoke_page(
     context: dict[str, Any] = {"connection": None, "pages": None, "error_message": error}
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
-            raise BadInput("That connection id is not valid")
+            raise BadInput(_("That connection id is not valid"))
         context["connection"] = await visible_connection(gw, caller, connection_id)
         context["pages"] = CataloguePages(await catalogue_view(gw, caller))
     except (BadInput, Problem) as failure:
         context["error_message"] = _message(failure)
     page_context = admin_context(
-        request, admin, title="Revoke a connection", section="connections", **context
+        request, admin, title=_("Revoke a connection"), section="connections", **context
     )
     return render("admin/revoke_confirm.html", page_context, status=200 if context["connection"] else 404)
 
@@ -245,8 +310,25 @@ async def revoke(request: Request, connection_id: str) -> Response:
     gw = gateway_of(request)
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
-            raise BadInput("That connection id is not valid")
+            raise BadInput(_("That connection id is not valid"))
         info = await revoke_connection(gw, caller, connection_id, reason="admin")
     except (BadInput, Problem) as failure:
         return await _revoke_page(request, caller, admin, connection_id, error=_message(failure))
     return redirect("/admin/connections?" + urlencode({"done": "revoked", "subject": info.provider}))
+
+
+@router.post("/admin/connections/{connection_id}/remove")
+async def remove(request: Request, connection_id: str) -> Response:
+    """Delete a revoked connection for good, then back to the list."""
+    signed = await admin_session(request)
+    if signed is None:
+        return redirect(SIGN_IN)
+    caller, admin = signed
+    form = await request.form()
+    if not csrf_ok(request, form, admin.nonce) or not CONNECTION_ID.fullmatch(connection_id):
+        return redirect("/admin/connections")
+    try:
+        info = await remove_connection(gateway_of(request), caller, connection_id)
+    except Problem as failure:
+        return await _revoke_page(request, caller, admin, connection_id, error=_message(failure))
+    return redirect("/admin/connections?" + urlencode({"done": "removed", "subject": info.provider}))

@@ -20,7 +20,7 @@ from grantline.auth_gateway.entrypoints.ui.session_cookies import (
 from grantline.auth_gateway.entrypoints.ui.ui_settings import UiSettings
 from grantline.auth_gateway.service.context import Gateway
 from grantline.auth_gateway.service.principal import Principal
-from grantline.common.settings import MissingProductionSetting
+from grantline.runtime.settings import MissingProductionSetting
 
 ADMIN_COOKIE = "grantline_admin"
 CONNECT_COOKIE = "grantline_connect"
@@ -108,7 +108,15 @@ def connect_session(request: Request) -> tuple[Principal, ConnectBrowserSession]
     found = ui_of(request).signer.open_connect(request.cookies.get(CONNECT_COOKIE))
     if found is None:
         return None
-    return Principal(found.tenant_id, "connect_session", found.user_id, found.session_id), found
+    principal = Principal(
+        found.tenant_id,
+        "connect_session",
+        found.user_id,
+        found.session_id,
+        found.providers,
+        found.provider_apps,
+    )
+    return principal, found
 
 
 def opened_connect_link(request: Request) -> ConnectBrowserSession | None:

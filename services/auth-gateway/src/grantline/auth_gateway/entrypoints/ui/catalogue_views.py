@@ -36,6 +36,10 @@ class CataloguePages:
         described = {s.id: s.description for s in found.scopes} if found else {}
         return [ScopeLine(scope, described.get(scope, "")) for scope in scopes]
 
+    def key_providers(self) -> list[ProviderView]:
+        """Enabled providers that take API keys (an admin stores the key; no provider app needed)."""
+        return [p for p in self.view.providers if p.auth == "api_key" and p.enabled]
+
     def connectable(self) -> list[ProviderView]:
         """OAuth providers, enabled, with a provider app (or all of them when the vault did not say)."""
         return [p for p in self.view.providers if is_connectable(p)]

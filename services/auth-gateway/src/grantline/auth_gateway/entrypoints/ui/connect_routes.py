@@ -32,10 +32,13 @@ from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
     ui_of,
 )
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
+from grantline.auth_gateway.entrypoints.ui.connect_widget import remember_widget, widget_outcome
+from grantline.auth_gateway.entrypoints.ui.languages import _, lazy_gettext
 from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     CONNECTION_ID,
     PROVIDER_ID,
     STALE_FORM,
+    connection_settings,
     outcome_param,
 )
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
@@ -47,11 +50,17 @@ from grantline.auth_gateway.service.connect_sessions import (
     scopes_to_request,
     tenant_name,
 )
-from grantline.auth_gateway.service.connections import list_connections, revoke_connection, visible_connection
+from grantline.auth_gateway.service.connections import (
+    list_connections,
+    remove_connection,
+    revoke_connection,
+    set_default_connection,
+    visible_connection,
+)
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
 from grantline.auth_gateway.service.tenant_providers import catalogue_view
-from grantline.auth_gateway.service.views import InitiateIn
+from grantline.auth_gateway.service.views import ConnectionView, InitiateIn
 
 router = APIRouter(include_in_schema=False)
 
@@ -60,7 +69,7 @@ DONE_PATH = "/connect/done"
 CONFIRM_PATH = "/connect/confirm"
 # How long an opened link waits for the user's confirmation.
 _LINK_TTL_SECONDS = 600
-_EXPIRED = "This link has expired. Go back to the app and open the connections page again."
+_EXPIRED = lazy_gettext("This link has expired. Go back to the app and open the connections page again.")
 
 
 def _base(
@@ -88,15 +97,18 @@ async def _open_link(request: Request, token: str) -> Response:
     if record is None:
         return redirect(CONNECT_PATH + "?expired=1")
     expires_at = min(int(record.expires_at.timestamp()), int(now.timestamp()) + _LINK_TTL_SECONDS)
-    value, _ = ui_of(request).signer.seal_connect(
+    value, _expires = ui_of(request).signer.seal_connect(
         tenant_id=record.tenant_id,
         user_id=record.user_id,
         session_id=record.session_id,
         expires_at=expires_at,
         purpose="connect-link",
+        providers=record.providers,
+        provider_apps=record.provider_apps,
     )
     response = redirect(CONFIRM_PATH)
     _set_connect_cookie(request, response, CONNECT_LINK_COOKIE, value, expires_at=expires_at, now=now)
+    remember_widget(request, response)
     return response
 
 
@@ -104,7 +116,7 @@ async def _confirm_page(request: Request, link: ConnectBrowserSession, error: st
     async with gateway_of(request).runtime.sessions() as session:
         name = await tenant_name(session, link.tenant_id)
     context = _base(
-        request, link, "Confirm who you are", user_id=link.user_id, tenant_name=name, error_message=error
+        request, link, _("Confirm who you are"), user_id=link.user_id, tenant_name=name, error_message=error
     )
     return render("connect/confirm.html", context, status=422 if error else 200)
 
@@ -136,8 +148,13 @@ async def use_link(request: Request) -> Response:
         return response
     ttl = ui_of(request).settings.connect_cookie_ttl_seconds
     expires_at = min(int(session_expires.timestamp()), int(now.timestamp()) + ttl)
-    value, _ = ui_of(request).signer.seal_connect(
-        tenant_id=link.tenant_id, user_id=link.user_id, session_id=link.session_id, expires_at=expires_at
+    value, _expires = ui_of(request).signer.seal_connect(
+        tenant_id=link.tenant_id,
+        user_id=link.user_id,
+        session_id=link.session_id,
+        expires_at=expires_at,
+        providers=link.providers,
+        provider_apps=link.provider_apps,
     )
     response = redirect(CONNECT_PATH)
     clear_session_cookie(request, response, name=CONNECT_LINK_COOKIE, path=CONNECT_PATH)
@@ -147,7 +164,7 @@ async def use_link(request: Request) -> Response:
 
 def _expired(request: Request) -> Response:
     return render(
-        "connect/expired.html", _base(request, None, "Link expired", error_message=_EXPIRED), status=401
+        "connect/expired.html", _base(request, None, _("Link expired"), error_message=_EXPIRED), status=401
     )
 
 
@@ -162,28 +179,69 @@ async def connect_home(request: Request) -> Response:
         return _expired(request)
     caller, browser = signed
     gw = gateway_of(request)
-    context = _base(request, browser, "Your connections", user_id=caller.user_id)
+    context = _base(request, browser, _("Your connections"), user_id=caller.user_id)
     try:
         pages = CataloguePages(await catalogue_view(gw, caller))
         page = await list_connections(
             gw, caller, user_id=None, workspace=False, provider=None, status=None, cursor=None, limit=200
         )
     except Problem as problem:
-        context.update(error_message=problem.detail, authorized=[], available=[], pages=None)
+        context.update(
+            error_message=problem.detail, authorized=[], available=[], available_keys=[], pages=None
+        )
         return render("connect/home.html", context, status=problem.status)
     authorized = [c for c in page.connections if c.status in ("active", "reauth_required")]
-    connected = {c.provider for c in authorized}
+    # Revoked connections stay listed (with Remove) until the user removes them.
+    revoked = [c for c in page.connections if c.status == "revoked"]
+    # Every connection of a provider together (several accounts, shops or sites), the default first.
+    groups: dict[str, list[ConnectionView]] = {}
+    for c in sorted(
+        authorized, key=lambda c: (not c.is_default, c.created_at or datetime.min.replace(tzinfo=UTC))
+    ):
+        groups.setdefault(c.provider, []).append(c)
+    connectable = {p.id for p in pages.connectable()}
     context.update(
         pages=pages,
         authorized=authorized,
-        available=[p for p in pages.connectable() if p.id not in connected],
+        groups=groups,
+        revoked=revoked,
+        can_add={provider for provider in groups if provider in connectable},
+        available=[p for p in pages.connectable() if p.id not in groups],
+        # API-key providers: the user types the key on the connect page's key form.
+        available_keys=[p for p in pages.key_providers() if p.id not in groups],
     )
     query = request.query_params
     raw = query.get("provider") or ""
-    name = pages.name(raw) if PROVIDER_ID.fullmatch(raw) else "the provider"
-    if outcome_param(query.get("done")) == "revoked":
-        context["status_message"] = f"Disconnected {name}."
+    name = pages.name(raw) if PROVIDER_ID.fullmatch(raw) else _("the provider")
+    done = outcome_param(query.get("done"))
+    if done == "revoked":
+        context["status_message"] = _("Disconnected %(provider)s.", provider=name)
+    elif done == "removed":
+        context["status_message"] = _("Removed %(provider)s.", provider=name)
+    elif done == "default":
+        context["status_message"] = _("Apps now use this %(provider)s account by default.", provider=name)
     return render("connect/home.html", context)
+
+
+@router.post("/connect/default/{connection_id}")
+@router.post("/connect/remove/{connection_id}")
+async def make_default(request: Request, connection_id: str) -> Response:
+    """Make one of the user's connections the one apps use for its provider, or remove a revoked one."""
+    signed = connect_session(request)
+    if signed is None:
+        return _expired(request)
+    caller, browser = signed
+    form = await request.form()
+    if not csrf_ok(request, form, browser.nonce) or not CONNECTION_ID.fullmatch(connection_id):
+        return redirect(CONNECT_PATH)
+    try:
+        if request.url.path.startswith("/connect/remove/"):
+            info = await remove_connection(gateway_of(request), caller, connection_id)
+            return redirect(CONNECT_PATH + "?" + urlencode({"done": "removed", "provider": info.provider}))
+        view = await set_default_connection(gateway_of(request), caller, connection_id)
+    except Problem:
+        return redirect(CONNECT_PATH)
+    return redirect(CONNECT_PATH + "?" + urlencode({"done": "default", "provider": view.provider}))
 
 
 def _connection_param(value: object) -> str | None:
@@ -210,16 +268,16 @@ async def _consent_page(
     connection_id: str | None,
     error: str | None = None,
 ) -> Response:
-    context = _base(request, browser, "Connect", provider=None, scopes=[], connection_id=connection_id)
+    context = _base(request, browser, _("Connect"), provider=None, scopes=[], connection_id=connection_id)
     status = 422 if error else 200
     try:
         if not PROVIDER_ID.fullmatch(provider):
-            raise Problem(404, "not_found", "this provider is not available")
+            raise Problem(404, "not_found", _("this provider is not available"))
         catalogue, scopes = await scopes_to_request(gateway_of(request), caller, provider, connection_id)
         pages = CataloguePages(catalogue)
         definition = pages.providers[provider]
         context.update(
-            title=f"Connect {definition.name}",
+            title=_("Connect %(provider)s", provider=definition.name),
             provider=definition,
             scopes=pages.scope_lines(provider, scopes),
         )
@@ -243,13 +301,22 @@ async def authorize(request: Request, provider: str) -> Response:
     gw = gateway_of(request)
     try:
         if not PROVIDER_ID.fullmatch(provider):
-            raise Problem(404, "not_found", "this provider is not available")
-        _, scopes = await scopes_to_request(gw, caller, provider, connection_id)
+            raise Problem(404, "not_found", _("this provider is not available"))
+        catalogue, scopes = await scopes_to_request(gw, caller, provider, connection_id)
+        added = [str(value) for value in form.getlist("scope")][:100]
+        if added and connection_id:
+            # "Add scopes": the flow asks for granted + these, which the catalogue must offer.
+            offered = {s.id for p in catalogue.providers if p.id == provider for s in p.scopes}
+            if not set(added) <= offered:
+                raise Problem(422, "invalid_request", _("choose scopes this provider offers"))
+            scopes = added
         body = InitiateIn(
             provider=provider,
             scopes=scopes,
             return_to=gw.settings.public_url.rstrip("/") + DONE_PATH,
             connection_id=connection_id,
+            name=str(form.get("name") or "").strip() or None,
+            settings=connection_settings(form),
         )
         await rate_limits.admit(gw.runtime, gw.limits.initiate_per_tenant, caller.tenant_id)
         flow_value = browser_value(request, gw.settings.public_url)
@@ -272,11 +339,11 @@ async def _revoke_page(
     error: str | None = None,
 ) -> Response:
     gw = gateway_of(request)
-    context = _base(request, browser, "Disconnect", connection=None, pages=None)
+    context = _base(request, browser, _("Disconnect"), connection=None, pages=None)
     status = 422 if error else 200
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
-            raise Problem(404, "not_found", "connection not found")
+            raise Problem(404, "not_found", _("connection not found"))
         context["connection"] = await visible_connection(gw, caller, connection_id)
         context["pages"] = CataloguePages(await catalogue_view(gw, caller))
     except Problem as problem:
@@ -307,7 +374,7 @@ async def revoke(request: Request, connection_id: str) -> Response:
     gw = gateway_of(request)
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
-            raise Problem(404, "not_found", "connection not found")
+            raise Problem(404, "not_found", _("connection not found"))
         info = await revoke_connection(gw, caller, connection_id, reason=None)
     except Problem as problem:
         return await _revoke_page(request, caller, browser, connection_id, error=problem.detail)
@@ -325,13 +392,26 @@ async def connected(request: Request) -> Response:
     # The shared catalogue is enough for a name; a tenant's own provider shows its id.
     definition = gateway_of(request).catalogue.base.find(provider_id) if provider_id else None
     name = definition.name if definition else provider_id
+    error = outcome_param(query.get("error"))
+    widget = None
+    if signed is not None:  # a flow of the connect page: a widget may be waiting for its outcome
+        outcome = {
+            "status": status or "error",
+            "provider": provider_id,
+            "connection_id": _connection_param(query.get("connection_id")),
+            "error": error,
+        }
+        widget = await widget_outcome(request, signed[0].tenant_id, outcome)
+        if isinstance(widget, Response):
+            return widget
     context = _base(
         request,
         signed[1] if signed else None,
-        "Connected" if status == "connected" else "Not connected",
+        _("Connected") if status == "connected" else _("Not connected"),
         connected=status == "connected",
-        provider_name=name or "the provider",
-        error=outcome_param(query.get("error")),
+        provider_name=name or _("the provider"),
+        error=error,
         back_url=CONNECT_PATH if signed else None,
+        widget=widget,
     )
     return render("connect/done.html", context)

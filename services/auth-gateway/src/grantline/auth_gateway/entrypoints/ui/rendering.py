@@ -9,6 +9,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from grantline.auth_gateway.entrypoints.ui import languages
+
 _PACKAGE = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = _PACKAGE / "templates"
 STATIC_DIR = _PACKAGE / "static"
@@ -43,19 +45,30 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value else ""
 
 
-_env = Environment(
-    loader=FileSystemLoader(TEMPLATES_DIR),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters["when"] = _when
-_env.filters["iso"] = _iso
+def _environment(language: str) -> Environment:
+    # Newstyle gettext: `_("... %(name)s", name=x)` escapes `x` under autoescape and fails loudly on
+    # a missing placeholder. One environment per language, so no request swaps another's catalogue.
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(languages.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["when"] = _when
+    env.filters["iso"] = _iso
+    env.globals["language_names"] = languages.LANGUAGE_NAMES
+    return env
+
+
+_envs = {language: _environment(language) for language in languages.LANGUAGES}
 
 
 def render(template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
-    """A page with the security headers."""
-    html = _env.get_template(template).render(**context)
+    """A page with the security headers, in the request's language."""
+    page = languages.current()
+    html = _envs[page.code].get_template(template).render({**context, "lang": page.code, "here": page.here})
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 

@@ -24,6 +24,11 @@ from typing import Any, Literal
 Purpose = Literal["admin", "connect", "connect-link"]
 
 
+# Browsers keep a cookie's name and value up to 4096 bytes. A connect session's scope is bounded when
+# it is minted (service/connect_sessions.py, MAX_SCOPE_CHARS) so that its cookie stays under this.
+MAX_COOKIE_VALUE = 4000
+
+
 @dataclass(frozen=True)
 class AdminSession:
     tenant_id: str
@@ -39,6 +44,10 @@ class ConnectBrowserSession:
     session_id: str
     expires_at: int
     nonce: str
+    # A held run's link: the only providers this browser may connect (None: every provider).
+    providers: tuple[str, ...] | None = None
+    # (provider, named app) pairs the session's new connections use (Principal.provider_apps).
+    provider_apps: tuple[tuple[str, str], ...] = ()
 
 
 def _b64(data: bytes) -> str:
@@ -65,7 +74,7 @@ class SessionSigner:
         return f"{body}.{_b64(self._mac(purpose, body))}"
 
     def _open(self, purpose: Purpose, value: str | None, now: float | None) -> dict[str, Any] | None:
-        if not value or value.count(".") != 1 or len(value) > 2000:
+        if not value or value.count(".") != 1 or len(value) > MAX_COOKIE_VALUE:
             return None
         body, mac = value.split(".")
         try:
@@ -104,16 +113,24 @@ class SessionSigner:
         session_id: str,
         expires_at: int,
         purpose: Literal["connect", "connect-link"] = "connect",
+        providers: tuple[str, ...] | None = None,
+        provider_apps: tuple[tuple[str, str], ...] = (),
     ) -> tuple[str, ConnectBrowserSession]:
         """A connect-page session (or an opened, unconfirmed link) and its cookie value."""
-        found = ConnectBrowserSession(tenant_id, user_id, session_id, expires_at, secrets.token_urlsafe(16))
-        payload = {
+        found = ConnectBrowserSession(
+            tenant_id, user_id, session_id, expires_at, secrets.token_urlsafe(16), providers, provider_apps
+        )
+        payload: dict[str, Any] = {
             "t": found.tenant_id,
             "u": found.user_id,
             "s": found.session_id,
             "exp": found.expires_at,
             "n": found.nonce,
         }
+        if providers is not None:
+            payload["p"] = list(providers)
+        if provider_apps:
+            payload["a"] = dict(provider_apps)
         return self._seal(purpose, payload), found
 
     def open_connect(
@@ -127,9 +144,17 @@ class SessionSigner:
         payload = self._open(purpose, value, now)
         if payload is None:
             return None
+        scoped = payload.get("p")
+        apps = payload.get("a")
         try:
             return ConnectBrowserSession(
-                str(payload["t"]), str(payload["u"]), str(payload["s"]), payload["exp"], str(payload["n"])
+                str(payload["t"]),
+                str(payload["u"]),
+                str(payload["s"]),
+                payload["exp"],
+                str(payload["n"]),
+                tuple(str(p) for p in scoped) if isinstance(scoped, list) else None,
+                tuple((str(k), str(v)) for k, v in apps.items()) if isinstance(apps, dict) else (),
             )
         except KeyError:
             return None

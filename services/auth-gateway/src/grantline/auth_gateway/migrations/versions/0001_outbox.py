@@ -6,7 +6,7 @@ Revises:
 
 from alembic import op
 
-from grantline.common.outbox import outbox_columns
+from grantline.runtime.outbox import outbox_columns
 
 revision = "gateway_0001"
 down_revision = None

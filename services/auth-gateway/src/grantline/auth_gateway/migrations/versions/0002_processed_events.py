@@ -6,7 +6,7 @@ Revises: gateway_0001
 
 from alembic import op
 
-from grantline.common.inbox import processed_events_columns
+from grantline.runtime.inbox import processed_events_columns
 
 revision = "gateway_0002"
 down_revision = "gateway_0001"

@@ -6,7 +6,7 @@ Revises: satisfaction_0001
 
 from alembic import op
 
-from grantline.common.inbox import processed_events_columns
+from grantline.runtime.inbox import processed_events_columns
 
 revision = "satisfaction_0002"
 down_revision = "satisfaction_0001"

@@ -6,7 +6,7 @@ Revises: vault_0001
 
 from alembic import op
 
-from grantline.common.inbox import processed_events_columns
+from grantline.runtime.inbox import processed_events_columns
 
 revision = "vault_0002"
 down_revision = "vault_0001"

@@ -1,0 +1,109 @@
+"""``grantline platform-apps put|list``: operators' platform-wide provider apps (the vault's rows).
+
+Straight to Postgres with the vault's keyring (``GRANTLINE_MASTER_KEYRING_FILE``), like
+``grantline keys``: the platform's apps are never reachable over the bus, so no tenant, gateway or
+runner can read or change them. The client secret is read from a file (or stdin with ``-``), never
+from the command line, where shell history and ``ps`` would keep it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import typer
+from pydantic import SecretStr
+
+app = typer.Typer(
+    help="Platform apps: one OAuth client per provider that every tenant without its own may use.",
+    no_args_is_help=True,
+)
+
+
+def _read_secret(source: str | None) -> SecretStr | None:
+    if source is None:
+        return None
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    secret = text.strip()
+    if not secret:
+        typer.echo("the client secret is empty", err=True)
+        raise typer.Exit(2)
+    return SecretStr(secret)
+
+
+@app.command("put")
+def put(
+    provider: str = typer.Argument(..., help="a catalogue provider id, e.g. google"),
+    client_id: str = typer.Option(..., help="the OAuth client id"),
+    client_secret_file: str = typer.Option(
+        None, help="file holding the client secret ('-': stdin); omit to keep the stored one"
+    ),
+    scope: list[str] = typer.Option([], help="a default scope for new connections (repeat)"),
+    setting: list[str] = typer.Option([], help="a provider setting, name=value (repeat)"),
+    disabled: bool = typer.Option(False, "--disabled", help="store it switched off"),
+) -> None:
+    """Create or update the platform app of a provider."""
+    from grantline.providers.catalogue import load_catalogue
+    from grantline.runtime.db.engine import create_engine, session_factory, transaction
+    from grantline.vault.adapters.data_key_store import DataKeyStore
+    from grantline.vault.adapters.keyring_source import KeyringSource
+    from grantline.vault.domain import DataKeyCache
+    from grantline.vault.service.platform_apps import PlatformAppError, put_platform_app
+    from grantline.vault.settings import VaultSettings
+
+    settings = VaultSettings()
+    pairs = dict(item.split("=", 1) for item in setting if "=" in item)
+    secret = _read_secret(client_secret_file)
+
+    async def run() -> str:
+        keys = DataKeyStore(
+            KeyringSource(settings),
+            DataKeyCache(max_size=4, ttl_seconds=60),
+            max_encryptions=settings.data_key_max_encryptions,
+        )
+        catalogue = load_catalogue(settings.provider_dirs, sandbox_url=settings.sandbox_url)
+        engine = create_engine(settings.database_url, pool_size=1, application_name="grantline-platform-apps")
+        try:
+            async with transaction(session_factory(engine)) as session:
+                return await put_platform_app(
+                    session,
+                    keys,
+                    catalogue,
+                    provider=provider,
+                    client_id=client_id,
+                    client_secret=secret,
+                    scopes=scope,
+                    settings=pairs,
+                    enabled=not disabled,
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        app_id = asyncio.run(run())
+    except PlatformAppError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"platform app {app_id} for {provider} stored; tenants without their own app use it now")
+
+
+@app.command("list")
+def list_() -> None:
+    """Every platform app: provider, client id, enabled (never a secret)."""
+    from grantline.runtime.db.engine import create_engine, session_factory, transaction
+    from grantline.vault.service.platform_apps import list_platform_apps
+    from grantline.vault.settings import VaultSettings
+
+    settings = VaultSettings()
+
+    async def run() -> list[tuple[str, str, bool]]:
+        engine = create_engine(settings.database_url, pool_size=1, application_name="grantline-platform-apps")
+        try:
+            async with transaction(session_factory(engine)) as session:
+                return await list_platform_apps(session)
+        finally:
+            await engine.dispose()
+
+    for provider, client_id, enabled in asyncio.run(run()):
+        typer.echo(f"{provider}\t{client_id}\t{'enabled' if enabled else 'disabled'}")

@@ -1,0 +1,67 @@
+"""``grantline run <service>``: one service process, loading that service and nothing else of the CLI.
+
+Every service process starts here (in Kubernetes, docker-compose and under ``grantline dev``), so this
+path imports no other command's modules (main.py sends ``run`` here before loading the CLI). A start-up
+failure is one sentence on stderr and a non-zero exit; a traceback goes only to the service's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+
+def use_uvloop() -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+
+
+def run_service(service: str) -> int:
+    """Run ``service`` until SIGTERM; returns the exit code."""
+    from grantline.cli.services import ROLES
+
+    if service not in ROLES:
+        print(f"unknown service {service!r}; choose one of: {', '.join(ROLES)}", file=sys.stderr)
+        return 2
+    use_uvloop()
+    from grantline.runtime.nats.tls import NatsTlsError
+    from grantline.runtime.service_runtime import StartUpError
+    from grantline.runtime.settings import KeySetError, MissingProductionSetting
+
+    try:
+        runtime = ROLES[service].runtime_factory()()
+        asyncio.run(runtime.serve())
+    except KeySetError as error:
+        print(f"{service} cannot start: {error}", file=sys.stderr)
+        return 2
+    except StartUpError as error:
+        print(f"error: {service} cannot start: {error}", file=sys.stderr)
+        return 2
+    except (NatsTlsError, MissingProductionSetting) as error:
+        # A configuration mistake, not a crash: one sentence an operator can act on, no traceback.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        # Not a known start-up problem: the traceback goes to the service's log (its standard output),
+        # the terminal (standard error) gets one sentence naming only the error's type.
+        _log_traceback(service)
+        print(
+            f"error: {service} stopped on an unexpected {type(error).__name__}; the traceback is in its log",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _log_traceback(service: str) -> None:
+    import logging
+    import traceback
+
+    if logging.getLogger().handlers:
+        logging.getLogger("grantline.cli").exception("service stopped", extra={"service": service})
+    else:
+        traceback.print_exc(file=sys.stdout)

@@ -1,0 +1,379 @@
+"""The process every service runs in: connections, subscribers, the outbox relay, HTTP.
+
+A service's ``app.py`` builds a ``ServiceRuntime``, registers its subscribers on ``runtime.broker``
+and its background tasks, and hands it to the CLI (``grantline run <service>``) or to a test.
+"""
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import socket
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import uvicorn
+from faststream.nats import NatsBroker
+from nats.aio.client import Client
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
+
+from grantline.runtime.db.driver import DriverConnection, DriverPool
+from grantline.runtime.db.engine import create_engine, session_factory
+from grantline.runtime.health import NotReady, Readiness, health_routes
+from grantline.runtime.nats.connection import connect_nats, make_broker
+from grantline.runtime.nats.consumers import ConsumerSpec
+from grantline.runtime.nats.declaration import undeclared
+from grantline.runtime.nats.streams import stream_specs
+from grantline.runtime.outbox import OutboxRelay
+from grantline.runtime.settings import ServiceSettings
+from grantline.runtime.telemetry.http import TracingMiddleware
+from grantline.runtime.telemetry.logging import configure_logging
+from grantline.runtime.telemetry.tracing import configure_tracing
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+
+class NatsSubscription(Protocol):
+    """A request subscription on bare nats-py (``RequestSubscription`` and the like)."""
+
+    async def start(self, nc: Client) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def _retry_until(what: str, attempt: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> Any:
+    """Keep trying a start-up dependency: a pod may start before NATS or Postgres is up."""
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except Exception as error:
+            if stop.is_set():
+                raise
+            extra = {"dependency": what, "error": type(error).__name__}
+            if isinstance(error, ssl.SSLError):
+                # A refused certificate does not heal by waiting: say why (OpenSSL's reason holds no secret).
+                extra["detail"] = str(error)
+            log.warning("waiting for dependency", extra=extra)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 5.0)
+
+
+# Longer than FastStream's graceful timeout (10 s), so subscribers that finish in time are never cut short.
+STOP_STEP_SECONDS = 15.0
+
+
+async def _stop_step(step: str, awaitable: Awaitable[Any]) -> None:
+    """Await one shutdown step, but not past ``STOP_STEP_SECONDS``; its failure never stops the rest."""
+    try:
+        await asyncio.wait_for(awaitable, timeout=STOP_STEP_SECONDS)
+    except TimeoutError:
+        log.warning(
+            "shutdown step did not finish in time", extra={"step": step, "seconds": STOP_STEP_SECONDS}
+        )
+    except Exception as error:
+        log.warning("shutdown step failed", extra={"step": step, "error": type(error).__name__})
+
+
+class StartUpError(RuntimeError):
+    """The service cannot start, for a reason the operator can fix; the message is one sentence."""
+
+
+def bind_http_socket(host: str, port: int) -> socket.socket:
+    """The HTTP port, bound before anything connects: a taken port is said at once, in one sentence."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise StartUpError(
+            f"cannot listen on {host}:{port} ({error.strerror}); stop what uses it or set GRANTLINE_HTTP_PORT"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class ServiceRuntime:
+    """Owns one service's connections and lifecycle."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        outbox: Table | None = None,
+        http_app: ASGIApp | None = None,
+        uses_database: bool = True,
+    ) -> None:
+        self.settings = settings
+        # A stateless service (the proxy) neither waits for Postgres nor reports on it.
+        self.uses_database = uses_database
+        self.name = settings.service_name
+        self.engine: AsyncEngine = create_engine(
+            settings.database_url, pool_size=settings.database_pool_size, application_name=self.name
+        )
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self._driver_pool = DriverPool(
+            settings.database_url, max_size=settings.database_driver_pool_size, application_name=self.name
+        )
+        self.broker: NatsBroker = make_broker(settings)
+        self.nc: Client | None = None
+        self.outbox = outbox
+        self.relay: OutboxRelay | None = None
+        self._http_app = http_app
+        # The durable consumers this service binds to (``bind_consumer``); created by `grantline migrate`.
+        self._consumers: list[ConsumerSpec] = []
+        self._tasks: list[BackgroundTask] = []
+        self._running: list[asyncio.Task[None]] = []
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._stop = asyncio.Event()
+        checks: dict[str, Callable[[], Awaitable[bool]]] = {
+            "nats": self._nats_ready,
+            "postgres": self._postgres_ready,
+            "jetstream": self._jetstream_ready,
+        }
+        if not uses_database:
+            del checks["postgres"]
+        self.readiness = Readiness(self.name, checks)
+        self.http_port: int | None = None
+
+    # -- wiring -------------------------------------------------------------------------------------
+
+    def add_background_task(self, task: BackgroundTask) -> None:
+        """Run ``task`` for the life of the service (it must return when cancelled)."""
+        self._tasks.append(task)
+
+    def on_start(self, hook: Hook) -> Hook:
+        """Run ``hook`` after connections are up and before subscribers start."""
+        self._on_start.append(hook)
+        return hook
+
+    def bind_consumer(self, consumer: ConsumerSpec) -> None:
+        """Declare that this service reads ``consumer``: start-up and readiness wait until it exists."""
+        if consumer not in self._consumers:
+            self._consumers.append(consumer)
+
+    def on_stop(self, hook: Hook) -> Hook:
+        """Run ``hook`` while stopping, before connections close."""
+        self._on_stop.append(hook)
+        return hook
+
+    def serve_requests(self, *subscriptions: NatsSubscription) -> None:
+        """Answer these request subjects (bare nats-py) while the service runs: started once the
+        connections are up, stopped before they close."""
+
+        async def start() -> None:
+            for subscription in subscriptions:
+                await subscription.start(self.nats)
+
+        async def stop() -> None:
+            for subscription in subscriptions:
+                await subscription.stop()
+
+        self.on_start(start)
+        self.on_stop(stop)
+
+    @asynccontextmanager
+    async def transaction(self, *, wake_relay: bool = True) -> AsyncIterator[AsyncSession]:
+        """One unit of work for an entrypoint: commit at the end, then wake the outbox relay.
+
+        Pass ``wake_relay=False`` for frequent transactions that never write an event (claims,
+        schedule updates): waking the relay after each would make it query an empty outbox as often.
+        """
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        if wake_relay and self.relay is not None:
+            self.relay.wake()
+
+    @asynccontextmanager
+    async def driver_transaction(self, *, wake_relay: bool = True) -> AsyncIterator[DriverConnection]:
+        """``transaction`` on a bare psycopg connection, for loops where SQLAlchemy's cost shows.
+
+        Statements use psycopg's placeholders (see ``grantline.runtime.db.driver``); the block's work
+        commits when it ends and rolls back if it raises.
+        """
+        async with self._driver_pool.transaction() as connection:
+            yield connection
+        if wake_relay and self.relay is not None:
+            self.relay.wake()
+
+    @asynccontextmanager
+    async def single_statement(self, *, wake_relay: bool = True) -> AsyncIterator[DriverConnection]:
+        """A psycopg connection in autocommit mode, for a unit of work that is one statement.
+
+        Cheaper than ``driver_transaction`` when the work fits one statement (several writes in
+        data-modifying CTEs commit atomically as one statement); see ``grantline.runtime.db.driver``.
+        """
+        async with self._driver_pool.single_statements() as connection:
+            yield connection
+        if wake_relay and self.relay is not None:
+            self.relay.wake()
+
+    @property
+    def nats(self) -> Client:
+        """The raw nats-py connection (available once started)."""
+        assert self.nc is not None, "service not started"
+        return self.nc
+
+    # -- readiness ----------------------------------------------------------------------------------
+
+    async def _nats_ready(self) -> bool:
+        return bool(self.nc is not None and self.nc.is_connected)
+
+    async def _jetstream_ready(self) -> bool:
+        if self.nc is None or not self.nc.is_connected:
+            return False
+        problems = await undeclared(self.nc.jetstream(timeout=1.0), stream_specs(), self._consumers)
+        if problems:
+            raise NotReady("; ".join(problems))
+        return True
+
+    async def _wait_for_jetstream(self) -> None:
+        # Streams and consumers are `grantline migrate`'s to create (the service's NATS user may not):
+        # a service started before it waits, not ready, and says what is missing.
+        delay, said = 0.2, ""
+        while True:
+            problems = await undeclared(self.nats.jetstream(timeout=2.0), stream_specs(), self._consumers)
+            if not problems:
+                return
+            if "; ".join(problems) != said:
+                said = "; ".join(problems)
+                log.error("waiting for `grantline migrate`: %s", said, extra={"service": self.name})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            if self._stop.is_set():
+                raise RuntimeError(f"{self.name} stopped before JetStream was declared: {said}")
+            delay = min(delay * 2, 5.0)
+
+    async def _postgres_ready(self) -> bool:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, wait for the streams and consumers, start subscribers, the relay and background tasks."""
+        if self.uses_database:
+            await _retry_until("postgres", self._postgres_ready, self._stop)
+        self.nc = await _retry_until("nats", lambda: connect_nats(self.settings), self._stop)
+        await _retry_until("jetstream", self._wait_for_jetstream, self._stop)
+        if self.outbox is not None:
+            self.relay = OutboxRelay(
+                service=self.name, database_url=self.settings.database_url, outbox=self.outbox, nats=self.nc
+            )
+            self._tasks.insert(0, self.relay.run)
+        for hook in self._on_start:
+            await hook()
+        await self.broker.start()
+        # Subscriptions reach NATS when a connection's writer next runs: flush both connections, so
+        # that once start() returns a request to this service finds its responder (without this a
+        # caller racing the start-up got "no responders").
+        await self.broker.connection.flush()
+        await self.nc.flush()
+        for task in self._tasks:
+            self._running.append(asyncio.create_task(self._guard(task), name=f"{self.name}:{task}"))
+        log.info("service started", extra={"service": self.name})
+
+    async def _guard(self, task: BackgroundTask) -> None:
+        # A background task that crashes is restarted: one bad iteration must not stop refreshing.
+        while not self._stop.is_set():
+            try:
+                await task()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task failed; restarting", extra={"task": str(task)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+
+    async def stop(self) -> None:
+        """Stop accepting work, finish what is in hand, close connections.
+
+        Each step has a deadline: a step that hangs (a peer that never answers a close) is logged by
+        name and left, so the process still exits within its grace period and closes the rest.
+        """
+        self._stop.set()
+        if self.relay is not None:
+            self.relay.stop()
+        await _stop_step("subscribers", self.broker.stop())
+        for hook in reversed(self._on_stop):
+            await _stop_step(getattr(hook, "__qualname__", "on_stop hook"), hook())
+        for running in self._running:
+            running.cancel()
+        await _stop_step("background tasks", asyncio.gather(*self._running, return_exceptions=True))
+        self._running.clear()
+        if self.nc is not None:
+            await _stop_step("nats drain", self.nc.drain())
+        await _stop_step("driver pool", self._driver_pool.close())
+        await _stop_step("database engine", self.engine.dispose())
+        log.info("service stopped", extra={"service": self.name})
+
+    def http_application(self) -> ASGIApp:
+        """The service's HTTP app: its own routes (if any) plus health and metrics."""
+        routes = health_routes(self.name, self.readiness)
+        app: ASGIApp
+        if self._http_app is None:
+            app = Starlette(routes=routes)
+        elif hasattr(getattr(self._http_app, "router", None), "routes"):
+            self._http_app.router.routes[0:0] = routes  # type: ignore[attr-defined]
+            app = self._http_app
+        else:
+            outer = Starlette(routes=routes)
+            outer.mount("/", self._http_app)
+            app = outer
+        return TracingMiddleware(app, service=self.name)
+
+    async def serve(self) -> None:
+        """Run until SIGTERM or SIGINT: start, serve HTTP, then stop cleanly."""
+        settings = self.settings
+        configure_logging(self.name, level=settings.log_level, fmt=settings.log_format)
+        configure_tracing(
+            self.name, otlp_endpoint=settings.otel_exporter_endpoint, console=settings.otel_console
+        )
+        listening = bind_http_socket(settings.http_host, settings.http_port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        config = uvicorn.Config(
+            self.http_application(),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        # The runtime owns SIGTERM/SIGINT (stop consumers, drain, then close HTTP); uvicorn must not
+        # install its own handlers over ours.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        http = asyncio.create_task(server.serve(sockets=[listening]))
+        try:
+            await self.start()
+            # What start-up built (catalogue, models, compiled SQL, metadata) lives as long as the
+            # process: moving it out of the cyclic collector's sight keeps full collections short,
+            # which showed as latency spikes on the hot paths.
+            gc.collect()
+            gc.freeze()
+            await self._stop.wait()
+        finally:
+            server.should_exit = True
+            await self.stop()
+            await http

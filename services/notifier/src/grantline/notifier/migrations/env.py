@@ -1,0 +1,4 @@
+from grantline.notifier.adapters.tables import metadata
+from grantline.runtime.db.migrations import run_alembic_env
+
+run_alembic_env(metadata)

@@ -1,0 +1,81 @@
+"""Operators' platform apps: one OAuth client per catalogue provider that every tenant may use.
+
+A tenant without its own provider app connects through the platform's (a verified app, say); a
+tenant's own app always takes precedence. The rows live in ``vault.provider_apps`` under the owner
+``_platform``, which no bus message can name (tenant ids never start with an underscore), so no
+tenant, gateway or runner can read, change or resolve through them: only the operator's command
+(``grantline platform-apps``) writes them, straight to Postgres with the vault's keyring. The client
+secret is sealed with the platform's own data key, bound to the platform, the app and the provider.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grantline.providers.authorize import resolve_settings
+from grantline.providers.catalogue import Catalogue
+from grantline.vault.adapters import provider_app_repository as app_rows
+from grantline.vault.adapters.data_key_store import DataKeyStore
+from grantline.vault.adapters.provider_app_repository import PLATFORM
+from grantline.vault.domain import SealContext
+from grantline.vault.service.sealing import seal_value
+
+
+class PlatformAppError(ValueError):
+    """The platform app cannot be stored as asked (unknown provider, API keys, bad settings)."""
+
+
+async def put_platform_app(
+    session: AsyncSession,
+    keys: DataKeyStore,
+    catalogue: Catalogue,
+    *,
+    provider: str,
+    client_id: str,
+    client_secret: SecretStr | None,
+    scopes: Sequence[str] = (),
+    settings: Mapping[str, str] | None = None,
+    enabled: bool = True,
+) -> str:
+    """Create or update the platform app of a catalogue provider; returns its id."""
+    definition = catalogue.find(provider)
+    if definition is None:
+        raise PlatformAppError(f"{provider!r} is not a catalogue provider")
+    if definition.oauth is None:
+        raise PlatformAppError(f"{provider!r} uses API keys; it has no OAuth client")
+    try:
+        resolved = resolve_settings(definition, dict(settings or {}))
+    except ValueError as error:
+        raise PlatformAppError(str(error)) from None
+    existing = await app_rows.get(session, PLATFORM, provider, for_update=True)
+    if existing is None and client_secret is None:
+        raise PlatformAppError("a new platform app needs its client secret")
+    app_id = existing.id if existing is not None else f"pa_{secrets.token_hex(12)}"
+    values: dict[str, object] = {
+        "client_id": client_id,
+        "scopes": list(dict.fromkeys(scopes)),
+        "settings": resolved,
+        "allow_workspace_fallback": False,
+        "enabled": enabled,
+    }
+    if client_secret is not None:
+        key = await keys.for_sealing(session, PLATFORM, encryptions=1)
+        context = SealContext.for_provider_app(PLATFORM, app_id, provider=provider)
+        values["client_secret"] = seal_value(key, context, client_secret)
+    if existing is None:
+        await app_rows.insert(session, {"id": app_id, "tenant_id": PLATFORM, "provider": provider, **values})
+    else:
+        await app_rows.update_row(session, app_id, values)
+    return app_id
+
+
+async def list_platform_apps(session: AsyncSession) -> list[tuple[str, str, bool]]:
+    """``(provider, client id, enabled)`` of every platform app (never a secret)."""
+    return [
+        (row.provider, row.client_id, row.enabled)
+        for row in await app_rows.list_for_tenant(session, PLATFORM)
+    ]
