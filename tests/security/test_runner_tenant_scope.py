@@ -100,7 +100,7 @@ async def test_runner_uses_its_own_tenant(runner_auth, connect, streams) -> None
 
     await vault.nc.subscribe("vault.resolve.*", queue="vault", cb=answer)
     await vault.nc.flush()
-    reply = await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=5)
+    reply = await runner.asks("vault.resolve.tenant-a")
     assert json.loads(reply.data) == {"subject": "vault.resolve.tenant-a"}
     assert reply.subject.startswith(issued.inbox_prefix + ".")
 
