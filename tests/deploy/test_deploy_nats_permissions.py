@@ -7,7 +7,8 @@ what the file refuses them (managing streams and consumers, reading another's co
 """
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import nats
 import pytest
@@ -20,9 +21,9 @@ from nats.js.errors import Error as JetStreamError
 from grantline.cli.migrate import MigrateSettings, NatsDeclarationFailed, declare_nats
 from grantline.contract import ConnectionGranted, Event
 from grantline.contract.audit import AuditRecord
-from grantline.contract.registry import encode_message
+from grantline.contract.registry import decode_event, encode_message
+from grantline.runtime.nats.batched_consumer import BatchedConsumer, Received
 from grantline.runtime.nats.consumers import DURABLE_CONSUMERS, REFRESHER_SCHEDULE, ConsumerSpec, consumers_of
-from grantline.runtime.nats.consuming import Delivery, subscribe_events
 from grantline.runtime.nats.declaration import undeclared
 from grantline.runtime.nats.permissions import SERVICE_USERS
 from grantline.runtime.nats.streams import CONNECTIONS, stream_specs
@@ -264,21 +265,37 @@ async def test_each_service_binds_pulls_and_acks_its_own_consumer(
     assert owner.violations() == [] and publisher.violations() == []
 
 
-async def test_faststream_subscriber_binds_the_refreshers_consumer_and_acks(
+async def test_the_refreshers_batched_consumer_binds_its_consumer_and_acks(
     service_settings, connect_as: Connect, declared_jetstream: None
 ) -> None:
-    # The refresher, connected exactly as its runtime connects; FastStream only looks the consumer up.
-    runtime = ServiceRuntime(service_settings("refresher"))
+    # The refresher's runtime, connected exactly as it connects, only binds its consumer (it may not
+    # create one) and acknowledges what it handled.
+    # No database: the handler only records what it got (the consumer's unit of work is a no-op).
+    runtime = ServiceRuntime(service_settings("refresher"), uses_database=False)
     seen: list[Event] = []
 
-    async def handle(event: Event, delivery: Delivery) -> None:
-        seen.append(event)
+    async def handle(_work: object, batch: list[Received]) -> None:
+        seen.extend(received.event for received in batch)
 
-    subscribe_events(runtime, consumer=REFRESHER_SCHEDULE, handler=handle)
+    @asynccontextmanager
+    async def no_transaction() -> AsyncIterator[None]:
+        yield None
+
+    consumer = BatchedConsumer(
+        runtime,
+        consumer=REFRESHER_SCHEDULE,
+        decode=decode_event,
+        handle=handle,
+        loops=1,
+        batch_size=10,
+        unit_of_work=no_transaction,
+    )
+    runtime.on_start(consumer.subscribe)
+    runtime.add_background_task(consumer.run)
     vault = await connect_as("vault")
     event = granted()
     try:
-        await runtime.broker.start()
+        await runtime.start()
         await vault.nc.jetstream(timeout=JS_TIMEOUT).publish(event.subject(), encode_message(event))
         await wait_for_async(lambda: any(e.id == event.id for e in seen), timeout=10)
         refresher = await connect_as("refresher")
@@ -290,8 +307,7 @@ async def test_faststream_subscriber_binds_the_refreshers_consumer_and_acks(
 
         await wait_for_async(acked, timeout=10, message="the refresher's ack did not reach the server")
     finally:
-        await runtime.broker.stop()
-        await runtime.engine.dispose()
+        await runtime.stop()
 
 
 async def test_satisfaction_replays_connections_for_a_rebuild_and_others_may_not(

@@ -19,7 +19,7 @@ from grantline.contract import RunAdmitted
 from grantline.runner import RunnerClient, SyncRunnerClient
 
 # What the service stack would bring along; none of it may be importable here.
-SERVICE_STACK = ("grantline.runtime", "sqlalchemy", "faststream", "opentelemetry", "fastapi", "alembic")
+SERVICE_STACK = ("grantline.runtime", "sqlalchemy", "opentelemetry", "fastapi", "alembic")
 
 
 def tls_options(tls: dict[str, str] | None) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Two tiny services for testing the common delivery machinery against real NATS and Postgres.
 
-`producer` writes events through its outbox; `consumer` applies them idempotently into its own table.
-Each lives in its own schema, as real services do.
+`producer` writes events through its outbox; `consumer` applies them idempotently into its own table
+through a ``BatchedConsumer``, as every service consumes its durable consumers. Each lives in its own
+schema, as real services do.
 """
 
 import uuid
@@ -11,16 +12,18 @@ from contextlib import asynccontextmanager
 from fixtures.messaging import declare_test_consumers
 from sqlalchemy import Column, MetaData, String, Table, create_engine, func, insert, select, text
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from grantline.contract import ConnectionGranted, Event
+from grantline.contract.registry import decode_event
 from grantline.runtime.db.engine import sqlalchemy_url
 from grantline.runtime.inbox import first_delivery, processed_events_table
+from grantline.runtime.nats.batched_consumer import BatchedConsumer, Received
 from grantline.runtime.nats.consumers import ConsumerSpec
-from grantline.runtime.nats.consuming import Delivery, subscribe_events
 from grantline.runtime.nats.streams import CONNECTIONS
 from grantline.runtime.outbox import add_event, outbox_table
 from grantline.runtime.service_runtime import ServiceRuntime
@@ -88,18 +91,24 @@ def make_producer(nats_url: str, database_url: str) -> ServiceRuntime:
 def make_consumer(nats_url: str, database_url: str, seen: list[Event] | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime(settings("consumer", nats_url, database_url))
 
-    async def handle(event: Event, delivery: Delivery) -> None:
-        if seen is not None:
-            seen.append(event)
-        async with runtime.transaction() as session:
-            if not await first_delivery(session, consumer_processed, DURABLE, event.id):
-                return
-            assert isinstance(event, ConnectionGranted)
-            await session.execute(
-                insert(applied).values(event_id=event.id, connection_id=event.connection_id)
-            )
+    async def handle(session: AsyncSession, batch: list[Received]) -> None:
+        for received in batch:
+            event = received.event
+            if seen is not None:
+                seen.append(event)
+            with received.traced(DURABLE):
+                if not await first_delivery(session, consumer_processed, DURABLE, event.id):
+                    continue
+                assert isinstance(event, ConnectionGranted)
+                await session.execute(
+                    insert(applied).values(event_id=event.id, connection_id=event.connection_id)
+                )
 
-    subscribe_events(runtime, consumer=TEST_CONSUMER, handler=handle)
+    consumer = BatchedConsumer(
+        runtime, consumer=TEST_CONSUMER, decode=decode_event, handle=handle, loops=1, batch_size=10
+    )
+    runtime.on_start(consumer.subscribe)
+    runtime.add_background_task(consumer.run)
     return runtime
 
 

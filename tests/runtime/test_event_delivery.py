@@ -107,7 +107,7 @@ async def test_malformed_message_is_rejected_and_does_not_block(
 ) -> None:
     producer = make_producer(nats_url, harness_db)
     consumer = make_consumer(nats_url, harness_db)
-    caplog.set_level(logging.WARNING, logger="grantline.runtime.nats.consuming")
+    caplog.set_level(logging.WARNING, logger="grantline.runtime.nats.batched_consumer")
     async with running(producer, consumer):
         js = producer.nats.jetstream()
         await js.publish("connections.granted", b"not json at all", headers={"Nats-Msg-Id": "bad-1"})

@@ -19,7 +19,7 @@ from fixtures.infra import TlsNats
 from nats.aio.transport import TcpTransport
 
 from grantline.runner import RunnerClient
-from grantline.runtime.nats.connection import connect_nats, make_broker
+from grantline.runtime.nats.connection import connect_nats
 from grantline.runtime.settings import ServiceSettings
 
 _FALLBACK_INFO = b'INFO {"server_id":"late-client-fallback","tls_required":true,"max_payload":1048576}\r\n'
@@ -72,16 +72,6 @@ async def test_a_service_connects_after_a_failed_tls_handshake(tls_nats: TlsNats
             await nc.flush(timeout=5)
         finally:
             await nc.close()
-
-
-async def test_the_faststream_broker_connects_after_a_failed_tls_handshake(tls_nats: TlsNats) -> None:
-    async with _late_fallback_door(tls_nats.url) as (url, accepted):
-        broker = make_broker(_settings(tls_nats, url, service_name="late-tls-broker"))
-        try:
-            await asyncio.wait_for(broker.connect(), 30)
-            assert len(accepted) >= 2
-        finally:
-            await broker.stop()
 
 
 async def test_a_runner_connects_after_a_failed_tls_handshake(

@@ -1,7 +1,8 @@
 """The process every service runs in: connections, subscribers, the outbox relay, HTTP.
 
-A service's ``app.py`` builds a ``ServiceRuntime``, registers its subscribers on ``runtime.broker``
-and its background tasks, and hands it to the CLI (``grantline run <service>``) or to a test.
+A service's ``app.py`` builds a ``ServiceRuntime``, registers its request responders
+(``serve_requests``), its consumers and other background tasks, and hands it to the CLI
+(``grantline run <service>``) or to a test.
 """
 
 import asyncio
@@ -16,7 +17,6 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import uvicorn
-from faststream.nats import NatsBroker
 from nats.aio.client import Client
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 from grantline.runtime.db.driver import DriverConnection, DriverPool
 from grantline.runtime.db.engine import create_engine, session_factory
 from grantline.runtime.health import NotReady, Readiness, health_routes
-from grantline.runtime.nats.connection import connect_nats, make_broker
+from grantline.runtime.nats.connection import connect_nats, connect_options
 from grantline.runtime.nats.consumers import ConsumerSpec
 from grantline.runtime.nats.declaration import undeclared
 from grantline.runtime.nats.streams import stream_specs
@@ -43,7 +43,7 @@ Hook = Callable[[], Awaitable[None]]
 
 
 class NatsSubscription(Protocol):
-    """A request subscription on bare nats-py (``RequestSubscription`` and the like)."""
+    """A request subscription on nats-py (``RequestSubscription`` and the like)."""
 
     async def start(self, nc: Client) -> None: ...
 
@@ -69,7 +69,7 @@ async def _retry_until(what: str, attempt: Callable[[], Awaitable[Any]], stop: a
             delay = min(delay * 2, 5.0)
 
 
-# Longer than FastStream's graceful timeout (10 s), so subscribers that finish in time are never cut short.
+# Longer than a responder takes to answer what it holds, so one that finishes in time is never cut short.
 STOP_STEP_SECONDS = 15.0
 
 
@@ -126,8 +126,11 @@ class ServiceRuntime:
         self._driver_pool = DriverPool(
             settings.database_url, max_size=settings.database_driver_pool_size, application_name=self.name
         )
-        self.broker: NatsBroker = make_broker(settings)
+        # Unusable TLS settings, or clear text in production, fail here in one sentence (NatsTlsError)
+        # instead of being retried at start as if NATS were down.
+        connect_options(settings)
         self.nc: Client | None = None
+        self._responders: list[NatsSubscription] = []
         self.outbox = outbox
         self.relay: OutboxRelay | None = None
         self._http_app = http_app
@@ -170,19 +173,10 @@ class ServiceRuntime:
         return hook
 
     def serve_requests(self, *subscriptions: NatsSubscription) -> None:
-        """Answer these request subjects (bare nats-py) while the service runs: started once the
-        connections are up, stopped before they close."""
-
-        async def start() -> None:
-            for subscription in subscriptions:
-                await subscription.start(self.nats)
-
-        async def stop() -> None:
-            for subscription in subscriptions:
-                await subscription.stop()
-
-        self.on_start(start)
-        self.on_stop(stop)
+        """Answer these request subjects while the service runs: started after the ``on_start`` hooks
+        (so no request comes before the service is ready for it), stopped before the ``on_stop``
+        hooks (so none still runs when they close what it uses)."""
+        self._responders.extend(subscriptions)
 
     @asynccontextmanager
     async def transaction(self, *, wake_relay: bool = True) -> AsyncIterator[AsyncSession]:
@@ -281,11 +275,11 @@ class ServiceRuntime:
             self._tasks.insert(0, self.relay.run)
         for hook in self._on_start:
             await hook()
-        await self.broker.start()
-        # Subscriptions reach NATS when a connection's writer next runs: flush both connections, so
-        # that once start() returns a request to this service finds its responder (without this a
-        # caller racing the start-up got "no responders").
-        await self.broker.connection.flush()
+        for responder in self._responders:
+            await responder.start(self.nc)
+        # Subscriptions reach NATS when the connection's writer next runs: flush, so that once
+        # start() returns a request to this service finds its responder (without this a caller
+        # racing the start-up got "no responders").
         await self.nc.flush()
         for task in self._tasks:
             self._running.append(asyncio.create_task(self._guard(task), name=f"{self.name}:{task}"))
@@ -313,7 +307,8 @@ class ServiceRuntime:
         self._stop.set()
         if self.relay is not None:
             self.relay.stop()
-        await _stop_step("subscribers", self.broker.stop())
+        # All at once: each stops taking requests, then answers those it holds.
+        await _stop_step("responders", asyncio.gather(*(responder.stop() for responder in self._responders)))
         for hook in reversed(self._on_stop):
             await _stop_step(getattr(hook, "__qualname__", "on_stop hook"), hook())
         for running in self._running:

@@ -53,7 +53,7 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
     runtime.add_background_task(refresh_catalogue)
     memo = ReportMemo()  # shared by admissions and checks: the same apps' reports
     grants = run_grant_issuer(settings)
-    # Every consumer is a batched pull loop (no FastStream subscriber): runs.requested is the hot path.
+    # Every consumer is a batched pull loop: runs.requested is the hot path.
     links = GatewayConnectLinks(lambda: runtime.nats, timeout=settings.connect_link_timeout_seconds)
     runs = run_request_consumer(
         runtime,
@@ -66,10 +66,7 @@ def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRunti
     )
     for consumer in [runs, *event_consumers(runtime, settings, catalogue, grants)]:
         runtime.add_background_task(consumer.run)
-    # satisfaction.check is a raw subscription too; it starts after the catalogue is loaded.
+    # Responders start after the on_start hooks, so no check is answered against an empty catalogue.
     checks = CheckResponder(runtime, catalogue, memo, reads_in_flight=settings.check_workers)
-    runtime.on_start(checks.start)
-    runtime.on_stop(checks.stop)
-    renewals = grant_renewals(runtime, grants)
-    runtime.serve_requests(renewals)
+    runtime.serve_requests(checks, grant_renewals(runtime, grants))
     return runtime

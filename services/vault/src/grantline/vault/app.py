@@ -18,7 +18,7 @@ from grantline.vault.adapters.resolve_reader import ResolveReader
 from grantline.vault.adapters.tables import connections, outbox
 from grantline.vault.domain import DataKeyCache
 from grantline.vault.entrypoints.finished_runs import finished_runs_consumer, prune_finished_runs
-from grantline.vault.entrypoints.request_handlers import refresh_responder, register_request_handlers
+from grantline.vault.entrypoints.request_handlers import refresh_responder, request_responders
 from grantline.vault.entrypoints.resolve_subscription import report_subscription, resolve_subscription
 from grantline.vault.entrypoints.revocation_retries import retry_revocations_forever
 from grantline.vault.service.context import VaultContext
@@ -70,7 +70,6 @@ def create_runtime(
     runtime = ServiceRuntime(settings, outbox=outbox)
     ctx = build_context(settings, runtime, providers)
     refresher = Refresher(ctx)
-    register_request_handlers(runtime.broker, ctx)
     refresh = refresh_responder(ctx, refresher)
     reader = ResolveReader(
         libpq_url(settings.database_url),
@@ -104,17 +103,11 @@ def create_runtime(
 
     runtime.add_background_task(retry_revocations)
 
-    @runtime.on_start
-    async def _start_raw_subscriptions() -> None:
-        await resolve.start(runtime.nats)
-        await report.start(runtime.nats)
-        await refresh.start(runtime.nats)
+    runtime.serve_requests(resolve, report, refresh, *request_responders(ctx))
 
     @runtime.on_stop
-    async def _stop_raw_subscriptions() -> None:
-        await refresh.stop()
-        await report.stop()
-        await resolve.stop()
+    async def _close_clients() -> None:
+        # After the responders stopped (the runtime stops them first), so no request still uses these.
         await audit.flush()
         await audit.close()
         await reader.close()

@@ -1,7 +1,7 @@
 """Batched durable consumers: fetch what is waiting, handle it in one transaction, then acknowledge.
 
-FastStream's per-message machinery and one transaction per message cost more than applying a busy
-subject's events, so services consume those here: each loop fetches what is waiting (up to
+One transaction per message would cost more than applying a busy subject's events, so every
+service consumes its durable consumers here: each loop fetches what is waiting (up to
 ``batch_size``, topping up for ``top_up_seconds`` after the first message), hands the decoded events to
 the handler in one transaction, then acknowledges. If the batch fails, each event is retried in a
 transaction of its own, so one poison event is negatively acknowledged (and redelivered with backoff)

@@ -4,8 +4,6 @@ import logging
 from typing import Any
 
 import nats
-from faststream.nats import NatsBroker, NatsUserPassword
-from faststream.nats.security import NatsCredentials, NatsSecurity
 from nats.aio.client import Client
 
 from grantline.nats_tls_retry import install as retry_failed_tls_handshakes
@@ -16,12 +14,12 @@ log = logging.getLogger(__name__)
 
 
 def connect_options(settings: ServiceSettings, *, name: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``nats.connect`` and ``NatsBroker`` shared by every service.
+    """Keyword arguments for ``nats.connect`` shared by every service's connections.
 
     Raises ``NatsTlsError`` when the TLS settings are unusable, or in production without TLS.
     """
     refuse_plaintext_in_production(settings)
-    retry_failed_tls_handshakes()  # before any connection, raw or FastStream's, can upgrade to TLS
+    retry_failed_tls_handshakes()  # before any connection can upgrade to TLS
 
     async def on_error(error: Exception) -> None:
         log.warning("nats error", extra={"error": type(error).__name__, "detail": str(error)})
@@ -58,34 +56,7 @@ def connect_options(settings: ServiceSettings, *, name: str | None = None) -> di
 
 
 async def connect_nats(settings: ServiceSettings, *, name: str | None = None) -> Client:
-    """A raw nats-py connection (for hot paths that skip FastStream's per-message cost)."""
+    """The service's nats-py connection: its responders, consumers, outbox relay and requests."""
     options = connect_options(settings, name=name)
     # The first connection must succeed for start-up to make sense; afterwards reconnect forever.
     return await nats.connect(**options)
-
-
-def make_broker(settings: ServiceSettings) -> NatsBroker:
-    """A FastStream broker for the service's subscribers, without FastStream's per-message log line."""
-    options = connect_options(settings)
-    options.pop("pending_size", None)
-    security = _broker_security(options)
-    if security is not None:
-        options["security"] = security
-    return NatsBroker(logger=None, graceful_timeout=10.0, **options)
-
-
-def _broker_security(options: dict[str, Any]) -> NatsSecurity | None:
-    # FastStream takes credentials and TLS only through `security` (NatsBroker rejects the raw kwargs);
-    # move them there, with the same SSL context the raw connection uses.
-    tls = {
-        "ssl_context": options.pop("tls", None),
-        "tls_hostname": options.pop("tls_hostname", None),
-        "tls_handshake_first": options.pop("tls_handshake_first", False),
-    }
-    if "user" in options:
-        return NatsUserPassword(options.pop("user"), options.pop("password"), **tls)
-    if "user_credentials" in options:
-        return NatsCredentials(options.pop("user_credentials"), **tls)
-    if tls["ssl_context"] is not None:
-        return NatsSecurity(**tls)
-    return None

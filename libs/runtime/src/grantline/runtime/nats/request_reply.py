@@ -4,9 +4,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -35,48 +34,14 @@ OUTCOMES = ("ok", "error_reply", "rejected", "failed")
 _INTERNAL = encode_message(ErrorReply.of(ErrorCode.INTERNAL, "internal error; see the service log"))
 
 
-def serve_requests(
-    broker: NatsBroker,
-    *,
-    service: str,
-    subject: str,
-    request_model: type[RequestT],
-    handler: Callable[[RequestT], Awaitable[BaseModel]],
-    queue: str | None = None,
-    max_workers: int = 1,
-) -> Any:
-    """Register a queue-group responder that validates requests and always replies."""
-    answer = answering(subject, request_model, handler)
-    metrics = _RequestMetrics(service, subject)
-
-    async def on_request(msg: NatsMessage) -> bytes:
-        raw = msg.raw_message
-        started = time.perf_counter()
-        reply, outcome = await answer(raw.data, raw.headers, raw.subject)
-        metrics.observe(outcome, started)
-        return reply
-
-    # FastStream's own decoder would json.loads every body before on_request runs: a deeply nested body
-    # raises RecursionError there and the request goes unanswered. `answer` validates the raw bytes.
-    options: dict[str, Any] = {"queue": queue or f"{service}.{subject}", "decoder": _undecoded_body}
-    if max_workers > 1:
-        options["max_workers"] = max_workers
-    return broker.subscriber(subject, **options)(on_request)
-
-
-async def _undecoded_body(msg: NatsMessage) -> bytes:
-    """FastStream decoder that leaves the body as bytes (the handler validates it with pydantic)."""
-    return msg.body
-
-
 class RequestSubscription:
-    """A queue-group responder on a bare nats-py subscription, for subjects served hundreds of times a second.
+    """A queue-group responder on a nats-py subscription, shared by the service's replicas.
 
-    FastStream's per-message machinery (dependency injection, middlewares, its own decoding) costs
-    more CPU than a short handler. This keeps the rest of ``serve_requests``: a reply for every
-    request (``internal`` when ``answer`` raises), the metrics; ``answer`` does the validation (see
-    ``answering``) and, when it wants one, the span. Each request gets its own task, so requests can
-    meet in shared batches; with ``max_in_flight``, the rest wait in the subscription's queue.
+    A reply for every request (``internal`` when ``answer`` raises) and the metrics; ``answer`` does
+    the validation on the raw bytes (see ``answering``: a hostile body, a deeply nested one say, gets
+    an error reply, never silence) and, when it wants one, the span. Each request gets its own task,
+    so requests can meet in shared batches; with ``max_in_flight``, the rest wait in the
+    subscription's queue (1 answers one request at a time, in order).
     """
 
     def __init__(

@@ -4,7 +4,7 @@
 verifies the server's certificate. Settings (``GRANTLINE_NATS_TLS_*``): the CA bundle that signed the
 servers' certificates (a ``tls://`` URL without one verifies against the system's CAs), optionally a
 client certificate and key for mutual TLS, and a server name when the certificate names another host
-than the URL. The raw nats-py connections and FastStream's broker get the same context from here.
+than the URL. Every nats-py connection of a service gets its context from here.
 
 The TLS handshake comes first, before NATS says anything (``tls_handshake_first``): nats-py otherwise
 upgrades to TLS only when the server's plaintext INFO line asks for it, so a man in the middle who

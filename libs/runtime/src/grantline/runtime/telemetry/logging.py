@@ -77,5 +77,5 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Per-message access logs cost more than the work they describe on the hot paths.
-    for noisy in ("uvicorn.access", "faststream", "faststream.access", "httpx", "httpcore", "nats"):
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "nats"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,7 +1,7 @@
 """The AUDIT stream as the ledger reads it: a durable pull consumer, pulled ahead of use (raw nats-py).
 
-FastStream's one-message-per-handler model would mean one transaction per record; the ledger needs a
-few hundred records per transaction to keep up, so it pulls batches itself. It does not use nats-py's
+One transaction per record would not keep up: the ledger needs a few hundred records per
+transaction, so it pulls batches itself. It does not use nats-py's
 `fetch`: that waits for each message with a task and a timeout of its own, which costs several times
 what storing the record does. Instead one subscription receives every pull's messages into a buffer,
 and a pull for the next batch is already open while the current one is being stored.

@@ -7,7 +7,7 @@ from grantline.audit.service.query import query_from_request, query_records
 from grantline.contract.audit import AuditQueryRequest
 from grantline.contract.errors import ErrorCode, ErrorReply
 from grantline.runtime.nats.consuming import validation_summary
-from grantline.runtime.nats.request_reply import serve_requests
+from grantline.runtime.nats.request_reply import serving
 from grantline.runtime.service_runtime import ServiceRuntime
 
 QUERY_SUBJECT = "audit.query"
@@ -27,11 +27,6 @@ def serve_audit_query(runtime: ServiceRuntime, *, cursor_key: SecretBytes, max_w
         except CursorError as error:
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error))
 
-    serve_requests(
-        runtime.broker,
-        service="audit",
-        subject=QUERY_SUBJECT,
-        request_model=AuditQueryRequest,
-        handler=handle,
-        max_workers=max_workers,
+    runtime.serve_requests(
+        serving("audit", QUERY_SUBJECT, AuditQueryRequest, handle, max_in_flight=max_workers)
     )

@@ -1,15 +1,16 @@
 """``satisfaction.check.<tenant>`` on a raw nats-py queue subscription: a report from the mirror.
 
-FastStream's per-message machinery cost several times the check itself, so the hot path skips it (as
-the vault's resolve does): each request gets a task, concurrent checks share one mirror read, and the
-report (with its encoded reply) usually comes from the memo. A span is made only for a request that
-carries a trace. Replicas share the subject through the queue group.
+The hot path, on a responder of its own (as the vault's resolve is): each request gets a task,
+concurrent checks share one mirror read, and the report (with its encoded reply) usually comes from
+the memo. A span is made only for a request that carries a trace. Replicas share the subject
+through the queue group.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from nats.aio.client import Client
 from opentelemetry import trace
 from pydantic import ValidationError
 
@@ -54,9 +55,9 @@ class CheckResponder:
             queue=QUEUE,
         )
 
-    async def start(self) -> None:
+    async def start(self, nc: Client) -> None:
         """Subscribe in the queue group."""
-        await self._subscription.start(self._runtime.nats)
+        await self._subscription.start(nc)
 
     async def stop(self) -> None:
         """Stop taking requests and answer those in hand."""

@@ -1,7 +1,8 @@
 """Every `vault.*` subject but resolve, in queue groups shared by the replicas.
 
-All but refresh go through FastStream. Refresh comes in bursts of hundreds a second when a fleet of
-tokens comes due, so it has its own responder on nats-py (``refresh_responder``).
+Each subject has its own responder (``RequestSubscription``); refresh gets its own in-flight bound
+(``refresh_workers``) because it comes in bursts of hundreds a second when a fleet of tokens comes
+due, the rest share ``request_workers``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from grantline.contract import vault, vault_admin
 from grantline.contract.errors import ErrorReply
-from grantline.runtime.nats.request_reply import RequestSubscription, serve_requests, serving
+from grantline.runtime.nats.request_reply import RequestSubscription, serving
 from grantline.vault.service import connections_admin, mcp_servers, provider_apps, tenant_providers
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.exchange import exchange
@@ -48,8 +48,8 @@ def refresh_responder(ctx: VaultContext, refresher: Refresher) -> RequestSubscri
     )
 
 
-def register_request_handlers(broker: NatsBroker, ctx: VaultContext) -> None:
-    """Register the FastStream handlers on the runtime's broker."""
+def request_responders(ctx: VaultContext) -> list[RequestSubscription]:
+    """The responders of every other `vault.*` subject (app.py has the runtime serve them)."""
     workers = ctx.settings.request_workers
     risc = RiscKeys(ctx)
 
@@ -136,12 +136,6 @@ def register_request_handlers(broker: NatsBroker, ctx: VaultContext) -> None:
             bind(tenant_providers.set_enabled),
         ),
     ]
-    for subject, model, handler in subjects:
-        serve_requests(
-            broker,
-            service="vault",
-            subject=subject,
-            request_model=model,
-            handler=handler,
-            max_workers=workers,
-        )
+    return [
+        serving("vault", subject, model, handle, max_in_flight=workers) for subject, model, handle in subjects
+    ]

@@ -1,9 +1,9 @@
-"""`vault.resolve.<tenant>` (and `vault.report.<tenant>`) on bare nats-py: the hot path skips FastStream.
+"""`vault.resolve.<tenant>` (and `vault.report.<tenant>`): the hot path, with an answer of its own.
 
-FastStream's per-message machinery costs several times the handler itself; resolve is the subject
-where that matters most. Each message gets its own task (no bound: requests wait on the batched
-reader, not on providers) so that lookups from many messages meet in one database batch. Replicas
-share the subject through the queue group. The service validates and makes no span.
+Resolve is the subject where per-message cost matters most. Each message gets its own task (no
+bound: requests wait on the batched reader, not on providers) so that lookups from many messages
+meet in one database batch. Replicas share the subject through the queue group. The service
+validates and makes no span.
 """
 
 from __future__ import annotations
