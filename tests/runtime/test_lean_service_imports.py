@@ -26,3 +26,42 @@ def test_a_service_that_signs_no_grant_and_exports_no_span_loads_neither_library
     assert "jwt" not in loaded  # PyJWT: only services that sign or verify run grants
     assert "cryptography" not in loaded
     assert "opentelemetry.sdk" not in loaded  # only when spans are exported somewhere
+
+
+_WITHOUT_AIOHTTP = textwrap.dedent(
+    """
+    import asyncio, importlib, json, sys
+    from grantline.cli.service_entry import leave_out_aiohttp
+    from grantline.cli.services import ROLES
+
+    leave_out_aiohttp()
+    offline = [role for role in ROLES.values() if not role.calls_out_over_http]
+    for role in offline:
+        importlib.import_module(f"grantline.{role.module}.app")
+
+    async def connect() -> bool:
+        import nats
+
+        nc = await nats.connect(sys.argv[1])
+        await nc.flush()
+        await nc.close()
+        return True
+
+    print(json.dumps({
+        "roles": [role.name for role in offline],
+        "aiohttp": "aiohttp" in sys.modules and sys.modules["aiohttp"] is not None,
+        "connected": asyncio.run(connect()),
+    }))
+    """
+)
+
+
+def test_services_that_make_no_http_calls_run_without_aiohttp(nats_url: str) -> None:
+    # nats-py imports aiohttp for a websocket transport Grantline never uses; `grantline run` leaves it
+    # out of these services, and NATS still works without it.
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_AIOHTTP, nats_url], capture_output=True, text=True, check=True
+    )
+    probe = json.loads(result.stdout)
+    assert set(probe["roles"]) == {"refresher", "audit", "satisfaction", "runner-auth", "auth-gateway"}
+    assert probe == {**probe, "aiohttp": False, "connected": True}

@@ -20,6 +20,17 @@ def use_uvloop() -> None:
         pass
 
 
+def leave_out_aiohttp() -> None:
+    """Keep aiohttp out of a service that makes no HTTP call through it (about 8 MB at rest).
+
+    nats-py imports aiohttp, when it is installed, for its websocket transport, which Grantline never
+    uses (its servers are nats:// or tls://), and takes an ImportError as "no websocket transport".
+    ``None`` in ``sys.modules`` is Python's documented way to make an import raise that error. Code
+    that did need aiohttp in such a service would fail at its first import, loudly, at start.
+    """
+    sys.modules.setdefault("aiohttp", None)  # type: ignore[arg-type]
+
+
 def run_service(service: str) -> int:
     """Run ``service`` until SIGTERM; returns the exit code."""
     from grantline.cli.services import ROLES
@@ -27,6 +38,8 @@ def run_service(service: str) -> int:
     if service not in ROLES:
         print(f"unknown service {service!r}; choose one of: {', '.join(ROLES)}", file=sys.stderr)
         return 2
+    if not ROLES[service].calls_out_over_http:
+        leave_out_aiohttp()
     use_uvloop()
     from grantline.runtime.nats.tls import NatsTlsError
     from grantline.runtime.service_runtime import StartUpError

@@ -21,6 +21,9 @@ class Role:
     module: str
     # A stateless service (the proxy) has no schema and no migrations.
     stateful: bool = True
+    # Makes HTTP calls of its own through aiohttp (providers, webhooks, upstream APIs). The others run
+    # without aiohttp loaded at all (service_entry.leave_out_aiohttp).
+    calls_out_over_http: bool = False
 
     def migrations(self) -> MigrationSet | None:
         """This service's migration set (None for a stateless service)."""
@@ -36,13 +39,13 @@ class Role:
 ROLES: dict[str, Role] = {
     role.name: role
     for role in (
-        Role("vault", "vault"),
+        Role("vault", "vault", calls_out_over_http=True),
         Role("audit", "audit"),
         Role("satisfaction", "satisfaction"),
         Role("refresher", "refresher"),
         Role("auth-gateway", "auth_gateway"),
         Role("runner-auth", "runner_auth"),
-        Role("notifier", "notifier"),
-        Role("proxy", "proxy", stateful=False),
+        Role("notifier", "notifier", calls_out_over_http=True),
+        Role("proxy", "proxy", stateful=False, calls_out_over_http=True),
     )
 }
