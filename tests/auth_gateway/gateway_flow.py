@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from grantline.contract import vault
+from grantline.providers.webhooks import github_signature
 from grantline.runtime.nats.secret_wire import request_with_secrets
 
 RETURN_TO = "http://127.0.0.1:3000/done"
@@ -120,6 +123,7 @@ async def connect_through_vault(
     *,
     provider_app: str | None = None,
     client_id: str = CLIENT_ID,
+    connection_id: str | None = None,
 ) -> vault.ConnectionInfo:
     """A connection to a real catalogue provider, made by the vault with a code from the sandbox playing it.
 
@@ -138,7 +142,7 @@ async def connect_through_vault(
         vault.SUBJECT_EXCHANGE,
         vault.ExchangeRequest(
             tenant_id=tenant_id,
-            connection_id=f"conn_{subject}{'_' + provider_app if provider_app else ''}",
+            connection_id=connection_id or f"conn_{subject}{'_' + provider_app if provider_app else ''}",
             owner=f"user:{subject}",
             provider=provider,
             provider_app=provider_app,
@@ -210,3 +214,29 @@ async def connect_page(stack: Stack, user: str, key: str = KEY_A) -> str:
     home = await stack.client.get("/connect")
     assert home.status_code == 200, home.text
     return home.text
+
+
+async def status_of(stack: Stack, connection_id: str, key: str = KEY_A) -> str:
+    """A connection's status, as its tenant's API shows it."""
+    response = await stack.client.get(f"/v1/connections/{connection_id}", headers=bearer(key))
+    assert response.status_code == 200, response.text
+    return str(response.json()["status"])
+
+
+def github_revocation_poster(stack: Stack, connection: vault.ConnectionInfo) -> Callable[[str, str], Any]:
+    """`post(path, secret)`: GitHub's authorization-revoked event for the connection's account, signed
+    with ``secret``, under a fresh delivery id."""
+    body = json.dumps(
+        {"action": "revoked", "sender": {"login": "octocat", "id": int(connection.account or 0)}}
+    ).encode()
+
+    def post(path: str, secret: str) -> Any:
+        headers = {
+            "content-type": "application/json",
+            "x-github-event": "github_app_authorization",
+            "x-github-delivery": str(uuid.uuid4()),
+            "x-hub-signature-256": github_signature(secret, body),
+        }
+        return stack.client.post(path, content=body, headers=headers)
+
+    return post

@@ -8,7 +8,19 @@ import base64
 import json
 from urllib.parse import unquote
 
-from gateway_flow import authorize, callback, query, sandbox_requests, setup_app, start, stream_events
+from gateway_flow import (
+    authorize,
+    callback,
+    connect_through_vault,
+    github_revocation_poster,
+    put_named_app,
+    query,
+    sandbox_requests,
+    setup_app,
+    start,
+    status_of,
+    stream_events,
+)
 from gateway_support import CLIENT_ID, KEY_A, KEY_B, REDIRECT_URI, bearer
 from typer.testing import CliRunner
 
@@ -19,6 +31,7 @@ from grantline.runtime.nats.secret_wire import request_with_secrets
 
 PLATFORM_CLIENT = "platform-verified-client"
 PLATFORM_SECRET = "sbx_secret_platform_canary_0123456789"
+PLATFORM_WEBHOOK_SECRET = "github-hook-secret-platform-canary"
 
 
 def _client_of(request) -> str | None:
@@ -31,14 +44,19 @@ def _client_of(request) -> str | None:
     return None
 
 
-async def _operator_puts_the_platform_app(stack, tmp_path, database_url: str) -> None:
-    secret_file = tmp_path / "platform-secret"
-    secret_file.write_text(PLATFORM_SECRET)
-    env = {
+def _operator_environment(stack, tmp_path, database_url: str) -> dict[str, str]:
+    """What `grantline platform-apps` runs with: the vault's database and keyring."""
+    return {
         "GRANTLINE_DATABASE_URL": database_url,
         "GRANTLINE_MASTER_KEYRING_FILE": str(tmp_path / "master-keyring.json"),
         "GRANTLINE_SANDBOX_URL": stack.sandbox_url,
     }
+
+
+async def _operator_puts_the_platform_app(stack, tmp_path, database_url: str) -> None:
+    secret_file = tmp_path / "platform-secret"
+    secret_file.write_text(PLATFORM_SECRET)
+    env = _operator_environment(stack, tmp_path, database_url)
     args = ["platform-apps", "put", "sandbox", "--client-id", PLATFORM_CLIENT]
     result = await asyncio.to_thread(
         CliRunner().invoke, cli, [*args, "--client-secret-file", str(secret_file), "--scope", "read"], env=env
@@ -106,3 +124,76 @@ async def test_no_bus_message_can_name_the_platform(stack):
         "SELECT count(*) AS n FROM vault.provider_apps WHERE tenant_id = '_platform'"
     )
     assert rows[0].n == 0
+
+
+async def test_a_platform_apps_revocation_webhook_revokes_its_connections_in_every_tenant(
+    stack, tmp_path, database_url
+):
+    # A user who removes the platform's GitHub app at GitHub ends the one grant that every tenant's
+    # connection through it shared: each of those is revoked, each tenant is told of its own only,
+    # and the same account's connection through a tenant's own app keeps working.
+    stack.sandbox.register_client(PLATFORM_CLIENT, PLATFORM_SECRET, redirect_uris=[REDIRECT_URI])
+    secret_file, hook_file = tmp_path / "platform-secret", tmp_path / "platform-hook"
+    secret_file.write_text(PLATFORM_SECRET)
+    hook_file.write_text(PLATFORM_WEBHOOK_SECRET)
+    env = _operator_environment(stack, tmp_path, database_url)
+    put = ["platform-apps", "put", "github", "--client-id", PLATFORM_CLIENT]
+    put += ["--client-secret-file", str(secret_file), "--webhook-secret-file", str(hook_file)]
+    stored = await asyncio.to_thread(CliRunner().invoke, cli, put, env=env)
+    assert stored.exit_code == 0, stored.output
+    listed = await asyncio.to_thread(CliRunner().invoke, cli, ["platform-apps", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    webhook_path = listed.output.strip().split("\t")[-1]
+    assert webhook_path.startswith("/v1/webhooks/github/pa_"), listed.output
+    assert webhook_path in stored.output
+    assert PLATFORM_WEBHOOK_SECRET not in stored.output + listed.output
+
+    def through_platform(tenant: str, connection_id: str):
+        return connect_through_vault(
+            stack,
+            tenant,
+            "github",
+            "github",
+            "octocat",
+            client_id=PLATFORM_CLIENT,
+            connection_id=connection_id,
+        )
+
+    in_a = await through_platform(stack.tenant_a, "conn_octocat_a")
+    in_b = await through_platform(stack.tenant_b, "conn_octocat_b")
+    assert in_a.provider_app is None and in_a.account == in_b.account
+    # Tenant B's own (named) app: the same account through it is a connection of its own.
+    tenant_app = await put_named_app(
+        stack, "own", "b-own-client", "b-own-secret", key=KEY_B, provider="github", webhook_secret="b-hook"
+    )
+    own = await connect_through_vault(
+        stack, stack.tenant_b, "github", "github", "octocat", provider_app="own", client_id="b-own-client"
+    )
+    post = github_revocation_poster(stack, in_a)
+
+    # The platform's URL checks the platform's secret only; a tenant's app checks its own only.
+    refused = await post(webhook_path, "b-hook")
+    assert refused.status_code == 401, refused.text
+    assert (await post(tenant_app["webhook_path"], PLATFORM_WEBHOOK_SECRET)).status_code == 401
+    assert {await status_of(stack, "conn_octocat_a"), await status_of(stack, "conn_octocat_b", KEY_B)} == {
+        "active"
+    }
+
+    accepted = await post(webhook_path, PLATFORM_WEBHOOK_SECRET)
+    assert accepted.json() == {"status": "accepted", "challenge": None, "revoked_connections": 2}
+    assert await status_of(stack, "conn_octocat_a") == "revoked"
+    assert await status_of(stack, "conn_octocat_b", KEY_B) == "revoked"
+    assert await status_of(stack, own.connection_id, KEY_B) == "active"
+    replayed = await post(webhook_path, PLATFORM_WEBHOOK_SECRET)
+    assert replayed.json()["status"] == "duplicate"
+
+    # Each tenant's event and audit record name its own connection, never another tenant's.
+    webhooks = [e for e in await stream_events(stack) if e["type"] == "connections.webhook"]
+    assert sorted((e["tenant_id"], e["connection_ids"]) for e in webhooks) == sorted(
+        [(stack.tenant_a, ["conn_octocat_a"]), (stack.tenant_b, ["conn_octocat_b"])]
+    )
+    audit = [r for r in await stream_events(stack, "AUDIT") if r.get("action") == "webhook.received"]
+    assert sorted((r["tenant_id"], r["detail"]["revoked_connections"]) for r in audit) == sorted(
+        [(stack.tenant_a, ["conn_octocat_a"]), (stack.tenant_b, ["conn_octocat_b"])]
+    )
+    assert PLATFORM_WEBHOOK_SECRET not in json.dumps(webhooks + audit)

@@ -14,7 +14,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fixtures.waiting import wait_for_async
-from gateway_flow import connect_through_vault, count, setup_app, stream_events
+from gateway_flow import (
+    connect_through_vault,
+    count,
+    github_revocation_poster,
+    setup_app,
+    status_of,
+    stream_events,
+)
 from gateway_support import CLIENT_ID, KEY_A, KEY_B, bearer
 from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import text
@@ -31,12 +38,6 @@ RISC = "https://schemas.openid.net/secevent/oauth/event-type/tokens-revoked"
 def risc_keys():
     """Google's signing key (published in the test JWKS) and an impostor's key with the same kid."""
     return [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
-
-
-async def status_of(stack, connection_id: str, key: str = KEY_A) -> str:
-    response = await stack.client.get(f"/v1/connections/{connection_id}", headers=bearer(key))
-    assert response.status_code == 200, response.text
-    return response.json()["status"]
 
 
 async def assert_refused(stack, response, connection_id: str, *, risc_err: str | None = None) -> None:
@@ -209,25 +210,6 @@ async def github_apps_of_both_tenants(stack) -> tuple[dict, dict]:
     mine = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_A))).json()
     theirs = (await stack.client.get("/v1/provider-apps/github", headers=bearer(KEY_B))).json()
     return mine, theirs
-
-
-def github_revocation_poster(stack, connection):
-    """`post(path, secret)`: GitHub's authorization-revoked event for the connection's account, signed
-    with ``secret``, under a fresh delivery id."""
-    body = json.dumps(
-        {"action": "revoked", "sender": {"login": "octocat", "id": int(connection.account or 0)}}
-    ).encode()
-
-    def post(path: str, secret: str):
-        headers = {
-            "content-type": "application/json",
-            "x-github-event": "github_app_authorization",
-            "x-github-delivery": str(uuid.uuid4()),
-            "x-hub-signature-256": github_signature(secret, body),
-        }
-        return stack.client.post(path, content=body, headers=headers)
-
-    return post
 
 
 async def test_each_provider_app_has_its_own_webhook_url_checked_against_its_secret_only(stack):

@@ -21,13 +21,13 @@ app = typer.Typer(
 )
 
 
-def _read_secret(source: str | None) -> SecretStr | None:
+def _read_secret(source: str | None, what: str) -> SecretStr | None:
     if source is None:
         return None
     text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     secret = text.strip()
     if not secret:
-        typer.echo("the client secret is empty", err=True)
+        typer.echo(f"the {what} is empty", err=True)
         raise typer.Exit(2)
     return SecretStr(secret)
 
@@ -38,6 +38,11 @@ def put(
     client_id: str = typer.Option(..., help="the OAuth client id"),
     client_secret_file: str = typer.Option(
         None, help="file holding the client secret ('-': stdin); omit to keep the stored one"
+    ),
+    webhook_secret_file: str = typer.Option(
+        None,
+        help="file holding the provider's webhook signing secret ('-': stdin), so its revocation "
+        "webhooks reach this app; omit to keep the stored one",
     ),
     scope: list[str] = typer.Option([], help="a default scope for new connections (repeat)"),
     setting: list[str] = typer.Option([], help="a provider setting, name=value (repeat)"),
@@ -54,7 +59,11 @@ def put(
 
     settings = VaultSettings()
     pairs = dict(item.split("=", 1) for item in setting if "=" in item)
-    secret = _read_secret(client_secret_file)
+    if client_secret_file == "-" and webhook_secret_file == "-":
+        typer.echo("only one secret can come from stdin", err=True)
+        raise typer.Exit(2)
+    secret = _read_secret(client_secret_file, "client secret")
+    webhook_secret = _read_secret(webhook_secret_file, "webhook secret")
 
     async def run() -> str:
         keys = DataKeyStore(
@@ -73,6 +82,7 @@ def put(
                     provider=provider,
                     client_id=client_id,
                     client_secret=secret,
+                    webhook_secret=webhook_secret,
                     scopes=scope,
                     settings=pairs,
                     enabled=not disabled,
@@ -86,18 +96,20 @@ def put(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"platform app {app_id} for {provider} stored; tenants without their own app use it now")
+    if webhook_secret is not None:
+        typer.echo(f"its provider webhooks go to {{public URL}}/v1/webhooks/{provider}/{app_id}")
 
 
 @app.command("list")
 def list_() -> None:
-    """Every platform app: provider, client id, enabled (never a secret)."""
+    """Every platform app: provider, client id, enabled, its webhook path (never a secret)."""
     from grantline.runtime.db.engine import create_engine, session_factory, transaction
-    from grantline.vault.service.platform_apps import list_platform_apps
+    from grantline.vault.service.platform_apps import PlatformAppView, list_platform_apps
     from grantline.vault.settings import VaultSettings
 
     settings = VaultSettings()
 
-    async def run() -> list[tuple[str, str, bool]]:
+    async def run() -> list[PlatformAppView]:
         engine = create_engine(settings.database_url, pool_size=1, application_name="grantline-platform-apps")
         try:
             async with transaction(session_factory(engine)) as session:
@@ -105,5 +117,7 @@ def list_() -> None:
         finally:
             await engine.dispose()
 
-    for provider, client_id, enabled in asyncio.run(run()):
-        typer.echo(f"{provider}\t{client_id}\t{'enabled' if enabled else 'disabled'}")
+    for view in asyncio.run(run()):
+        webhooks = view.webhook_path if view.has_webhook_secret else "no webhook secret"
+        state = "enabled" if view.enabled else "disabled"
+        typer.echo(f"{view.provider}\t{view.client_id}\t{state}\t{webhooks}")

@@ -143,6 +143,13 @@ class WebhookVerifyRequest(Message):
     provider_app_id: str | None = None
 
 
+class WebhookConnection(Message):
+    """A connection a verified webhook is about, with its tenant."""
+
+    tenant_id: TenantId
+    connection_id: str
+
+
 class WebhookVerdict(Message):
     """What the vault concluded about a webhook; carries no secret and no token."""
 
@@ -150,6 +157,7 @@ class WebhookVerdict(Message):
     reason: str | None = None
     # "google_risc" for a security event token: RFC 8935 wants a refused one answered 400, not 401.
     scheme: str | None = None
+    # The tenant whose app verified it; None for a platform app, whose connections span tenants.
     tenant_id: str | None = None
     # The app whose secret (or client id) verified it: deliveries are de-duplicated per app.
     provider_app_id: str | None = None
@@ -157,7 +165,8 @@ class WebhookVerdict(Message):
     delivery_id: str | None = None
     account: str | None = None
     revoked_tokens: bool = False
-    connection_ids: list[str] = []
+    # The named accounts' connections made with that app (a platform app's: in every tenant).
+    connections: list[WebhookConnection] = []
     challenge: str | None = None
 
 

@@ -1,10 +1,11 @@
 """Provider webhooks: the vault verifies (it holds the secrets); the gateway de-duplicates and acts.
 
 A verified token-revocation event revokes the matching connections through the vault (reason
-`provider`), then the delivery is recorded with a `connections.webhook` event and a
-`webhook.received` audit record in one transaction. A delivery seen before is acknowledged with
-200 and changes nothing; the revocations themselves are idempotent, so a crash between them and
-the record only means the provider's retry repeats harmless work.
+`provider`; for a platform app, in every tenant that used it), then the delivery is recorded with
+a `connections.webhook` event and a `webhook.received` audit record per tenant concerned, in one
+transaction. A delivery seen before is acknowledged with 200 and changes nothing; the revocations
+themselves are idempotent, so a crash between them and the record only means the provider's retry
+repeats harmless work.
 """
 
 from __future__ import annotations
@@ -66,17 +67,19 @@ class WebhookIngress:
             session, provider, verdict.provider_app_id or "", verdict.delivery_id, body_digest(body)
         )
 
-    async def revoke_matching(self, verdict: vault_admin.WebhookVerdict) -> list[str]:
+    async def revoke_matching(
+        self, verdict: vault_admin.WebhookVerdict
+    ) -> list[vault_admin.WebhookConnection]:
         """Revoke the connections a token-revocation event names; returns those it affected."""
-        if not (verdict.revoked_tokens and verdict.tenant_id):
+        if not verdict.revoked_tokens:
             return []
-        revoked: list[str] = []
-        for connection_id in verdict.connection_ids:
+        revoked: list[vault_admin.WebhookConnection] = []
+        for connection in verdict.connections:
             reply = await self._bus.ask_or_error(
                 vault.SUBJECT_REVOKE,
                 vault.RevokeRequest(
-                    tenant_id=verdict.tenant_id,
-                    connection_id=connection_id,
+                    tenant_id=connection.tenant_id,
+                    connection_id=connection.connection_id,
                     reason="provider",
                     actor="provider",
                 ),
@@ -84,7 +87,7 @@ class WebhookIngress:
             )
             if isinstance(reply, ErrorReply) and reply.error.code not in _ALREADY_DONE:
                 raise from_error_reply(reply)
-            revoked.append(connection_id)
+            revoked.append(connection)
         return revoked
 
     async def record(
@@ -93,9 +96,14 @@ class WebhookIngress:
         provider: str,
         verdict: vault_admin.WebhookVerdict,
         body: bytes,
-        affected: list[str],
+        affected: list[vault_admin.WebhookConnection],
     ) -> bool:
-        """Remember the delivery and emit its events; False when a concurrent replay got there first."""
+        """Remember the delivery and emit its events; False when a concurrent replay got there first.
+
+        Each tenant concerned gets its own `connections.webhook` event and audit record, naming its
+        connections only: the app's tenant (even when nothing matched), or for a platform app every
+        tenant whose connections it revoked.
+        """
         if verdict.delivery_id and not await webhook_store.record_delivery(
             session,
             provider=provider,
@@ -106,30 +114,34 @@ class WebhookIngress:
             kind=verdict.kind,
         ):
             return False
-        if verdict.tenant_id:
-            kind = verdict.kind or "unknown"
+        by_tenant: dict[str, list[str]] = {verdict.tenant_id: []} if verdict.tenant_id else {}
+        for connection in affected:
+            by_tenant.setdefault(connection.tenant_id, []).append(connection.connection_id)
+        kind = verdict.kind or "unknown"
+        received_at = datetime.now(UTC)
+        for tenant_id, connection_ids in by_tenant.items():
             await add_events(
                 session,
                 outbox,
                 [
                     WebhookReceived(
-                        tenant_id=verdict.tenant_id,
+                        tenant_id=tenant_id,
                         provider=provider,
                         kind=kind,
                         account=verdict.account,
                         verified=True,
-                        received_at=datetime.now(UTC),
-                        connection_ids=affected,
+                        received_at=received_at,
+                        connection_ids=connection_ids,
                     ),
                     AuditRecord(
-                        tenant_id=verdict.tenant_id,
+                        tenant_id=tenant_id,
                         actor=f"provider:{provider}",
                         action=AuditAction.WEBHOOK_RECEIVED,
                         provider=provider,
                         detail={
                             "kind": kind,
                             "delivery_id": verdict.delivery_id,
-                            "revoked_connections": affected,
+                            "revoked_connections": connection_ids,
                         },
                     ),
                 ],

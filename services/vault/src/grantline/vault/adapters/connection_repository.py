@@ -171,6 +171,17 @@ async def workspace_for_app(session: AsyncSession, provider_app_id: str) -> Sequ
     return (await session.execute(query)).all()
 
 
+async def tenants_using_app(session: AsyncSession, provider_app_id: str) -> list[str]:
+    """The tenants with a live connection made with this app (a platform app serves many)."""
+    query = (
+        select(c.tenant_id)
+        .where(c.provider_app_id == provider_app_id, c.status != "revoked")
+        .distinct()
+        .order_by(c.tenant_id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def by_accounts(
     session: AsyncSession,
     tenant_id: str,

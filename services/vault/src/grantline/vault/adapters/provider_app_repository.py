@@ -56,13 +56,8 @@ async def list_for_tenant(session: AsyncSession, tenant_id: str) -> Sequence[Row
 
 
 async def enabled_for_provider(session: AsyncSession, provider: str) -> Sequence[Row[Any]]:
-    """Every tenant's enabled app for a provider (webhook verification tries each tenant's secret)."""
-    # Platform apps are left out: a webhook belongs to a tenant, and the platform is none.
-    query = (
-        select(provider_apps)
-        .where(a.provider == provider, a.enabled, a.tenant_id != PLATFORM)
-        .order_by(a.tenant_id)
-    )
+    """Every enabled app for a provider, the platform's too (webhook verification tries each secret)."""
+    query = select(provider_apps).where(a.provider == provider, a.enabled).order_by(a.tenant_id)
     return (await session.execute(query)).all()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,7 @@ from grantline.providers.catalogue import Catalogue
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.provider_app_repository import PLATFORM
-from grantline.vault.domain import SealContext
+from grantline.vault.domain import SealContext, SecretField
 from grantline.vault.service.sealing import seal_value
 
 
@@ -37,11 +38,16 @@ async def put_platform_app(
     provider: str,
     client_id: str,
     client_secret: SecretStr | None,
+    webhook_secret: SecretStr | None = None,
     scopes: Sequence[str] = (),
     settings: Mapping[str, str] | None = None,
     enabled: bool = True,
 ) -> str:
-    """Create or update the platform app of a catalogue provider; returns its id."""
+    """Create or update the platform app of a catalogue provider; returns its id.
+
+    ``webhook_secret`` (Slack's signing secret, GitHub's webhook secret) lets the provider's
+    revocation webhooks reach ``/v1/webhooks/{provider}/{app id}``; None keeps the stored one.
+    """
     definition = catalogue.find(provider)
     if definition is None:
         raise PlatformAppError(f"{provider!r} is not a catalogue provider")
@@ -62,10 +68,17 @@ async def put_platform_app(
         "allow_workspace_fallback": False,
         "enabled": enabled,
     }
-    if client_secret is not None:
-        key = await keys.for_sealing(session, PLATFORM, encryptions=1)
+    new_secrets = [secret for secret in (client_secret, webhook_secret) if secret is not None]
+    if new_secrets:
+        key = await keys.for_sealing(session, PLATFORM, encryptions=len(new_secrets))
         context = SealContext.for_provider_app(PLATFORM, app_id, provider=provider)
-        values["client_secret"] = seal_value(key, context, client_secret)
+        if client_secret is not None:
+            values["client_secret"] = seal_value(key, context, client_secret)
+        if webhook_secret is not None:
+            # As for a tenant's app: the API_KEY field keeps it apart from the client secret.
+            values["webhook_secret"] = seal_value(
+                key, context.with_field(SecretField.API_KEY), webhook_secret
+            )
     if existing is None:
         await app_rows.insert(session, {"id": app_id, "tenant_id": PLATFORM, "provider": provider, **values})
     else:
@@ -73,9 +86,25 @@ async def put_platform_app(
     return app_id
 
 
-async def list_platform_apps(session: AsyncSession) -> list[tuple[str, str, bool]]:
-    """``(provider, client id, enabled)`` of every platform app (never a secret)."""
+@dataclass(frozen=True)
+class PlatformAppView:
+    """A platform app as the operator sees it (never a secret)."""
+
+    app_id: str
+    provider: str
+    client_id: str
+    enabled: bool
+    has_webhook_secret: bool
+
+    @property
+    def webhook_path(self) -> str:
+        """Where the provider's webhooks for this app go (the gateway's per-app URL)."""
+        return f"/v1/webhooks/{self.provider}/{self.app_id}"
+
+
+async def list_platform_apps(session: AsyncSession) -> list[PlatformAppView]:
+    """Every platform app."""
     return [
-        (row.provider, row.client_id, row.enabled)
+        PlatformAppView(row.id, row.provider, row.client_id, row.enabled, row.webhook_secret is not None)
         for row in await app_rows.list_for_tenant(session, PLATFORM)
     ]

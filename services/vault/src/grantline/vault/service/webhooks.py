@@ -1,10 +1,11 @@
 """`vault.webhooks.verify`: check a provider webhook with the secrets only the vault holds.
 
-Each tenant has its own provider app, hence its own signing secret (Slack, GitHub) or client id
-(Google RISC audience). A delivery to the app's own URL is checked against that app's secret only;
-on the deprecated per-provider URL, the secret that verifies the body tells which tenant it is for.
-The verdict names the tenant and the affected connections (those of the named accounts made with the
-app that verified the delivery), never a secret.
+Each provider app (a tenant's, or the operator's platform app) has its own signing secret (Slack,
+GitHub) or client id (Google RISC audience). A delivery to the app's own URL is checked against that
+app's secret only; on the deprecated per-provider URL, the secret that verifies the body tells which
+app it is for. The verdict names the app, its tenant (none for a platform app) and the affected
+connections (those of the named accounts made with that app, in every tenant for a platform app),
+never a secret.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.contract.vault_admin import WebhookVerdict, WebhookVerifyRequest
+from grantline.contract.vault_admin import WebhookConnection, WebhookVerdict, WebhookVerifyRequest
 from grantline.providers.webhooks import (
     VerifiedWebhook,
     WebhookRejection,
@@ -28,6 +30,7 @@ from grantline.providers.webhooks import (
 )
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
+from grantline.vault.adapters.provider_app_repository import PLATFORM
 from grantline.vault.adapters.provider_client import ProviderUnavailable
 from grantline.vault.domain import DecryptionError, SealContext, SecretField
 from grantline.vault.service.context import UnknownProvider, VaultContext
@@ -103,7 +106,8 @@ def affected_accounts(verified: VerifiedWebhook) -> list[str]:
 
 
 async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVerifyRequest) -> WebhookVerdict:
-    """Try each tenant's secret for the provider; the first that verifies names the tenant."""
+    """Try the secret of each app of the provider (only the URL's app on a per-app URL); the first
+    that verifies names the app, hence the tenant or the platform."""
     try:
         definition = ctx.definition(request.provider)
     except UnknownProvider:
@@ -117,8 +121,8 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
         if not apps:
             return WebhookVerdict(verified=False, reason=WebhookRejection.NOT_CONFIGURED.value)
         verified: VerifiedWebhook | None = None
-        # The app whose secret (or client id) verified the delivery: it says which tenant, and which
-        # of the tenant's connections the event can be about.
+        # The app whose secret (or client id) verified the delivery: it says which tenant (or the
+        # platform), and which connections the event can be about.
         verifier: Row[Any] | None = None
         last_reason = WebhookRejection.NOT_CONFIGURED.value
         if request.provider == "google" or definition.webhook_scheme == "google_risc":
@@ -160,30 +164,45 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
                 break
         if verified is None or verifier is None:
             return WebhookVerdict(verified=False, reason=last_reason)
-        accounts = affected_accounts(verified)
-        rows: Sequence[Row[Any]] = []
-        if accounts:
-            keys = await ctx.keys.for_opening(session, verifier.tenant_id)
-            digests = [keys.account_digest(request.provider, account) for account in accounts]
-            # Only connections made with this app: a user who removes one of the tenant's apps at the
-            # provider still holds valid grants to its other apps, and those connections keep working.
-            # (API-key connections name no app: an OAuth app's revocation says nothing of a key.)
-            rows = await connection_rows.by_accounts(
-                session,
-                verifier.tenant_id,
-                request.provider,
-                accounts,
-                digests,
-                provider_app_id=verifier.id,
-            )
+        connections = await _connections_named(
+            ctx, session, request.provider, affected_accounts(verified), app=verifier
+        )
+    platform = verifier.tenant_id == PLATFORM
     return WebhookVerdict(
         verified=True,
-        tenant_id=verifier.tenant_id,
+        tenant_id=None if platform else verifier.tenant_id,
         provider_app_id=verifier.id,
         kind=verified.kind.value,
         delivery_id=verified.delivery_id,
         account=verified.account,
         revoked_tokens=verified.revoked_tokens,
-        connection_ids=[row.id for row in rows],
+        connections=connections,
         challenge=verified.challenge,
     )
+
+
+async def _connections_named(
+    ctx: VaultContext, session: AsyncSession, provider: str, accounts: Sequence[str], *, app: Row[Any]
+) -> list[WebhookConnection]:
+    """The live connections of ``accounts`` made with the app that verified the delivery.
+
+    Only that app's: a user who removes one of a tenant's apps at the provider still holds valid
+    grants to its other apps, and those connections keep working (API-key connections name no app:
+    an OAuth app's revocation says nothing of a key). A tenant's app has its tenant's connections; a
+    platform app has connections in every tenant that uses it, and the provider's grant it revoked
+    was the one grant they all shared. Account digests are keyed per tenant, so each tenant's are
+    computed with its own key.
+    """
+    if not accounts:
+        return []
+    platform = app.tenant_id == PLATFORM
+    tenants = await connection_rows.tenants_using_app(session, app.id) if platform else [app.tenant_id]
+    found: list[WebhookConnection] = []
+    for tenant_id in tenants:
+        keys = await ctx.keys.for_opening(session, tenant_id)
+        digests = [keys.account_digest(provider, account) for account in accounts]
+        rows = await connection_rows.by_accounts(
+            session, tenant_id, provider, accounts, digests, provider_app_id=app.id
+        )
+        found += [WebhookConnection(tenant_id=tenant_id, connection_id=row.id) for row in rows]
+    return found

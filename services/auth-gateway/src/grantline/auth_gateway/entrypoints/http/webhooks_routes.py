@@ -1,6 +1,6 @@
 """`/v1/webhooks/{provider}/{app id}`: provider events (no API key; the app's signature, vault-checked).
 
-The older `/v1/webhooks/{provider}` still works (deprecated): the vault then tries every tenant's secret.
+The older `/v1/webhooks/{provider}` still works (deprecated): the vault then tries every app's secret.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ async def receive_app_webhook(
     provider: _ProviderId,
     app_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")],
 ) -> WebhookAck:
-    """The URL to give the provider (`webhook_path` of the provider app): checked against its secret only.
+    """The URL to give the provider (`webhook_path` of the provider app, or of a platform app in
+    `grantline platform-apps list`): checked against that app's secret only.
 
     Verified by the vault; a replayed delivery is acknowledged (200, `duplicate`) and changes nothing.
     """
@@ -81,7 +82,7 @@ async def receive_app_webhook(
     deprecated=True,
 )
 async def receive_webhook(gw: GatewayDep, request: Request, provider: _ProviderId) -> WebhookAck:
-    """Deprecated: the vault tries every tenant's secret for the provider. Kept for existing setups."""
+    """Deprecated: the vault tries every app's secret for the provider. Kept for existing setups."""
     return await _receive(gw, request, provider, None)
 
 
