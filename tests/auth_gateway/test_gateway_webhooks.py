@@ -203,6 +203,31 @@ async def test_google_risc_token_jwks_audience_and_jti_de_duplication(stack, ris
     await accepted_then_replayed(stack, lambda: post(token), cid)
 
 
+async def test_google_risc_on_the_shared_url_revokes_even_when_another_tenant_claims_the_client_id(
+    stack, risc_keys
+):
+    # A client id is public. A hostile tenant registers a Google app with its victim's client id (it
+    # has not the secret, so it can make no connection through it), and makes sure its app is the one
+    # tried first on the per-provider URL: the victim's users' RISC revocations must still land.
+    google, _ = risc_keys
+    jwk = json.loads(RSAAlgorithm.to_jwk(google.public_key()))
+    stack.jwks["keys"] = [{**jwk, "kid": "risc-1", "alg": "RS256", "use": "sig"}]
+    hostile_key, victim, victim_key = (
+        (KEY_A, stack.tenant_b, KEY_B) if stack.tenant_a < stack.tenant_b else (KEY_B, stack.tenant_a, KEY_A)
+    )
+    await setup_app(stack, key=victim_key, provider="google")
+    await setup_app(stack, key=hostile_key, provider="google", client_secret="not-the-real-secret")
+    connection = await connect_through_vault(stack, victim, "google", "google", "gina")
+
+    response = await stack.client.post(
+        "/v1/webhooks/google",
+        content=risc_token(google, sub="gina"),
+        headers={"content-type": "application/secevent+jwt"},
+    )
+    assert response.json() == {"status": "accepted", "challenge": None, "revoked_connections": 1}
+    assert await status_of(stack, connection.connection_id, victim_key) == "revoked"
+
+
 async def github_apps_of_both_tenants(stack) -> tuple[dict, dict]:
     """Tenant A's and tenant B's GitHub apps (as the API shows them), each with its webhook secret."""
     await setup_app(stack, provider="github", webhook_secret=GITHUB_SECRET)

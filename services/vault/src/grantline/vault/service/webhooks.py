@@ -125,7 +125,8 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
         # platform), and which connections the event can be about.
         verifier: Row[Any] | None = None
         last_reason = WebhookRejection.NOT_CONFIGURED.value
-        if request.provider == "google" or definition.webhook_scheme == "google_risc":
+        security_event = request.provider == "google" or definition.webhook_scheme == "google_risc"
+        if security_event:
             try:
                 verified, verifier, last_reason = await _verify_risc(risc, request, apps, now)
             except ProviderUnavailable:
@@ -164,8 +165,15 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
                 break
         if verified is None or verifier is None:
             return WebhookVerdict(verified=False, reason=last_reason)
+        holders = [verifier]
+        if security_event:
+            # A security event token names a client id, which is public: another tenant may have
+            # registered an app with the same one (without its secret, so no working connection).
+            # The event is about the client, so every app holding it counts; otherwise such an app,
+            # tried first on the per-provider URL, would keep the owner's connections from being revoked.
+            holders = [app for app in apps if app.client_id == verifier.client_id]
         connections = await _connections_named(
-            ctx, session, request.provider, affected_accounts(verified), app=verifier
+            ctx, session, request.provider, affected_accounts(verified), apps=holders
         )
     platform = verifier.tenant_id == PLATFORM
     return WebhookVerdict(
@@ -182,9 +190,14 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
 
 
 async def _connections_named(
-    ctx: VaultContext, session: AsyncSession, provider: str, accounts: Sequence[str], *, app: Row[Any]
+    ctx: VaultContext,
+    session: AsyncSession,
+    provider: str,
+    accounts: Sequence[str],
+    *,
+    apps: Sequence[Row[Any]],
 ) -> list[WebhookConnection]:
-    """The live connections of ``accounts`` made with the app that verified the delivery.
+    """The live connections of ``accounts`` made with the apps the delivery is about.
 
     Only that app's: a user who removes one of a tenant's apps at the provider still holds valid
     grants to its other apps, and those connections keep working (API-key connections name no app:
@@ -193,16 +206,17 @@ async def _connections_named(
     was the one grant they all shared. Account digests are keyed per tenant, so each tenant's are
     computed with its own key.
     """
-    if not accounts:
-        return []
-    platform = app.tenant_id == PLATFORM
-    tenants = await connection_rows.tenants_using_app(session, app.id) if platform else [app.tenant_id]
     found: list[WebhookConnection] = []
-    for tenant_id in tenants:
-        keys = await ctx.keys.for_opening(session, tenant_id)
-        digests = [keys.account_digest(provider, account) for account in accounts]
-        rows = await connection_rows.by_accounts(
-            session, tenant_id, provider, accounts, digests, provider_app_id=app.id
-        )
-        found += [WebhookConnection(tenant_id=tenant_id, connection_id=row.id) for row in rows]
+    if not accounts:
+        return found
+    for app in apps:
+        platform = app.tenant_id == PLATFORM
+        tenants = await connection_rows.tenants_using_app(session, app.id) if platform else [app.tenant_id]
+        for tenant_id in tenants:
+            keys = await ctx.keys.for_opening(session, tenant_id)
+            digests = [keys.account_digest(provider, account) for account in accounts]
+            rows = await connection_rows.by_accounts(
+                session, tenant_id, provider, accounts, digests, provider_app_id=app.id
+            )
+            found += [WebhookConnection(tenant_id=tenant_id, connection_id=row.id) for row in rows]
     return found
