@@ -22,8 +22,8 @@ WORKDIR /src
 # Third-party dependencies first, in their own layer: it only changes when uv.lock does.
 COPY pyproject.toml uv.lock ./
 COPY libs/contract/pyproject.toml libs/contract/
-COPY libs/nats-tls-retry/pyproject.toml libs/nats-tls-retry/
-COPY libs/nats-tls-retry/README.md libs/nats-tls-retry/
+COPY libs/nats-fixes/pyproject.toml libs/nats-fixes/
+COPY libs/nats-fixes/README.md libs/nats-fixes/
 COPY libs/runtime/pyproject.toml libs/runtime/
 COPY libs/runner/pyproject.toml libs/runner/
 COPY libs/runner/README.md libs/runner/

@@ -16,7 +16,7 @@ format:         ## apply ruff formatting and safe fixes
 	uv run ruff format .
 
 typecheck:      ## mypy on every package
-	uv run mypy libs/contract/src libs/nats-tls-retry/src libs/runtime/src libs/runner/src libs/devstack/src libs/providers/src libs/sandbox/src services/*/src cli/src
+	uv run mypy libs/contract/src libs/nats-fixes/src libs/runtime/src libs/runner/src libs/devstack/src libs/providers/src libs/sandbox/src services/*/src cli/src
 
 asyncapi:       ## regenerate docs/asyncapi.json from the contract models
 	uv run python -m grantline.contract.asyncapi > docs/asyncapi.json

@@ -330,7 +330,7 @@ async def test_vault_serves_resolve_and_runner_gets_the_reply(runner: Connected,
 
     await vault.nc.subscribe("vault.resolve.*", queue="vault.vault.resolve", cb=answer)
     await vault.nc.flush()
-    reply = await runner.asks("vault.resolve.tenant-a")
+    reply = await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=5)
     assert reply.data == b'{"access_token": "sbx_at_reply"}'
     assert vault.violations() == [] and runner.violations() == []
 
@@ -350,11 +350,11 @@ async def test_satisfaction_answers_checks_and_grant_renewals_on_tenant_subjects
         await satisfaction.nc.subscribe(f"{family}.*", queue=f"satisfaction.{family}", cb=answer)
     await satisfaction.nc.flush()
     for family in ("satisfaction.check", "satisfaction.renew_grant"):
-        reply = await runner.asks(f"{family}.tenant-a")
+        reply = await runner.nc.request(f"{family}.tenant-a", b"{}", timeout=5)
         assert reply.data == b'{"ok": true}'
         await runner.nc.publish(f"{family}.tenant-b", b"{}")
         await runner.refused(f'Publish to "{family}.tenant-b"')
-    reply = await gateway.asks("satisfaction.check.tenant-b")
+    reply = await gateway.nc.request("satisfaction.check.tenant-b", b"{}", timeout=5)
     assert reply.data == b'{"ok": true}'
     await gateway.nc.publish("satisfaction.renew_grant.tenant-b", b"{}")
     await gateway.refused('Publish to "satisfaction.renew_grant.tenant-b"')
@@ -376,7 +376,7 @@ async def test_gateway_mints_connect_links_for_satisfaction_and_runners_of_the_t
     await gateway.nc.subscribe("gateway.connect_link.*", queue="auth-gateway.gateway.connect_link", cb=answer)
     await gateway.nc.flush()
     for asking, tenant in ((satisfaction, "tenant-b"), (runner, "tenant-a")):
-        reply = await asking.asks(f"gateway.connect_link.{tenant}")
+        reply = await asking.nc.request(f"gateway.connect_link.{tenant}", b"{}", timeout=5)
         assert reply.data == b'{"ok": true}'
     await runner.nc.publish("gateway.connect_link.tenant-b", b"{}")
     await runner.refused('Publish to "gateway.connect_link.tenant-b"')
@@ -402,7 +402,7 @@ async def test_the_notifier_reaches_its_consumers_and_requests_and_nothing_else(
 
     await notifier.nc.subscribe("notifier.endpoints.*", queue="notifier.endpoints", cb=answer)
     await notifier.nc.flush()
-    reply = await gateway.asks("notifier.endpoints.list")
+    reply = await gateway.nc.request("notifier.endpoints.list", b"{}", timeout=5)
     assert reply.data == b'{"ok": true}'
     assert gateway.violations() == []
 

@@ -1,4 +1,4 @@
-"""The runner SDK as an app runner installs it: the `grantline-contract`, `grantline-nats-tls-retry` and
+"""The runner SDK as an app runner installs it: the `grantline-contract`, `grantline-nats-fixes` and
 `grantline-runner` wheels, built from this checkout, in a bare virtualenv with nats-py and pydantic
 from the package index and nothing else, running runs against `grantline dev` (issue 21 item 2).
 
@@ -34,7 +34,7 @@ SCRIPT = Path(__file__).with_name("runner_sdk_script.py")
 PROVIDER = "sandbox"
 USER = "grace@example.com"
 # What pip may install next to the three wheels: nats-py, pydantic and what pydantic needs.
-WHEELS = ("grantline-contract", "grantline-nats-tls-retry", "grantline-runner")
+WHEELS = ("grantline-contract", "grantline-nats-fixes", "grantline-runner")
 ALLOWED = {
     *WHEELS,
     "nats-py",

@@ -2,7 +2,7 @@
 
 Under load a client may send its ClientHello after nats-server's ``handshake_first`` fallback delay; the
 server then speaks plaintext INFO and the handshake fails. nats-py 2.16 used to wait forever after such a
-failure (grantline.nats_tls_retry says why): CI saw satisfaction never become ready. A NATS server
+failure (grantline.nats_fixes.tls_handshake says why): CI saw satisfaction never become ready. A NATS server
 that stops mid-handshake does the same to a runner. The server here is real NATS behind a door that
 plays that fallback on the first connection only.
 """

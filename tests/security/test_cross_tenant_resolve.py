@@ -97,7 +97,7 @@ async def test_a_runner_of_tenant_a_resolves_its_own_runs_token_and_nothing_of_t
     await runner.refused('Publish to "vault.resolve.tenant-b"')
 
     async def on_own_subject(body: dict[str, object]) -> ErrorReply:
-        reply = await runner.asks("vault.resolve.tenant-a", json.dumps(body).encode())
+        reply = await runner.nc.request("vault.resolve.tenant-a", json.dumps(body).encode(), timeout=5)
         return ErrorReply.model_validate_json(reply.data)
 
     # On its own subject: tenant B's grant, a grant edited to another user or tenant, or no grant.

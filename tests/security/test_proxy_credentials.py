@@ -109,7 +109,7 @@ async def test_the_proxys_credentials_resolve_nothing_without_a_valid_grant(stac
     stolen = await connect("proxy")
 
     async def ask(subject: str, body: dict[str, object]) -> ErrorReply:
-        reply = await stolen.asks(subject, json.dumps(body).encode())
+        reply = await stolen.nc.request(subject, json.dumps(body).encode(), timeout=5)
         return ErrorReply.model_validate_json(reply.data)
 
     alice = mint_grant("tenant-a", "alice", ["sandbox"], run_id="run-a")

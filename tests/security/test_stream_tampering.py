@@ -121,7 +121,7 @@ async def test_a_runners_resolve_reply_stays_off_every_stream(connect_as, histor
     await vault.nc.flush()
     before = await _state(vault)
     runner = await connect_as(await runner_auth.issue(["tenant-a"]))
-    reply = await runner.asks("vault.resolve.tenant-a")
+    reply = await runner.nc.request("vault.resolve.tenant-a", b"{}", timeout=5)
     assert b"sbx_at_not_for_the_gateway" in reply.data
     assert await _state(vault) == before  # nothing was captured (same subjects, same message counts)
     await gateway.nc.subscribe(STOLEN_REPLIES)

@@ -51,7 +51,7 @@ from grantline.contract.satisfaction import (
     SatisfactionReport,
 )
 from grantline.contract.vault import SUBJECT_RESOLVE, ResolveReply, ResolveRequest
-from grantline.nats_tls_retry import install as retry_failed_tls_handshakes
+from grantline.nats_fixes import install as install_nats_fixes
 from grantline.runner.bus import ask_until_answered, publish_event
 from grantline.runner.durable import OutcomeFollower
 from grantline.runner.watched_runs import FOLLOWED, RunOutcome, WatchedRun, WatchedRuns, wait
@@ -119,9 +119,10 @@ class RunnerClient:
         return a client that closes the connection on ``close``. ``options`` go to ``nats.connect``
         (``tls``, ``tls_handshake_first``, ``max_reconnect_attempts``, ...)."""
         options.setdefault("max_reconnect_attempts", -1)  # a runner outlives a NATS restart
-        # Without it, one TLS handshake that fails (a NATS pod stopping mid-handshake) would leave the
-        # runner waiting forever instead of reconnecting (grantline.nats_tls_retry).
-        retry_failed_tls_handshakes()
+        # Without them, one TLS handshake that fails (a NATS pod stopping mid-handshake) would leave
+        # the runner waiting forever instead of reconnecting, and the flush after subscribing to a
+        # tenant's run events could return before the server had them (grantline.nats_fixes).
+        install_nats_fixes()
         nc = await nats.connect(
             servers,
             user=runner_id,

@@ -279,7 +279,8 @@ class ServiceRuntime:
             await responder.start(self.nc)
         # Subscriptions reach NATS when the connection's writer next runs: flush, so that once
         # start() returns a request to this service finds its responder (without this a caller
-        # racing the start-up got "no responders").
+        # racing the start-up got "no responders"). The flush covers them because connect_options
+        # installed grantline.nats_fixes (nats-py's own PING could overtake them).
         await self.nc.flush()
         for task in self._tasks:
             self._running.append(asyncio.create_task(self._guard(task), name=f"{self.name}:{task}"))

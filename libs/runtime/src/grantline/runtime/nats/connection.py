@@ -6,7 +6,7 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 
-from grantline.nats_tls_retry import install as retry_failed_tls_handshakes
+from grantline.nats_fixes import install as install_nats_fixes
 from grantline.runtime.nats.tls import refuse_plaintext_in_production, server_urls, tls_connect_options
 from grantline.runtime.settings import ServiceSettings
 
@@ -19,7 +19,7 @@ def connect_options(settings: ServiceSettings, *, name: str | None = None) -> di
     Raises ``NatsTlsError`` when the TLS settings are unusable, or in production without TLS.
     """
     refuse_plaintext_in_production(settings)
-    retry_failed_tls_handshakes()  # before any connection can upgrade to TLS
+    install_nats_fixes()  # before any connection: TLS handshake retries, a flush that covers the SUBs
 
     async def on_error(error: Exception) -> None:
         log.warning("nats error", extra={"error": type(error).__name__, "detail": str(error)})

@@ -12,10 +12,8 @@ server that restarts mid-handshake is enough).
 
 ``install()`` wraps the transport's ``connect_tls`` so that, on failure, it forgets the dead writer:
 closing it is then a no-op and the client goes on to its next attempt with a new transport, as it
-does after any other failed connect. It is a package of its own because both Grantline's services
-(grantline.runtime) and app runners (grantline.runner, which must not need the service stack) use
-it. tests/runtime/test_nats_tls_retry.py plays the server's fallback against both and fails if a
-nats-py upgrade changes what this relies on.
+does after any other failed connect. tests/runtime/test_nats_tls_retry.py plays the server's
+fallback against services and runners and fails if a nats-py upgrade changes what this relies on.
 """
 
 from __future__ import annotations
