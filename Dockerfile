@@ -36,6 +36,7 @@ COPY services/refresher/pyproject.toml services/refresher/
 COPY services/satisfaction/pyproject.toml services/satisfaction/
 COPY services/audit/pyproject.toml services/audit/
 COPY services/runner-auth/pyproject.toml services/runner-auth/
+COPY services/notifier/pyproject.toml services/notifier/
 COPY services/proxy/pyproject.toml services/proxy/
 COPY cli/pyproject.toml cli/
 RUN --mount=type=cache,target=/root/.cache/uv \

@@ -35,6 +35,21 @@ def test_final_stage_runs_grantline_as_a_numeric_non_root_user() -> None:
     assert "uv sync --frozen --no-dev" in text
 
 
+def test_the_dependency_layer_copies_every_workspace_members_metadata() -> None:
+    # `uv sync --frozen --no-install-workspace` resolves the whole workspace from the pyproject files
+    # copied before it: a member left out (the notifier once was) fails the image build, which
+    # cannot run here.
+    copies = {line.split()[1] for line in DOCKERFILE.read_text().splitlines() if line.startswith("COPY ")}
+    members = sorted(p.parent for p in REPO.glob("*/*/pyproject.toml") if p.parts[-3] in ("libs", "services"))
+    for member in [*members, REPO / "cli"]:
+        relative = member.relative_to(REPO)
+        assert f"{relative}/pyproject.toml" in copies, (
+            f"the Dockerfile does not copy {relative}/pyproject.toml"
+        )
+        if "readme" in (member / "pyproject.toml").read_text():
+            assert f"{relative}/README.md" in copies, f"{relative}'s metadata names its README.md"
+
+
 def test_dockerignore_keeps_the_build_context_to_sources() -> None:
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     assert ignore[0].startswith("#") and "**" in ignore
