@@ -29,10 +29,16 @@ _INSTALLED = "_grantline_ping_behind_pending"
 
 def install() -> None:
     """Patch ``Client._send_ping`` once per process (idempotent)."""
-    if getattr(Client._send_ping, _INSTALLED, False):
+    original = Client._send_ping
+    if getattr(original, _INSTALLED, False):
         return
 
     async def _send_ping(self: Any, future: asyncio.Future[Any] | None = None) -> None:
+        if not self.is_connected:
+            # While reconnecting, as before: a PING left in the pending buffer would be sent after
+            # the reconnect clears the outstanding pongs, and its PONG would answer a later flush early.
+            await original(self, future)
+            return
         assert self._transport, "Client.connect must be called first"
         if future is None:
             future = asyncio.Future()
