@@ -20,7 +20,7 @@ import pytest
 from fixtures.http_servers import serving
 from fixtures.waiting import wait_for_async
 from playwright.async_api import Browser, Page, expect
-from ui_support import UiStack, ui_stack
+from ui_support import SANDBOX, UiStack, continue_to_the_sandbox, ui_stack
 
 from grantline.auth_gateway.service.tenants import DEV_ALLOW_LIST, set_allow_list
 from grantline.devstack.embedded import free_port
@@ -28,7 +28,6 @@ from grantline.devstack.embedded import free_port
 pytestmark = pytest.mark.browser
 
 WIDGET = Path(__file__).resolve().parents[2] / "sdk" / "js" / "connect.js"
-SANDBOX = "Sandbox (standard OAuth 2.0)"
 PLATFORM_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Platform</title></head><body>
 <button id="connect">Connect an account</button>
@@ -100,9 +99,7 @@ async def connect_url(stack: UiStack, user: str) -> str:
 
 async def connect_through_the_pages(page: Page, user: str) -> None:
     """What the user does on the connect page: confirm, choose the sandbox, approve there."""
-    await page.get_by_role("button", name=f"Continue as {user}").click()
-    await page.get_by_role("link", name=f"Authorize {SANDBOX}").click()
-    await page.get_by_role("button", name=f"Continue to {SANDBOX}").click()
+    await continue_to_the_sandbox(page, user)
     await page.get_by_role("button", name="Approve").click()
 
 

@@ -10,14 +10,15 @@ from playwright.async_api import Browser, Page, expect
 from ui_support import (
     API_KEY,
     CLIENT_SECRET,
+    SANDBOX,
     SCREENSHOTS,
     assert_no_secret,
+    continue_to_the_sandbox,
     ui_stack,
 )
 
 pytestmark = pytest.mark.browser
 
-SANDBOX = "Sandbox (standard OAuth 2.0)"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 
@@ -169,9 +170,7 @@ async def test_a_victim_opening_the_attackers_links_connects_nothing_to_the_atta
         attacker = await browser.new_context(viewport=DESKTOP)
         attacker_page = await attacker.new_page()
         await attacker_page.goto(first["connect_url"])
-        await attacker_page.get_by_role("button", name="Continue as mallory").click()
-        await attacker_page.get_by_role("link", name=f"Authorize {SANDBOX}").click()
-        await attacker_page.get_by_role("button", name=f"Continue to {SANDBOX}").click()
+        await continue_to_the_sandbox(attacker_page, "mallory")
         await expect(attacker_page.get_by_role("heading", name="Authorize ui-tests-client")).to_be_visible()
         authorize_url = attacker_page.url
         await attacker.close()
@@ -265,9 +264,7 @@ async def test_end_user_adds_scopes_then_revokes_and_removes(
         context = await browser.new_context(viewport=DESKTOP)
         page = await context.new_page()
         await page.goto(created["connect_url"])
-        await page.get_by_role("button", name="Continue as carol").click()
-        await page.get_by_role("link", name=f"Authorize {SANDBOX}").click()
-        await page.get_by_role("button", name=f"Continue to {SANDBOX}").click()
+        await continue_to_the_sandbox(page, "carol")
         await approve_at_sandbox(page)
         await page.get_by_role("link", name="See your connections").click()
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import uvicorn
@@ -33,6 +34,9 @@ from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.sandbox import SandboxState, create_sandbox_app
 from grantline.vault.app import create_runtime as create_vault
 from grantline.vault.settings import VaultSettings
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 API_KEY = "glk_ui_tests_key_0123456789abcdefghijklmn"
 CLIENT_ID = "ui-tests-client"
@@ -63,6 +67,17 @@ def ensure_chromium() -> str:
         subprocess.run(["apt-get", "update", "-qq"], check=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True)
     return CHROMIUM
+
+
+# The sandbox's catalogue entry as the pages name it.
+SANDBOX = "Sandbox (standard OAuth 2.0)"
+
+
+async def continue_to_the_sandbox(page: Page, user: str) -> None:
+    """On a connect link's page: confirm as ``user``, choose the sandbox, go on to its consent."""
+    await page.get_by_role("button", name=f"Continue as {user}").click()
+    await page.get_by_role("link", name=f"Authorize {SANDBOX}").click()
+    await page.get_by_role("button", name=f"Continue to {SANDBOX}").click()
 
 
 def assert_no_secret(text: str, where: str) -> None:

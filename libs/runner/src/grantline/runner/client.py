@@ -32,6 +32,7 @@ from grantline.contract.connect_links import (
 from grantline.contract.envelope import tenant_scoped
 from grantline.contract.errors import ErrorCode, ErrorReply
 from grantline.contract.run_grants import unverified_claims
+from grantline.contract.runner_identities import runner_inbox_prefix
 from grantline.contract.runs import (
     RequirementSpec,
     RunAdmitted,
@@ -127,7 +128,7 @@ class RunnerClient:
             servers,
             user=runner_id,
             password=runner_secret,
-            inbox_prefix=f"_INBOX.{runner_id}",
+            inbox_prefix=runner_inbox_prefix(runner_id),
             **options,
         )
         client = cls(nc, runner_id=runner_id, timeout=timeout)
