@@ -1,9 +1,12 @@
 """`grantline run` keeps what a service does not use out of its process (issue 21 item 6: RSS at rest)."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+
+from tests.fixtures.run_grants import VERIFICATION_KEYS
 
 # A fresh interpreter: the test session itself has everything loaded.
 _PROBE = textwrap.dedent(
@@ -26,6 +29,13 @@ def test_a_service_that_signs_no_grant_and_exports_no_span_loads_neither_library
     assert "jwt" not in loaded  # PyJWT: only services that sign or verify run grants
     assert "cryptography" not in loaded
     assert "opentelemetry.sdk" not in loaded  # only when spans are exported somewhere
+
+
+def test_runner_auth_verifies_callouts_without_the_cryptography_package() -> None:
+    # Its JWTs are nkeys' Ed25519, which PyNaCl verifies; cryptography's Rust library is 5 MB at rest.
+    probe = "import json, sys, grantline.runner_auth.app; print(json.dumps('cryptography' in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) is False
 
 
 _WITHOUT_AIOHTTP = textwrap.dedent(
@@ -65,3 +75,34 @@ def test_services_that_make_no_http_calls_run_without_aiohttp(nats_url: str) -> 
     probe = json.loads(result.stdout)
     assert set(probe["roles"]) == {"refresher", "audit", "satisfaction", "runner-auth", "auth-gateway"}
     assert probe == {**probe, "aiohttp": False, "connected": True}
+
+
+_STATELESS = textwrap.dedent(
+    """
+    import json, sys
+    from grantline.cli.services import ROLES
+
+    stateless = [role for role in ROLES.values() if not role.stateful]
+    runtimes = [role.runtime_factory()() for role in stateless]
+    print(json.dumps({
+        "roles": [role.name for role in stateless],
+        "databases": [runtime.database is not None for runtime in runtimes],
+        "loaded": sorted(name for name in ("sqlalchemy", "psycopg", "psycopg_pool") if name in sys.modules),
+    }))
+    """
+)
+
+
+def test_a_stateless_service_loads_no_database_library() -> None:
+    # SQLAlchemy and psycopg are about 25 MB at rest; the proxy keeps no state and must not carry them.
+    env = {
+        **os.environ,
+        "GRANTLINE_ENVIRONMENT": "development",
+        "GRANTLINE_NATS_ALLOW_PLAINTEXT": "true",
+        "GRANTLINE_RUN_GRANT_VERIFICATION_KEYS": json.dumps(VERIFICATION_KEYS),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _STATELESS], capture_output=True, text=True, env=env, check=True
+    )
+    probe = json.loads(result.stdout)
+    assert probe == {"roles": ["proxy"], "databases": [False], "loaded": []}

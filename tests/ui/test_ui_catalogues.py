@@ -67,3 +67,26 @@ def test_russian_plurals_take_three_forms():
         translations.ngettext("%(num)d provider", "%(num)d providers", n) % {"num": n} for n in (1, 3, 5, 21)
     ]
     assert forms == ["1 провайдер", "3 провайдера", "5 провайдеров", "21 провайдер"]
+
+
+@pytest.mark.parametrize("language", languages.LANGUAGES)
+def test_the_language_switch_names_each_language_as_cldr_does(language):
+    from babel import Locale
+
+    cldr = Locale.parse(language)
+    assert languages.LANGUAGE_NAMES[language] == (cldr.get_display_name(language) or "").capitalize()
+
+
+@pytest.mark.parametrize(
+    "language", [code for code in languages.LANGUAGES if code != languages.SOURCE_LANGUAGE]
+)
+def test_each_catalogue_states_cldrs_plural_rule(language):
+    # The gateway reads a catalogue without CLDR (languages.translations), so its header must carry
+    # the rule CLDR would have supplied.
+    with (languages.LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        from_header = read_po(po)
+    with (languages.LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        from_cldr = read_po(po, locale=language)
+    from_cldr._num_plurals = from_cldr._plural_expr = None  # what CLDR says, not what the header says
+    assert from_header.num_plurals == from_cldr.num_plurals
+    assert from_header.plural_expr == from_cldr.plural_expr

@@ -5,6 +5,8 @@ A service's ``app.py`` builds a ``ServiceRuntime``, registers its request respon
 (``grantline run <service>``) or to a test.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import gc
@@ -14,27 +16,31 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 from nats.aio.client import Client
-from sqlalchemy import Table, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from grantline.runtime.db.driver import DriverConnection, DriverPool
-from grantline.runtime.db.engine import create_engine, session_factory
 from grantline.runtime.health import NotReady, Readiness, health_routes
+from grantline.runtime.heap import release_freed_heap
 from grantline.runtime.nats.connection import connect_nats, connect_options
 from grantline.runtime.nats.consumers import ConsumerSpec
 from grantline.runtime.nats.declaration import undeclared
 from grantline.runtime.nats.streams import stream_specs
-from grantline.runtime.outbox import OutboxRelay
 from grantline.runtime.settings import ServiceSettings
 from grantline.runtime.telemetry.http import TracingMiddleware
 from grantline.runtime.telemetry.logging import configure_logging
 from grantline.runtime.telemetry.tracing import configure_tracing
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from grantline.runtime.db.database import Database
+    from grantline.runtime.db.driver import DriverConnection
+    from grantline.runtime.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +125,13 @@ class ServiceRuntime:
         # A stateless service (the proxy) neither waits for Postgres nor reports on it.
         self.uses_database = uses_database
         self.name = settings.service_name
-        self.engine: AsyncEngine = create_engine(
-            settings.database_url, pool_size=settings.database_pool_size, application_name=self.name
-        )
-        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
-        self._driver_pool = DriverPool(
-            settings.database_url, max_size=settings.database_driver_pool_size, application_name=self.name
-        )
+        self.database: Database | None = None
+        if uses_database:
+            # Imported here, not at the top: SQLAlchemy and psycopg are about 25 MB at rest, which a
+            # stateless service (the proxy) has no use for (benchmarks/memory).
+            from grantline.runtime.db.database import Database
+
+            self.database = Database(settings)
         # Unusable TLS settings, or clear text in production, fail here in one sentence (NatsTlsError)
         # instead of being retried at start as if NATS were down.
         connect_options(settings)
@@ -178,6 +184,21 @@ class ServiceRuntime:
         hooks (so none still runs when they close what it uses)."""
         self._responders.extend(subscriptions)
 
+    def _database(self) -> Database:
+        if self.database is None:
+            raise RuntimeError(f"{self.name} was built with uses_database=False")
+        return self.database
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine (a service that keeps state only)."""
+        return self._database().engine
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions that are not units of work of their own (reads; a caller that commits itself)."""
+        return self._database().sessions
+
     @asynccontextmanager
     async def transaction(self, *, wake_relay: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work for an entrypoint: commit at the end, then wake the outbox relay.
@@ -185,13 +206,8 @@ class ServiceRuntime:
         Pass ``wake_relay=False`` for frequent transactions that never write an event (claims,
         schedule updates): waking the relay after each would make it query an empty outbox as often.
         """
-        async with self.sessions() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+        async with self._database().transaction() as session:
+            yield session
         if wake_relay and self.relay is not None:
             self.relay.wake()
 
@@ -202,7 +218,7 @@ class ServiceRuntime:
         Statements use psycopg's placeholders (see ``grantline.runtime.db.driver``); the block's work
         commits when it ends and rolls back if it raises.
         """
-        async with self._driver_pool.transaction() as connection:
+        async with self._database().driver_transaction() as connection:
             yield connection
         if wake_relay and self.relay is not None:
             self.relay.wake()
@@ -214,7 +230,7 @@ class ServiceRuntime:
         Cheaper than ``driver_transaction`` when the work fits one statement (several writes in
         data-modifying CTEs commit atomically as one statement); see ``grantline.runtime.db.driver``.
         """
-        async with self._driver_pool.single_statements() as connection:
+        async with self._database().single_statements() as connection:
             yield connection
         if wake_relay and self.relay is not None:
             self.relay.wake()
@@ -256,9 +272,7 @@ class ServiceRuntime:
             delay = min(delay * 2, 5.0)
 
     async def _postgres_ready(self) -> bool:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
+        return await self._database().ready()
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -269,6 +283,8 @@ class ServiceRuntime:
         self.nc = await _retry_until("nats", lambda: connect_nats(self.settings), self._stop)
         await _retry_until("jetstream", self._wait_for_jetstream, self._stop)
         if self.outbox is not None:
+            from grantline.runtime.outbox import OutboxRelay  # SQLAlchemy's: see __init__
+
             self.relay = OutboxRelay(
                 service=self.name, database_url=self.settings.database_url, outbox=self.outbox, nats=self.nc
             )
@@ -318,8 +334,9 @@ class ServiceRuntime:
         self._running.clear()
         if self.nc is not None:
             await _stop_step("nats drain", self.nc.drain())
-        await _stop_step("driver pool", self._driver_pool.close())
-        await _stop_step("database engine", self.engine.dispose())
+        if self.database is not None:
+            await _stop_step("driver pool", self.database.close_driver_pool())
+            await _stop_step("database engine", self.database.dispose_engine())
         log.info("service stopped", extra={"service": self.name})
 
     def http_application(self) -> ASGIApp:
@@ -365,9 +382,10 @@ class ServiceRuntime:
             await self.start()
             # What start-up built (catalogue, models, compiled SQL, metadata) lives as long as the
             # process: moving it out of the cyclic collector's sight keeps full collections short,
-            # which showed as latency spikes on the hot paths.
+            # which showed as latency spikes on the hot paths. What it freed goes back to the system.
             gc.collect()
             gc.freeze()
+            release_freed_heap()
             await self._stop.wait()
         finally:
             server.should_exit = True

@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 import nkeys
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 HEADER = {"typ": "JWT", "alg": "ed25519-nkey"}
 LIB_VERSION = 2
@@ -100,10 +100,11 @@ def decode_verified(token: str, *, issuer_prefix: int, now: float | None = None)
     issuer = claims.get("iss")
     if not isinstance(issuer, str):
         raise JwtError("no issuer")
-    key = Ed25519PublicKey.from_public_bytes(public_key_bytes(issuer, prefix=issuer_prefix))
+    # PyNaCl (libsodium), which nkeys signs with: the cryptography package would add 5 MB at rest.
+    key = VerifyKey(public_key_bytes(issuer, prefix=issuer_prefix))
     try:
-        key.verify(_unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode())
-    except InvalidSignature:
+        key.verify(f"{parts[0]}.{parts[1]}".encode(), _unb64(parts[2]))
+    except BadSignatureError:
         raise JwtError("bad signature") from None
     moment = time.time() if now is None else now
     expires = claims.get("exp")
