@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from gateway_flow import (
     authorize,
     callback,
+    connect,
     connect_through_vault,
     github_revocation_poster,
     put_named_app,
@@ -109,6 +110,59 @@ async def test_a_tenant_without_its_own_app_connects_through_the_platform_app(st
     events = json.dumps(await stream_events(stack))
     for text in [*seen, events]:
         assert PLATFORM_SECRET not in text
+
+
+async def _ivys_connections(stack) -> list:
+    return await stack.vault_rows(
+        "SELECT c.id, c.status, a.client_id FROM vault.connections c"
+        " JOIN vault.provider_apps a ON a.id = c.provider_app_id"
+        " WHERE c.tenant_id = :tenant AND c.owner = 'user:ivy'",
+        tenant=stack.tenant_a,
+    )
+
+
+async def test_moving_a_connection_to_the_tenants_own_app_ends_the_platform_apps_grant(
+    stack, tmp_path, database_url
+):
+    stack.sandbox.register_client(PLATFORM_CLIENT, PLATFORM_SECRET, redirect_uris=[REDIRECT_URI])
+    await _operator_puts_the_platform_app(stack, tmp_path, database_url)
+    await connect(stack, "ivy")
+    [before] = await _ivys_connections(stack)
+    assert before.client_id == PLATFORM_CLIENT
+
+    # The tenant registers its own app; the user connects the same account again, through it.
+    await setup_app(stack, key=KEY_A)
+    await connect(stack, "ivy")
+    [after] = await _ivys_connections(stack)
+    assert (after.id, after.status, after.client_id) == (before.id, "active", CLIENT_ID)
+
+    # The platform's grant, whose tokens were just overwritten, is revoked at the provider with the
+    # platform's client; the connection's new grant still refreshes with the tenant's.
+    assert [_client_of(r) for r in sandbox_requests(stack, "revoke")] == [PLATFORM_CLIENT]
+    assert await stack.vault_rows("SELECT id FROM vault.pending_revocations") == []
+    refreshed = await request_with_secrets(
+        stack.vault.nats,
+        vault.SUBJECT_REFRESH,
+        vault.RefreshRequest(tenant_id=stack.tenant_a, connection_id=after.id),
+        vault.RefreshReply,
+        timeout=10,
+    )
+    assert isinstance(refreshed, vault.RefreshReply) and refreshed.refreshed, refreshed
+    assert _client_of(sandbox_requests(stack, "token")[-1]) == CLIENT_ID
+
+
+async def test_moving_a_connection_to_an_app_with_the_same_client_id_revokes_nothing(
+    stack, tmp_path, database_url
+):
+    # Providers end every grant of a client at once: revoking the old token would end the new grant.
+    stack.sandbox.register_client(PLATFORM_CLIENT, PLATFORM_SECRET, redirect_uris=[REDIRECT_URI])
+    await _operator_puts_the_platform_app(stack, tmp_path, database_url)
+    await connect(stack, "ivy")
+    await setup_app(stack, key=KEY_A, client_id=PLATFORM_CLIENT, client_secret=PLATFORM_SECRET)
+    await connect(stack, "ivy")
+    [after] = await _ivys_connections(stack)
+    assert (after.status, after.client_id) == ("active", PLATFORM_CLIENT)
+    assert sandbox_requests(stack, "revoke") == []
 
 
 async def test_no_bus_message_can_name_the_platform(stack):

@@ -33,6 +33,7 @@ from grantline.vault.service.context import UnknownProvider, VaultContext
 from grantline.vault.service.mcp_servers import rediscover_after_refusal
 from grantline.vault.service.provider_apps import client_credentials
 from grantline.vault.service.records import audit, connection_info, emit, owner_user
+from grantline.vault.service.revocation import ProviderRevocation, revoke_superseded_grant, tell_providers
 from grantline.vault.service.sealing import TOKEN_COLUMNS, connection_context, seal_tokens
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,7 @@ async def _store(
     tokens: TokenSet,
 ) -> ConnectionInfo:
     account = tokens.account.id if tokens.account else None
+    superseded: ProviderRevocation | None = None
     async with ctx.transaction() as session:
         existing = await connection_rows.get(
             session, request.tenant_id, request.connection_id, for_update=True
@@ -230,6 +232,10 @@ async def _store(
             **sealed,
         }
         reauthorized = existing is not None
+        moved_from_app = None
+        if existing is not None and existing.provider_app_id != app.id:
+            moved_from_app = existing.provider_app_id
+            superseded = await revoke_superseded_grant(ctx, session, existing, new_client_id=client.client_id)
         if existing is not None:
             # A narrowing re-authorization keeps what the new grant has; otherwise grants add up.
             kept = [] if request.replace_scopes and request.reauthorize else existing.scopes or []
@@ -297,10 +303,18 @@ async def _store(
                 connection_id=connection_id,
                 provider=request.provider,
                 user_id=owner_user(request.owner),
-                detail={"scopes": list(row.scopes), "account": row.account},
+                detail={
+                    "scopes": list(row.scopes),
+                    "account": row.account,
+                    **({"previous_provider_app_id": moved_from_app} if moved_from_app else {}),
+                },
             ),
         )
-        return connection_info(row)
+        info = connection_info(row)
+    # After the commit, like every provider revocation: a slow provider holds no row lock.
+    if superseded is not None:
+        await tell_providers(ctx, [superseded])
+    return info
 
 
 def _token_type(value: str) -> str:

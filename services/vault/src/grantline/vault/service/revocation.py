@@ -103,6 +103,27 @@ async def revoke_in_transaction(
     return job
 
 
+async def revoke_superseded_grant(
+    ctx: VaultContext, session: AsyncSession, row: Row[Any], *, new_client_id: str
+) -> ProviderRevocation | None:
+    """Keep and return the call that ends the grant `row` holds, which a re-authorization through
+    another provider app is about to overwrite (the platform's app, then the tenant's own, say).
+
+    Once its tokens are overwritten nothing here could use or revoke that grant, but the provider
+    would still honour it, and list it to the user as an app with access. Not when the old app has
+    the same client id: providers end every grant of a client at once (Google, GitHub), the new one
+    included.
+    """
+    if row.auth_kind == "api_key" or (row.refresh_token is None and row.access_token is None):
+        return None
+    if row.provider_app_id is None:
+        return None
+    previous_app = await app_rows.get_by_id(session, row.provider_app_id)
+    if previous_app is None or previous_app.client_id == new_client_id:
+        return None
+    return await _provider_job(ctx, session, row, previous_app)
+
+
 async def _provider_job(
     ctx: VaultContext, session: AsyncSession, row: Row[Any], app: Row[Any] | None
 ) -> ProviderRevocation | None:
