@@ -1,6 +1,7 @@
 """The pages in English and Russian: chosen by the `lang` cookie, then Accept-Language, then English;
 the footer switch only ever sends the browser back to a page of this site."""
 
+import html
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -153,3 +154,25 @@ async def test_a_russian_browser_gets_russian_pages_and_the_switch_keeps_the_ses
         await page.get_by_role("link", name="Русский").click()
         await expect(page.get_by_role("heading", name="Доступно")).to_be_visible()
         await context.close()
+
+
+async def test_a_refusal_on_a_russian_page_says_what_happened_in_russian(stack):
+    # The API's problem details are English; a Russian page leads with a sentence of its own for the
+    # problem's code and keeps the English detail for the specifics. An English page is unchanged.
+    async with httpx.AsyncClient(base_url=stack.url) as client:
+        await open_connect_page(stack, client)
+        english = await client.get("/connect/authorize/github")
+        russian = await client.get("/connect/authorize/github", headers={"Accept-Language": "ru"})
+    detail = _alert(english.text)
+    assert english.status_code == russian.status_code and english.status_code >= 400
+    assert detail and "Подробности" not in detail
+    assert detail == "this provider is not available"  # the tenant has no GitHub app
+    assert _alert(russian.text) == (
+        f"Запрошенного не существует, или оно вам не принадлежит. Подробности (на английском): {detail}"
+    )
+
+
+def _alert(page: str) -> str:
+    start = page.index('role="alert">') + len('role="alert">')
+    return html.unescape(page[start : page.index("</div>", start)]).strip()
+

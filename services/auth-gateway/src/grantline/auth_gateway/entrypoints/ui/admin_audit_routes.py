@@ -19,6 +19,7 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     BadInput,
     optional,
 )
+from grantline.auth_gateway.entrypoints.ui.problem_text import page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.service.audit_query import AuditFilters, query_audit
 from grantline.auth_gateway.service.problems import Problem
@@ -77,7 +78,7 @@ async def audit_page(request: Request) -> Response:
     except BadInput as bad:
         context["error_message"], status = str(bad), 422
     except Problem as problem:
-        context["error_message"], status = problem.detail, problem.status
+        context["error_message"], status = page_error(problem), problem.status
     return render(
         "admin/audit.html",
         admin_context(request, admin, title=_("Audit log"), section="audit", **context),

@@ -27,6 +27,7 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     optional,
     outcome_param,
 )
+from grantline.auth_gateway.entrypoints.ui.problem_text import page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.service.connections import (
     list_connections,
@@ -69,7 +70,7 @@ def _outcome_message(request: Request, pages: CataloguePages) -> tuple[str | Non
 
 
 def _message(error: BadInput | Problem) -> str:
-    return error.detail if isinstance(error, Problem) else str(error)
+    return page_error(error) if isinstance(error, Problem) else str(error)
 
 
 def _status(error: BadInput | Problem) -> int:

@@ -13,6 +13,7 @@ from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_con
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, csrf_ok, gateway_of
 from grantline.auth_gateway.entrypoints.ui.languages import _
 from grantline.auth_gateway.entrypoints.ui.page_inputs import STALE_FORM
+from grantline.auth_gateway.entrypoints.ui.problem_text import page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.service.mcp_servers import McpServerIn, add_mcp_server, list_mcp_servers
 from grantline.auth_gateway.service.principal import Principal
@@ -34,7 +35,7 @@ async def _page(
     try:
         context["servers"] = (await list_mcp_servers(gw, caller)).mcp_servers
     except Problem as problem:
-        error = error or problem.detail
+        error = error or page_error(problem)
     context["error_message"] = error
     context["redirect_uri"] = gw.settings.redirect_uri
     return render(
@@ -78,5 +79,5 @@ async def add_mcp_server_from_form(request: Request) -> Response:
         message = _("Check these fields: %(fields)s", fields=", ".join(f.replace("_", " ") for f in fields))
         return await _page(request, caller, admin, values=values, error=message)
     except Problem as problem:
-        return await _page(request, caller, admin, values=values, error=problem.detail)
+        return await _page(request, caller, admin, values=values, error=page_error(problem))
     return redirect("/admin/providers?" + urlencode({"done": "mcp_added", "provider": added.provider}))

@@ -15,6 +15,7 @@ from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
 from grantline.auth_gateway.entrypoints.ui.languages import _, lazy_gettext
 from grantline.auth_gateway.entrypoints.ui.page_inputs import APP_NAME, PROVIDER_ID, STALE_FORM, outcome_param
+from grantline.auth_gateway.entrypoints.ui.problem_text import PageProblem, page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
@@ -60,7 +61,7 @@ async def providers_page(request: Request) -> Response:
         ]
         context["apps"] = (await list_provider_apps(gw, caller)).provider_apps
     except Problem as problem:
-        context["error_message"] = problem.detail
+        context["error_message"] = page_error(problem)
     raw = request.query_params.get("provider") or ""
     done = outcome_param(request.query_params.get("done"))
     if done in ("saved", "removed") and PROVIDER_ID.fullmatch(raw):
@@ -117,13 +118,13 @@ async def _form_page(
     status = 200
     try:
         if not PROVIDER_ID.fullmatch(provider) or (app_name is not None and not APP_NAME.fullmatch(app_name)):
-            raise Problem(404, "not_found", _("provider not found"))
+            raise PageProblem(404, "not_found", _("provider not found"))
         pages = CataloguePages(await catalogue_view(gw, caller, include_disabled=True))
         definition = pages.providers.get(provider)
         if definition is None:
-            raise Problem(404, "not_found", _("provider %(provider)s not found", provider=repr(provider)))
+            raise PageProblem(404, "not_found", _("provider %(provider)s not found", provider=repr(provider)))
         if definition.auth == "api_key":
-            raise Problem(
+            raise PageProblem(
                 422,
                 "invalid_request",
                 _("%(provider)s uses API keys; it has no OAuth client", provider=definition.name),
@@ -135,7 +136,7 @@ async def _form_page(
             if problem.status != 404:
                 raise
     except Problem as problem:
-        context["error_message"] = problem.detail
+        context["error_message"] = page_error(problem)
         status = problem.status
     if error is not None:
         status = 422
@@ -204,10 +205,12 @@ async def remove_named_app(request: Request, provider: str, app_name: str) -> Re
         return await _form_page(request, caller, admin, provider, app_name=app_name, error=STALE_FORM)
     try:
         if not (PROVIDER_ID.fullmatch(provider) and APP_NAME.fullmatch(app_name)):
-            raise Problem(404, "not_found", _("provider app not found"))
+            raise PageProblem(404, "not_found", _("provider app not found"))
         await delete_provider_app(gateway_of(request), caller, provider, name=app_name)
     except Problem as problem:
-        return await _form_page(request, caller, admin, provider, app_name=app_name, error=problem.detail)
+        return await _form_page(
+            request, caller, admin, provider, app_name=app_name, error=page_error(problem)
+        )
     return redirect(
         "/admin/providers?" + urlencode({"done": "removed", "provider": provider, "app": app_name})
     )
@@ -251,7 +254,7 @@ async def _save(request: Request, provider: str, app_name: str | None) -> Respon
     secret = str(form.get("client_secret") or "")
     try:
         if not PROVIDER_ID.fullmatch(provider) or (app_name is not None and not APP_NAME.fullmatch(app_name)):
-            raise Problem(404, "not_found", _("provider not found"))
+            raise PageProblem(404, "not_found", _("provider not found"))
         body = ProviderAppIn(
             client_id=values["client_id"],
             client_secret=SecretStr(secret) if secret.strip() else None,
@@ -271,7 +274,7 @@ async def _save(request: Request, provider: str, app_name: str | None) -> Respon
         )
     except Problem as problem:
         return await _form_page(
-            request, caller, admin, provider, values=values, error=problem.detail, app_name=app_name
+            request, caller, admin, provider, values=values, error=page_error(problem), app_name=app_name
         )
     done = {"done": "saved", "provider": provider, **({"app": app_name} if app_name else {})}
     return redirect("/admin/providers?" + urlencode(done))

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from grantline.auth_gateway.entrypoints.ui.admin_pages import SIGN_IN, admin_context
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import admin_session, gateway_of
 from grantline.auth_gateway.entrypoints.ui.languages import _
+from grantline.auth_gateway.entrypoints.ui.problem_text import page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.service import notifications
 from grantline.auth_gateway.service.problems import Problem
@@ -39,7 +40,7 @@ async def webhooks_page(request: Request) -> Response:
                 gw.bus, caller, endpoint_id=None, status=wanted, limit=100
             )
         except Problem as problem:
-            context["error_message"], status = problem.detail, problem.status
+            context["error_message"], status = page_error(problem), problem.status
     return render(
         "admin/webhooks.html",
         admin_context(request, admin, title=_("Webhooks"), section="webhooks", **context),

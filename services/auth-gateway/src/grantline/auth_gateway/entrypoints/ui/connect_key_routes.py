@@ -17,6 +17,7 @@ from grantline.auth_gateway.entrypoints.ui.browser_sessions import connect_sessi
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
 from grantline.auth_gateway.entrypoints.ui.languages import _, lazy_gettext
 from grantline.auth_gateway.entrypoints.ui.page_inputs import PROVIDER_ID
+from grantline.auth_gateway.entrypoints.ui.problem_text import PageProblem, page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
 from grantline.auth_gateway.service.connections import store_api_key_connection
@@ -50,10 +51,10 @@ async def _key_page(
         pages = CataloguePages(await catalogue_view(gateway_of(request), caller))
         definition = pages.providers.get(provider) if PROVIDER_ID.fullmatch(provider) else None
         if definition is None or definition not in pages.key_providers():
-            raise Problem(404, "not_found", _("this provider is not available"))
+            raise PageProblem(404, "not_found", _("this provider is not available"))
         context.update(title=_("Add your %(provider)s key", provider=definition.name), provider=definition)
     except Problem as problem:
-        error, status = problem.detail, problem.status
+        error, status = page_error(problem), problem.status
     context["error_message"] = error
     return render("connect/key.html", context, status=status)
 
@@ -89,10 +90,10 @@ async def store_key(request: Request, provider: str) -> Response:
     }
     try:
         if not PROVIDER_ID.fullmatch(provider):
-            raise Problem(404, "not_found", _("this provider is not available"))
+            raise PageProblem(404, "not_found", _("this provider is not available"))
         await store_api_key_connection(
             gateway_of(request), caller, provider=provider, fields=fields, user_id=caller.user_id
         )
     except Problem as problem:
-        return await _key_page(request, caller, browser, provider, error=problem.detail)
+        return await _key_page(request, caller, browser, provider, error=page_error(problem))
     return redirect("/connect/done?" + urlencode({"status": "connected", "provider": provider}))

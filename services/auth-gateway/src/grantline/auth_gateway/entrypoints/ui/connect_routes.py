@@ -41,6 +41,7 @@ from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     connection_settings,
     outcome_param,
 )
+from grantline.auth_gateway.entrypoints.ui.problem_text import PageProblem, page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
 from grantline.auth_gateway.service import rate_limits
@@ -187,7 +188,7 @@ async def connect_home(request: Request) -> Response:
         )
     except Problem as problem:
         context.update(
-            error_message=problem.detail, authorized=[], available=[], available_keys=[], pages=None
+            error_message=page_error(problem), authorized=[], available=[], available_keys=[], pages=None
         )
         return render("connect/home.html", context, status=problem.status)
     authorized = [c for c in page.connections if c.status in ("active", "reauth_required")]
@@ -272,7 +273,7 @@ async def _consent_page(
     status = 422 if error else 200
     try:
         if not PROVIDER_ID.fullmatch(provider):
-            raise Problem(404, "not_found", _("this provider is not available"))
+            raise PageProblem(404, "not_found", _("this provider is not available"))
         catalogue, scopes = await scopes_to_request(gateway_of(request), caller, provider, connection_id)
         pages = CataloguePages(catalogue)
         definition = pages.providers[provider]
@@ -282,7 +283,7 @@ async def _consent_page(
             scopes=pages.scope_lines(provider, scopes),
         )
     except Problem as problem:
-        error, status = problem.detail, problem.status
+        error, status = page_error(problem), problem.status
     context["error_message"] = error
     return render("connect/consent.html", context, status=status)
 
@@ -301,14 +302,14 @@ async def authorize(request: Request, provider: str) -> Response:
     gw = gateway_of(request)
     try:
         if not PROVIDER_ID.fullmatch(provider):
-            raise Problem(404, "not_found", _("this provider is not available"))
+            raise PageProblem(404, "not_found", _("this provider is not available"))
         catalogue, scopes = await scopes_to_request(gw, caller, provider, connection_id)
         added = [str(value) for value in form.getlist("scope")][:100]
         if added and connection_id:
             # "Add scopes": the flow asks for granted + these, which the catalogue must offer.
             offered = {s.id for p in catalogue.providers if p.id == provider for s in p.scopes}
             if not set(added) <= offered:
-                raise Problem(422, "invalid_request", _("choose scopes this provider offers"))
+                raise PageProblem(422, "invalid_request", _("choose scopes this provider offers"))
             scopes = added
         body = InitiateIn(
             provider=provider,
@@ -325,7 +326,9 @@ async def authorize(request: Request, provider: str) -> Response:
                 session, caller, body.flow_input(), browser_binding=binding_of(flow_value)
             )
     except Problem as problem:
-        return await _consent_page(request, caller, browser, provider, connection_id, error=problem.detail)
+        return await _consent_page(
+            request, caller, browser, provider, connection_id, error=page_error(problem)
+        )
     response = redirect(started.authorize_url)
     set_flow_cookie(request, response, flow_value, gw.settings.public_url)
     return response
@@ -343,11 +346,11 @@ async def _revoke_page(
     status = 422 if error else 200
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
-            raise Problem(404, "not_found", _("connection not found"))
+            raise PageProblem(404, "not_found", _("connection not found"))
         context["connection"] = await visible_connection(gw, caller, connection_id)
         context["pages"] = CataloguePages(await catalogue_view(gw, caller))
     except Problem as problem:
-        error, status = problem.detail, problem.status
+        error, status = page_error(problem), problem.status
     context["error_message"] = error
     return render("connect/revoke_confirm.html", context, status=status)
 
@@ -374,10 +377,10 @@ async def revoke(request: Request, connection_id: str) -> Response:
     gw = gateway_of(request)
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
-            raise Problem(404, "not_found", _("connection not found"))
+            raise PageProblem(404, "not_found", _("connection not found"))
         info = await revoke_connection(gw, caller, connection_id, reason=None)
     except Problem as problem:
-        return await _revoke_page(request, caller, browser, connection_id, error=problem.detail)
+        return await _revoke_page(request, caller, browser, connection_id, error=page_error(problem))
     return redirect(CONNECT_PATH + "?" + urlencode({"done": "revoked", "provider": info.provider}))
 
 

@@ -13,6 +13,7 @@ from grantline.auth_gateway.entrypoints.ui.browser_sessions import connect_sessi
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
 from grantline.auth_gateway.entrypoints.ui.languages import _
 from grantline.auth_gateway.entrypoints.ui.page_inputs import CONNECTION_ID, STALE_FORM
+from grantline.auth_gateway.entrypoints.ui.problem_text import PageProblem, page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import render
 from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
 from grantline.auth_gateway.service.connections import visible_connection
@@ -42,19 +43,19 @@ async def _page(
     status = 422 if error else 200
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
-            raise Problem(404, "not_found", _("connection not found"))
+            raise PageProblem(404, "not_found", _("connection not found"))
         connection = await visible_connection(gateway_of(request), caller, connection_id)
         if connection.status != "active":
-            raise Problem(409, "conflict", _("only an active connection can be given more scopes"))
+            raise PageProblem(409, "conflict", _("only an active connection can be given more scopes"))
         pages = CataloguePages(await catalogue_view(gateway_of(request), caller))
         provider = pages.providers.get(connection.provider)
         if provider is None:
-            raise Problem(404, "not_found", _("this provider is not available"))
+            raise PageProblem(404, "not_found", _("this provider is not available"))
         new = [s.id for s in provider.scopes if s.id not in connection.scopes]
         if chosen is not None:
             unknown = [scope for scope in chosen if scope not in new]
             if unknown or not chosen:
-                raise Problem(422, "invalid_request", _("choose one or more of the scopes listed"))
+                raise PageProblem(422, "invalid_request", _("choose one or more of the scopes listed"))
             # The consent summary: only what is new; the form goes on to the provider.
             context.update(
                 title=_("Connect %(provider)s", provider=provider.name),
@@ -72,7 +73,7 @@ async def _page(
             available=pages.scope_lines(provider.id, new),
         )
     except Problem as problem:
-        error, status = problem.detail, problem.status
+        error, status = page_error(problem), problem.status
     context["error_message"] = error
     return render("connect/add_scopes.html", context, status=status)
 
