@@ -8,11 +8,16 @@ nats-py upgrade changes what the fix relies on.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import nats
 import nats.errors
-from nats.aio.client import Client
+from nats.aio.client import PING_PROTO, Client
+from nats.aio.transport import TcpTransport
 
 from grantline.nats_fixes import install as install_nats_fixes
+from grantline.nats_fixes.ordered_flush import forget_pending_pings
 
 
 def _record_writes(nc: Client) -> list[bytes]:
@@ -64,3 +69,56 @@ async def test_a_request_right_after_a_responder_subscribed_and_flushed_is_answe
     finally:
         await responder.close()
         await asker.close()
+
+
+async def test_a_reconnect_does_not_send_a_ping_whose_flush_it_forgot(nats_url: str, monkeypatch) -> None:
+    # A flush's PING can be pending when the connection drops. The reconnect forgets the flush (it
+    # times out) and sends the pending buffer again; that PING's PONG would then answer a later flush
+    # early. After the fix the reconnect sends only its own handshake and flush PINGs.
+    install_nats_fixes()
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    nc = await nats.connect(nats_url, reconnected_cb=on_reconnect, reconnect_time_wait=0.05)
+    try:
+
+        async def not_yet(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            """The flusher has not run yet when the connection drops."""
+
+        nc._flush_pending = not_yet  # type: ignore[method-assign]
+        forgotten = asyncio.create_task(nc.flush(timeout=1))
+        await asyncio.sleep(0.05)
+        assert PING_PROTO in nc._pending
+        del nc._flush_pending
+        pings: list[int] = []
+        monkeypatch.setattr(TcpTransport, "write", _counting(TcpTransport.write, pings))
+        monkeypatch.setattr(TcpTransport, "writelines", _counting(TcpTransport.writelines, pings))
+        nc._transport.close()
+        await asyncio.wait_for(reconnected.wait(), timeout=10)
+        with contextlib.suppress(nats.errors.TimeoutError):
+            await forgotten
+        assert sum(pings) == 2, pings  # CONNECT's PING and the reconnect's own flush
+        await nc.flush(timeout=2)
+    finally:
+        await nc.close()
+
+
+def _counting(write, pings: list[int]):  # type: ignore[no-untyped-def]
+    def counted(self, payload):  # type: ignore[no-untyped-def]
+        parts = payload if isinstance(payload, list) else [payload]
+        pings.append(sum(bytes(part).count(PING_PROTO) for part in parts))
+        return write(self, payload)
+
+    return counted
+
+
+def test_only_our_pings_leave_the_pending_buffer() -> None:
+    client = Client()
+    publish = b"PUB a 4\r\nPING\r\n"  # a payload that happens to spell PING stays
+    client._pending = [publish, PING_PROTO, b"SUB b 1\r\n", PING_PROTO]
+    client._pending_data_size = sum(len(chunk) for chunk in client._pending)
+    forget_pending_pings(client)
+    assert client._pending == [publish, b"SUB b 1\r\n"]
+    assert client._pending_data_size == len(publish) + len(b"SUB b 1\r\n")

@@ -15,6 +15,11 @@ the PING (nats-io/nats.py2#24).
 flusher is kicked. The PONG then means what callers take it to mean. tests/runtime/
 test_nats_ordered_flush.py checks the bytes' order on the wire and fails if a nats-py upgrade
 changes what this relies on.
+
+One consequence is handled too: a PING can now wait in the pending buffer when the connection drops.
+A reconnect forgets the outstanding pongs (and with them the flushes that waited, which time out) but
+sends the pending buffer again, so that PING's PONG would answer a later flush before the server had
+read what that flush covers. The reconnect leaves our PINGs out of the buffer first.
 """
 
 from __future__ import annotations
@@ -48,5 +53,24 @@ def install() -> None:
         self._pending_data_size += len(PING_PROTO)
         await self._flush_pending()
 
+    original_connect_init = Client._process_connect_init
+
+    async def _process_connect_init(self: Any) -> None:
+        forget_pending_pings(self)
+        await original_connect_init(self)
+
     setattr(_send_ping, _INSTALLED, True)
     Client._send_ping = _send_ping  # type: ignore[method-assign]
+    Client._process_connect_init = _process_connect_init  # type: ignore[method-assign]
+
+
+def forget_pending_pings(client: Any) -> None:
+    """Drop the flush PINGs still in ``client``'s pending buffer (a (re)connect forgets their pongs).
+
+    Only ``_send_ping`` above puts ``PING_PROTO`` itself in the buffer; every other command is its own
+    bytes, so the object's identity tells them apart.
+    """
+    pings = sum(1 for chunk in client._pending if chunk is PING_PROTO)
+    if pings:
+        client._pending = [chunk for chunk in client._pending if chunk is not PING_PROTO]
+        client._pending_data_size -= pings * len(PING_PROTO)
