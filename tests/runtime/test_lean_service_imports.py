@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.fixtures.run_grants import VERIFICATION_KEYS
 
 # A fresh interpreter: the test session itself has everything loaded.
@@ -106,3 +108,31 @@ def test_a_stateless_service_loads_no_database_library() -> None:
     )
     probe = json.loads(result.stdout)
     assert probe == {"roles": ["proxy"], "databases": [False], "loaded": []}
+
+
+# The services written on psycopg alone (runtime.driver_transaction / single_statement).
+_ON_PSYCOPG_ALONE = ("refresher",)
+
+_BUILT = textwrap.dedent(
+    """
+    import json, sys
+    from grantline.cli.service_entry import leave_out_aiohttp
+    from grantline.cli.services import ROLES
+
+    role = ROLES[sys.argv[1]]
+    if not role.calls_out_over_http:
+        leave_out_aiohttp()
+    role.runtime_factory()()
+    print(json.dumps("sqlalchemy" in sys.modules))
+    """
+)
+
+
+@pytest.mark.parametrize("service", _ON_PSYCOPG_ALONE)
+def test_a_service_on_psycopg_alone_loads_no_sqlalchemy(service: str) -> None:
+    # About 20 MB at rest. The runtime loads it only on the first runtime.transaction() or sessions().
+    env = {**os.environ, "GRANTLINE_ENVIRONMENT": "development", "GRANTLINE_NATS_ALLOW_PLAINTEXT": "true"}
+    result = subprocess.run(
+        [sys.executable, "-c", _BUILT, service], capture_output=True, text=True, env=env, check=True
+    )
+    assert json.loads(result.stdout) is False

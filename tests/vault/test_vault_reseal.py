@@ -23,7 +23,7 @@ from grantline.contract import vault as contract
 from grantline.contract import vault_admin
 from grantline.contract.errors import ErrorCode, ErrorReply
 from grantline.providers.token_response import TokenSet
-from grantline.runtime.db.engine import libpq_url
+from grantline.runtime.db.urls import libpq_url
 from grantline.sandbox.faults import Fault
 from grantline.vault.domain import Keyring, SecretField, load_keyring_file
 from grantline.vault.service.refresh import Refresher

@@ -14,7 +14,7 @@ from grantline.contract import vault as contract
 from grantline.contract.audit import AuditAction, AuditRecord
 from grantline.contract.errors import ErrorCode, ErrorReply
 from grantline.contract.registry import decode_event, encode_message
-from grantline.runtime.db.engine import libpq_url
+from grantline.runtime.db.urls import libpq_url
 from grantline.vault.adapters.audit_buffer import resolve_record_json
 from grantline.vault.adapters.resolve_reader import ResolveReader
 

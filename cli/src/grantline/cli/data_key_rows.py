@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import namedtuple_row
 
-from grantline.runtime.db.engine import libpq_url
+from grantline.runtime.db.urls import libpq_url
 from grantline.vault.adapters.data_key_store import (
     ADD_VERSION_SQL,
     NEWEST_VERSION_SQL,

@@ -18,7 +18,7 @@ from grantline.cli.data_key_rows import (
     version_usage,
 )
 from grantline.cli.reseal import ResealReport, reseal_all, unbound_counts_at
-from grantline.runtime.db.engine import libpq_url
+from grantline.runtime.db.urls import libpq_url
 from grantline.vault.domain import (
     Keyring,
     KeyringError,

@@ -31,7 +31,7 @@ import psycopg
 from psycopg.rows import namedtuple_row
 
 from grantline.cli.data_key_rows import SyncDataKeys
-from grantline.runtime.db.engine import libpq_url
+from grantline.runtime.db.urls import libpq_url
 from grantline.vault.adapters.data_key_store import sealed_key_id_sql
 from grantline.vault.domain import (
     DecryptionError,

@@ -35,12 +35,11 @@ from grantline.runtime.telemetry.logging import configure_logging
 from grantline.runtime.telemetry.tracing import configure_tracing
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from grantline.runtime.db.database import Database
     from grantline.runtime.db.driver import DriverConnection
-    from grantline.runtime.outbox import OutboxRelay
+    from grantline.runtime.outbox_relay import OutboxLocation, OutboxRelay
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ class ServiceRuntime:
         self,
         settings: ServiceSettings,
         *,
-        outbox: Table | None = None,
+        outbox: OutboxLocation | None = None,
         http_app: ASGIApp | None = None,
         uses_database: bool = True,
     ) -> None:
@@ -283,7 +282,7 @@ class ServiceRuntime:
         self.nc = await _retry_until("nats", lambda: connect_nats(self.settings), self._stop)
         await _retry_until("jetstream", self._wait_for_jetstream, self._stop)
         if self.outbox is not None:
-            from grantline.runtime.outbox import OutboxRelay  # SQLAlchemy's: see __init__
+            from grantline.runtime.outbox_relay import OutboxRelay  # psycopg's: see __init__
 
             self.relay = OutboxRelay(
                 service=self.name, database_url=self.settings.database_url, outbox=self.outbox, nats=self.nc

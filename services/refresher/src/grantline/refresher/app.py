@@ -2,14 +2,17 @@
 
 from datetime import timedelta
 
-from grantline.refresher.adapters.tables import outbox
 from grantline.refresher.domain.outcomes import RetryPolicy
 from grantline.refresher.domain.schedule import SchedulePolicy
 from grantline.refresher.entrypoints.connection_events import subscribe_connection_events
 from grantline.refresher.entrypoints.refresh_worker import RefreshWorker, WorkerLimits
 from grantline.refresher.entrypoints.schedule_watch import due_gauge_loop, expiry_warning_loop
 from grantline.refresher.settings import RefresherSettings
+from grantline.runtime.outbox_relay import OutboxTable
 from grantline.runtime.service_runtime import ServiceRuntime
+
+# refresher.outbox (adapters/tables.py declares it, for the migrations; the service runs on psycopg).
+OUTBOX = OutboxTable("refresher")
 
 
 def schedule_policy(settings: RefresherSettings) -> SchedulePolicy:
@@ -25,7 +28,7 @@ def schedule_policy(settings: RefresherSettings) -> SchedulePolicy:
 def create_runtime(settings: RefresherSettings | None = None) -> ServiceRuntime:
     """Build the refresher runtime."""
     settings = settings or RefresherSettings()
-    runtime = ServiceRuntime(settings, outbox=outbox)
+    runtime = ServiceRuntime(settings, outbox=OUTBOX)
     policy = schedule_policy(settings)
     subscribe_connection_events(runtime, policy, workers=settings.schedule_consumer_workers)
     worker = RefreshWorker(
@@ -46,7 +49,7 @@ def create_runtime(settings: RefresherSettings | None = None) -> ServiceRuntime:
     runtime.add_background_task(worker.run)
     runtime.on_stop(worker.drain)
     runtime.add_background_task(
-        expiry_warning_loop(runtime, outbox, every_seconds=settings.expiry_scan_seconds)
+        expiry_warning_loop(runtime, OUTBOX, every_seconds=settings.expiry_scan_seconds)
     )
     runtime.add_background_task(due_gauge_loop(runtime))
     return runtime

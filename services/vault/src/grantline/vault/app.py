@@ -7,7 +7,7 @@ import socket
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import load_catalogue
-from grantline.runtime.db.engine import libpq_url
+from grantline.runtime.db.urls import libpq_url
 from grantline.runtime.run_grants import RunGrantVerifier, required_key_set
 from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.vault.adapters.audit_buffer import AuditBuffer

@@ -23,13 +23,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.runtime.db.engine import libpq_url
+from grantline.runtime.db.urls import libpq_url
+
+if TYPE_CHECKING:  # a service on psycopg alone never loads SQLAlchemy (runtime/db/database.py)
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 DriverConnection = psycopg.AsyncConnection[Any]
 

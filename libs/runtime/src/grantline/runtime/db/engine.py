@@ -20,12 +20,6 @@ def sqlalchemy_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def libpq_url(url: str) -> str:
-    """Turn a SQLAlchemy URL back into a plain libpq URL (for raw psycopg connections)."""
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 # A pooled connection that sat idle at least this long is checked (a round trip) before it is used.
 PING_AFTER_IDLE_SECONDS = 1.0
 

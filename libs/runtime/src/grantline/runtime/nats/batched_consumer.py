@@ -24,7 +24,6 @@ from typing import Any
 from nats.aio.msg import Msg
 from opentelemetry import trace
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.contract.envelope import Event
 from grantline.runtime.nats.consumers import ConsumerSpec
@@ -40,9 +39,9 @@ log = logging.getLogger(__name__)
 # batch costs a fixed few statements and a commit, whatever its size).
 DEFAULT_TOP_UP_SECONDS = 0.02
 
-BatchHandler = Callable[[AsyncSession, list["Received"]], Awaitable[None]]
-# A batch's unit of work: by default ``runtime.transaction``; a hot consumer may pass
-# ``runtime.driver_transaction`` and get a psycopg connection instead of a session.
+# A handler gets what the unit of work yields: a SQLAlchemy session (``runtime.transaction``, the
+# default) or a psycopg connection (a hot consumer passes ``runtime.driver_transaction``).
+BatchHandler = Callable[[Any, list["Received"]], Awaitable[None]]
 UnitOfWork = Callable[[], AbstractAsyncContextManager[Any]]
 
 

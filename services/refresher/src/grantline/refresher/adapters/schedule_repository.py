@@ -1,4 +1,8 @@
-"""Postgres access to the refresh schedule: entries, claims with leases, outcomes, warnings."""
+"""Postgres access to the refresh schedule: entries, claims with leases, outcomes, warnings.
+
+Every statement runs on psycopg directly (grantline.runtime.db.driver), hence its placeholders: the
+refresher never loads SQLAlchemy (adapters/tables.py declares the table for the migrations only).
+"""
 
 import json
 import uuid
@@ -6,10 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg.rows import class_row
 
-from grantline.refresher.adapters.tables import refresh_schedule as t
 from grantline.refresher.domain.schedule import ScheduleEntry
 from grantline.runtime.db.driver import DriverConnection
 
@@ -37,8 +39,7 @@ class ClaimedRefresh:
 
 # Reads only the head of the partial index `refresh_schedule_due`; SKIP LOCKED lets replicas claim
 # side by side. The claimed row's next_attempt_at becomes its lease expiry: if this worker dies, the
-# row is due again exactly when the lease ends. The hot statements of this module run on psycopg
-# directly (grantline.runtime.db.driver), hence its placeholders.
+# row is due again exactly when the lease ends.
 _CLAIM_DUE = """
     WITH due AS (
         SELECT connection_id FROM refresher.refresh_schedule
@@ -166,37 +167,52 @@ class DueWarning:
     hard_expires_at: datetime
 
 
-async def claim_due_warnings(session: AsyncSession, *, now: datetime, limit: int) -> list[DueWarning]:
+_CLAIM_DUE_WARNINGS = """
+    SELECT connection_id, tenant_id, owner, provider, hard_expires_at
+      FROM refresher.refresh_schedule
+     WHERE warn_at IS NOT NULL AND warn_at <= %(now)s
+     ORDER BY warn_at
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+    """
+
+
+async def claim_due_warnings(conn: DriverConnection, *, now: datetime, limit: int) -> list[DueWarning]:
     """Lock up to ``limit`` rows whose expiry warning is due (the caller marks them warned)."""
-    rows = await session.execute(
-        select(t.c.connection_id, t.c.tenant_id, t.c.owner, t.c.provider, t.c.hard_expires_at)
-        .where(t.c.warn_at.is_not(None), t.c.warn_at <= now)
-        .order_by(t.c.warn_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [DueWarning(**row._mapping) for row in rows]
+    async with conn.cursor(row_factory=class_row(DueWarning)) as cursor:
+        await cursor.execute(_CLAIM_DUE_WARNINGS, {"now": now, "limit": limit})
+        return await cursor.fetchall()
 
 
-async def mark_warned(session: AsyncSession, warnings: Sequence[DueWarning]) -> None:
+_MARK_WARNED = """
+    UPDATE refresher.refresh_schedule AS s
+       SET warn_at = NULL, warned_expiry_at = w.hard_expires_at
+      FROM unnest(CAST(%(ids)s AS text[]), CAST(%(expiries)s AS timestamptz[]))
+           AS w(connection_id, hard_expires_at)
+     WHERE s.connection_id = w.connection_id
+    """
+
+
+async def mark_warned(conn: DriverConnection, warnings: Sequence[DueWarning]) -> None:
     """Remember that each warning was given for its expiry, so it is given once."""
     if warnings:
-        await session.execute(
-            update(t)
-            .where(t.c.connection_id == bindparam("b_connection_id"))
-            .values(warn_at=None, warned_expiry_at=bindparam("b_hard_expires_at")),
-            [{"b_connection_id": w.connection_id, "b_hard_expires_at": w.hard_expires_at} for w in warnings],
+        await conn.execute(
+            _MARK_WARNED,
+            {"ids": [w.connection_id for w in warnings], "expiries": [w.hard_expires_at for w in warnings]},
         )
 
 
-async def due_counts(session: AsyncSession, *, now: datetime) -> dict[str, int]:
+_DUE_COUNTS = """
+    SELECT provider, count(*) FROM refresher.refresh_schedule
+     WHERE state = 'scheduled' AND next_attempt_at <= %(now)s
+     GROUP BY provider
+    """
+
+
+async def due_counts(conn: DriverConnection, *, now: datetime) -> dict[str, int]:
     """How many scheduled rows are due now, per provider (reads only the due part of the index)."""
-    rows = await session.execute(
-        select(t.c.provider, func.count())
-        .where(t.c.state == "scheduled", t.c.next_attempt_at <= now)
-        .group_by(t.c.provider)
-    )
-    return {provider: int(count) for provider, count in rows}
+    cursor = await conn.execute(_DUE_COUNTS, {"now": now})
+    return {provider: int(count) for provider, count in await cursor.fetchall()}
 
 
 # A refresh whose new expiry the worker already wrote from the vault's reply changes nothing but the

@@ -4,11 +4,10 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import Table
-
 from grantline.refresher.adapters.metrics import EXPIRY_WARNINGS, REFRESH_DUE
 from grantline.refresher.adapters.schedule_repository import due_counts
 from grantline.refresher.service.expiry_warnings import publish_due_warnings
+from grantline.runtime.outbox_relay import OutboxLocation
 from grantline.runtime.service_runtime import BackgroundTask, ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -16,15 +15,17 @@ WARNING_BATCH = 500
 DUE_GAUGE_SECONDS = 15.0
 
 
-def expiry_warning_loop(runtime: ServiceRuntime, outbox: Table, *, every_seconds: float) -> BackgroundTask:
+def expiry_warning_loop(
+    runtime: ServiceRuntime, outbox: OutboxLocation, *, every_seconds: float
+) -> BackgroundTask:
     """A background task that publishes ``connections.expiring`` for warnings that fell due."""
 
     async def run() -> None:
         while True:
             while True:  # drain a backlog in batches before sleeping
-                async with runtime.transaction() as session:
+                async with runtime.driver_transaction() as conn:
                     published = await publish_due_warnings(
-                        session, outbox, now=datetime.now(UTC), limit=WARNING_BATCH
+                        conn, outbox, now=datetime.now(UTC), limit=WARNING_BATCH
                     )
                 for warning in published:
                     EXPIRY_WARNINGS.labels(warning.provider).inc()
@@ -41,8 +42,8 @@ def due_gauge_loop(runtime: ServiceRuntime) -> BackgroundTask:
     async def run() -> None:
         seen: set[str] = set()
         while True:
-            async with runtime.sessions() as session:
-                counts = await due_counts(session, now=datetime.now(UTC))
+            async with runtime.single_statement(wake_relay=False) as conn:
+                counts = await due_counts(conn, now=datetime.now(UTC))
             for provider in seen - counts.keys():
                 REFRESH_DUE.labels(provider).set(0)
             for provider, count in counts.items():

@@ -2,19 +2,17 @@
 
 from datetime import datetime
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.connections import ConnectionExpiring
 from grantline.refresher.adapters.schedule_repository import DueWarning, claim_due_warnings, mark_warned
-from grantline.runtime.outbox import add_events
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import OutboxLocation, write_events
 
 
 async def publish_due_warnings(
-    session: AsyncSession, outbox: Table, *, now: datetime, limit: int
+    conn: DriverConnection, outbox: OutboxLocation, *, now: datetime, limit: int
 ) -> list[DueWarning]:
     """Write ``connections.expiring`` for due warnings (expiries already past are only marked)."""
-    due = await claim_due_warnings(session, now=now, limit=limit)
+    due = await claim_due_warnings(conn, now=now, limit=limit)
     events = [
         ConnectionExpiring(
             tenant_id=w.tenant_id,
@@ -26,7 +24,6 @@ async def publish_due_warnings(
         for w in due
         if w.hard_expires_at > now
     ]
-    await add_events(session, outbox, events)
-    await mark_warned(session, due)
-    await session.flush()
+    await write_events(conn, outbox, events)
+    await mark_warned(conn, due)
     return [w for w in due if w.hard_expires_at > now]

@@ -14,7 +14,7 @@ from typing import Any
 
 from grantline.contract.envelope import Event
 from grantline.runtime.db.driver import DriverConnection
-from grantline.runtime.outbox import outbox_row
+from grantline.runtime.outbox_relay import outbox_row
 
 # Runs that are new (not already known under their id) get their event written in the same statement;
 # ``ord`` keeps the outbox in the order the batch decided them.

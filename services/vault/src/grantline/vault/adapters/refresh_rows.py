@@ -27,7 +27,7 @@ from psycopg.rows import namedtuple_row
 
 from grantline.contract.envelope import Event
 from grantline.runtime.db.driver import DriverConnection
-from grantline.runtime.outbox import outbox_row
+from grantline.runtime.outbox_relay import outbox_row
 
 # Columns of the leased row: everything a refresh reads, nothing it does not.
 _LEASED_COLUMNS = (
