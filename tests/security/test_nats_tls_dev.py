@@ -15,7 +15,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from grantline.cli.dev import DevStack
+from grantline.cli.dev_stack import DevStack
 from grantline.runtime.nats.tls import client_ssl_context
 
 

@@ -175,4 +175,3 @@ async def test_a_refusal_on_a_russian_page_says_what_happened_in_russian(stack):
 def _alert(page: str) -> str:
     start = page.index('role="alert">') + len('role="alert">')
     return html.unescape(page[start : page.index("</div>", start)]).strip()
-

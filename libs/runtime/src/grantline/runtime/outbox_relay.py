@@ -257,4 +257,3 @@ def _publish_error(future: asyncio.Future[Any]) -> BaseException | None:
     if not future.done() or future.cancelled():
         return TimeoutError("JetStream did not acknowledge the publish in time")
     return future.exception()
-

@@ -7,9 +7,8 @@ vault. Two callbacks racing with one state can never both reach the vault.
 
 from __future__ import annotations
 
-import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
@@ -34,6 +33,14 @@ from grantline.auth_gateway.domain.oauth_state import (
 from grantline.auth_gateway.domain.return_to import ReturnToError, check_return_to
 from grantline.auth_gateway.service.catalogue import TenantCatalogue
 from grantline.auth_gateway.service.flow_apps import app_for_flow
+from grantline.auth_gateway.service.flow_callback import FlowRefused
+from grantline.auth_gateway.service.flow_request import (
+    InitiateInput,
+    check_hints,
+    checked_scopes,
+    connection_settings,
+    narrowed_scopes,
+)
 from grantline.auth_gateway.service.mcp_servers import (
     McpConnectContext,
     client_metadata_url_for,
@@ -44,53 +51,8 @@ from grantline.auth_gateway.service.problems import Problem, invalid, not_found,
 from grantline.contract import vault
 from grantline.contract.audit import AuditAction, AuditRecord
 from grantline.contract.errors import ErrorReply
-from grantline.providers.authorize import (
-    SettingsError,
-    build_authorize_url,
-    resolve_settings,
-    with_always_scopes,
-)
-from grantline.providers.definition import ProviderDefinition
+from grantline.providers.authorize import build_authorize_url, with_always_scopes
 from grantline.runtime.outbox import add_event
-
-# OAuth error codes a provider may send back (RFC 6749 section 4.1.2.1); anything else is reported
-# as `provider_error` so no provider-chosen text reaches the browser's address bar.
-_PROVIDER_ERRORS = frozenset(
-    {
-        "access_denied",
-        "invalid_request",
-        "unauthorized_client",
-        "unsupported_response_type",
-        "invalid_scope",
-        "server_error",
-        "temporarily_unavailable",
-        "consent_required",
-        "login_required",
-        "interaction_required",
-    }
-)
-_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")  # RFC 6749 scope-token
-MAX_SCOPES = 100
-
-
-@dataclass(frozen=True)
-class InitiateInput:
-    provider: str
-    return_to: str
-    user_id: str | None = None
-    workspace: bool = False
-    scopes: list[str] | None = None
-    connection_id: str | None = None
-    name: str | None = None
-    # This connection's own settings, over the provider app's (a second shop, another site).
-    settings: dict[str, str] = field(default_factory=dict)
-    # The account or email domain to grant as (providers with hint parameters only).
-    login_hint: str | None = None
-    domain_hint: str | None = None
-    # Re-authorize `connection_id` with exactly `scopes` (fewer than it has), where the provider allows.
-    narrow: bool = False
-    # The tenant's named provider app (its own OAuth client) for a new connection; None: the default.
-    provider_app: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,75 +64,6 @@ class Initiated:
     scopes: list[str]
     # The provider the connection is for: a catalogue MCP entry connects as the tenant's discovered server.
     provider: str = ""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a finished flow ends; `return_to` is where the browser goes (None: no known destination)."""
-
-    status: str  # "connected" or "error"
-    return_to: str | None
-    connection_id: str | None = None
-    provider: str | None = None
-    error: str | None = None
-    connection: vault.ConnectionInfo | None = None
-
-
-class FlowRefused(Exception):
-    """The callback cannot proceed; `return_to` is set when the state was ours and still says where."""
-
-    def __init__(self, code: str, return_to: str | None = None, connection_id: str | None = None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.return_to = return_to
-        self.connection_id = connection_id
-
-
-def _checked_scopes(scopes: list[str]) -> list[str]:
-    split = [part for scope in scopes for part in scope.split()]
-    if len(split) > MAX_SCOPES:
-        raise invalid(f"at most {MAX_SCOPES} scopes")
-    bad = [scope for scope in split if not _SCOPE.fullmatch(scope)]
-    if bad:
-        raise invalid("scopes must be non-empty OAuth scope tokens")
-    return list(dict.fromkeys(split))
-
-
-def _connection_settings(
-    definition: ProviderDefinition, app_settings: dict[str, str], own: dict[str, str]
-) -> dict[str, str]:
-    # The app's settings are checked when saved: a failure there is the tenant's configuration, one
-    # in the connection's own settings is this request's input.
-    try:
-        resolve_settings(definition, app_settings)
-    except SettingsError as error:
-        raise Problem(409, "provider_app_misconfigured", str(error)) from None
-    try:
-        return resolve_settings(definition, {**app_settings, **own})
-    except SettingsError as error:
-        raise Problem(422, "invalid_settings", str(error)) from None
-
-
-def _narrowed(definition: ProviderDefinition, requested: list[str] | None) -> list[str]:
-    # Most providers add a re-authorization's scopes to the earlier grant: asking for fewer takes
-    # nothing away there, so narrowing is offered only where the catalogue says it works.
-    if not (definition.oauth and definition.oauth.scopes.narrowable):
-        raise invalid(
-            f"provider {definition.id!r} keeps earlier grants; revoke and connect again with fewer scopes"
-        )
-    if not requested:
-        raise invalid("narrow needs the scopes to keep")
-    return requested
-
-
-def _check_hints(definition: ProviderDefinition, request: InitiateInput) -> None:
-    # A hint the provider cannot take would be silently dropped, and the check after the grant
-    # would then refuse whoever the user happened to be signed in as.
-    oauth = definition.oauth
-    if request.login_hint and not (oauth and oauth.login_hint_param):
-        raise invalid(f"provider {definition.id!r} takes no login hint")
-    if request.domain_hint and not (oauth and oauth.domain_hint_param):
-        raise invalid(f"provider {definition.id!r} takes no domain hint")
 
 
 class OAuthFlow:
@@ -225,7 +118,7 @@ class OAuthFlow:
             )
         except ReturnToError as error:
             raise Problem(422, "return_to_not_allowed", str(error)) from None
-        requested = _checked_scopes(request.scopes) if request.scopes is not None else None
+        requested = checked_scopes(request.scopes) if request.scopes is not None else None
 
         existing = None
         provider_app = request.provider_app
@@ -251,7 +144,7 @@ class OAuthFlow:
             if request.settings and request.settings != existing.settings:
                 raise invalid("a connection keeps its settings; start a new connection for other ones")
             if request.narrow:
-                scopes = _narrowed(definition, requested)
+                scopes = narrowed_scopes(definition, requested)
             else:
                 scopes = scopes_for_reauthorization(existing.scopes, requested or [], defaults)
             connection_id, reauthorize = existing.connection_id, True
@@ -262,8 +155,8 @@ class OAuthFlow:
             scopes = requested if requested is not None else defaults
             connection_id = str(uuid.uuid4())
         scopes = with_always_scopes(definition, scopes)
-        _check_hints(definition, request)
-        settings = _connection_settings(definition, app.settings, own_settings)
+        check_hints(definition, request)
+        settings = connection_settings(definition, app.settings, own_settings)
 
         verifier = new_code_verifier() if definition.oauth.pkce != "none" else None
         state, state_hash = new_state()
@@ -405,8 +298,3 @@ class OAuthFlow:
         return await self._bus.ask_or_error(
             vault.SUBJECT_EXCHANGE, request, vault.ConnectionInfo, with_secrets=True
         )
-
-
-def provider_error_code(error: str) -> str:
-    """The OAuth error a provider sent, if it is a standard one; else `provider_error`."""
-    return error if error in _PROVIDER_ERRORS else "provider_error"

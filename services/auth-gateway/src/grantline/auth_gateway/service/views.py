@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from grantline.auth_gateway.service.oauth_flow import MAX_SCOPES, InitiateInput
+from grantline.auth_gateway.service.flow_request import MAX_SCOPES, InitiateInput
 from grantline.contract import vault, vault_admin
 from grantline.contract.envelope import PROVIDER_APP_NAME_PATTERN
 from grantline.providers.definition import ProviderDefinition

@@ -14,7 +14,7 @@ from grantline.auth_gateway.entrypoints.flow_cookie import presented_binding
 from grantline.auth_gateway.entrypoints.http.context import CallerDep, GatewayDep
 from grantline.auth_gateway.entrypoints.http.problem_details import PROBLEM_RESPONSES, problem_response
 from grantline.auth_gateway.service import rate_limits
-from grantline.auth_gateway.service.oauth_flow import FlowRefused, provider_error_code
+from grantline.auth_gateway.service.flow_callback import FlowRefused, provider_error_code
 from grantline.auth_gateway.service.problems import Problem, from_error_reply
 from grantline.auth_gateway.service.views import ConnectionView, connection_view
 from grantline.contract.errors import ErrorReply
