@@ -1,4 +1,5 @@
-"""`/connect`: the end user's own page, reached through a connect session.
+"""`/connect`: the end user's own page, reached through a connect session: opening and confirming
+the link, the list of connections, and making one the default, removing or disconnecting it.
 
 `/connect?session=<token>` (or `?connect_session=`, as `connect_url` has it) checks the token,
 remembers the link in a short-lived signed cookie that signs nobody in and redirects to
@@ -13,13 +14,11 @@ are guarded by the session-bound CSRF token and an Origin check.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from grantline.auth_gateway.entrypoints.flow_cookie import binding_of, browser_value, set_flow_cookie
 from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
     CONNECT_COOKIE,
     CONNECT_LINK_COOKIE,
@@ -32,23 +31,21 @@ from grantline.auth_gateway.entrypoints.ui.browser_sessions import (
     ui_of,
 )
 from grantline.auth_gateway.entrypoints.ui.catalogue_views import CataloguePages
-from grantline.auth_gateway.entrypoints.ui.connect_widget import remember_widget, widget_outcome
-from grantline.auth_gateway.entrypoints.ui.languages import _, lazy_gettext
+from grantline.auth_gateway.entrypoints.ui.connect_pages import CONNECT_PATH, connect_context, expired_page
+from grantline.auth_gateway.entrypoints.ui.connect_widget import remember_widget
+from grantline.auth_gateway.entrypoints.ui.languages import _
 from grantline.auth_gateway.entrypoints.ui.page_inputs import (
     CONNECTION_ID,
     PROVIDER_ID,
     STALE_FORM,
-    connection_settings,
     outcome_param,
 )
 from grantline.auth_gateway.entrypoints.ui.problem_text import PageProblem, page_error
 from grantline.auth_gateway.entrypoints.ui.rendering import redirect, render
 from grantline.auth_gateway.entrypoints.ui.session_cookies import ConnectBrowserSession
-from grantline.auth_gateway.service import rate_limits
 from grantline.auth_gateway.service.connect_sessions import (
     confirm_connect_link,
     open_connect_link,
-    scopes_to_request,
     tenant_name,
 )
 from grantline.auth_gateway.service.connections import (
@@ -61,23 +58,13 @@ from grantline.auth_gateway.service.connections import (
 from grantline.auth_gateway.service.principal import Principal
 from grantline.auth_gateway.service.problems import Problem
 from grantline.auth_gateway.service.tenant_providers import catalogue_view
-from grantline.auth_gateway.service.views import ConnectionView, InitiateIn
+from grantline.auth_gateway.service.views import ConnectionView
 
 router = APIRouter(include_in_schema=False)
 
-CONNECT_PATH = "/connect"
-DONE_PATH = "/connect/done"
 CONFIRM_PATH = "/connect/confirm"
 # How long an opened link waits for the user's confirmation.
 _LINK_TTL_SECONDS = 600
-_EXPIRED = lazy_gettext("This link has expired. Go back to the app and open the connections page again.")
-
-
-def _base(
-    request: Request, browser: ConnectBrowserSession | None, title: str, **extra: Any
-) -> dict[str, Any]:
-    csrf = ui_of(request).signer.csrf_token(browser.nonce) if browser else None
-    return {"title": title, "area": "connect", "csrf_token": csrf, **extra}
 
 
 def _set_connect_cookie(
@@ -116,7 +103,7 @@ async def _open_link(request: Request, token: str) -> Response:
 async def _confirm_page(request: Request, link: ConnectBrowserSession, error: str | None = None) -> Response:
     async with gateway_of(request).runtime.sessions() as session:
         name = await tenant_name(session, link.tenant_id)
-    context = _base(
+    context = connect_context(
         request, link, _("Confirm who you are"), user_id=link.user_id, tenant_name=name, error_message=error
     )
     return render("connect/confirm.html", context, status=422 if error else 200)
@@ -127,7 +114,7 @@ async def confirm_link(request: Request) -> Response:
     """Who this link connects accounts for, and a button to go on as them."""
     link = opened_connect_link(request)
     if link is None:
-        return _expired(request)
+        return expired_page(request)
     return await _confirm_page(request, link)
 
 
@@ -136,7 +123,7 @@ async def use_link(request: Request) -> Response:
     """The user confirmed: the link is used up and this browser gets the connect-page session."""
     link = opened_connect_link(request)
     if link is None:
-        return _expired(request)
+        return expired_page(request)
     form = await request.form()
     if not csrf_ok(request, form, link.nonce):
         return await _confirm_page(request, link, error=STALE_FORM)
@@ -144,7 +131,7 @@ async def use_link(request: Request) -> Response:
     async with gateway_of(request).runtime.transaction() as session:
         session_expires = await confirm_connect_link(session, link.session_id, now=now)
     if session_expires is None:
-        response = _expired(request)
+        response = expired_page(request)
         clear_session_cookie(request, response, name=CONNECT_LINK_COOKIE, path=CONNECT_PATH)
         return response
     ttl = ui_of(request).settings.connect_cookie_ttl_seconds
@@ -163,12 +150,6 @@ async def use_link(request: Request) -> Response:
     return response
 
 
-def _expired(request: Request) -> Response:
-    return render(
-        "connect/expired.html", _base(request, None, _("Link expired"), error_message=_EXPIRED), status=401
-    )
-
-
 @router.get("/connect")
 async def connect_home(request: Request) -> Response:
     """Authorized and Available lists for the session's user."""
@@ -177,10 +158,10 @@ async def connect_home(request: Request) -> Response:
         return await _open_link(request, token)
     signed = connect_session(request)
     if signed is None:
-        return _expired(request)
+        return expired_page(request)
     caller, browser = signed
     gw = gateway_of(request)
-    context = _base(request, browser, _("Your connections"), user_id=caller.user_id)
+    context = connect_context(request, browser, _("Your connections"), user_id=caller.user_id)
     try:
         pages = CataloguePages(await catalogue_view(gw, caller))
         page = await list_connections(
@@ -230,7 +211,7 @@ async def make_default(request: Request, connection_id: str) -> Response:
     """Make one of the user's connections the one apps use for its provider, or remove a revoked one."""
     signed = connect_session(request)
     if signed is None:
-        return _expired(request)
+        return expired_page(request)
     caller, browser = signed
     form = await request.form()
     if not csrf_ok(request, form, browser.nonce) or not CONNECTION_ID.fullmatch(connection_id):
@@ -245,95 +226,6 @@ async def make_default(request: Request, connection_id: str) -> Response:
     return redirect(CONNECT_PATH + "?" + urlencode({"done": "default", "provider": view.provider}))
 
 
-def _connection_param(value: object) -> str | None:
-    text = value.strip() if isinstance(value, str) else ""
-    return text if CONNECTION_ID.fullmatch(text) else None
-
-
-@router.get("/connect/authorize/{provider}")
-async def consent_summary(request: Request, provider: str) -> Response:
-    """What will be asked for, in words, before the browser goes to the provider."""
-    signed = connect_session(request)
-    if signed is None:
-        return _expired(request)
-    caller, browser = signed
-    connection_id = _connection_param(request.query_params.get("connection_id"))
-    return await _consent_page(request, caller, browser, provider, connection_id)
-
-
-async def _consent_page(
-    request: Request,
-    caller: Principal,
-    browser: ConnectBrowserSession,
-    provider: str,
-    connection_id: str | None,
-    error: str | None = None,
-) -> Response:
-    context = _base(request, browser, _("Connect"), provider=None, scopes=[], connection_id=connection_id)
-    status = 422 if error else 200
-    try:
-        if not PROVIDER_ID.fullmatch(provider):
-            raise PageProblem(404, "not_found", _("this provider is not available"))
-        catalogue, scopes = await scopes_to_request(gateway_of(request), caller, provider, connection_id)
-        pages = CataloguePages(catalogue)
-        definition = pages.providers[provider]
-        context.update(
-            title=_("Connect %(provider)s", provider=definition.name),
-            provider=definition,
-            scopes=pages.scope_lines(provider, scopes),
-        )
-    except Problem as problem:
-        error, status = page_error(problem), problem.status
-    context["error_message"] = error
-    return render("connect/consent.html", context, status=status)
-
-
-@router.post("/connect/authorize/{provider}")
-async def authorize(request: Request, provider: str) -> Response:
-    """Start the flow (returning to the "connected" page) and go to the provider."""
-    signed = connect_session(request)
-    if signed is None:
-        return _expired(request)
-    caller, browser = signed
-    form = await request.form()
-    connection_id = _connection_param(form.get("connection_id"))
-    if not csrf_ok(request, form, browser.nonce):
-        return await _consent_page(request, caller, browser, provider, connection_id, error=STALE_FORM)
-    gw = gateway_of(request)
-    try:
-        if not PROVIDER_ID.fullmatch(provider):
-            raise PageProblem(404, "not_found", _("this provider is not available"))
-        catalogue, scopes = await scopes_to_request(gw, caller, provider, connection_id)
-        added = [str(value) for value in form.getlist("scope")][:100]
-        if added and connection_id:
-            # "Add scopes": the flow asks for granted + these, which the catalogue must offer.
-            offered = {s.id for p in catalogue.providers if p.id == provider for s in p.scopes}
-            if not set(added) <= offered:
-                raise PageProblem(422, "invalid_request", _("choose scopes this provider offers"))
-            scopes = added
-        body = InitiateIn(
-            provider=provider,
-            scopes=scopes,
-            return_to=gw.settings.public_url.rstrip("/") + DONE_PATH,
-            connection_id=connection_id,
-            name=str(form.get("name") or "").strip() or None,
-            settings=connection_settings(form),
-        )
-        await rate_limits.admit(gw.runtime, gw.limits.initiate_per_tenant, caller.tenant_id)
-        flow_value = browser_value(request, gw.settings.public_url)
-        async with gw.runtime.transaction() as session:
-            started = await gw.flow.initiate(
-                session, caller, body.flow_input(), browser_binding=binding_of(flow_value)
-            )
-    except Problem as problem:
-        return await _consent_page(
-            request, caller, browser, provider, connection_id, error=page_error(problem)
-        )
-    response = redirect(started.authorize_url)
-    set_flow_cookie(request, response, flow_value, gw.settings.public_url)
-    return response
-
-
 async def _revoke_page(
     request: Request,
     caller: Principal,
@@ -342,7 +234,7 @@ async def _revoke_page(
     error: str | None = None,
 ) -> Response:
     gw = gateway_of(request)
-    context = _base(request, browser, _("Disconnect"), connection=None, pages=None)
+    context = connect_context(request, browser, _("Disconnect"), connection=None, pages=None)
     status = 422 if error else 200
     try:
         if not CONNECTION_ID.fullmatch(connection_id):
@@ -360,7 +252,7 @@ async def revoke_confirmation(request: Request, connection_id: str) -> Response:
     """Ask before disconnecting."""
     signed = connect_session(request)
     if signed is None:
-        return _expired(request)
+        return expired_page(request)
     return await _revoke_page(request, *signed, connection_id)
 
 
@@ -369,7 +261,7 @@ async def revoke(request: Request, connection_id: str) -> Response:
     """Revoke as the user (reason `user`)."""
     signed = connect_session(request)
     if signed is None:
-        return _expired(request)
+        return expired_page(request)
     caller, browser = signed
     form = await request.form()
     if not csrf_ok(request, form, browser.nonce):
@@ -382,39 +274,3 @@ async def revoke(request: Request, connection_id: str) -> Response:
     except Problem as problem:
         return await _revoke_page(request, caller, browser, connection_id, error=page_error(problem))
     return redirect(CONNECT_PATH + "?" + urlencode({"done": "revoked", "provider": info.provider}))
-
-
-@router.get("/connect/done")
-async def connected(request: Request) -> Response:
-    """The page a flow (connect page or just-in-time) returns to: "connected, you can close this window"."""
-    query = request.query_params
-    status = outcome_param(query.get("status"))
-    raw = query.get("provider") or ""
-    provider_id = raw if PROVIDER_ID.fullmatch(raw) else None
-    signed = connect_session(request)
-    # The shared catalogue is enough for a name; a tenant's own provider shows its id.
-    definition = gateway_of(request).catalogue.base.find(provider_id) if provider_id else None
-    name = definition.name if definition else provider_id
-    error = outcome_param(query.get("error"))
-    widget = None
-    if signed is not None:  # a flow of the connect page: a widget may be waiting for its outcome
-        outcome = {
-            "status": status or "error",
-            "provider": provider_id,
-            "connection_id": _connection_param(query.get("connection_id")),
-            "error": error,
-        }
-        widget = await widget_outcome(request, signed[0].tenant_id, outcome)
-        if isinstance(widget, Response):
-            return widget
-    context = _base(
-        request,
-        signed[1] if signed else None,
-        _("Connected") if status == "connected" else _("Not connected"),
-        connected=status == "connected",
-        provider_name=name or _("the provider"),
-        error=error,
-        back_url=CONNECT_PATH if signed else None,
-        widget=widget,
-    )
-    return render("connect/done.html", context)

@@ -12,6 +12,7 @@ from grantline.auth_gateway.entrypoints.ui import (
     admin_mcp_routes,
     admin_providers_routes,
     admin_webhooks_routes,
+    connect_consent_routes,
     connect_key_routes,
     connect_routes,
     connect_scopes_routes,
@@ -28,7 +29,7 @@ STATIC_PATH = "/ui/static"
 def own_return_to(public_url: str) -> tuple[str, ...]:
     """The pages a flow started from the UI may return to (added to every tenant's allow-list)."""
     base = public_url.rstrip("/")
-    return (base + admin_connections_routes.RETURN_PATH, base + connect_routes.DONE_PATH)
+    return (base + admin_connections_routes.RETURN_PATH, base + connect_consent_routes.DONE_PATH)
 
 
 def mount_ui(app: FastAPI, settings: UiSettings | None = None, *, environment: str = "production") -> None:
@@ -44,6 +45,7 @@ def mount_ui(app: FastAPI, settings: UiSettings | None = None, *, environment: s
         admin_audit_routes,
         admin_webhooks_routes,
         connect_routes,
+        connect_consent_routes,
         connect_scopes_routes,
         connect_key_routes,
         language_routes,
