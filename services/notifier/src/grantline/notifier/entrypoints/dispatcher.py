@@ -26,7 +26,7 @@ def dispatcher(
     async def run() -> None:
         while True:
             try:
-                attempted = await dispatch_due(runtime.transaction, sender, sealer, policy)
+                attempted = await dispatch_due(runtime.driver_transaction, sender, sealer, policy)
             except Exception:  # Postgres restarting: nothing is lost, the leases run out
                 log.exception("dispatch failed; retrying")
                 attempted = 0

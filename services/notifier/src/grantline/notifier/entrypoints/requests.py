@@ -31,9 +31,9 @@ def serve_endpoint_requests(
     """Register the four responders (started and stopped with the runtime)."""
 
     async def create(request: CreateEndpointRequest) -> BaseModel:
-        async with runtime.transaction() as session:
+        async with runtime.driver_transaction() as conn:
             return await endpoints.create_endpoint(
-                session,
+                conn,
                 sealer,
                 request,
                 allow_private=bool(settings.allow_private_webhook_urls),
@@ -41,16 +41,16 @@ def serve_endpoint_requests(
             )
 
     async def list_all(request: ListEndpointsRequest) -> BaseModel:
-        async with runtime.sessions() as session:
-            return await endpoints.list_endpoints(session, request.tenant_id)
+        async with runtime.single_statement(wake_relay=False) as conn:
+            return await endpoints.list_endpoints(conn, request.tenant_id)
 
     async def delete(request: DeleteEndpointRequest) -> BaseModel:
-        async with runtime.transaction() as session:
-            return await endpoints.delete_endpoint(session, request)
+        async with runtime.driver_transaction() as conn:
+            return await endpoints.delete_endpoint(conn, request)
 
     async def deliveries(request: ListDeliveriesRequest) -> BaseModel:
-        async with runtime.sessions() as session:
-            return await endpoints.list_deliveries(session, request)
+        async with runtime.single_statement(wake_relay=False) as conn:
+            return await endpoints.list_deliveries(conn, request)
 
     subscriptions = [
         # The create reply is the one place an endpoint secret leaves the notifier (shown once).

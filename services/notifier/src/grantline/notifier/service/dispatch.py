@@ -1,8 +1,9 @@
 """Use case: attempt the deliveries that are due, and record each outcome (retry, success, failure).
 
-Deliveries are leased in one short transaction, sent outside any transaction, and each outcome is
-recorded in its own. A process killed mid-send loses nothing: the lease runs out and the delivery is
-attempted again, under the same ``webhook-id``, so the receiver can drop the repeat.
+Deliveries are leased in one short transaction, sent outside any transaction, and their outcomes
+are recorded together in a second one. A process killed mid-send loses nothing: the lease runs out
+and the delivery is attempted again, under the same ``webhook-id``, so the receiver can drop the
+repeat.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.notifier.adapters import repository
 from grantline.notifier.adapters.sealing import SecretSealer
 from grantline.notifier.adapters.webhook_sender import AttemptOutcome, WebhookSender, signed_headers
 from grantline.notifier.domain.retries import next_attempt
+from grantline.runtime.db.driver import DriverConnection
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +36,18 @@ class DispatchPolicy:
 
 
 async def dispatch_due(
-    transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    transaction: Callable[[], AbstractAsyncContextManager[DriverConnection]],
     sender: WebhookSender,
     sealer: SecretSealer,
     policy: DispatchPolicy,
 ) -> int:
     """Attempt every delivery due now (up to ``policy.batch``); returns how many were attempted."""
     now = datetime.now(UTC)
-    async with transaction() as session:
-        due = await repository.claim_due(session, now=now, lease=policy.lease, limit=policy.batch)
+    async with transaction() as conn:
+        due = await repository.claim_due(conn, now=now, lease=policy.lease, limit=policy.batch)
     outcomes = await asyncio.gather(*(_attempt(d, sender, sealer) for d in due))
     finished = datetime.now(UTC)
-    async with transaction() as session:
+    async with transaction() as conn:
         for delivery, outcome in zip(due, outcomes, strict=True):
             retry_at = (
                 None
@@ -59,7 +60,7 @@ async def dispatch_due(
                 )
             )
             await repository.record_attempt(
-                session,
+                conn,
                 delivery.delivery_id,
                 succeeded=outcome.succeeded,
                 status_code=outcome.status_code,

@@ -7,7 +7,6 @@ import secrets
 import uuid
 
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.contract.errors import ErrorCode, ErrorReply
 from grantline.contract.notifier import (
@@ -24,6 +23,7 @@ from grantline.contract.notifier import (
 from grantline.notifier.adapters import repository
 from grantline.notifier.adapters.sealing import SecretSealer
 from grantline.notifier.domain.endpoint_urls import UnsafeEndpointUrl, check_endpoint_url
+from grantline.runtime.db.driver import DriverConnection
 
 
 def _info(stored: repository.StoredEndpoint) -> EndpointInfo:
@@ -42,7 +42,7 @@ def new_signing_secret() -> str:
 
 
 async def create_endpoint(
-    session: AsyncSession,
+    conn: DriverConnection,
     sealer: SecretSealer,
     request: CreateEndpointRequest,
     *,
@@ -54,12 +54,12 @@ async def create_endpoint(
         url = check_endpoint_url(request.url, allow_private=allow_private)
     except UnsafeEndpointUrl as error:
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error))
-    if await repository.count_endpoints(session, request.tenant_id) >= max_endpoints:
+    if await repository.count_endpoints(conn, request.tenant_id) >= max_endpoints:
         return ErrorReply.of(ErrorCode.CONFLICT, f"a tenant may register at most {max_endpoints} endpoints")
     endpoint_id = f"ep_{uuid.uuid4().hex}"
     secret = new_signing_secret()
     stored = await repository.insert_endpoint(
-        session,
+        conn,
         endpoint_id=endpoint_id,
         tenant_id=request.tenant_id,
         url=url,
@@ -70,24 +70,24 @@ async def create_endpoint(
     return EndpointCreated(endpoint=_info(stored), secret=SecretStr(secret))
 
 
-async def list_endpoints(session: AsyncSession, tenant_id: str) -> EndpointList:
+async def list_endpoints(conn: DriverConnection, tenant_id: str) -> EndpointList:
     """The tenant's endpoints (never their secrets)."""
-    return EndpointList(endpoints=[_info(e) for e in await repository.list_endpoints(session, tenant_id)])
+    return EndpointList(endpoints=[_info(e) for e in await repository.list_endpoints(conn, tenant_id)])
 
 
 async def delete_endpoint(
-    session: AsyncSession, request: DeleteEndpointRequest
+    conn: DriverConnection, request: DeleteEndpointRequest
 ) -> EndpointDeleted | ErrorReply:
     """Remove an endpoint and its deliveries; another tenant's is not found."""
-    if not await repository.delete_endpoint(session, request.tenant_id, request.endpoint_id):
+    if not await repository.delete_endpoint(conn, request.tenant_id, request.endpoint_id):
         return ErrorReply.of(ErrorCode.NOT_FOUND, "endpoint not found")
     return EndpointDeleted(endpoint_id=request.endpoint_id)
 
 
-async def list_deliveries(session: AsyncSession, request: ListDeliveriesRequest) -> DeliveryList:
+async def list_deliveries(conn: DriverConnection, request: ListDeliveriesRequest) -> DeliveryList:
     """The tenant's most recent deliveries and where each stands."""
     rows = await repository.list_deliveries(
-        session,
+        conn,
         request.tenant_id,
         endpoint_id=request.endpoint_id,
         status=request.status,

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.notifier.adapters import repository
 from grantline.notifier.domain.notifications import Notification
+from grantline.runtime.db.driver import DriverConnection
 
 
-async def queue_deliveries(session: AsyncSession, notifications: list[Notification]) -> int:
+async def queue_deliveries(conn: DriverConnection, notifications: list[Notification]) -> int:
     """Queue the deliveries (an event seen again queues nothing new); returns how many were asked for."""
     rows = []
     for notification in notifications:
         for endpoint_id in await repository.endpoints_wanting(
-            session, notification.tenant_id, notification.type
+            conn, notification.tenant_id, notification.type
         ):
             rows.append(
                 {
@@ -28,5 +27,5 @@ async def queue_deliveries(session: AsyncSession, notifications: list[Notificati
                     "body": notification.body,
                 }
             )
-    await repository.insert_deliveries(session, rows)
+    await repository.insert_deliveries(conn, rows)
     return len(rows)
