@@ -118,7 +118,7 @@ def service_environment(servers: Servers, workers: int) -> dict[str, str]:
         "GRANTLINE_ENVIRONMENT": "development",
         **run_grant_environment(),
         "GRANTLINE_HTTP_PORT": str(free_port()),
-        "GRANTLINE_DATABASE_POOL_SIZE": str(2 * workers + 8),
+        "GRANTLINE_DATABASE_DRIVER_POOL_SIZE": str(2 * workers + 8),
         # The service's default; BENCH_RUN_WORKERS tries another number of admission loops.
         "GRANTLINE_RUN_WORKERS": os.environ.get("BENCH_RUN_WORKERS", "2"),
         "GRANTLINE_CHECK_WORKERS": str(workers),

@@ -174,7 +174,7 @@ def cached_load_catalogue(extra_dirs: Iterable[Any] = (), sandbox_url: str | Non
 CATALOGUE_LOADERS = (
     "grantline.vault.app.load_catalogue",
     "grantline.auth_gateway.app.load_catalogue",
-    "grantline.satisfaction.adapters.catalogue_tables.load_catalogue",
+    "grantline.satisfaction.adapters.catalogue_rows.load_catalogue",
 )
 
 

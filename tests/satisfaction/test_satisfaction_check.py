@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 import pytest_asyncio
@@ -180,7 +181,7 @@ async def test_unknown_and_disabled_definitions(service: ServiceRuntime, nats_cl
     assert unknown["category_name"] is None and unknown["available"] == [] and not unknown["is_satisfied"]
     async with service.transaction() as session:
         assert await set_definition_enabled(session, "outlook_mail", False)
-    await service.catalogue.refresh(service.sessions)  # type: ignore[attr-defined]
+    await service.catalogue.refresh(partial(service.driver_transaction, wake_relay=False))  # type: ignore[attr-defined]
     email = entry(await report(nats_client, [{"type": "category", "id": "email"}]))
     assert email["available"] == [d for d in EMAIL if d != "outlook_mail"]
     outlook = entry(await report(nats_client, ["outlook_mail"]))

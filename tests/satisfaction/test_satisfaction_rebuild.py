@@ -17,8 +17,9 @@ from grantline.satisfaction.adapters.tables import app_user_connect, connection_
 
 
 async def _snapshot(runtime: ServiceRuntime) -> tuple[list[object], list[tuple[object, ...]]]:
+    async with runtime.driver_transaction(wake_relay=False) as conn:
+        records = await all_records(conn)
     async with runtime.sessions() as session:
-        records = await all_records(session)
         view = (
             await session.execute(
                 select(app_user_connect).order_by(

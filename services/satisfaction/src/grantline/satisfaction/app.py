@@ -1,10 +1,12 @@
 """Wiring of the satisfaction service: one runtime with its consumers, responder and background tasks."""
 
+from functools import partial
+
 from grantline.runtime.run_grants import RunGrantSigner, RunGrantVerifier, public_key_set, required_key_set
 from grantline.runtime.service_runtime import ServiceRuntime
-from grantline.satisfaction.adapters.catalogue_tables import configured_catalogue
+from grantline.satisfaction.adapters.catalogue_rows import configured_catalogue
 from grantline.satisfaction.adapters.connect_links import GatewayConnectLinks
-from grantline.satisfaction.adapters.tables import outbox
+from grantline.satisfaction.adapters.outbox import OUTBOX
 from grantline.satisfaction.entrypoints.check_responder import CheckResponder
 from grantline.satisfaction.entrypoints.event_consumers import event_consumers
 from grantline.satisfaction.entrypoints.grant_renewals import grant_renewals
@@ -36,19 +38,21 @@ def run_grant_issuer(settings: SatisfactionSettings) -> RunGrantIssuer:
 def create_runtime(settings: SatisfactionSettings | None = None) -> ServiceRuntime:
     """Build the satisfaction service runtime."""
     settings = settings or SatisfactionSettings()
-    runtime = ServiceRuntime(settings, outbox=outbox)
+    runtime = ServiceRuntime(settings, outbox=OUTBOX)
     catalogue = CatalogueCache()
     runtime.catalogue = catalogue  # type: ignore[attr-defined]  # tests and the CLI read it
+    # The catalogue is read and seeded on psycopg; it writes no events, so the relay sleeps on.
+    catalogue_transactions = partial(runtime.driver_transaction, wake_relay=False)
 
     @runtime.on_start
     async def seed_catalogue() -> None:
         # Before subscribers start, so no report is computed against an empty catalogue.
         await catalogue.seed_and_load(
-            runtime.sessions, configured_catalogue(settings.sandbox_url, settings.provider_dirs)
+            catalogue_transactions, configured_catalogue(settings.sandbox_url, settings.provider_dirs)
         )
 
     async def refresh_catalogue() -> None:
-        await catalogue.refresh_forever(runtime.sessions, settings.catalogue_refresh_seconds)
+        await catalogue.refresh_forever(catalogue_transactions, settings.catalogue_refresh_seconds)
 
     runtime.add_background_task(refresh_catalogue)
     memo = ReportMemo()  # shared by admissions and checks: the same apps' reports

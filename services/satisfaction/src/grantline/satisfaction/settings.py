@@ -12,9 +12,10 @@ class SatisfactionSettings(ServiceSettings):
     http_port: int = 8083
     # How often the in-memory catalogue is re-read, so an operator's enable/disable reaches every replica.
     catalogue_refresh_seconds: float = Field(default=30.0, gt=0)
-    # Concurrent handlers per consumer; runs.requested and checks are per-user independent. Keep their
-    # sum (run + check + connection + 2 x event workers) within the pool: a handler that has to open an
-    # overflow connection pays a connect, and under load that costs more than the concurrency gains.
+    # Concurrent handlers per consumer; runs.requested and checks are per-user independent. Keep the
+    # consumers' loops (run + connection + 2 x event workers) within the driver pool, and the checks'
+    # reads (check workers) within its autocommit twin: a loop that waits for a connection waits
+    # out a whole batch of another loop.
     run_workers: int = Field(default=2, ge=1, le=64)  # batch loops for runs.requested
     run_batch_size: int = Field(default=200, ge=1, le=1000)
     # Mirror reads in flight for satisfaction.check; checks arriving meanwhile share the next read.
@@ -23,7 +24,10 @@ class SatisfactionSettings(ServiceSettings):
     event_workers: int = Field(default=2, ge=1, le=256)
     # Most events one transaction of a consumer handles (connection events, finished runs, resolves).
     event_batch_size: int = Field(default=100, ge=1, le=1000)
-    database_pool_size: int = Field(default=24, ge=1, le=200)
+    # Every statement runs on psycopg (grantline.runtime.db.driver): each of its two pools (pipelined
+    # transactions for the consumers, autocommit for the checks' reads) may open this many connections.
+    # SQLAlchemy's pool (GRANTLINE_DATABASE_POOL_SIZE) is never opened by the service.
+    database_driver_pool_size: int = Field(default=24, ge=1, le=200)
     # Connect links in runs.held (the gateway mints them): off for a deployment without the gateway,
     # and how long a batch waits for them before the held runs go out without.
     connect_links: bool = True

@@ -1,52 +1,28 @@
-"""The catalogue tables: seeding them from the provider catalogue and reading them back as a view.
+"""The catalogue tables seeded through SQLAlchemy, for migration 0003 and the CLI, which have it loaded.
 
-Seeding is an upsert that never touches ``is_enabled`` of an existing row: an operator who disabled a
-definition keeps it disabled across deployments and restarts. It runs from migration 0003 (sync) and at
-every start-up (async), so a new catalogue release shows up without a new migration.
+The service itself seeds and reads them with ``catalogue_rows`` on psycopg and never imports this
+module. Both seed the same rows (``catalogue_rows.category_rows`` / ``definition_rows``) with the same
+rule: an upsert that never touches ``is_enabled`` of an existing row, so an operator who disabled a
+definition keeps it disabled across deployments and restarts.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Connection, Insert, func, select
+from sqlalchemy import Connection, Insert, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# mypy takes the package-data directory ``catalogue/`` for this module; Python does not.
-from grantline.providers.catalogue import Catalogue, load_catalogue
+from grantline.providers.catalogue import Catalogue
+from grantline.runtime.db.driver import driver_connection
+from grantline.satisfaction.adapters import catalogue_rows
+from grantline.satisfaction.adapters.catalogue_rows import (
+    category_rows,
+    configured_catalogue,
+    definition_rows,
+)
 from grantline.satisfaction.adapters.tables import connect_category, connect_definition
-from grantline.satisfaction.domain.catalogue import Definition, StaticCatalogue
 
-
-def category_rows(catalogue: Catalogue) -> list[dict[str, Any]]:
-    """One row per catalogue category, in catalogue order."""
-    return [
-        {"id": category.id, "name": category.name, "description": category.description, "position": index}
-        for index, category in enumerate(catalogue.categories())
-    ]
-
-
-def definition_rows(catalogue: Catalogue) -> list[dict[str, Any]]:
-    """One row per definition: each app of a provider, or the provider itself when it has no apps."""
-    rows: list[dict[str, Any]] = []
-    for provider in catalogue.providers():
-        # Same rule as ``Catalogue.available_in_category``: apps stand for their provider.
-        entries = [(app.id, app.name, app.category) for app in provider.apps] or [
-            (provider.id, provider.name, provider.category)
-        ]
-        for definition_id, name, category_id in entries:
-            rows.append(
-                {
-                    "id": definition_id,
-                    "provider_id": provider.id,
-                    "category_id": category_id,
-                    "name": name,
-                    "is_enabled": provider.enabled,
-                    "position": len(rows),
-                }
-            )
-    return rows
+__all__ = ["configured_catalogue", "seed_catalogue_sync", "seed_statements", "set_definition_enabled"]
 
 
 def seed_statements(catalogue: Catalogue) -> list[Insert]:
@@ -85,50 +61,12 @@ def seed_statements(catalogue: Catalogue) -> list[Insert]:
 
 def seed_catalogue_sync(connection: Connection, catalogue: Catalogue | None = None) -> None:
     """Seed the catalogue tables on a synchronous connection (used by the migration)."""
-    for statement in seed_statements(catalogue or load_catalogue()):
+    for statement in seed_statements(catalogue or configured_catalogue()):
         connection.execute(statement)
 
 
-async def seed_catalogue(session: AsyncSession, catalogue: Catalogue) -> None:
-    """Seed the catalogue tables in the session's transaction (used at start-up)."""
-    for statement in seed_statements(catalogue):
-        await session.execute(statement)
-
-
-async def load_catalogue_view(session: AsyncSession) -> StaticCatalogue:
-    """Read the catalogue tables into the in-memory view the report uses."""
-    categories = (
-        await session.execute(
-            select(connect_category.c.id, connect_category.c.name).order_by(connect_category.c.position)
-        )
-    ).all()
-    definitions = (
-        await session.execute(
-            select(
-                connect_definition.c.id,
-                connect_definition.c.category_id,
-                connect_definition.c.provider_id,
-                connect_definition.c.is_enabled,
-            ).order_by(connect_definition.c.position, connect_definition.c.id)
-        )
-    ).all()
-    return StaticCatalogue.of(
-        {row.id: row.name for row in categories},
-        [Definition(row.id, row.category_id, row.provider_id, row.is_enabled) for row in definitions],
-    )
-
-
 async def set_definition_enabled(session: AsyncSession, definition_id: str, enabled: bool) -> bool:
-    """Enable or disable a definition; False when there is no such definition."""
-    result = await session.execute(
-        connect_definition.update()
-        .where(connect_definition.c.id == definition_id)
-        .values(is_enabled=enabled, updated_at=func.now())
-        .returning(connect_definition.c.id)
+    """``catalogue_rows.set_definition_enabled`` in a SQLAlchemy session's transaction (the CLI's)."""
+    return await catalogue_rows.set_definition_enabled(
+        await driver_connection(session), definition_id, enabled
     )
-    return result.first() is not None
-
-
-def configured_catalogue(sandbox_url: str | None = None, provider_dirs: list[Any] | None = None) -> Catalogue:
-    """The catalogue this deployment serves: built-in, plus sandbox entries and extra directories if set."""
-    return load_catalogue(extra_dirs=provider_dirs or (), sandbox_url=sandbox_url)

@@ -3,27 +3,33 @@
 A check's own work is microseconds once the report is memoized; a query per check would cost more than
 everything else. Checks that arrive while a read is in flight wait for the next one, which then reads
 every waiting user's grants at once; with at most ``max_in_flight`` reads running, a lone check still
-gets its own read at once.
+gets its own read at once. Each read is one statement on an autocommit psycopg connection
+(``runtime.single_statement``): no transaction to begin or end around it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from grantline.runtime.db.driver import DriverConnection
 from grantline.satisfaction.adapters.mirror_repository import connected_query, grants_by_user
 from grantline.satisfaction.domain.report import ConnectedGrant
 
 User = tuple[str, str]
+# Lends a connection for one statement: ``partial(runtime.single_statement, wake_relay=False)``.
+SingleStatements = Callable[[], AbstractAsyncContextManager[DriverConnection]]
 
 
 class GatheredGrantReads:
-    """``grants_for(tenant, user)``, answered from shared queries on the engine's pool."""
+    """``grants_for(tenant, user)``, answered from shared queries on the driver pool."""
 
-    def __init__(self, engine: AsyncEngine, *, max_in_flight: int = 2, max_batch: int = 500) -> None:
-        self._engine = engine
+    def __init__(
+        self, connections: SingleStatements, *, max_in_flight: int = 2, max_batch: int = 500
+    ) -> None:
+        self._connections = connections
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
         self._waiting: list[tuple[User, asyncio.Future[list[ConnectedGrant]]]] = []
@@ -54,8 +60,9 @@ class GatheredGrantReads:
                 users = {user for user, _ in batch}
                 try:
                     statement, parameters = connected_query(users)
-                    async with self._engine.connect() as conn:
-                        rows = (await conn.exec_driver_sql(statement, parameters)).all()
+                    async with self._connections() as conn:
+                        cursor = await conn.execute(statement, parameters, prepare=True)
+                        rows = await cursor.fetchall()
                     by_user = grants_by_user(users, rows)
                 except Exception as error:  # Postgres away: every waiting check fails fast
                     for _, future in batch:

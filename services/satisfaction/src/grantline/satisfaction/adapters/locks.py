@@ -7,14 +7,13 @@ any user of the tenant, takes the tenant's lock exclusively. Locks are always ta
 they cannot deadlock. They are transaction-scoped: commit or rollback releases them.
 """
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from grantline.runtime.db.driver import DriverConnection
 
-_USER_LOCK = text(
-    "SELECT pg_advisory_xact_lock_shared(hashtextextended(:tenant_key, 0)),"
-    " pg_advisory_xact_lock(hashtextextended(:user_key, 0))"
+_USER_LOCK = (
+    "SELECT pg_advisory_xact_lock_shared(hashtextextended(%(tenant_key)s, 0)),"
+    " pg_advisory_xact_lock(hashtextextended(%(user_key)s, 0))"
 )
-_TENANT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:tenant_key, 0))")
+_TENANT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%(tenant_key)s, 0))"
 
 
 def tenant_lock_key(tenant_id: str) -> str:
@@ -27,34 +26,15 @@ def user_lock_key(tenant_id: str, user_id: str) -> str:
     return f"satisfaction/user/{tenant_id}/{user_id}"
 
 
-async def lock_user(session: AsyncSession, tenant_id: str, user_id: str) -> None:
+async def lock_user(conn: DriverConnection, tenant_id: str, user_id: str) -> None:
     """Serialize with every other decision about this user (and with workspace changes of the tenant)."""
-    await session.execute(
+    # Not read back: Postgres runs a pipeline's statements in order, so whatever follows runs under it.
+    await conn.execute(
         _USER_LOCK,
         {"tenant_key": tenant_lock_key(tenant_id), "user_key": user_lock_key(tenant_id, user_id)},
     )
 
 
-async def lock_tenant(session: AsyncSession, tenant_id: str) -> None:
+async def lock_tenant(conn: DriverConnection, tenant_id: str) -> None:
     """Serialize with every decision about any user of the tenant."""
-    await session.execute(_TENANT_LOCK, {"tenant_key": tenant_lock_key(tenant_id)})
-
-
-_MANY_TENANTS = text(
-    "SELECT count(pg_advisory_xact_lock_shared(hashtextextended(k, 0)))"
-    ' FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS u(k) ORDER BY k COLLATE "C") AS ordered'
-)
-_MANY_USERS = text(
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
-    ' FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS u(k) ORDER BY k COLLATE "C") AS ordered'
-)
-
-
-async def lock_users(session: AsyncSession, users: set[tuple[str, str]]) -> None:
-    """``lock_user`` for many ``(tenant_id, user_id)``, in one fixed order (so batches cannot deadlock)."""
-    if not users:
-        return
-    tenants = sorted({tenant_lock_key(tenant_id) for tenant_id, _ in users})
-    keys = sorted(user_lock_key(tenant_id, user_id) for tenant_id, user_id in users)
-    await session.execute(_MANY_TENANTS, {"keys": tenants})
-    await session.execute(_MANY_USERS, {"keys": keys})
+    await conn.execute(_TENANT_LOCK, {"tenant_key": tenant_lock_key(tenant_id)})

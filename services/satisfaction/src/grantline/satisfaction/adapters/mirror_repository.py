@@ -1,4 +1,8 @@
-"""Reading and writing ``connection_mirror`` rows as ``MirrorRecord``s."""
+"""Reading and writing ``connection_mirror`` rows as ``MirrorRecord``s.
+
+Every statement runs on psycopg directly (grantline.runtime.db.driver), hence its placeholders: the
+service never loads SQLAlchemy (adapters/tables.py declares the table for the migrations only).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,51 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg.rows import namedtuple_row
 
 from grantline.runtime.db.driver import DriverConnection
-from grantline.satisfaction.adapters.tables import connection_mirror as mirror
 from grantline.satisfaction.domain.mirror_records import MirrorRecord
 from grantline.satisfaction.domain.mirror_rules import MirrorRow
 from grantline.satisfaction.domain.report import ConnectedGrant
 
-_UPDATABLE = [
-    c.name for c in mirror.columns if c.name not in ("tenant_id", "owner", "provider", "connection_id")
-]
+KEY = ("tenant_id", "owner", "provider", "connection_id")
+# Every column of connection_mirror, in the table's order (adapters/tables.py).
+COLUMNS = (
+    *KEY,
+    "connected",
+    "scopes",
+    "connected_at",
+    "last_grant_event_id",
+    "last_event_at",
+    "last_event_id",
+    "last_event_kind",
+    "account",
+    "shared_fallback",
+    "last_reason",
+    "missing_scopes",
+    "missing_marked_at",
+    "missing_event_id",
+    "workspace_forced",
+    "sharing_at",
+    "sharing_event_id",
+)
+_ARRAYS = ("scopes", "missing_scopes")
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM satisfaction.connection_mirror"  # noqa: S608 - constants
 
 
-def record_from_row(row: Row[Any]) -> MirrorRecord:
+def upsert_statement(table: str) -> str:
+    """Insert one record into ``table`` (the live mirror or the rebuild's copy), or overwrite it."""
+    values = ", ".join(
+        f"CAST(%({name})s AS text[])" if name in _ARRAYS else f"%({name})s" for name in COLUMNS
+    )
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in COLUMNS if name not in KEY)
+    return (
+        f"INSERT INTO satisfaction.{table} ({', '.join(COLUMNS)}) VALUES ({values})"  # noqa: S608 - constants
+        f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
+    )
+
+
+def record_from_row(row: Any) -> MirrorRecord:
     """A table row as a record."""
     return MirrorRecord(
         tenant_id=row.tenant_id,
@@ -76,78 +109,64 @@ def record_values(record: MirrorRecord) -> dict[str, Any]:
     }
 
 
-# Built once: constructing a Core statement costs more than running it (its compiled form is cached).
 _GET_RECORD = (
-    select(mirror)
-    .where(
-        mirror.c.tenant_id == bindparam("tenant_id"),
-        mirror.c.owner == bindparam("owner"),
-        mirror.c.provider == bindparam("provider"),
-        mirror.c.connection_id == bindparam("connection_id"),
-    )
-    .with_for_update()
+    f"{_SELECT} WHERE tenant_id = %(tenant_id)s AND owner = %(owner)s AND provider = %(provider)s"
+    " AND connection_id = %(connection_id)s FOR UPDATE"
 )
-_UPSERT = insert(mirror)
-_SAVE_RECORD = _UPSERT.on_conflict_do_update(
-    constraint="connection_mirror_pkey", set_={name: _UPSERT.excluded[name] for name in _UPDATABLE}
-)
+_SAVE_RECORD = upsert_statement("connection_mirror")
+_FOR_USER = f"{_SELECT} WHERE tenant_id = %(tenant_id)s AND owner IN (%(user_owner)s, 'workspace')"
+_ALL = f"{_SELECT} ORDER BY {', '.join(KEY)}"
+
+
+async def _records(conn: DriverConnection, statement: str, parameters: dict[str, Any]) -> list[MirrorRecord]:
+    async with conn.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(statement, parameters)
+        return [record_from_row(row) for row in await cursor.fetchall()]
 
 
 async def get_record(
-    session: AsyncSession, tenant_id: str, owner: str, provider: str, connection_id: str
+    conn: DriverConnection, tenant_id: str, owner: str, provider: str, connection_id: str
 ) -> MirrorRecord | None:
     """One connection's record, locked for update; None when the mirror has not seen it."""
     key = {"tenant_id": tenant_id, "owner": owner, "provider": provider, "connection_id": connection_id}
-    row = (await session.execute(_GET_RECORD, key)).first()
-    return record_from_row(row) if row is not None else None
+    records = await _records(conn, _GET_RECORD, key)
+    return records[0] if records else None
 
 
-async def save_record(session: AsyncSession, record: MirrorRecord) -> None:
+async def save_record(conn: DriverConnection, record: MirrorRecord) -> None:
     """Insert or overwrite one record."""
-    await session.execute(_SAVE_RECORD, record_values(record))
+    await conn.execute(_SAVE_RECORD, record_values(record))
 
 
-async def records_for_user(session: AsyncSession, tenant_id: str, user_id: str) -> list[MirrorRecord]:
+async def records_for_user(conn: DriverConnection, tenant_id: str, user_id: str) -> list[MirrorRecord]:
     """The user's own records and the tenant's workspace records: what a report for the user reads."""
-    rows = (
-        await session.execute(
-            select(mirror).where(
-                mirror.c.tenant_id == tenant_id, mirror.c.owner.in_((f"user:{user_id}", "workspace"))
-            )
-        )
-    ).all()
-    return [record_from_row(row) for row in rows]
+    return await _records(conn, _FOR_USER, {"tenant_id": tenant_id, "user_owner": f"user:{user_id}"})
 
 
 async def records_for_webhook(
-    session: AsyncSession, tenant_id: str, provider: str, connection_ids: Sequence[str], account: str | None
+    conn: DriverConnection, tenant_id: str, provider: str, connection_ids: Sequence[str], account: str | None
 ) -> list[MirrorRecord]:
     """The records a webhook names: by connection id when the gateway matched them, else by account."""
-    matches: list[ColumnElement[bool]] = []
+    matches: list[str] = []
     if connection_ids:
-        matches.append(mirror.c.connection_id.in_(list(connection_ids)))
+        matches.append("connection_id = ANY(CAST(%(connection_ids)s AS text[]))")
     if account:
-        matches.append(and_(mirror.c.provider == provider, mirror.c.account == account))
+        matches.append("(provider = %(provider)s AND account = %(account)s)")
     if not matches:
         return []
-    rows = (
-        await session.execute(
-            select(mirror).where(mirror.c.tenant_id == tenant_id, or_(*matches)).with_for_update()
-        )
-    ).all()
-    return [record_from_row(row) for row in rows]
+    statement = f"{_SELECT} WHERE tenant_id = %(tenant_id)s AND ({' OR '.join(matches)}) FOR UPDATE"
+    parameters = {
+        "tenant_id": tenant_id,
+        "connection_ids": list(connection_ids),
+        "provider": provider,
+        "account": account,
+    }
+    return await _records(conn, statement, parameters)
 
 
-async def all_records(session: AsyncSession) -> list[MirrorRecord]:
+async def all_records(conn: DriverConnection) -> list[MirrorRecord]:
     """Every record, in key order (used to compare mirrors)."""
-    rows = (
-        await session.execute(
-            select(mirror).order_by(
-                mirror.c.tenant_id, mirror.c.owner, mirror.c.provider, mirror.c.connection_id
-            )
-        )
-    ).all()
-    return [record_from_row(row) for row in rows]
+    return await _records(conn, _ALL, {})
 
 
 def values_of(records: Iterable[MirrorRecord]) -> list[dict[str, Any]]:
@@ -155,31 +174,9 @@ def values_of(records: Iterable[MirrorRecord]) -> list[dict[str, Any]]:
     return [record_values(record) for record in records]
 
 
-async def records_for_users(
-    session: AsyncSession, users: set[tuple[str, str]]
-) -> dict[tuple[str, str], list[MirrorRecord]]:
-    """``records_for_user`` for many ``(tenant_id, user_id)`` in one query."""
-    owners = {(tenant_id, f"user:{user_id}") for tenant_id, user_id in users}
-    owners |= {(tenant_id, "workspace") for tenant_id, _ in users}
-    rows = (
-        await session.execute(
-            select(mirror).where(tuple_(mirror.c.tenant_id, mirror.c.owner).in_(sorted(owners)))
-        )
-    ).all()
-    by_owner: dict[tuple[str, str], list[MirrorRecord]] = {}
-    for row in rows:
-        by_owner.setdefault((row.tenant_id, row.owner), []).append(record_from_row(row))
-    return {
-        (tenant_id, user_id): by_owner.get((tenant_id, f"user:{user_id}"), [])
-        + by_owner.get((tenant_id, "workspace"), [])
-        for tenant_id, user_id in users
-    }
-
-
 # The hot paths' read: only connected rows (and workspace rows that force the shared connection,
 # connected or not), only the columns a report needs, one statement for any number of users. The
 # (tenant_id, owner) pairs drive a nested loop over the primary key's prefix.
-# psycopg placeholders: run on the driver connection (admission) or with exec_driver_sql (checks).
 _CONNECTED_FOR_OWNERS = (
     "SELECT m.tenant_id, m.owner, m.provider, m.scopes, m.missing_scopes, m.shared_fallback,"
     " m.workspace_forced, m.connected"

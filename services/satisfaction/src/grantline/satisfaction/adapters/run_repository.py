@@ -1,4 +1,8 @@
-"""Reading and writing ``runs`` and ``run_connections``."""
+"""Reading and writing ``runs`` and ``run_connections``.
+
+Every statement runs on psycopg directly (grantline.runtime.db.driver), hence its placeholders: the
+service never loads SQLAlchemy (adapters/tables.py declares the tables for the migrations only).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg.rows import class_row
 
-from grantline.satisfaction.adapters.tables import run_connections, runs
+from grantline.runtime.db.driver import DriverConnection
 
 
 @dataclass(frozen=True)
@@ -25,149 +27,116 @@ class HeldRun:
     is_test: bool
 
 
-async def insert_run(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    run_id: str,
-    user_id: str,
-    app_id: str,
-    trigger: str,
-    is_test: bool,
-    status: str,
-    requirements: list[dict[str, Any]],
-) -> bool:
-    """Start tracking a run; False when the run id is already known (a repeat, or finished before)."""
-    result = await session.execute(
-        insert(runs)
-        .values(
-            tenant_id=tenant_id,
-            run_id=run_id,
-            user_id=user_id,
-            app_id=app_id,
-            trigger=trigger,
-            is_test=is_test,
-            status=status,
-            requirements=requirements,
-        )
-        .on_conflict_do_nothing(constraint="runs_pkey")
-        .returning(runs.c.run_id)
-    )
-    return result.first() is not None
+_HELD_RUNS = (
+    "SELECT run_id, user_id, trigger, requirements, app_id, is_test FROM satisfaction.runs"
+    " WHERE tenant_id = %(tenant_id)s AND status = 'held' AND trigger != 'schedule'"
+)
+_ORDER_HELD = " ORDER BY created_at, run_id"
 
 
-async def held_runs(session: AsyncSession, tenant_id: str, user_id: str | None) -> list[HeldRun]:
+async def held_runs(conn: DriverConnection, tenant_id: str, user_id: str | None) -> list[HeldRun]:
     """Held runs that a grant may resume: the user's, or every user's of the tenant when None."""
-    query = select(
-        runs.c.run_id, runs.c.user_id, runs.c.trigger, runs.c.requirements, runs.c.app_id, runs.c.is_test
-    ).where(runs.c.tenant_id == tenant_id, runs.c.status == "held", runs.c.trigger != "schedule")
-    if user_id is not None:
-        query = query.where(runs.c.user_id == user_id)
-    rows = (await session.execute(query.order_by(runs.c.created_at, runs.c.run_id))).all()
-    return [
-        HeldRun(row.run_id, row.user_id, row.trigger, row.requirements, row.app_id, row.is_test)
-        for row in rows
-    ]
+    statement = _HELD_RUNS + (" AND user_id = %(user_id)s" if user_id is not None else "") + _ORDER_HELD
+    async with conn.cursor(row_factory=class_row(HeldRun)) as cursor:
+        await cursor.execute(statement, {"tenant_id": tenant_id, "user_id": user_id})
+        return await cursor.fetchall()
 
 
-async def admit_held_run(session: AsyncSession, tenant_id: str, run_id: str) -> bool:
+# The status condition makes this the single point of decision: of two replicas racing on the same
+# run, the second waits on the row lock, re-reads the status and updates nothing.
+_ADMIT_HELD = (
+    "UPDATE satisfaction.runs SET status = 'admitted', updated_at = now()"
+    " WHERE tenant_id = %(tenant_id)s AND run_id = %(run_id)s AND status = 'held'"
+    " RETURNING run_id"
+)
+
+
+async def admit_held_run(conn: DriverConnection, tenant_id: str, run_id: str) -> bool:
     """Move a run from held to admitted; False when it is no longer held (someone else admitted it)."""
-    # The status condition makes this the single point of decision: of two replicas racing on the
-    # same run, the second waits on the row lock, re-reads the status and updates nothing.
-    result = await session.execute(
-        update(runs)
-        .where(runs.c.tenant_id == tenant_id, runs.c.run_id == run_id, runs.c.status == "held")
-        .values(status="admitted", updated_at=func.now())
-        .returning(runs.c.run_id)
-    )
-    return result.first() is not None
+    cursor = await conn.execute(_ADMIT_HELD, {"tenant_id": tenant_id, "run_id": run_id})
+    return await cursor.fetchone() is not None
 
 
-async def finish_run(session: AsyncSession, tenant_id: str, run_id: str) -> None:
+_FINISH = (
+    "INSERT INTO satisfaction.runs (tenant_id, run_id, trigger, status)"
+    " VALUES (%(tenant_id)s, %(run_id)s, 'api', 'finished')"
+    " ON CONFLICT ON CONSTRAINT runs_pkey DO UPDATE SET status = 'finished', updated_at = now()"
+)
+_FORGET_CONNECTIONS = (
+    "DELETE FROM satisfaction.run_connections WHERE tenant_id = %(tenant_id)s AND run_id = %(run_id)s"
+)
+
+
+async def finish_run(conn: DriverConnection, tenant_id: str, run_id: str) -> None:
     """End tracking: the run becomes ``finished`` (a tombstone if unseen) and forgets its connections."""
-    stmt = insert(runs).values(tenant_id=tenant_id, run_id=run_id, trigger="api", status="finished")
-    await session.execute(
-        stmt.on_conflict_do_update(
-            constraint="runs_pkey", set_={"status": "finished", "updated_at": func.now()}
-        )
-    )
-    await session.execute(
-        delete(run_connections).where(
-            run_connections.c.tenant_id == tenant_id, run_connections.c.run_id == run_id
-        )
-    )
+    key = {"tenant_id": tenant_id, "run_id": run_id}
+    await conn.execute(_FINISH, key)
+    await conn.execute(_FORGET_CONNECTIONS, key)
 
 
-async def run_is_finished(session: AsyncSession, tenant_id: str, run_id: str) -> bool:
+_STATUS = "SELECT status FROM satisfaction.runs WHERE tenant_id = %(tenant_id)s AND run_id = %(run_id)s"
+
+
+async def run_is_finished(conn: DriverConnection, tenant_id: str, run_id: str) -> bool:
     """Whether the run has finished (a resolve reported after that is not tracked)."""
-    status = (
-        await session.execute(
-            select(runs.c.status).where(runs.c.tenant_id == tenant_id, runs.c.run_id == run_id)
-        )
-    ).scalar_one_or_none()
-    return status == "finished"
+    return await run_status(conn, tenant_id, run_id) == "finished"
+
+
+_RECORD_RESOLUTION = (
+    "INSERT INTO satisfaction.run_connections (tenant_id, run_id, connection_id, provider, resolved_at)"
+    " VALUES (%(tenant_id)s, %(run_id)s, %(connection_id)s, %(provider)s, %(at)s)"
+    " ON CONFLICT ON CONSTRAINT run_connections_pkey DO NOTHING"
+    " RETURNING run_id"
+)
 
 
 async def record_resolution(
-    session: AsyncSession, tenant_id: str, run_id: str, connection_id: str, provider: str | None, at: datetime
+    conn: DriverConnection,
+    tenant_id: str,
+    run_id: str,
+    connection_id: str,
+    provider: str | None,
+    at: datetime,
 ) -> bool:
     """Remember that the run resolved the connection; False when it was already remembered."""
-    result = await session.execute(
-        insert(run_connections)
-        .values(
-            tenant_id=tenant_id, run_id=run_id, connection_id=connection_id, provider=provider, resolved_at=at
-        )
-        .on_conflict_do_nothing(constraint="run_connections_pkey")
-        .returning(run_connections.c.run_id)
-    )
-    return result.first() is not None
+    parameters = {
+        "tenant_id": tenant_id,
+        "run_id": run_id,
+        "connection_id": connection_id,
+        "provider": provider,
+        "at": at,
+    }
+    cursor = await conn.execute(_RECORD_RESOLUTION, parameters)
+    return await cursor.fetchone() is not None
 
 
-def _mark_revoked_statement(one_run: bool) -> Any:
-    finished = exists().where(
-        and_(
-            runs.c.tenant_id == run_connections.c.tenant_id,
-            runs.c.run_id == run_connections.c.run_id,
-            runs.c.status == "finished",
-        )
-    )
-    stmt = (
-        update(run_connections)
-        .where(
-            run_connections.c.tenant_id == bindparam("tenant"),
-            run_connections.c.connection_id == bindparam("connection"),
-            run_connections.c.revoked_at.is_(None),
-            ~finished,
-        )
-        .values(revoked_at=bindparam("at"))
-        .returning(run_connections.c.run_id, run_connections.c.provider)
-    )
-    return stmt.where(run_connections.c.run_id == bindparam("run")) if one_run else stmt
-
-
-# Built once (constructing them cost more than running them); the revocation path runs one per event.
-_MARK_REVOKED = _mark_revoked_statement(one_run=False)
-_MARK_RUN_REVOKED = _mark_revoked_statement(one_run=True)
+# The revocation path runs one per event; one_run narrows it to the run that just resolved.
+_MARK_REVOKED = (
+    "UPDATE satisfaction.run_connections AS rc SET revoked_at = %(at)s"
+    " WHERE rc.tenant_id = %(tenant)s AND rc.connection_id = %(connection)s AND rc.revoked_at IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM satisfaction.runs AS r"
+    " WHERE r.tenant_id = rc.tenant_id AND r.run_id = rc.run_id AND r.status = 'finished')"
+)
+_RETURNING = " RETURNING rc.run_id, rc.provider"
+_MARK_ALL_REVOKED = _MARK_REVOKED + _RETURNING
+_MARK_RUN_REVOKED = _MARK_REVOKED + " AND rc.run_id = %(run)s" + _RETURNING
 
 
 async def mark_revoked(
-    session: AsyncSession, tenant_id: str, connection_id: str, at: datetime, run_id: str | None = None
+    conn: DriverConnection, tenant_id: str, connection_id: str, at: datetime, run_id: str | None = None
 ) -> list[tuple[str, str | None]]:
     """Mark the in-flight runs that resolved the connection as told; returns ``(run_id, provider)`` of each.
 
     Runs already told are skipped (each run hears about a connection once); finished runs are skipped.
     """
-    parameters = {"tenant": tenant_id, "connection": connection_id, "at": at}
-    if run_id is None:
-        rows = (await session.execute(_MARK_REVOKED, parameters)).all()
-    else:
-        rows = (await session.execute(_MARK_RUN_REVOKED, {**parameters, "run": run_id})).all()
-    return sorted((row.run_id, row.provider) for row in rows)
+    parameters = {"tenant": tenant_id, "connection": connection_id, "at": at, "run": run_id}
+    statement = _MARK_ALL_REVOKED if run_id is None else _MARK_RUN_REVOKED
+    cursor = await conn.execute(statement, parameters)
+    return sorted((told_run, provider) for told_run, provider in await cursor.fetchall())
 
 
-async def run_status(session: AsyncSession, tenant_id: str, run_id: str) -> str | None:
+async def run_status(conn: DriverConnection, tenant_id: str, run_id: str) -> str | None:
     """A run's status (``held``, ``admitted``, ``finished``, ``invalid``), or None when unknown."""
-    status = await session.scalar(
-        select(runs.c.status).where(runs.c.tenant_id == tenant_id, runs.c.run_id == run_id)
-    )
-    return str(status) if status is not None else None
+    cursor = await conn.execute(_STATUS, {"tenant_id": tenant_id, "run_id": run_id})
+    row = await cursor.fetchone()
+    return str(row[0]) if row is not None else None

@@ -9,6 +9,7 @@ through the queue group.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from nats.aio.client import Client
 from opentelemetry import trace
@@ -47,7 +48,9 @@ class CheckResponder:
         self._runtime = runtime
         self._catalogue = catalogue
         self._memo = memo
-        self._reads = GatheredGrantReads(runtime.engine, max_in_flight=reads_in_flight)
+        self._reads = GatheredGrantReads(
+            partial(runtime.single_statement, wake_relay=False), max_in_flight=reads_in_flight
+        )
         self._subscription = RequestSubscription(
             service=runtime.name,
             subject=f"{SUBJECT_CHECK}.*",

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.audit import AuditAction, AuditRecord
 from grantline.contract.connections import (
     ConnectionEvent,
@@ -22,7 +20,7 @@ from grantline.contract.connections import (
 )
 from grantline.contract.registry import decode_event
 from grantline.contract.runs import RunFinished
-from grantline.runtime.db.driver import driver_connection
+from grantline.runtime.db.driver import DriverConnection
 from grantline.runtime.nats.batched_consumer import BatchedConsumer, Received
 from grantline.runtime.nats.consumers import (
     SATISFACTION_CONNECTIONS,
@@ -31,7 +29,7 @@ from grantline.runtime.nats.consumers import (
 )
 from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.satisfaction.adapters.inbox_and_locks import record_and_lock
-from grantline.satisfaction.adapters.tables import outbox
+from grantline.satisfaction.adapters.outbox import OUTBOX
 from grantline.satisfaction.entrypoints.run_request_batches import TOP_UP_SECONDS
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
 from grantline.satisfaction.service.connection_updates import apply_connection_event
@@ -46,7 +44,7 @@ TOKEN_RESOLVED_DURABLE = SATISFACTION_TOKEN_RESOLVED.durable
 TOKEN_RESOLVED_SUBJECT = f"audit.{AuditAction.TOKEN_RESOLVED}"
 
 
-async def _record_and_lock_connection_events(session: AsyncSession, batch: list[Received]) -> set[uuid.UUID]:
+async def _record_and_lock_connection_events(conn: DriverConnection, batch: list[Received]) -> set[uuid.UUID]:
     exclusive: set[str] = set()
     users: set[tuple[str, str]] = set()
     for received in batch:
@@ -62,9 +60,7 @@ async def _record_and_lock_connection_events(session: AsyncSession, batch: list[
             else:
                 users.add((event.tenant_id, user_id))
     ids = [received.event.id for received in batch]
-    return await record_and_lock(
-        await driver_connection(session), CONNECTIONS_DURABLE, ids, users=users, exclusive_tenants=exclusive
-    )
+    return await record_and_lock(conn, CONNECTIONS_DURABLE, ids, users=users, exclusive_tenants=exclusive)
 
 
 def _first_in_batch(fresh: set[uuid.UUID], event_id: uuid.UUID) -> bool:
@@ -80,25 +76,21 @@ def event_consumers(
 ) -> list[BatchedConsumer]:
     """The service's durable consumers besides ``runs.requested`` (run each one's ``run`` as a task)."""
 
-    async def on_connection_events(session: AsyncSession, batch: list[Received]) -> None:
-        fresh = await _record_and_lock_connection_events(session, batch)
+    async def on_connection_events(conn: DriverConnection, batch: list[Received]) -> None:
+        fresh = await _record_and_lock_connection_events(conn, batch)
         for received in batch:
             if _first_in_batch(fresh, received.event.id):
                 with received.traced(CONNECTIONS_DURABLE):
-                    await apply_connection_event(
-                        session, outbox, catalogue, grants, received.event, locked=True
-                    )
+                    await apply_connection_event(conn, OUTBOX, catalogue, grants, received.event, locked=True)
 
-    async def on_runs_finished(session: AsyncSession, batch: list[Received]) -> None:
-        fresh = await record_and_lock(
-            await driver_connection(session), RUNS_FINISHED_DURABLE, [received.event.id for received in batch]
-        )
+    async def on_runs_finished(conn: DriverConnection, batch: list[Received]) -> None:
+        fresh = await record_and_lock(conn, RUNS_FINISHED_DURABLE, [received.event.id for received in batch])
         for received in batch:
             event = received.event
             if isinstance(event, RunFinished) and _first_in_batch(fresh, event.id):
-                await finish(session, event)
+                await finish(conn, event)
 
-    async def on_tokens_resolved(session: AsyncSession, batch: list[Received]) -> None:
+    async def on_tokens_resolved(conn: DriverConnection, batch: list[Received]) -> None:
         records = [
             (received, received.event)
             for received in batch
@@ -106,13 +98,11 @@ def event_consumers(
         ]
         users = {(record.tenant_id, record.user_id) for _, record in records if record.user_id}
         ids = [received.event.id for received in batch]
-        fresh = await record_and_lock(
-            await driver_connection(session), TOKEN_RESOLVED_DURABLE, ids, users=users
-        )
+        fresh = await record_and_lock(conn, TOKEN_RESOLVED_DURABLE, ids, users=users)
         for received, record in records:
             if _first_in_batch(fresh, record.id):
                 with received.traced(TOKEN_RESOLVED_DURABLE):
-                    await remember_resolution(session, outbox, record, locked=True)
+                    await remember_resolution(conn, OUTBOX, record, locked=True)
 
     common = {
         "decode": decode_event,
@@ -125,6 +115,7 @@ def event_consumers(
             consumer=SATISFACTION_CONNECTIONS,
             handle=on_connection_events,
             loops=settings.connection_workers,
+            unit_of_work=runtime.driver_transaction,
             **common,  # type: ignore[arg-type]
         ),
         BatchedConsumer(
@@ -132,6 +123,7 @@ def event_consumers(
             consumer=SATISFACTION_RUNS_FINISHED,
             handle=on_runs_finished,
             loops=settings.event_workers,
+            unit_of_work=runtime.driver_transaction,
             **common,  # type: ignore[arg-type]
         ),
         BatchedConsumer(
@@ -139,6 +131,7 @@ def event_consumers(
             consumer=SATISFACTION_TOKEN_RESOLVED,
             handle=on_tokens_resolved,
             loops=settings.event_workers,
+            unit_of_work=runtime.driver_transaction,
             **common,  # type: ignore[arg-type]
         ),
     ]

@@ -43,8 +43,9 @@ def grant_renewals(runtime: ServiceRuntime, grants: RunGrantIssuer) -> RequestSu
             return _refused(rejected.reason)
         if grant.tenant_id != tenant_of(subject):
             return _refused("the run grant is for another tenant than the subject the request came on")
-        async with runtime.transaction() as session:
-            status = await run_status(session, grant.tenant_id, grant.run_id)
+        # A read: nothing for the relay to publish.
+        async with runtime.driver_transaction(wake_relay=False) as conn:
+            status = await run_status(conn, grant.tenant_id, grant.run_id)
         if status != "admitted":
             return _refused("the run has finished" if status == "finished" else "the run is not admitted")
         renewed = grants.renewed(grant)

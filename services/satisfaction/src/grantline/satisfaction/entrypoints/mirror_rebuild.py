@@ -8,27 +8,30 @@
 
 Live consumers wait on the lock and then apply their events on top of the rebuilt rows by the usual
 ordering rules, so nothing published during the rebuild is lost.
+
+The statements run on a psycopg connection of its own, as the service's do.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
-from sqlalchemy import MetaData, Table, delete, select, text
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from grantline.contract.registry import decode_event
+from grantline.runtime.db.driver import DriverConnection, connect
 from grantline.runtime.nats.streams import CONNECTIONS
-from grantline.satisfaction.adapters.mirror_repository import values_of
-from grantline.satisfaction.adapters.tables import SCHEMA, connection_mirror
+from grantline.satisfaction.adapters.mirror_repository import COLUMNS, upsert_statement, values_of
 from grantline.satisfaction.domain.mirror_records import MirrorRecord
 from grantline.satisfaction.service.mirror_builder import MirrorBuilder
+
+if TYPE_CHECKING:  # the CLI hands over its engine; only its URL is used
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,12 @@ _STAGING_KEY = (
     " ADD PRIMARY KEY (tenant_id, owner, provider, connection_id)"
 )
 _LOCK_LIVE = "LOCK TABLE satisfaction.connection_mirror IN EXCLUSIVE MODE"
+_WRITE_STAGING = upsert_statement(STAGING)
+_CLEAR_LIVE = "DELETE FROM satisfaction.connection_mirror"
+_COPY_STAGING = (
+    f"INSERT INTO satisfaction.connection_mirror ({', '.join(COLUMNS)})"  # noqa: S608 - constants
+    f" SELECT {', '.join(COLUMNS)} FROM satisfaction.{STAGING}"
+)
 _CHUNK = 5000
 
 
@@ -85,45 +94,42 @@ class _StreamReader:
             self._builder.apply(event)
 
 
-def _staging_table() -> Table:
-    return connection_mirror.to_metadata(MetaData(schema=SCHEMA), name=STAGING)
-
-
-async def _write(session: AsyncSession, staging: Table, records: list[MirrorRecord]) -> None:
+async def _write(conn: DriverConnection, records: list[MirrorRecord]) -> None:
     rows = values_of(records)
-    key = ["tenant_id", "owner", "provider", "connection_id"]
-    for start in range(0, len(rows), _CHUNK):
-        stmt = insert(staging)
-        update = {c.name: stmt.excluded[c.name] for c in staging.columns if c.name not in key}
-        await session.execute(
-            stmt.on_conflict_do_update(index_elements=key, set_=update), rows[start : start + _CHUNK]
-        )
+    async with conn.cursor() as cursor:
+        for start in range(0, len(rows), _CHUNK):
+            await cursor.executemany(_WRITE_STAGING, rows[start : start + _CHUNK])
 
 
-async def rebuild_mirror(engine: AsyncEngine, nc: Client) -> RebuildResult:
-    """Rebuild ``connection_mirror`` (and so ``app_user_connect``) from the CONNECTIONS stream."""
+def _url(database: str | AsyncEngine) -> str:
+    return database if isinstance(database, str) else database.url.render_as_string(hide_password=False)
+
+
+async def rebuild_mirror(database: str | AsyncEngine, nc: Client) -> RebuildResult:
+    """Rebuild ``connection_mirror`` (and so ``app_user_connect``) from the CONNECTIONS stream.
+
+    ``database``: the database URL (an engine stands for its URL).
+    """
     builder = MirrorBuilder()
     reader = _StreamReader(nc.jetstream(), builder)
-    staging = _staging_table()
     await reader.read_until_last()
-    async with AsyncSession(engine) as session:
-        await session.execute(text(_DROP_STAGING))
-        await session.execute(text(_CREATE_STAGING))
-        await session.execute(text(_STAGING_KEY))
-        await _write(session, staging, builder.take_changed())
-        await session.commit()
-    async with AsyncSession(engine) as session:
-        # EXCLUSIVE blocks the live consumers' writes but not readers (checks and admissions go on).
-        await session.execute(text(_LOCK_LIVE))
-        await reader.read_until_last()
-        await _write(session, staging, builder.take_changed())
-        await session.execute(delete(connection_mirror))
-        columns = [c.name for c in connection_mirror.columns]
-        await session.execute(
-            insert(connection_mirror).from_select(columns, select(*(staging.c[name] for name in columns)))
-        )
-        await session.execute(text(_DROP_STAGING))
-        await session.commit()
+    conn = await connect(_url(database), application_name="satisfaction-rebuild")
+    try:
+        async with conn.transaction():
+            await conn.execute(_DROP_STAGING)
+            await conn.execute(_CREATE_STAGING)
+            await conn.execute(_STAGING_KEY)
+            await _write(conn, builder.take_changed())
+        async with conn.transaction():
+            # EXCLUSIVE blocks the live consumers' writes but not readers (checks and admissions go on).
+            await conn.execute(_LOCK_LIVE)
+            await reader.read_until_last()
+            await _write(conn, builder.take_changed())
+            await conn.execute(_CLEAR_LIVE)
+            await conn.execute(_COPY_STAGING)
+            await conn.execute(_DROP_STAGING)
+    finally:
+        await conn.close()
     log.info(
         "mirror rebuilt",
         extra={"messages": reader.messages, "malformed": reader.malformed, "rows": len(builder.records)},

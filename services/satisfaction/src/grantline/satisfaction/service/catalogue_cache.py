@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from grantline.providers.catalogue import Catalogue
-from grantline.satisfaction.adapters.catalogue_tables import load_catalogue_view, seed_catalogue
+from grantline.runtime.db.driver import DriverConnection
+from grantline.satisfaction.adapters.catalogue_rows import load_catalogue_view, seed_catalogue
 from grantline.satisfaction.adapters.tenant_provider_rows import every_tenants_state, state_of
 from grantline.satisfaction.domain.catalogue import (
     CatalogueView,
@@ -29,6 +30,10 @@ from grantline.satisfaction.domain.catalogue import (
 )
 
 log = logging.getLogger(__name__)
+
+# A unit of work on psycopg: ``runtime.driver_transaction`` (without waking the relay: nothing here
+# writes events).
+Transactions = Callable[[], AbstractAsyncContextManager[DriverConnection]]
 
 
 class CatalogueCache:
@@ -43,18 +48,17 @@ class CatalogueCache:
         """The catalogue one tenant's requirements are read against."""
         return self._views.get(tenant_id, self.view)
 
-    async def seed_and_load(self, sessions: async_sessionmaker[AsyncSession], catalogue: Catalogue) -> None:
+    async def seed_and_load(self, transactions: Transactions, catalogue: Catalogue) -> None:
         """Upsert the shipped catalogue into the tables (keeping operators' flags), then load it."""
-        async with sessions() as session:
-            await seed_catalogue(session, catalogue)
-            await session.commit()
-        await self.refresh(sessions)
+        async with transactions() as conn:
+            await seed_catalogue(conn, catalogue)
+        await self.refresh(transactions)
 
-    async def refresh(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        """Re-read the tables."""
-        async with sessions() as session:
-            fresh = await load_catalogue_view(session)
-            states = await every_tenants_state(session)
+    async def refresh(self, transactions: Transactions) -> None:
+        """Re-read the tables (in one transaction, as they were read together before)."""
+        async with transactions() as conn:
+            fresh = await load_catalogue_view(conn)
+            states = await every_tenants_state(conn)
         # Keep the same objects while nothing changed: memoized reports are keyed on them.
         base_changed = fresh != self.view
         if base_changed:
@@ -67,9 +71,9 @@ class CatalogueCache:
         }
         self._states, self._views = states, views
 
-    async def fresh_for_tenant(self, session: AsyncSession, tenant_id: str) -> CatalogueView:
-        """The tenant's view with its own providers and switches read in ``session`` (and remembered)."""
-        self.remember(tenant_id, await state_of(session, tenant_id))
+    async def fresh_for_tenant(self, conn: DriverConnection, tenant_id: str) -> CatalogueView:
+        """The tenant's view with its own providers and switches read in ``conn`` (and remembered)."""
+        self.remember(tenant_id, await state_of(conn, tenant_id))
         return self.for_tenant(tenant_id)
 
     def remember(self, tenant_id: str, state: TenantCatalogueState) -> None:
@@ -84,11 +88,11 @@ class CatalogueCache:
             views.pop(tenant_id, None)
         self._states, self._views = states, views
 
-    async def refresh_forever(self, sessions: async_sessionmaker[AsyncSession], every_seconds: float) -> None:
+    async def refresh_forever(self, transactions: Transactions, every_seconds: float) -> None:
         """Re-read the tables every ``every_seconds`` (a background task)."""
         while True:
             await asyncio.sleep(every_seconds)
             try:
-                await self.refresh(sessions)
+                await self.refresh(transactions)
             except Exception:
                 log.warning("catalogue refresh failed; keeping the previous copy", exc_info=True)

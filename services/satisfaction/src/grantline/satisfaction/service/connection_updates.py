@@ -17,9 +17,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.connections import ConnectionEvent as ContractConnectionEvent
 from grantline.contract.connections import (
     ConnectionRevoked,
@@ -30,6 +27,8 @@ from grantline.contract.connections import (
 )
 from grantline.contract.envelope import Event
 from grantline.contract.runs import RunAdmitted, RunConnectionRevoked
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import OutboxLocation
 from grantline.satisfaction.adapters.locks import lock_tenant, lock_user
 from grantline.satisfaction.adapters.mirror_repository import get_record, records_for_webhook, save_record
 from grantline.satisfaction.domain.mirror_records import (
@@ -59,8 +58,8 @@ class ConnectionOutcome:
 
 
 async def apply_connection_event(
-    session: AsyncSession,
-    outbox: Table,
+    conn: DriverConnection,
+    outbox: OutboxLocation,
     catalogues: CatalogueCache,
     grants: RunGrantIssuer,
     event: Event,
@@ -71,12 +70,12 @@ async def apply_connection_event(
     outcome = ConnectionOutcome()
     if isinstance(event, WebhookReceived):
         if not locked:
-            await lock_tenant(session, event.tenant_id)
-        outcome.changed = await _apply_webhook(session, event)
+            await lock_tenant(conn, event.tenant_id)
+        outcome.changed = await _apply_webhook(conn, event)
         return outcome
     if isinstance(event, TenantProviderDefined | TenantProviderRemoved | ProviderEnablementChanged):
         outcome.admitted = await apply_tenant_provider_event(
-            session, outbox, catalogues, grants, event, locked=locked
+            conn, outbox, catalogues, grants, event, locked=locked
         )
         return outcome
     mirror_event = to_mirror_event(event)
@@ -87,23 +86,23 @@ async def apply_connection_event(
     if locked:
         pass
     elif user_id is None:
-        await lock_tenant(session, event.tenant_id)
+        await lock_tenant(conn, event.tenant_id)
     else:
-        await lock_user(session, event.tenant_id, user_id)
-    record = await get_record(session, event.tenant_id, event.owner, event.provider, event.connection_id)
+        await lock_user(conn, event.tenant_id, user_id)
+    record = await get_record(conn, event.tenant_id, event.owner, event.provider, event.connection_id)
     updated = apply_to_record(record, event.tenant_id, mirror_event, event_extras(event))
     if not isinstance(updated, Ignore):
-        await save_record(session, updated)
+        await save_record(conn, updated)
         outcome.changed.append(updated)
         if _may_satisfy(mirror_event.kind, updated.row.connected):
             # Read afresh: this replica's copy of the tenant's own providers may be behind.
-            catalogue = await catalogues.fresh_for_tenant(session, event.tenant_id)
+            catalogue = await catalogues.fresh_for_tenant(conn, event.tenant_id)
             outcome.admitted = await resume_held_runs(
-                session, outbox, catalogue, grants, event.tenant_id, user_id
+                conn, outbox, catalogue, grants, event.tenant_id, user_id
             )
     if isinstance(event, ConnectionRevoked):
         outcome.revoked = await tell_runs_of_revocation(
-            session, outbox, event.tenant_id, event.connection_id, event.provider, event.reason
+            conn, outbox, event.tenant_id, event.connection_id, event.provider, event.reason
         )
     return outcome
 
@@ -116,15 +115,15 @@ def _may_satisfy(kind: str, connected: bool) -> bool:
     return connected and kind != "scopes_missing"
 
 
-async def _apply_webhook(session: AsyncSession, event: WebhookReceived) -> list[MirrorRecord]:
+async def _apply_webhook(conn: DriverConnection, event: WebhookReceived) -> list[MirrorRecord]:
     records = await records_for_webhook(
-        session, event.tenant_id, event.provider, event.connection_ids, event.account
+        conn, event.tenant_id, event.provider, event.connection_ids, event.account
     )
     changed = []
     by_key = {record.row.connection_id: record for record in records}
     for mirror_event in webhook_mirror_events(event, records):
         updated = apply_to_record(by_key[mirror_event.connection_id], event.tenant_id, mirror_event)
         if not isinstance(updated, Ignore):
-            await save_record(session, updated)
+            await save_record(conn, updated)
             changed.append(updated)
     return changed

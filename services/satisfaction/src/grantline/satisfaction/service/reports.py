@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract import runs as contract
 from grantline.contract.satisfaction import SatisfactionReport as ContractReport
+from grantline.runtime.db.driver import DriverConnection
 from grantline.satisfaction.adapters.mirror_repository import records_for_user
 from grantline.satisfaction.domain.catalogue import CatalogueView
 from grantline.satisfaction.domain.mirror_records import MirrorRecord
@@ -75,14 +74,14 @@ def report_from_records(
 
 
 async def report_for_user(
-    session: AsyncSession,
+    conn: DriverConnection,
     catalogue: CatalogueView,
     tenant_id: str,
     user_id: str,
     requirements: Sequence[Requirement],
 ) -> SatisfactionReport:
     """Read the user's mirror rows and compute the report."""
-    records = await records_for_user(session, tenant_id, user_id) if requirements else []
+    records = await records_for_user(conn, tenant_id, user_id) if requirements else []
     return report_from_records(requirements, records, catalogue)
 
 

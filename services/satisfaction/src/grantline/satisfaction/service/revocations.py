@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.audit import AuditRecord
 from grantline.contract.envelope import utc_now
 from grantline.contract.runs import RunConnectionRevoked
-from grantline.runtime.outbox import add_events
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import OutboxLocation, write_events
 from grantline.satisfaction.adapters import run_repository
 from grantline.satisfaction.adapters.locks import lock_user
-from grantline.satisfaction.adapters.tables import connection_mirror
+
+# The connection's revocation, if the mirror's newest state event for it is one.
+_REVOKED = (
+    "SELECT provider, last_reason FROM satisfaction.connection_mirror"
+    " WHERE tenant_id = %(tenant_id)s AND connection_id = %(connection_id)s"
+    " AND last_event_kind = 'revoked'"
+)
 
 
 async def tell_runs_of_revocation(
-    session: AsyncSession,
-    outbox: Table,
+    conn: DriverConnection,
+    outbox: OutboxLocation,
     tenant_id: str,
     connection_id: str,
     provider: str,
@@ -24,7 +28,7 @@ async def tell_runs_of_revocation(
     run_id: str | None = None,
 ) -> list[RunConnectionRevoked]:
     """Publish ``runs.connection_revoked`` to each in-flight run that resolved the connection, once."""
-    told = await run_repository.mark_revoked(session, tenant_id, connection_id, utc_now(), run_id)
+    told = await run_repository.mark_revoked(conn, tenant_id, connection_id, utc_now(), run_id)
     events = [
         RunConnectionRevoked(
             tenant_id=tenant_id,
@@ -35,12 +39,12 @@ async def tell_runs_of_revocation(
         )
         for told_run, told_provider in told
     ]
-    await add_events(session, outbox, events)
+    await write_events(conn, outbox, events)
     return events
 
 
 async def remember_resolution(
-    session: AsyncSession, outbox: Table, record: AuditRecord, *, locked: bool = False
+    conn: DriverConnection, outbox: OutboxLocation, record: AuditRecord, *, locked: bool = False
 ) -> list[RunConnectionRevoked]:
     """Remember that a run resolved a connection; tell it at once if the connection is already revoked.
 
@@ -53,31 +57,27 @@ async def remember_resolution(
     if record.user_id and not locked:
         # Serializes with a revocation of this user's (or the workspace's) connection, which takes
         # the same lock: one of the two always sees the other's row.
-        await lock_user(session, record.tenant_id, record.user_id)
-    if await run_repository.run_is_finished(session, record.tenant_id, record.run_id):
+        await lock_user(conn, record.tenant_id, record.user_id)
+    if await run_repository.run_is_finished(conn, record.tenant_id, record.run_id):
         return []
     added = await run_repository.record_resolution(
-        session, record.tenant_id, record.run_id, record.connection_id, record.provider, record.occurred_at
+        conn, record.tenant_id, record.run_id, record.connection_id, record.provider, record.occurred_at
     )
     if not added:
         return []
-    revoked = (
-        await session.execute(
-            select(connection_mirror.c.provider, connection_mirror.c.last_reason).where(
-                connection_mirror.c.tenant_id == record.tenant_id,
-                connection_mirror.c.connection_id == record.connection_id,
-                connection_mirror.c.last_event_kind == "revoked",
-            )
-        )
-    ).first()
+    cursor = await conn.execute(
+        _REVOKED, {"tenant_id": record.tenant_id, "connection_id": record.connection_id}
+    )
+    revoked = await cursor.fetchone()
     if revoked is None:
         return []
+    revoked_provider, last_reason = revoked
     return await tell_runs_of_revocation(
-        session,
+        conn,
         outbox,
         record.tenant_id,
         record.connection_id,
-        revoked.provider,
-        revoked.last_reason or "provider",
+        revoked_provider,
+        last_reason or "provider",
         run_id=record.run_id,
     )

@@ -1,7 +1,7 @@
 """Use cases of runs: answer a run whose requirements cannot be read, resume held runs after a
 grant, finish a run (the admission hot path is ``run_batches``).
 
-Every function works in the caller's session and writes its events to the outbox there: the
+Every function works in the caller's transaction and writes its events to the outbox there: the
 entrypoint commits the state change and the events together.
 """
 
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.runs import RunAdmitted, RunFinished, RunHeld, RunRequested
-from grantline.runtime.outbox import add_event
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import OutboxLocation, write_events
 from grantline.satisfaction.adapters import run_repository
 from grantline.satisfaction.domain.admission import Admit, Hold, recheck_held
 from grantline.satisfaction.domain.catalogue import CatalogueView
@@ -52,8 +50,8 @@ def held_as_invalid(event: RunRequested, error: RequirementError) -> RunHeld:
 
 
 async def resume_held_runs(
-    session: AsyncSession,
-    outbox: Table,
+    conn: DriverConnection,
+    outbox: OutboxLocation,
     catalogue: CatalogueView,
     grants: RunGrantIssuer,
     tenant_id: str,
@@ -64,14 +62,14 @@ async def resume_held_runs(
     The caller holds the user's (or the tenant's) lock, so no run request for them is mid-decision.
     """
     admitted: list[RunAdmitted] = []
-    for held in await run_repository.held_runs(session, tenant_id, user_id):
+    for held in await run_repository.held_runs(conn, tenant_id, user_id):
         requirements = [Requirement.model_validate(r) for r in held.requirements]
-        report = await report_for_user(session, catalogue, tenant_id, held.user_id, requirements)
+        report = await report_for_user(conn, catalogue, tenant_id, held.user_id, requirements)
         previous = Hold(trigger=held.trigger, report=report, missing=report.missing, message="")  # type: ignore[arg-type]
         decision = recheck_held(previous, report)
         if not isinstance(decision, Admit):
             continue
-        if await run_repository.admit_held_run(session, tenant_id, held.run_id):
+        if await run_repository.admit_held_run(conn, tenant_id, held.run_id):
             grant = grants.grant_for(
                 catalogue,
                 requirements,
@@ -82,11 +80,11 @@ async def resume_held_runs(
                 is_test=held.is_test,
             )
             event = _admitted(tenant_id, held, decision, grant, resumed=True)
-            await add_event(session, outbox, event)
+            await write_events(conn, outbox, [event])
             admitted.append(event)
     return admitted
 
 
-async def finish(session: AsyncSession, event: RunFinished) -> None:
+async def finish(conn: DriverConnection, event: RunFinished) -> None:
     """Stop tracking a run: later revocations do not reach it."""
-    await run_repository.finish_run(session, event.tenant_id, event.run_id)
+    await run_repository.finish_run(conn, event.tenant_id, event.run_id)

@@ -8,15 +8,14 @@ connected (a provider removed then defined again, or switched off then on).
 
 from __future__ import annotations
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.connections import (
     ProviderEnablementChanged,
     TenantProviderDefined,
     TenantProviderRemoved,
 )
 from grantline.contract.runs import RunAdmitted
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import OutboxLocation
 from grantline.satisfaction.adapters import tenant_provider_rows
 from grantline.satisfaction.adapters.locks import lock_tenant
 from grantline.satisfaction.service.catalogue_cache import CatalogueCache
@@ -25,8 +24,8 @@ from grantline.satisfaction.service.run_grants import RunGrantIssuer
 
 
 async def apply_tenant_provider_event(
-    session: AsyncSession,
-    outbox: Table,
+    conn: DriverConnection,
+    outbox: OutboxLocation,
     catalogues: CatalogueCache,
     grants: RunGrantIssuer,
     event: TenantProviderDefined | TenantProviderRemoved | ProviderEnablementChanged,
@@ -35,15 +34,15 @@ async def apply_tenant_provider_event(
 ) -> list[RunAdmitted]:
     """Store the change (unless a newer one is), refresh the tenant's view, resume what it satisfies."""
     if not locked:
-        await lock_tenant(session, event.tenant_id)
+        await lock_tenant(conn, event.tenant_id)
     if isinstance(event, TenantProviderDefined):
-        changed = await tenant_provider_rows.save_defined(session, event)
+        changed = await tenant_provider_rows.save_defined(conn, event)
     elif isinstance(event, ProviderEnablementChanged):
-        changed = await tenant_provider_rows.save_switch(session, event) and event.enabled
+        changed = await tenant_provider_rows.save_switch(conn, event) and event.enabled
     else:
-        await tenant_provider_rows.save_removed(session, event)
+        await tenant_provider_rows.save_removed(conn, event)
         changed = False  # a removal satisfies nothing new
-    catalogue = await catalogues.fresh_for_tenant(session, event.tenant_id)
+    catalogue = await catalogues.fresh_for_tenant(conn, event.tenant_id)
     if not changed:
         return []
-    return await resume_held_runs(session, outbox, catalogue, grants, event.tenant_id, None)
+    return await resume_held_runs(conn, outbox, catalogue, grants, event.tenant_id, None)
