@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from tests.fixtures.run_grants import VERIFICATION_KEYS
+from grantline.runner_auth.adapters.nats_jwt import new_account_seed
+from tests.fixtures.run_grants import SIGNING_KEYS, VERIFICATION_KEYS
 
 # A fresh interpreter: the test session itself has everything loaded.
 _PROBE = textwrap.dedent(
@@ -111,7 +112,7 @@ def test_a_stateless_service_loads_no_database_library() -> None:
 
 
 # The services written on psycopg alone (runtime.driver_transaction / single_statement).
-_ON_PSYCOPG_ALONE = ("refresher", "notifier")
+_ON_PSYCOPG_ALONE = ("refresher", "notifier", "satisfaction", "runner-auth")
 
 _BUILT = textwrap.dedent(
     """
@@ -131,7 +132,14 @@ _BUILT = textwrap.dedent(
 @pytest.mark.parametrize("service", _ON_PSYCOPG_ALONE)
 def test_a_service_on_psycopg_alone_loads_no_sqlalchemy(service: str) -> None:
     # About 20 MB at rest. The runtime loads it only on the first runtime.transaction() or sessions().
-    env = {**os.environ, "GRANTLINE_ENVIRONMENT": "development", "GRANTLINE_NATS_ALLOW_PLAINTEXT": "true"}
+    env = {
+        **os.environ,
+        "GRANTLINE_ENVIRONMENT": "development",
+        "GRANTLINE_NATS_ALLOW_PLAINTEXT": "true",
+        # satisfaction signs run grants and runner-auth callout answers: neither builds without its key.
+        "GRANTLINE_RUN_GRANT_SIGNING_KEYS": json.dumps(SIGNING_KEYS),
+        "GRANTLINE_RUNNER_AUTH_ISSUER_SEED": new_account_seed(),
+    }
     result = subprocess.run(
         [sys.executable, "-c", _BUILT, service], capture_output=True, text=True, env=env, check=True
     )

@@ -107,12 +107,12 @@ async def _ensure_dev_runner(database_url: str, tenant_id: str, stored: dict[str
     from grantline.contract.runner_identities import runner_inbox_prefix
     from grantline.runner_auth.adapters.runner_repository import get_runner
     from grantline.runner_auth.service.runners import create_runner
-    from grantline.runtime.db.engine import create_engine, session_factory, transaction
+    from grantline.runtime.db.driver import connect
 
-    engine = create_engine(database_url, pool_size=1, application_name="grantline-dev")
+    conn = await connect(database_url, application_name="grantline-dev")
     try:
-        async with transaction(session_factory(engine)) as session:
-            existing = await get_runner(session, str(stored.get("nats_user", "")))
+        async with conn.transaction():
+            existing = await get_runner(conn, str(stored.get("nats_user", "")))
             if (
                 existing is not None
                 and not existing.revoked
@@ -120,9 +120,9 @@ async def _ensure_dev_runner(database_url: str, tenant_id: str, stored: dict[str
                 and existing.secret_matches(str(stored.get("nats_password", "")))
             ):
                 return stored
-            issued = await create_runner(session, tenants=[tenant_id], name="dev", created_by="grantline dev")
+            issued = await create_runner(conn, tenants=[tenant_id], name="dev", created_by="grantline dev")
     finally:
-        await engine.dispose()
+        await conn.close()
     runner_id = issued.runner.runner_id
     return {
         "nats_user": runner_id,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg import AsyncConnection
 
 app = typer.Typer(help="Runner identities: NATS credentials scoped to tenants.", no_args_is_help=True)
 
@@ -21,21 +21,21 @@ DatabaseUrl = typer.Option(None, envvar="GRANTLINE_DATABASE_URL", help="Postgres
 T = TypeVar("T")
 
 
-def _run(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def _run(database_url: str | None, work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
     from grantline.runner_auth.domain.runner import RunnerError
-    from grantline.runtime.db.engine import create_engine, session_factory, transaction
+    from grantline.runtime.db.driver import connect
 
     if not database_url:
         typer.echo("set GRANTLINE_DATABASE_URL or pass --database-url", err=True)
         raise typer.Exit(2)
 
     async def run() -> T:
-        engine = create_engine(database_url, pool_size=1, application_name="grantline-runners")
+        conn = await connect(database_url, application_name="grantline-runners")
         try:
-            async with transaction(session_factory(engine)) as session:
-                return await work(session)
+            async with conn.transaction():
+                return await work(conn)
         finally:
-            await engine.dispose()
+            await conn.close()
 
     try:
         return asyncio.run(run())
@@ -59,9 +59,9 @@ def create(
         typer.echo("give --tenant (repeatable) or --platform-wide, not both", err=True)
         raise typer.Exit(2)
 
-    async def work(session: AsyncSession) -> IssuedRunner:
+    async def work(conn: AsyncConnection[Any]) -> IssuedRunner:
         return await create_runner(
-            session, tenants=None if platform_wide else tenant, name=name, created_by="cli"
+            conn, tenants=None if platform_wide else tenant, name=name, created_by="cli"
         )
 
     issued = _run(database_url, work)
@@ -87,8 +87,8 @@ def list_(
     from grantline.runner_auth.domain.runner import Runner
     from grantline.runner_auth.service.runners import list_runners
 
-    async def work(session: AsyncSession) -> list[Runner]:
-        return await list_runners(session, include_revoked=include_revoked)
+    async def work(conn: AsyncConnection[Any]) -> list[Runner]:
+        return await list_runners(conn, include_revoked=include_revoked)
 
     infos = [runner.info() for runner in _run(database_url, work)]
     if as_json:
@@ -109,8 +109,8 @@ def revoke(
     """Revoke a runner: it cannot connect again, and its open connections are closed within seconds."""
     from grantline.runner_auth.service.runners import revoke_runner
 
-    async def work(session: AsyncSession) -> None:
-        await revoke_runner(session, runner_id, revoked_by="cli")
+    async def work(conn: AsyncConnection[Any]) -> None:
+        await revoke_runner(conn, runner_id, revoked_by="cli")
 
     _run(database_url, work)
     typer.echo(f"revoked {runner_id}")

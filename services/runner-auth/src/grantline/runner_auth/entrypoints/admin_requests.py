@@ -38,26 +38,26 @@ def serve_runner_admin(runtime: ServiceRuntime, kicker: Kicker | None) -> None:
 
     async def create(request: CreateRunnerRequest) -> BaseModel:
         try:
-            async with runtime.transaction() as session:
+            async with runtime.driver_transaction() as conn:
                 issued = await runners.create_runner(
-                    session, tenants=[request.tenant_id], name=request.name, created_by=request.actor
+                    conn, tenants=[request.tenant_id], name=request.name, created_by=request.actor
                 )
         except RunnerError as error:
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error))
         return RunnerCreated(runner=issued.runner.info(), secret=issued.secret)
 
     async def list_(request: ListRunnersRequest) -> BaseModel:
-        async with runtime.sessions() as session:
+        async with runtime.single_statement(wake_relay=False) as conn:
             found = await runners.list_runners(
-                session, tenant_id=request.tenant_id, include_revoked=request.include_revoked
+                conn, tenant_id=request.tenant_id, include_revoked=request.include_revoked
             )
         return RunnerList(runners=[runner.info() for runner in found])
 
     async def revoke(request: RevokeRunnerRequest) -> BaseModel:
         try:
-            async with runtime.transaction() as session:
+            async with runtime.driver_transaction() as conn:
                 revoked = await runners.revoke_runner(
-                    session, request.runner_id, tenant_id=request.tenant_id, revoked_by=request.actor
+                    conn, request.runner_id, tenant_id=request.tenant_id, revoked_by=request.actor
                 )
         except UnknownRunner as error:
             return ErrorReply.of(ErrorCode.NOT_FOUND, str(error))

@@ -25,8 +25,8 @@ def serve_auth_callout(runtime: ServiceRuntime, issuer: nkeys.KeyPair, *, user_j
     """Answer the server's auth callout requests while the service runs."""
 
     async def lookup(runner_id: str) -> Runner | None:
-        async with runtime.sessions() as session:
-            return await repository.get_runner(session, runner_id)
+        async with runtime.single_statement(wake_relay=False) as conn:
+            return await repository.get_runner(conn, runner_id)
 
     async def declare_consumer(runner: Runner) -> None:
         # Before the answer: the consumer exists by the time the runner's connection does.

@@ -19,8 +19,8 @@ def revocation_sweep(
         while True:
             current = kicker()
             if current is not None:
-                async with runtime.transaction(wake_relay=False) as session:
-                    await enforce_revocations(session, current, OutcomeConsumers(runtime.nats))
+                async with runtime.driver_transaction(wake_relay=False) as conn:
+                    await enforce_revocations(conn, current, OutcomeConsumers(runtime.nats))
             await asyncio.sleep(interval_seconds)
 
     return loop

@@ -13,10 +13,8 @@ import logging
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.runner_auth.adapters import runner_repository as repository
+from grantline.runtime.db.driver import DriverConnection
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +31,12 @@ class Consumers(Protocol):
 
 
 async def enforce_revocations(
-    session: AsyncSession, kicker: Kicker, consumers: Consumers | None = None
+    conn: DriverConnection, kicker: Kicker, consumers: Consumers | None = None
 ) -> int:
     """Kick the connections of every revoked runner still within its grace, and delete its consumer of
     outcomes (what it had not pulled is never delivered); connections closed."""
-    started = (await session.execute(select(func.now()))).scalar_one()
-    runner_ids = await repository.revocations_to_enforce(session, grace=REVOCATION_GRACE)
+    started = await repository.transaction_time(conn)
+    runner_ids = await repository.revocations_to_enforce(conn, grace=REVOCATION_GRACE)
     closed = 0
     done: list[str] = []
     for runner_id in runner_ids:
@@ -50,5 +48,5 @@ async def enforce_revocations(
             log.warning("kick failed", extra={"runner_id": runner_id, "error": type(error).__name__})
             continue
         done.append(runner_id)
-    await repository.mark_kick_checked(session, done, started)
+    await repository.mark_kick_checked(conn, done, started)
     return closed

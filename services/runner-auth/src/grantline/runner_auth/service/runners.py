@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.runner_auth.adapters import runner_repository as repository
 from grantline.runner_auth.domain.runner import (
@@ -20,6 +19,7 @@ from grantline.runner_auth.domain.runner import (
     new_runner_id,
     new_secret,
 )
+from grantline.runtime.db.driver import DriverConnection
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class IssuedRunner:
 
 
 async def create_runner(
-    session: AsyncSession,
+    conn: DriverConnection,
     *,
     tenants: Sequence[str] | None,
     name: str = "",
@@ -42,7 +42,7 @@ async def create_runner(
     scope = None if tenants is None else check_tenants(tenants)
     secret = new_secret()
     runner = await repository.add_runner(
-        session,
+        conn,
         runner_id=new_runner_id(),
         name=check_name(name),
         tenants=scope,
@@ -62,22 +62,22 @@ async def create_runner(
 
 
 async def list_runners(
-    session: AsyncSession, *, tenant_id: str | None = None, include_revoked: bool = False
+    conn: DriverConnection, *, tenant_id: str | None = None, include_revoked: bool = False
 ) -> list[Runner]:
     """Every runner (operators), or a tenant's own runners (created for it alone)."""
-    return await repository.list_runners(session, only_tenant=tenant_id, include_revoked=include_revoked)
+    return await repository.list_runners(conn, only_tenant=tenant_id, include_revoked=include_revoked)
 
 
 async def revoke_runner(
-    session: AsyncSession, runner_id: str, *, tenant_id: str | None = None, revoked_by: str = "cli"
+    conn: DriverConnection, runner_id: str, *, tenant_id: str | None = None, revoked_by: str = "cli"
 ) -> Runner:
     """Revoke a runner; a tenant may revoke only its own. Its connections are kicked after commit."""
     check_runner_id(runner_id)
-    existing = await repository.get_runner(session, runner_id)
+    existing = await repository.get_runner(conn, runner_id)
     if existing is None or (tenant_id is not None and not existing.owned_by(tenant_id)):
         # A tenant cannot tell another tenant's runner from a missing one.
         raise UnknownRunner(f"no runner {runner_id!r}")
-    revoked = await repository.mark_revoked(session, runner_id, revoked_by=revoked_by)
+    revoked = await repository.mark_revoked(conn, runner_id, revoked_by=revoked_by)
     assert revoked is not None  # we just read it in this transaction
     log.info("runner revoked", extra={"runner_id": runner_id, "actor": revoked_by})
     return revoked
