@@ -38,7 +38,7 @@ from grantline.cli.migrate import migrate_all
 from grantline.contract.audit import AuditQueryReply, AuditQueryRequest, AuditRecord
 from grantline.contract.registry import encode_message
 from grantline.devstack.embedded import EmbeddedNats, EmbeddedPostgres
-from grantline.runtime.db.engine import create_engine
+from grantline.runtime.db import driver
 from grantline.runtime.nats.declaration import declare_jetstream
 from grantline.runtime.nats.request_reply import request
 from grantline.runtime.nats.streams import AUDIT
@@ -60,11 +60,9 @@ def count_rows(database_url: str) -> int:
 async def check_chain(database_url: str) -> bool:
     """The loader builds real chains: a small tenant loaded the same way verifies."""
     load_tenant(database_url, "bench-verify", 2000, tenant_index=0xFFFF)
-    engine = create_engine(database_url, pool_size=1)
-    async with engine.connect() as conn:
+    async with await driver.connect(database_url, application_name="bench-verify") as conn:
         keys = checkpoint_keyring(AuditSettings(environment="test"))
         result = await verify_tenant(conn, "bench-verify", keys)
-    await engine.dispose()
     return result.ok and result.checked == 2000
 
 

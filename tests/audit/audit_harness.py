@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,6 +18,7 @@ from grantline.audit.service.verify import verify_tenant
 from grantline.audit.settings import AuditSettings
 from grantline.contract import encode_message
 from grantline.contract.audit import AuditAction, AuditRecord
+from grantline.runtime.db.driver import DriverConnection, driver_connection
 from grantline.runtime.service_runtime import ServiceRuntime
 
 EVERY_ACTION = [
@@ -77,8 +79,16 @@ async def ledger_count(runtime: ServiceRuntime) -> int:
 
 async def verify(runtime: ServiceRuntime, tenant_id: str) -> VerificationResult:
     keyring = checkpoint_keyring(runtime.settings)  # type: ignore[arg-type]
-    async with runtime.engine.connect() as conn:
+    async with runtime.driver_transaction(wake_relay=False) as conn:
         return await verify_tenant(conn, tenant_id, keyring)
+
+
+async def driver_of(conn: AsyncConnection) -> DriverConnection:
+    """The psycopg connection under a SQLAlchemy connection (the audit code runs on psycopg)."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    return driver
 
 
 async def as_superuser(conn: AsyncConnection, statement: str, **params: Any) -> None:
@@ -111,7 +121,7 @@ async def append_direct(sessions: Any, entries: Sequence[Any]) -> None:
     from grantline.audit.service.ingest import append_entries
 
     async with sessions() as session, session.begin():
-        await append_entries(session, entries)
+        await append_entries(await driver_connection(session), entries)
 
 
 def entry(tenant_id: str = "acme", *, received_at: datetime | None = None, **fields: Any) -> Any:

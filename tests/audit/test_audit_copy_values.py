@@ -1,7 +1,6 @@
 """Values COPY must escape (tabs, newlines, backslashes, quotes, unicode) are stored as given and verify."""
 
-from audit_harness import append_direct, entry, ledger_sessions
-from sqlalchemy import text
+from audit_harness import append_direct, driver_of, entry, ledger_sessions
 
 from grantline.audit.adapters import ledger_repository as repo
 from grantline.audit.adapters.keys import checkpoint_keyring
@@ -20,9 +19,11 @@ async def test_values_copy_must_escape_are_stored_unchanged_and_the_chain_verifi
         ]
         await append_direct(sessions, entries)
         async with engine.connect() as conn:
-            rows = (await conn.execute(repo._SELECT_RECORD.order_by(text("seq")))).all()
-            stored = [repo.stored_record(row) for row in rows]
-            result = await verify_tenant(conn, "acme", checkpoint_keyring(AuditSettings(environment="test")))
+            driver = await driver_of(conn)
+            stored = [record async for record in repo.stream_records(driver, "acme")]
+            result = await verify_tenant(
+                driver, "acme", checkpoint_keyring(AuditSettings(environment="test"))
+            )
     assert result.ok and result.checked == 2
     for original, record in zip(entries, stored, strict=True):
         assert hashed_fields(record, 0) == hashed_fields(original, 0)

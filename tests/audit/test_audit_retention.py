@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from audit_harness import append_direct, as_superuser, entry, ledger_sessions, now
+from audit_harness import append_direct, as_superuser, driver_of, entry, ledger_sessions, now
 from sqlalchemy import text
 
 from grantline.audit.adapters.keys import checkpoint_keyring
@@ -15,7 +15,7 @@ from grantline.audit.settings import AuditSettings
 async def _state(engine, tenant: str):  # type: ignore[no-untyped-def]
     keyring = checkpoint_keyring(AuditSettings(environment="test"))
     async with engine.connect() as conn:
-        result = await verify_tenant(conn, tenant, keyring)
+        result = await verify_tenant(await driver_of(conn), tenant, keyring)
         rows = await conn.execute(
             text("SELECT seq FROM audit.ledger WHERE tenant_id = :t ORDER BY seq"), {"t": tenant}
         )

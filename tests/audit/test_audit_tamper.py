@@ -1,7 +1,7 @@
 """The ledger is append-only, and any edit or deletion that bypasses the guard makes verify name it."""
 
 import pytest
-from audit_harness import append_direct, as_superuser, entry, ledger_sessions
+from audit_harness import append_direct, as_superuser, driver_of, entry, ledger_sessions
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
@@ -25,7 +25,7 @@ async def chained(database_url: str):  # type: ignore[no-untyped-def]
 async def _verify(engine, tenant: str = "acme") -> VerificationResult:  # type: ignore[no-untyped-def]
     keyring = checkpoint_keyring(AuditSettings(environment="test"))
     async with engine.connect() as conn:
-        return await verify_tenant(conn, tenant, keyring)
+        return await verify_tenant(await driver_of(conn), tenant, keyring)
 
 
 async def test_an_intact_ledger_verifies(chained) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,10 @@ from grantline.runtime.settings import ServiceSettings
 class AuditSettings(ServiceSettings):
     service_name: str = "audit"
     http_port: int = 8084
+    # The ingest (one connection at a time) and audit.query (up to 4 requests at once) share the psycopg
+    # autocommit pool (runtime.single_statement): room for all of them, so a burst of queries never
+    # holds up a batch. Retention takes its own connection from the transaction pool.
+    database_driver_pool_size: int = Field(default=6, ge=1, le=100)
 
     # Records older than this are cut (behind a signed checkpoint) unless a tenant has its own value.
     audit_retention_days: int = Field(default=365, ge=1)

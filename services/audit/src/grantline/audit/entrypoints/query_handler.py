@@ -22,8 +22,9 @@ def serve_audit_query(runtime: ServiceRuntime, *, cursor_key: SecretBytes, max_w
         except ValidationError as error:
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"invalid query: {validation_summary(error)}")
         try:
-            async with runtime.sessions() as session:
-                return await query_records(session, query, cursor_key=cursor_key)
+            # One statement, and a read: autocommit, and no wake of the outbox relay.
+            async with runtime.single_statement(wake_relay=False) as conn:
+                return await query_records(conn, query, cursor_key=cursor_key)
         except CursorError as error:
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error))
 

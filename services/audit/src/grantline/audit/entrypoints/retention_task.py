@@ -3,28 +3,42 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import Protocol
 
 from grantline.audit.adapters import ledger_repository as repo
 from grantline.audit.domain.checkpoint import ChainBrokenError, CheckpointKeyring
 from grantline.audit.service.retention import cut_prefix, cutoff_for
+from grantline.runtime.db.driver import DriverConnection
 
 log = logging.getLogger(__name__)
 
 
-async def _lock_tenant(session: AsyncSession, tenant_id: str) -> bool:
+class LedgerConnections(Protocol):
+    """Where retention gets its psycopg connections: the service's runtime, or the CLI's (admin.py)."""
+
+    def driver_transaction(self, *, wake_relay: bool = ...) -> AbstractAsyncContextManager[DriverConnection]:
+        """A connection in a transaction: commits when the block ends, rolls back if it raises."""
+        ...
+
+    def single_statement(self, *, wake_relay: bool = ...) -> AbstractAsyncContextManager[DriverConnection]:
+        """A connection for a unit of work that is one statement."""
+        ...
+
+
+async def _lock_tenant(conn: DriverConnection, tenant_id: str) -> bool:
     # Two replicas cutting one tenant at once would race for the same checkpoint; one of them skips.
-    result = await session.execute(
-        text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"), {"k": f"audit-retention:{tenant_id}"}
+    cursor = await conn.execute(
+        "SELECT pg_try_advisory_xact_lock(hashtext(%(k)s))", {"k": f"audit-retention:{tenant_id}"}
     )
-    return bool(result.scalar_one())
+    row = await cursor.fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
+    return bool(row[0])
 
 
 async def prune_tenant(
-    sessions: async_sessionmaker[AsyncSession],
+    connections: LedgerConnections,
     tenant_id: str,
     *,
     keyring: CheckpointKeyring,
@@ -36,12 +50,13 @@ async def prune_tenant(
     now = now or datetime.now(UTC)
     removed = 0
     while True:
-        async with sessions() as session, session.begin():
-            if not await _lock_tenant(session, tenant_id):
+        # Retention writes no event: no wake of the outbox relay.
+        async with connections.driver_transaction(wake_relay=False) as conn:
+            if not await _lock_tenant(conn, tenant_id):
                 return removed
-            cutoff = await cutoff_for(session, tenant_id, now=now, default_days=default_days)
+            cutoff = await cutoff_for(conn, tenant_id, now=now, default_days=default_days)
             cut = await cut_prefix(
-                session, tenant_id, cutoff=cutoff, now=now, keyring=keyring, max_records=batch
+                conn, tenant_id, cutoff=cutoff, now=now, keyring=keyring, max_records=batch
             )
         if cut is None:
             return removed
@@ -55,7 +70,7 @@ async def prune_tenant(
 
 
 async def prune_all(
-    sessions: async_sessionmaker[AsyncSession],
+    connections: LedgerConnections,
     *,
     keyring: CheckpointKeyring,
     default_days: int,
@@ -63,13 +78,13 @@ async def prune_all(
     now: datetime | None = None,
 ) -> dict[str, int]:
     """Run retention for every tenant; tenants whose chain is broken are skipped and logged."""
-    async with sessions() as session:
-        tenant_ids = await repo.tenants(session)
+    async with connections.single_statement(wake_relay=False) as conn:
+        tenant_ids = await repo.tenants(conn)
     removed: dict[str, int] = {}
     for tenant_id in tenant_ids:
         try:
             removed[tenant_id] = await prune_tenant(
-                sessions, tenant_id, keyring=keyring, default_days=default_days, batch=batch, now=now
+                connections, tenant_id, keyring=keyring, default_days=default_days, batch=batch, now=now
             )
         except ChainBrokenError as error:
             log.error(
@@ -80,7 +95,7 @@ async def prune_all(
 
 
 def retention_loop(
-    sessions: async_sessionmaker[AsyncSession],
+    connections: LedgerConnections,
     *,
     keyring: CheckpointKeyring,
     default_days: int,
@@ -91,7 +106,7 @@ def retention_loop(
 
     async def loop() -> None:
         while True:
-            await prune_all(sessions, keyring=keyring, default_days=default_days, batch=batch)
+            await prune_all(connections, keyring=keyring, default_days=default_days, batch=batch)
             await asyncio.sleep(interval_seconds)
 
     return loop

@@ -16,10 +16,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import psycopg
 from nats.aio.msg import Msg
 from opentelemetry import trace
-from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.audit.adapters.audit_stream import (
     ConsumerMissing,
@@ -30,6 +29,7 @@ from grantline.audit.adapters.audit_stream import (
 from grantline.audit.domain.prepared_entry import PreparedEntry, canonical_datetime
 from grantline.audit.entrypoints.record_decoding import decode_record
 from grantline.audit.service.ingest import append_entries
+from grantline.runtime.db.driver import DriverConnection
 from grantline.runtime.nats.consuming import retry_delay
 from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.runtime.telemetry.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
@@ -144,16 +144,18 @@ class LedgerIngest:
         return min(num_delivered(r.msg) for r in batch) >= ISOLATE_AFTER_DELIVERIES
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        # Not runtime.transaction(): that wakes the outbox relay after every commit, for a poll of an
-        # outbox this service never writes to (a query per batch, a noticeable share of ingest).
-        async with self.runtime.sessions() as session, session.begin():
-            yield session
+    async def _transaction(self) -> AsyncIterator[DriverConnection]:
+        # Not runtime.driver_transaction(): its connection is in pipeline mode, where psycopg cannot
+        # COPY. An explicit transaction (BEGIN ... COMMIT, rolled back if the block raises) on an
+        # autocommit connection instead. And no wake of the outbox relay after the commit: that would
+        # make it poll an outbox this service never writes to (a query per batch, a noticeable share).
+        async with self.runtime.single_statement(wake_relay=False) as conn, conn.transaction():
+            yield conn
 
     async def _store(self, batch: Sequence[Received]) -> bool:
         try:
-            async with self._transaction() as session:
-                result = await append_entries(session, [r.entry for r in batch])
+            async with self._transaction() as conn:
+                result = await append_entries(conn, [r.entry for r in batch])
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -171,9 +173,9 @@ class LedgerIngest:
     async def _store_one_by_one(self, batch: Sequence[Received]) -> bool:
         for received in batch:
             try:
-                async with self._transaction() as session:
-                    result = await append_entries(session, [received.entry])
-            except (DataError, IntegrityError) as error:
+                async with self._transaction() as conn:
+                    result = await append_entries(conn, [received.entry])
+            except (psycopg.DataError, psycopg.IntegrityError) as error:
                 # The database refuses this record itself (not an outage): it would block the stream forever.
                 await self._reject(received.msg, f"refused by the database: {type(error).__name__}")
                 continue

@@ -4,12 +4,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.audit.adapters import ledger_repository as repo
 from grantline.audit.domain.hash_chain import AuditEntry, ChainHead
 from grantline.audit.domain.prepared_entry import PreparedEntry, prepare
 from grantline.contract.audit import AuditRecord
+from grantline.runtime.db.driver import DriverConnection
 
 
 def entry_from_record(record: AuditRecord, received_at: datetime) -> AuditEntry:
@@ -42,9 +41,11 @@ class AppendResult:
 
 
 async def append_entries(
-    session: AsyncSession, entries: Sequence[PreparedEntry | AuditEntry]
+    conn: DriverConnection, entries: Sequence[PreparedEntry | AuditEntry]
 ) -> AppendResult:
-    """Chain `entries` (in the given order per tenant) after each tenant's locked head; flush, not commit.
+    """Chain `entries` (in the given order per tenant) after each tenant's locked head; never commits.
+
+    `conn` is in a transaction the caller owns, and not in pipeline mode (the rows go in with COPY).
 
     The head rows stay locked until the caller commits, so a second replica appending to the same tenant
     waits and then continues from the new head: chains never fork. Entries whose record id is already
@@ -54,9 +55,9 @@ async def append_entries(
         return AppendResult(0, 0)
     prepared = [entry if isinstance(entry, PreparedEntry) else prepare(entry) for entry in entries]
     now = datetime.now(UTC)
-    heads = await repo.lock_chain_heads(session, [entry.tenant_id for entry in prepared], now)
+    heads = await repo.lock_chain_heads(conn, [entry.tenant_id for entry in prepared], now)
     # Checked under the head locks: a replica storing the same record has committed or waits for us.
-    seen = await repo.stored_record_ids(session, (entry.record_id for entry in prepared))
+    seen = await repo.stored_record_ids(conn, (entry.record_id for entry in prepared))
     rows: list[tuple[str | None, ...]] = []
     moved: dict[str, ChainHead] = {}
     duplicates = 0
@@ -68,7 +69,6 @@ async def append_entries(
         link = entry.link(heads[entry.tenant_id])
         rows.append((entry.tenant_id, str(link.seq), *entry.texts, link.prev_hash, link.hash))
         heads[entry.tenant_id] = moved[entry.tenant_id] = ChainHead(link.seq, link.hash)
-    await repo.copy_records(session, rows)
-    await repo.move_chain_heads(session, moved, now)
-    await session.flush()
+    await repo.copy_records(conn, rows)
+    await repo.move_chain_heads(conn, moved, now)
     return AppendResult(len(rows), duplicates)

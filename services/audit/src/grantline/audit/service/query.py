@@ -1,7 +1,6 @@
 """The audit query use case: one page of a tenant's records, newest first, with a signed cursor."""
 
 from pydantic import SecretBytes
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.audit.adapters import ledger_repository as repo
 from grantline.audit.domain.cursor import decode_cursor, encode_cursor
@@ -13,6 +12,7 @@ from grantline.contract.audit import (
     AuditRecord,
     StoredAuditRecord,
 )
+from grantline.runtime.db.driver import DriverConnection
 
 
 def query_from_request(request: AuditQueryRequest) -> AuditQuery:
@@ -41,13 +41,13 @@ def as_contract(record: StoredRecord) -> StoredAuditRecord:
 
 
 async def query_records(
-    session: AsyncSession, query: AuditQuery, *, cursor_key: SecretBytes
+    conn: DriverConnection, query: AuditQuery, *, cursor_key: SecretBytes
 ) -> AuditQueryReply:
     """One page of records matching `query`; raises CursorError for a cursor that is not the tenant's."""
     before_seq = None
     if query.cursor is not None:
         before_seq = decode_cursor(query.cursor, tenant_id=query.tenant_id, key=cursor_key).seq
-    rows = await repo.query_page(session, query, before_seq=before_seq)
+    rows = await repo.query_page(conn, query, before_seq=before_seq)
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:

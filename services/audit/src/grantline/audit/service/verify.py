@@ -1,13 +1,14 @@
 """Verifying a tenant's stored chain from its latest checkpoint to its recorded head, streaming."""
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from grantline.audit.adapters import ledger_repository as repo
 from grantline.audit.domain.checkpoint import CheckpointKeyring, verify_ledger
 from grantline.audit.domain.verification import ChainVerifier, VerificationResult
+from grantline.runtime.db.driver import DriverConnection
 
 
-async def verify_tenant(conn: AsyncConnection, tenant_id: str, keys: CheckpointKeyring) -> VerificationResult:
+async def verify_tenant(
+    conn: DriverConnection, tenant_id: str, keys: CheckpointKeyring
+) -> VerificationResult:
     """Check every remaining record of `tenant_id` (constant memory) and that it reaches its recorded head."""
     checkpoint = await repo.latest_checkpoint(conn, tenant_id)
     end = await repo.chain_head(conn, tenant_id)
