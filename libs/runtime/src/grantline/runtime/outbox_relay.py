@@ -65,26 +65,29 @@ def outbox_row(event: Event) -> dict[str, object]:
     }
 
 
+def event_parameters(events: Sequence[Event]) -> dict[str, list[Any]]:
+    """``events`` as the four arrays of an ``unnest`` insert into an outbox, in order: ``event_ids``,
+    ``subjects``, ``payloads``, ``headers`` (for a statement that writes them with its own change)."""
+    rows = [outbox_row(event) for event in events]
+    return {
+        "event_ids": [row["event_id"] for row in rows],
+        "subjects": [row["subject"] for row in rows],
+        "payloads": [row["payload"] for row in rows],
+        "headers": [json.dumps(row["headers"]) for row in rows],
+    }
+
+
 async def write_events(
     conn: driver.DriverConnection, outbox: OutboxLocation, events: Sequence[Event]
 ) -> None:
     """Write ``events`` to the outbox in ``conn``'s transaction, in order, in one statement."""
     if not events:
         return
-    rows = [outbox_row(event) for event in events]
     statement = sql.SQL(
-        "INSERT INTO {} (event_id, subject, payload, headers)"
-        " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[], %s::jsonb[])"
+        "INSERT INTO {} (event_id, subject, payload, headers) SELECT * FROM unnest("
+        "%(event_ids)s::uuid[], %(subjects)s::text[], %(payloads)s::bytea[], %(headers)s::jsonb[])"
     ).format(_identifier(outbox))
-    await conn.execute(
-        statement,
-        (
-            [row["event_id"] for row in rows],
-            [row["subject"] for row in rows],
-            [row["payload"] for row in rows],
-            [json.dumps(row["headers"]) for row in rows],
-        ),
-    )
+    await conn.execute(statement, event_parameters(events))
 
 
 def _identifier(outbox: OutboxLocation) -> sql.Identifier:

@@ -121,9 +121,8 @@ class ServiceRuntime:
         uses_database: bool = True,
     ) -> None:
         self.settings = settings
-        # A stateless service (the proxy) neither waits for Postgres nor reports on it.
-        self.uses_database = uses_database
         self.name = settings.service_name
+        # A stateless service (the proxy) has none: it neither waits for Postgres nor reports on it.
         self.database: Database | None = None
         if uses_database:
             # Imported here, not at the top: SQLAlchemy and psycopg are about 25 MB at rest, which a
@@ -277,7 +276,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         """Connect, wait for the streams and consumers, start subscribers, the relay and background tasks."""
-        if self.uses_database:
+        if self.database is not None:
             await _retry_until("postgres", self._postgres_ready, self._stop)
         self.nc = await _retry_until("nats", lambda: connect_nats(self.settings), self._stop)
         await _retry_until("jetstream", self._wait_for_jetstream, self._stop)

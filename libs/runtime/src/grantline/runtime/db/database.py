@@ -2,7 +2,7 @@
 
 The runtime builds this only for a service that keeps state, and imports it only then. SQLAlchemy is
 loaded on the first use of ``engine``, ``sessions`` or ``transaction()``, not before: a service
-whose code runs on psycopg alone (the refresher, runner-auth, audit) never loads it, which is about
+whose code runs on psycopg alone never loads it, which is about
 20 MB at rest (benchmarks/memory).
 """
 

@@ -1,14 +1,12 @@
 """Operator entrypoints (the ``grantline audit`` commands): verify, export, prune, per-tenant retention.
 
-Run by the CLI only, never imported by the service (app.py): it keeps its own SQLAlchemy engine, and
-hands the ledger code (written on psycopg) the psycopg connection under each of the engine's.
+Run by the CLI only, never imported by the service (app.py): it opens its own psycopg pool (the
+runtime's ``DriverPool``), the connections the ledger code is written on.
 """
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from grantline.audit.adapters import ledger_repository as repo
 from grantline.audit.adapters.keys import checkpoint_keyring
@@ -19,43 +17,34 @@ from grantline.audit.service.query import as_contract
 from grantline.audit.service.verify import verify_tenant
 from grantline.audit.settings import AuditSettings
 from grantline.contract.audit import StoredAuditRecord
-from grantline.runtime.db.driver import DriverConnection
-from grantline.runtime.db.engine import create_engine
+from grantline.runtime.db import driver
+from grantline.runtime.db.driver import DriverConnection, DriverPool
 
 EXPORT_PAGE = 1000
 
 
-async def _driver(conn: AsyncConnection) -> DriverConnection:
-    """The psycopg connection under `conn`, in `conn`'s transaction."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    return driver
+class _CliConnections:
+    """Retention's ``LedgerConnections`` on the CLI's own pool (no outbox relay here to wake)."""
 
+    def __init__(self, pool: DriverPool) -> None:
+        self._pool = pool
 
-class _EngineConnections:
-    """Retention's ``LedgerConnections`` on the CLI's engine (no outbox relay here to wake)."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    @asynccontextmanager
-    async def driver_transaction(self, *, wake_relay: bool = True) -> AsyncIterator[DriverConnection]:
+    def driver_transaction(self, *, wake_relay: bool = True) -> AbstractAsyncContextManager[DriverConnection]:
         """A connection in a transaction that commits when the block ends, rolls back if it raises."""
-        async with self.engine.begin() as conn:
-            yield await _driver(conn)
+        return self._pool.transaction()
 
-    # A write of one statement commits here too (a connection outside begin() would roll it back).
-    single_statement = driver_transaction
+    def single_statement(self, *, wake_relay: bool = True) -> AbstractAsyncContextManager[DriverConnection]:
+        """A connection in autocommit mode: each statement is its own transaction."""
+        return self._pool.single_statements()
 
 
 @asynccontextmanager
-async def _database(settings: AuditSettings) -> AsyncIterator[_EngineConnections]:
-    engine = create_engine(settings.database_url, pool_size=2, application_name="audit-cli")
+async def _database(settings: AuditSettings) -> AsyncIterator[_CliConnections]:
+    pool = DriverPool(settings.database_url, max_size=2, application_name="audit-cli")
     try:
-        yield _EngineConnections(engine)
+        yield _CliConnections(pool)
     finally:
-        await engine.dispose()
+        await pool.close()
 
 
 async def verify_tenants(
@@ -71,9 +60,12 @@ async def verify_tenants(
             tenant_ids = [tenant_id] if tenant_id else await repo.tenants(conn)
         for tenant in tenant_ids:
             # One connection (and read snapshot) per tenant: a chain is checked against one moment.
-            async with db.engine.connect() as conn:
-                await conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                result = await verify_tenant(await _driver(conn), tenant, keyring)
+            conn = await driver.connect(settings.database_url, application_name="audit-cli")
+            try:
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                result = await verify_tenant(conn, tenant, keyring)
+            finally:
+                await conn.close()  # read only: closing rolls the snapshot's transaction back
             on_result(tenant, result)
             intact = intact and result.ok
     return intact

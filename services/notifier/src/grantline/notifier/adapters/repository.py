@@ -14,6 +14,7 @@ from typing import Any
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from grantline.contract.notifier import DeliveryInfo
 from grantline.runtime.db.driver import DriverConnection
 
 
@@ -38,23 +39,6 @@ class DueDelivery:
     sealed_secret: bytes
     body: bytes
     attempts: int
-
-
-@dataclass(frozen=True)
-class StoredDelivery:
-    """A delivery as the tenant's list shows it (neither its body nor its event id)."""
-
-    delivery_id: str
-    endpoint_id: str
-    event_type: str
-    connection_id: str
-    status: str
-    attempts: int
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-    next_attempt_at: datetime | None
-    delivered_at: datetime | None
 
 
 # A StoredEndpoint never holds the sealed secret: it leaves Postgres only to sign a delivery.
@@ -252,10 +236,10 @@ _BY_STATUS = " AND status = %(status)s"
 
 async def list_deliveries(
     conn: DriverConnection, tenant_id: str, *, endpoint_id: str | None, status: str | None, limit: int
-) -> list[StoredDelivery]:
+) -> list[DeliveryInfo]:
     """The tenant's most recent deliveries, newest first."""
     filters = (_BY_ENDPOINT if endpoint_id is not None else "") + (_BY_STATUS if status is not None else "")
     params = {"tenant_id": tenant_id, "endpoint_id": endpoint_id, "status": status, "limit": limit}
-    async with conn.cursor(row_factory=class_row(StoredDelivery)) as cursor:
+    async with conn.cursor(row_factory=class_row(DeliveryInfo)) as cursor:
         await cursor.execute(_LIST_DELIVERIES.format(filters=filters), params)
         return await cursor.fetchall()

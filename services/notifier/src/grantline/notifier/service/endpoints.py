@@ -12,7 +12,6 @@ from grantline.contract.errors import ErrorCode, ErrorReply
 from grantline.contract.notifier import (
     CreateEndpointRequest,
     DeleteEndpointRequest,
-    DeliveryInfo,
     DeliveryList,
     EndpointCreated,
     EndpointDeleted,
@@ -86,28 +85,11 @@ async def delete_endpoint(
 
 async def list_deliveries(conn: DriverConnection, request: ListDeliveriesRequest) -> DeliveryList:
     """The tenant's most recent deliveries and where each stands."""
-    rows = await repository.list_deliveries(
+    deliveries = await repository.list_deliveries(
         conn,
         request.tenant_id,
         endpoint_id=request.endpoint_id,
         status=request.status,
         limit=request.limit,
     )
-    return DeliveryList(
-        deliveries=[
-            DeliveryInfo(
-                delivery_id=row.delivery_id,
-                endpoint_id=row.endpoint_id,
-                event_type=row.event_type,
-                connection_id=row.connection_id,
-                status=row.status,
-                attempts=row.attempts,
-                last_status_code=row.last_status_code,
-                last_error=row.last_error,
-                created_at=row.created_at,
-                next_attempt_at=row.next_attempt_at,
-                delivered_at=row.delivered_at,
-            )
-            for row in rows
-        ]
-    )
+    return DeliveryList(deliveries=deliveries)

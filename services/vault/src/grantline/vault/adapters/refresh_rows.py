@@ -18,7 +18,6 @@ lands only while this replica holds the lease at the version it took it with (th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,7 +26,7 @@ from psycopg.rows import namedtuple_row
 
 from grantline.contract.envelope import Event
 from grantline.runtime.db.driver import DriverConnection
-from grantline.runtime.outbox_relay import outbox_row
+from grantline.runtime.outbox_relay import event_parameters
 
 # Columns of the leased row: everything a refresh reads, nothing it does not.
 _LEASED_COLUMNS = (
@@ -61,7 +60,7 @@ SELECT leased.*,
  WHERE c.tenant_id = %(tenant_id)s AND c.id = %(connection_id)s
 """  # noqa: S608 - composed of this module's constants only
 
-# The events of a step, in order (``_event_parameters``).
+# The events of a step, in order (``event_parameters``).
 _WRITE_EVENTS = """INSERT INTO vault.outbox (event_id, subject, payload, headers)
 SELECT e.event_id, e.subject, e.payload, CAST(e.headers AS jsonb)
   FROM unnest(%(event_ids)s::uuid[], %(subjects)s::text[], %(payloads)b::bytea[], %(headers)s::text[])
@@ -180,7 +179,7 @@ async def store_refreshed(
             "expires_at": expires_at,
             "refresh_token_expires_at": refresh_token_expires_at,
             "scopes": list(scopes),
-            **_event_parameters(events),
+            **event_parameters(events),
         },
         prepare=True,
     )
@@ -204,7 +203,7 @@ async def mark_reauth_required(
             "owner": owner,
             "fence": fence,
             "reason": reason,
-            **_event_parameters(events),
+            **event_parameters(events),
         },
         prepare=True,
     )
@@ -237,7 +236,7 @@ async def release(
     params = {"connection_id": connection_id, "owner": owner, "fence": fence}
     if events:
         statement = _RELEASE_RECORDING_KEEPING_ATTEMPT if keep_attempt else _RELEASE_RECORDING
-        await conn.execute(statement, {**params, **_event_parameters(events)}, prepare=True)
+        await conn.execute(statement, {**params, **event_parameters(events)}, prepare=True)
     else:
         await conn.execute(_RELEASE_KEEPING_ATTEMPT if keep_attempt else _RELEASE, params, prepare=True)
 
@@ -247,13 +246,3 @@ async def current_state(conn: DriverConnection, tenant_id: str, connection_id: s
     async with conn.cursor(row_factory=namedtuple_row) as cursor:
         await cursor.execute(_CURRENT, {"tenant_id": tenant_id, "id": connection_id}, prepare=True)
         return await cursor.fetchone()
-
-
-def _event_parameters(events: Sequence[Event]) -> dict[str, list[Any]]:
-    rows = [outbox_row(event) for event in events]
-    return {
-        "event_ids": [row["event_id"] for row in rows],
-        "subjects": [row["subject"] for row in rows],
-        "payloads": [row["payload"] for row in rows],
-        "headers": [json.dumps(row["headers"]) for row in rows],
-    }
