@@ -1,7 +1,9 @@
 """`grantline run` keeps what a service does not use out of its process (issue 21 item 6: RSS at rest)."""
 
+import base64
 import json
 import os
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -123,24 +125,50 @@ _BUILT = textwrap.dedent(
     role = ROLES[sys.argv[1]]
     if not role.calls_out_over_http:
         leave_out_aiohttp()
-    role.runtime_factory()()
-    print(json.dumps("sqlalchemy" in sys.modules))
+    runtime = role.runtime_factory()()
+    if runtime._http_app is None:
+        import grantline.runtime.health_server  # what serve() loads to answer probes
+    frameworks = ("uvicorn", "starlette", "fastapi", "click", "python_multipart", "anyio")
+    print(json.dumps({
+        "sqlalchemy": "sqlalchemy" in sys.modules,
+        "http_framework": sorted(name for name in frameworks if name in sys.modules),
+    }))
     """
 )
 
 
-@pytest.mark.parametrize("service", _ON_PSYCOPG_ALONE)
-def test_a_service_on_psycopg_alone_loads_no_sqlalchemy(service: str) -> None:
-    # About 20 MB at rest. The runtime loads it only on the first runtime.transaction() or sessions().
+def _built(service: str) -> dict[str, object]:
     env = {
         **os.environ,
         "GRANTLINE_ENVIRONMENT": "development",
         "GRANTLINE_NATS_ALLOW_PLAINTEXT": "true",
         # satisfaction signs run grants and runner-auth callout answers: neither builds without its key.
         "GRANTLINE_RUN_GRANT_SIGNING_KEYS": json.dumps(SIGNING_KEYS),
+        "GRANTLINE_RUN_GRANT_VERIFICATION_KEYS": json.dumps(VERIFICATION_KEYS),
         "GRANTLINE_RUNNER_AUTH_ISSUER_SEED": new_account_seed(),
+        "GRANTLINE_MASTER_KEYRING": json.dumps(
+            {"active": "mk-1", "keys": {"mk-1": base64.b64encode(secrets.token_bytes(32)).decode()}}
+        ),
     }
     result = subprocess.run(
         [sys.executable, "-c", _BUILT, service], capture_output=True, text=True, env=env, check=True
     )
-    assert json.loads(result.stdout) is False
+    probe: dict[str, object] = json.loads(result.stdout)
+    return probe
+
+
+@pytest.mark.parametrize("service", _ON_PSYCOPG_ALONE)
+def test_a_service_on_psycopg_alone_loads_no_sqlalchemy(service: str) -> None:
+    # About 20 MB at rest. The runtime loads it only on the first runtime.transaction() or sessions().
+    assert _built(service)["sqlalchemy"] is False
+
+
+# The services that answer only probes and scrapes over HTTP (the gateway and the proxy serve APIs).
+_WITHOUT_AN_API = ("vault", "refresher", "notifier", "satisfaction", "runner-auth", "audit")
+
+
+@pytest.mark.parametrize("service", _WITHOUT_AN_API)
+def test_a_service_without_an_api_loads_no_http_framework(service: str) -> None:
+    # uvicorn, Starlette and what they bring are about 3.5 MB at rest; runtime/health_server.py
+    # answers /healthz, /readyz and /metrics with h11 instead.
+    assert _built(service)["http_framework"] == []

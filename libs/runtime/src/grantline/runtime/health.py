@@ -1,16 +1,20 @@
-"""``/healthz``, ``/readyz`` and ``/metrics``, served by every service."""
+"""``/healthz``, ``/readyz`` and ``/metrics``, served by every service.
+
+What each answers is decided here, whatever serves it: the small server of ``health_server`` for a
+service without an HTTP API of its own, or Starlette routes (``health_routes``) added to a service's
+API. This module loads neither Starlette nor an HTTP server.
+"""
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from dataclasses import dataclass
 
 from grantline.runtime.telemetry.metrics import DEPENDENCY_UP, render_metrics
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+HEALTH_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 class NotReady(Exception):
@@ -48,13 +52,26 @@ class Readiness:
         return results
 
 
-def health_routes(service: str, readiness: Readiness) -> list[Route]:
-    """The three operational routes."""
+@dataclass(frozen=True)
+class HealthAnswer:
+    """One answer of the three routes, ready for any HTTP server to send."""
 
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "service": service})
+    status: int
+    content_type: str
+    body: bytes
 
-    async def readyz(_: Request) -> Response:
+
+def _json(document: dict[str, object], status: int = 200) -> HealthAnswer:
+    # The same bytes Starlette's JSONResponse writes, so both servers answer alike.
+    body = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return HealthAnswer(status, "application/json", body.encode())
+
+
+async def health_answer(path: str, service: str, readiness: Readiness) -> HealthAnswer | None:
+    """What ``path`` answers, or None when it is not one of the three."""
+    if path == "/healthz":
+        return _json({"status": "ok", "service": service})
+    if path == "/readyz":
         status = await readiness.status()
         ready = all(status.values())
         body: dict[str, object] = {
@@ -64,14 +81,8 @@ def health_routes(service: str, readiness: Readiness) -> list[Route]:
         }
         if readiness.reasons:
             body["reasons"] = readiness.reasons
-        return JSONResponse(body, status_code=200 if ready else 503)
-
-    async def metrics(_: Request) -> Response:
-        body, content_type = render_metrics()
-        return Response(body, media_type=content_type)
-
-    return [
-        Route("/healthz", healthz, include_in_schema=False),
-        Route("/readyz", readyz, include_in_schema=False),
-        Route("/metrics", metrics, include_in_schema=False),
-    ]
+        return _json(body, 200 if ready else 503)
+    if path == "/metrics":
+        metrics, content_type = render_metrics()
+        return HealthAnswer(200, content_type, metrics)
+    return None

@@ -18,24 +18,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-import uvicorn
 from nats.aio.client import Client
-from starlette.applications import Starlette
-from starlette.types import ASGIApp
 
-from grantline.runtime.health import NotReady, Readiness, health_routes
+from grantline.runtime.health import NotReady, Readiness
 from grantline.runtime.heap import release_freed_heap
 from grantline.runtime.nats.connection import connect_nats, connect_options
 from grantline.runtime.nats.consumers import ConsumerSpec
 from grantline.runtime.nats.declaration import undeclared
 from grantline.runtime.nats.streams import stream_specs
 from grantline.runtime.settings import ServiceSettings
-from grantline.runtime.telemetry.http import TracingMiddleware
 from grantline.runtime.telemetry.logging import configure_logging
 from grantline.runtime.telemetry.tracing import configure_tracing
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+    from starlette.types import ASGIApp
 
     from grantline.runtime.db.database import Database
     from grantline.runtime.db.driver import DriverConnection
@@ -300,6 +297,15 @@ class ServiceRuntime:
             self._running.append(asyncio.create_task(self._guard(task), name=f"{self.name}:{task}"))
         log.info("service started", extra={"service": self.name})
 
+    async def _serve_http(self, listening: socket.socket) -> _HttpServer:
+        if self._http_app is None:
+            from grantline.runtime.health_server import HealthServer
+
+            health = HealthServer(self.name, self.readiness)
+            await health.start(listening)
+            return health
+        return await _AsgiServer.start(self.http_application(), listening, self.settings)
+
     async def _guard(self, task: BackgroundTask) -> None:
         # A background task that crashes is restarted: one bad iteration must not stop refreshing.
         while not self._stop.is_set():
@@ -339,6 +345,12 @@ class ServiceRuntime:
 
     def http_application(self) -> ASGIApp:
         """The service's HTTP app: its own routes (if any) plus health and metrics."""
+        # Loaded only here: a service without an API of its own is served by health_server instead.
+        from starlette.applications import Starlette
+
+        from grantline.runtime.health_routes import health_routes
+        from grantline.runtime.telemetry.http import TracingMiddleware
+
         routes = health_routes(self.name, self.readiness)
         app: ASGIApp
         if self._http_app is None:
@@ -363,19 +375,7 @@ class ServiceRuntime:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        config = uvicorn.Config(
-            self.http_application(),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-        server = uvicorn.Server(config)
-        # The runtime owns SIGTERM/SIGINT (stop consumers, drain, then close HTTP); uvicorn must not
-        # install its own handlers over ours.
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        http = asyncio.create_task(server.serve(sockets=[listening]))
+        http = await self._serve_http(listening)
         try:
             await self.start()
             # What start-up built (catalogue, models, compiled SQL, metadata) lives as long as the
@@ -386,6 +386,47 @@ class ServiceRuntime:
             release_freed_heap()
             await self._stop.wait()
         finally:
-            server.should_exit = True
+            # HTTP stops taking requests first; those in flight finish while the runtime stops.
+            http.stop_accepting()
             await self.stop()
-            await http
+            await http.wait_closed()
+
+
+class _HttpServer(Protocol):
+    def stop_accepting(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+class _AsgiServer:
+    """uvicorn serving a service's own API (with the health routes added) on the bound socket."""
+
+    def __init__(self, server: Any, task: asyncio.Task[None]) -> None:
+        self._server = server
+        self._task = task
+
+    @classmethod
+    async def start(cls, app: ASGIApp, listening: socket.socket, settings: ServiceSettings) -> _AsgiServer:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        # The runtime owns SIGTERM/SIGINT (stop consumers, drain, then close HTTP); uvicorn must not
+        # install its own handlers over ours.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        return cls(server, asyncio.create_task(server.serve(sockets=[listening])))
+
+    def stop_accepting(self) -> None:
+        """Ask uvicorn to finish (it stops accepting, then lets in-flight requests end)."""
+        self._server.should_exit = True
+
+    async def wait_closed(self) -> None:
+        """Until uvicorn has finished."""
+        await self._task
