@@ -119,18 +119,22 @@ _ON_PSYCOPG_ALONE = ("refresher", "notifier", "satisfaction", "runner-auth", "au
 _BUILT = textwrap.dedent(
     """
     import json, sys
-    from grantline.cli.service_entry import leave_out_aiohttp
+    from grantline.cli.service_entry import leave_out_aiohttp, leave_out_pydantic_v1
     from grantline.cli.services import ROLES
 
     role = ROLES[sys.argv[1]]
     if not role.calls_out_over_http:
         leave_out_aiohttp()
+    leave_out_pydantic_v1()
     runtime = role.runtime_factory()()
     if runtime._http_app is None:
         import grantline.runtime.health_server  # what serve() loads to answer probes
+    else:
+        runtime.http_application()
     frameworks = ("uvicorn", "starlette", "fastapi", "click", "python_multipart", "anyio")
     print(json.dumps({
         "sqlalchemy": "sqlalchemy" in sys.modules,
+        "pydantic_v1": sys.modules.get("pydantic.v1") is not None,
         "http_framework": sorted(name for name in frameworks if name in sys.modules),
     }))
     """
@@ -172,3 +176,40 @@ def test_a_service_without_an_api_loads_no_http_framework(service: str) -> None:
     # uvicorn, Starlette and what they bring are about 3.5 MB at rest; runtime/health_server.py
     # answers /healthz, /readyz and /metrics with h11 instead.
     assert _built(service)["http_framework"] == []
+
+
+_OPENAPI = textwrap.dedent(
+    """
+    import hashlib, json, sys
+    if sys.argv[1] == "lean":
+        from grantline.cli.service_entry import leave_out_pydantic_v1
+
+        leave_out_pydantic_v1()
+    from grantline.auth_gateway.entrypoints.http.api import create_api
+
+    document = json.dumps(create_api().openapi(), sort_keys=True).encode()
+    print(json.dumps({
+        "openapi": hashlib.sha256(document).hexdigest(),
+        "pydantic_v1": sys.modules.get("pydantic.v1") is not None,
+    }))
+    """
+)
+
+
+def test_the_gateway_builds_the_same_api_without_pydantic_v1() -> None:
+    # FastAPI imports pydantic.v1 (1.7 MB) only to look for v1 models among route annotations.
+    def probe(mode: str) -> dict[str, object]:
+        result = subprocess.run(
+            [sys.executable, "-c", _OPENAPI, mode], capture_output=True, text=True, check=True
+        )
+        answer: dict[str, object] = json.loads(result.stdout)
+        return answer
+
+    lean, full = probe("lean"), probe("full")
+    assert lean["openapi"] == full["openapi"]
+    assert (lean["pydantic_v1"], full["pydantic_v1"]) == (False, True)
+
+
+@pytest.mark.parametrize("service", ("auth-gateway", "proxy", *_WITHOUT_AN_API))
+def test_no_service_loads_pydantic_v1(service: str) -> None:
+    assert _built(service)["pydantic_v1"] is False
