@@ -52,6 +52,13 @@ def test_audit_subject_follows_the_action() -> None:
         AuditRecord(tenant_id="t", actor="vault", action="Token Resolved!")
 
 
+def test_an_unvalidated_audit_action_never_becomes_a_subject() -> None:
+    # model_construct skips validation; a wildcard must not reach a NATS subject that way either.
+    forged = AuditRecord.model_construct(tenant_id="t", actor="vault", action="token.>")
+    with pytest.raises(ValueError, match="cannot name a subject"):
+        forged.subject()
+
+
 def test_error_replies_have_the_documented_shape() -> None:
     reply = ErrorReply.of(ErrorCode.NOT_CONNECTED, "user u1 has no google connection")
     assert reply.model_dump(mode="json") == {

@@ -36,7 +36,10 @@ class AuditRecord(Event):
 
     def subject(self) -> str:
         """``audit.<action>``, so consumers can filter by action with subject wildcards."""
-        assert _ACTION_RE.match(self.action)
+        # Validation already refused such an action; a record made with model_construct skips it, and
+        # an action holding `*`, `>` or spaces must never become part of a subject.
+        if not _ACTION_RE.match(self.action):
+            raise ValueError(f"audit action {self.action!r} cannot name a subject")
         return f"audit.{self.action}"
 
 
