@@ -51,6 +51,17 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def service_command_lines(stack: DevStackProcess) -> dict[str, list[str]]:
+    """Each running service's command line (``... run <service>``), by service name."""
+    found: dict[str, list[str]] = {}
+    for pid in _children(stack.process.pid):
+        with contextlib.suppress(OSError):
+            command = (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().split("\0")[:-1]
+            if len(command) >= 2 and command[-2] == "run":
+                found[command[-1]] = command
+    return found
+
+
 @dataclass
 class DevStackProcess:
     """One `grantline dev` run under ``data_dir``, its `dev.json` once ready."""

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import nats
 import pytest
-from e2e_dev_stack import DevStackProcess
+from e2e_dev_stack import DevStackProcess, service_command_lines
 from e2e_leak_scan import read_all_streams, scan_database, scan_log_files, scan_stream_messages, service_logs
 from fixtures.waiting import wait_for_async
 
@@ -122,6 +122,17 @@ async def _connection(api: httpx.AsyncClient, connection_id: str) -> dict[str, A
     assert response.status_code == 200, response.text
     [found] = [c for c in response.json()["connections"] if c["connection_id"] == connection_id]
     return found
+
+
+def test_e2e_every_service_but_the_gateway_runs_without_docstrings(dev_stack: DevStackProcess) -> None:
+    # `grantline run` re-executes itself under -OO (cli/service_entry.py): same pid, so `grantline dev`
+    # still supervises it. The gateway keeps its docstrings for its OpenAPI document.
+    from grantline.cli.services import ROLES
+
+    running = service_command_lines(dev_stack)
+    assert set(running) == {role.name for role in ROLES.values()}
+    for name, command in running.items():
+        assert ("-OO" in command) is (not ROLES[name].reads_docstrings), (name, command)
 
 
 async def test_e2e_dev_sandbox_offers_an_mcp_server(dev_stack: DevStackProcess) -> None:

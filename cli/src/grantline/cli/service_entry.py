@@ -8,6 +8,7 @@ failure is one sentence on stderr and a non-zero exit; a traceback goes only to 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 
@@ -40,6 +41,20 @@ def leave_out_pydantic_v1() -> None:
     sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
 
 
+def without_docstrings_argv(service: str) -> list[str] | None:
+    """The command that runs ``service`` again under -OO, or None when this process should go on.
+
+    Docstrings are for people reading the code; a running service has no use for them, and they are
+    about 2 MB of every process and 5 MB of the vault's (benchmarks/memory). -OO leaves them out, and
+    asserts too, which Grantline uses only to state what the code already guarantees (never to check
+    input: docs/CONVENTIONS.md). A process already optimised, or started with PYTHONOPTIMIZE set (0
+    keeps both, for debugging), goes on as it is.
+    """
+    if sys.flags.optimize >= 2 or "PYTHONOPTIMIZE" in os.environ:
+        return None
+    return [sys.executable, "-OO", "-m", "grantline.cli.main", "run", service]
+
+
 def run_service(service: str) -> int:
     """Run ``service`` until SIGTERM; returns the exit code."""
     from grantline.cli.services import ROLES
@@ -47,6 +62,9 @@ def run_service(service: str) -> int:
     if service not in ROLES:
         print(f"unknown service {service!r}; choose one of: {', '.join(ROLES)}", file=sys.stderr)
         return 2
+    if not ROLES[service].reads_docstrings and (argv := without_docstrings_argv(service)) is not None:
+        # Same process id, environment and open files: supervisors and signals see no difference.
+        os.execv(argv[0], argv)  # noqa: S606 - this interpreter, a fixed module and a known role
     if not ROLES[service].calls_out_over_http:
         leave_out_aiohttp()
     leave_out_pydantic_v1()
