@@ -48,8 +48,8 @@ COPY services/ services/
 COPY cli/ cli/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
-# Every service but the gateway runs under -OO (cli/service_entry.py), which reads *.opt-2.pyc: compile
-# those too, or each start would compile the venv again in memory.
+# Services run under -OO (cli/service_entry.py), which reads *.opt-2.pyc: compile those too, or each
+# start would compile the venv again in memory.
 RUN /opt/venv/bin/python -m compileall -q -j 0 -o 2 /opt/venv/lib
 
 # ---- final: the interpreter, the venv, a non-root user; no compilers, no uv, no sources -----------------

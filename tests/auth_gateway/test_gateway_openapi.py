@@ -31,3 +31,18 @@ def test_every_v1_path_of_the_design_is_served():
         "/v1/audit",
     ):
         assert path in paths, path
+
+
+async def test_the_served_document_is_the_checked_in_one() -> None:
+    # Served from the file, not generated: the gateway runs under -OO, without the docstrings FastAPI
+    # would write its descriptions from.
+    import httpx
+
+    from grantline.auth_gateway.entrypoints.http.api import OPENAPI_FILE, create_api
+
+    transport = httpx.ASGITransport(app=create_api())
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        served = await client.get("/openapi.json")
+    assert served.status_code == 200 and served.headers["content-type"] == "application/json"
+    assert served.content == OPENAPI_FILE.read_bytes()
+    assert DOC.resolve() == OPENAPI_FILE.resolve()  # docs/openapi.json is a link to it

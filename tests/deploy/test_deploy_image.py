@@ -35,13 +35,10 @@ def test_final_stage_runs_grantline_as_a_numeric_non_root_user() -> None:
     assert "uv sync --frozen --no-dev" in text
 
 
-def test_the_image_holds_bytecode_for_the_services_that_run_under_dash_OO() -> None:
+def test_the_image_holds_bytecode_for_services_under_dash_OO() -> None:
     # The final filesystem is read-only: bytecode missing there is compiled again at every start.
-    from grantline.cli.services import ROLES
-
     builder = DOCKERFILE.read_text().rsplit("\nFROM ", 1)[0]
-    assert "UV_COMPILE_BYTECODE=1" in builder  # plain .pyc, for the CLI and the gateway
-    assert any(not role.reads_docstrings for role in ROLES.values())
+    assert "UV_COMPILE_BYTECODE=1" in builder  # plain .pyc, for the CLI
     assert "-m compileall -q -j 0 -o 2 /opt/venv/lib" in builder  # *.opt-2.pyc, for python -OO
 
 

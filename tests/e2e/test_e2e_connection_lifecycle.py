@@ -124,15 +124,15 @@ async def _connection(api: httpx.AsyncClient, connection_id: str) -> dict[str, A
     return found
 
 
-def test_e2e_every_service_but_the_gateway_runs_without_docstrings(dev_stack: DevStackProcess) -> None:
+def test_e2e_every_service_runs_without_docstrings(dev_stack: DevStackProcess) -> None:
     # `grantline run` re-executes itself under -OO (cli/service_entry.py): same pid, so `grantline dev`
-    # still supervises it. The gateway keeps its docstrings for its OpenAPI document.
+    # still supervises it.
     from grantline.cli.services import ROLES
 
     running = service_command_lines(dev_stack)
     assert set(running) == {role.name for role in ROLES.values()}
     for name, command in running.items():
-        assert ("-OO" in command) is (not ROLES[name].reads_docstrings), (name, command)
+        assert "-OO" in command, (name, command)
 
 
 async def test_e2e_dev_sandbox_offers_an_mcp_server(dev_stack: DevStackProcess) -> None:

@@ -44,11 +44,11 @@ def leave_out_pydantic_v1() -> None:
 def without_docstrings_argv(service: str) -> list[str] | None:
     """The command that runs ``service`` again under -OO, or None when this process should go on.
 
-    Docstrings are for people reading the code; a running service has no use for them, and they are
-    about 2 MB of every process and 5 MB of the vault's (benchmarks/memory). -OO leaves them out, and
-    asserts too, which Grantline uses only to state what the code already guarantees (never to check
-    input: docs/CONVENTIONS.md). A process already optimised, or started with PYTHONOPTIMIZE set (0
-    keeps both, for debugging), goes on as it is.
+    Docstrings are for people reading the code; a running service has no use for them (the gateway
+    serves its OpenAPI document from a file for that reason), and they are 2-6 MB of every process
+    (benchmarks/memory). -OO leaves them out, and asserts too, which Grantline uses only to state what
+    the code already guarantees (never to check input: docs/CONVENTIONS.md). A process already
+    optimised, or started with PYTHONOPTIMIZE set (0 keeps both, for debugging), goes on as it is.
     """
     if sys.flags.optimize >= 2 or "PYTHONOPTIMIZE" in os.environ:
         return None
@@ -62,7 +62,7 @@ def run_service(service: str) -> int:
     if service not in ROLES:
         print(f"unknown service {service!r}; choose one of: {', '.join(ROLES)}", file=sys.stderr)
         return 2
-    if not ROLES[service].reads_docstrings and (argv := without_docstrings_argv(service)) is not None:
+    if (argv := without_docstrings_argv(service)) is not None:
         # Same process id, environment and open files: supervisors and signals see no difference.
         os.execv(argv[0], argv)  # noqa: S606 - this interpreter, a fixed module and a known role
     if not ROLES[service].calls_out_over_http:

@@ -24,9 +24,6 @@ class Role:
     # Makes HTTP calls of its own through aiohttp (providers, webhooks, upstream APIs). The others run
     # without aiohttp loaded at all (service_entry.leave_out_aiohttp).
     calls_out_over_http: bool = False
-    # Reads docstrings while it runs: the gateway builds its OpenAPI document from them. The others
-    # run under -OO, without docstrings (service_entry.run_without_docstrings).
-    reads_docstrings: bool = False
 
     def migrations(self) -> MigrationSet | None:
         """This service's migration set (None for a stateless service)."""
@@ -46,7 +43,7 @@ ROLES: dict[str, Role] = {
         Role("audit", "audit"),
         Role("satisfaction", "satisfaction"),
         Role("refresher", "refresher"),
-        Role("auth-gateway", "auth_gateway", reads_docstrings=True),
+        Role("auth-gateway", "auth_gateway"),
         Role("runner-auth", "runner_auth"),
         Role("notifier", "notifier", calls_out_over_http=True),
         Role("proxy", "proxy", stateful=False, calls_out_over_http=True),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from functools import cache
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
 
 from grantline.auth_gateway.entrypoints.http import (
     audit_routes,
@@ -21,6 +24,11 @@ from grantline.auth_gateway.entrypoints.http.problem_details import install_prob
 from grantline.auth_gateway.service.context import Gateway
 
 API_VERSION = "1.0.0"
+# The document served at /openapi.json is the reviewed one checked in beside the code (docs/openapi.json
+# links to it; tests/auth_gateway/test_gateway_openapi.py keeps it equal to what the routes produce).
+# Serving the file instead of generating it lets the gateway run under -OO like every service:
+# FastAPI writes the descriptions from docstrings, which -OO leaves out (cli/service_entry.py).
+OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi.json"
 
 
 def create_api(gateway: Gateway | None = None) -> FastAPI:
@@ -34,7 +42,9 @@ def create_api(gateway: Gateway | None = None) -> FastAPI:
         ),
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
+    app.add_route("/openapi.json", _serve_openapi, include_in_schema=False)
     app.state.gateway = gateway
     install_problem_handlers(app)
     for module in (
@@ -54,8 +64,17 @@ def create_api(gateway: Gateway | None = None) -> FastAPI:
     return app
 
 
+@cache
+def _reviewed_openapi() -> bytes:
+    return OPENAPI_FILE.read_bytes()
+
+
+async def _serve_openapi(_: Request) -> Response:
+    return Response(_reviewed_openapi(), media_type="application/json")
+
+
 def openapi_document() -> dict[str, object]:
-    """The OpenAPI document of the API (checked in as `docs/openapi.json`)."""
+    """The OpenAPI document the routes produce (checked in as OPENAPI_FILE, linked from docs/)."""
     return create_api().openapi()
 
 
