@@ -114,7 +114,7 @@ def test_a_stateless_service_loads_no_database_library() -> None:
 
 
 # The services written on psycopg alone (runtime.driver_transaction / single_statement).
-_ON_PSYCOPG_ALONE = ("refresher", "notifier", "satisfaction", "runner-auth", "audit")
+_ON_PSYCOPG_ALONE = ("refresher", "notifier", "satisfaction", "runner-auth", "audit", "vault")
 
 _BUILT = textwrap.dedent(
     """

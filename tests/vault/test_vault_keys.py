@@ -37,9 +37,9 @@ async def test_a_ciphertext_moved_to_another_row_tenant_or_field_does_not_decryp
     [(sealed,)] = await vault.sql(
         "SELECT access_token FROM vault.connections WHERE id = :id", id=first.connection_id
     )
-    async with vault.runtime.transaction() as session:
-        key_a = await vault.ctx.keys.find(session, TENANT)
-        key_b = await vault.ctx.keys.find(session, "tenant-b")
+    async with vault.runtime.driver_transaction() as conn:
+        key_a = await vault.ctx.keys.load(conn, TENANT)
+        key_b = await vault.ctx.keys.load(conn, "tenant-b")
     own = _at(TENANT, first.connection_id, SecretField.ACCESS_TOKEN)
     assert open_value(key_a, own, sealed, accept_unbound=False) is not None
     for key, context in [

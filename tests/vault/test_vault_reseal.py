@@ -169,8 +169,8 @@ async def test_a_write_between_the_reseals_read_and_its_write_wins(
 ) -> None:
     alice, bob_token = await _alice_and_bob_unbound(vault)
     [row] = await vault.sql("SELECT * FROM vault.connections WHERE id = :id", id=alice.connection_id)
-    async with vault.runtime.transaction() as session:
-        key = await vault.ctx.keys.find(session, TENANT)
+    async with vault.runtime.driver_transaction() as conn:
+        key = await vault.ctx.keys.load(conn, TENANT)
     written = seal_tokens(
         key,
         connection_row_context(row, SecretField.ACCESS_TOKEN),

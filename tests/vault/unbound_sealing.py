@@ -51,8 +51,8 @@ async def rewrite_unbound(vault: Any) -> int:
         rows = await vault.sql(f"SELECT id, tenant_id, {binding}, {', '.join(columns)} FROM vault.{table}")
         for row in rows:
             if row.tenant_id not in keys:
-                async with vault.runtime.transaction() as session:
-                    keys[row.tenant_id] = await vault.ctx.keys.find(session, row.tenant_id)
+                async with vault.runtime.driver_transaction() as conn:
+                    keys[row.tenant_id] = await vault.ctx.keys.load(conn, row.tenant_id)
             key = keys[row.tenant_id]
             values: dict[str, bytes | None] = {}
             for column, field in columns.items():

@@ -15,6 +15,8 @@ from pathlib import Path
 import typer
 from pydantic import SecretStr
 
+_APPLICATION = "grantline-platform-apps"
+
 app = typer.Typer(
     help="Platform apps: one OAuth client per provider that every tenant without its own may use.",
     no_args_is_help=True,
@@ -50,7 +52,7 @@ def put(
 ) -> None:
     """Create or update the platform app of a provider."""
     from grantline.providers.catalogue import load_catalogue
-    from grantline.runtime.db.engine import create_engine, session_factory, transaction
+    from grantline.runtime.db.driver import connect
     from grantline.vault.adapters.data_key_store import DataKeyStore
     from grantline.vault.adapters.keyring_source import KeyringSource
     from grantline.vault.domain import DataKeyCache
@@ -72,23 +74,23 @@ def put(
             max_encryptions=settings.data_key_max_encryptions,
         )
         catalogue = load_catalogue(settings.provider_dirs, sandbox_url=settings.sandbox_url)
-        engine = create_engine(settings.database_url, pool_size=1, application_name="grantline-platform-apps")
-        try:
-            async with transaction(session_factory(engine)) as session:
-                return await put_platform_app(
-                    session,
-                    keys,
-                    catalogue,
-                    provider=provider,
-                    client_id=client_id,
-                    client_secret=secret,
-                    webhook_secret=webhook_secret,
-                    scopes=scope,
-                    settings=pairs,
-                    enabled=not disabled,
-                )
-        finally:
-            await engine.dispose()
+        # One transaction: the row lock, the data key reservation and the write commit together.
+        async with (
+            await connect(settings.database_url, application_name=_APPLICATION) as conn,
+            conn.transaction(),
+        ):
+            return await put_platform_app(
+                conn,
+                keys,
+                catalogue,
+                provider=provider,
+                client_id=client_id,
+                client_secret=secret,
+                webhook_secret=webhook_secret,
+                scopes=scope,
+                settings=pairs,
+                enabled=not disabled,
+            )
 
     try:
         app_id = asyncio.run(run())
@@ -103,19 +105,17 @@ def put(
 @app.command("list")
 def list_() -> None:
     """Every platform app: provider, client id, enabled, its webhook path (never a secret)."""
-    from grantline.runtime.db.engine import create_engine, session_factory, transaction
+    from grantline.runtime.db.driver import connect
     from grantline.vault.service.platform_apps import PlatformAppView, list_platform_apps
     from grantline.vault.settings import VaultSettings
 
     settings = VaultSettings()
 
     async def run() -> list[PlatformAppView]:
-        engine = create_engine(settings.database_url, pool_size=1, application_name="grantline-platform-apps")
-        try:
-            async with transaction(session_factory(engine)) as session:
-                return await list_platform_apps(session)
-        finally:
-            await engine.dispose()
+        async with await connect(
+            settings.database_url, application_name=_APPLICATION, autocommit=True
+        ) as conn:
+            return await list_platform_apps(conn)
 
     for view in asyncio.run(run()):
         webhooks = view.webhook_path if view.has_webhook_secret else "no webhook secret"

@@ -13,9 +13,9 @@ from grantline.runtime.service_runtime import ServiceRuntime
 from grantline.vault.adapters.audit_buffer import AuditBuffer
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.keyring_source import KeyringSource, fingerprint_key
+from grantline.vault.adapters.outbox import OUTBOX
 from grantline.vault.adapters.provider_client import ProviderClient
 from grantline.vault.adapters.resolve_reader import ResolveReader
-from grantline.vault.adapters.tables import connections, outbox
 from grantline.vault.domain import DataKeyCache
 from grantline.vault.entrypoints.finished_runs import finished_runs_consumer, prune_finished_runs
 from grantline.vault.entrypoints.request_handlers import refresh_responder, request_responders
@@ -43,8 +43,8 @@ def build_context(
         keys=DataKeyStore(keyring, cache, max_encryptions=settings.data_key_max_encryptions),
         providers=providers or ProviderClient(settings),
         fingerprint_key=fingerprint_key(settings, keyring.keyring),
-        outbox=outbox,
-        transaction=runtime.transaction,
+        outbox=OUTBOX,
+        transaction=runtime.driver_transaction,
         single_statement=runtime.single_statement,
         instance_id=f"{socket.gethostname()[:60]}-{secrets.token_hex(4)}",
     )
@@ -67,7 +67,7 @@ def create_runtime(
 ) -> ServiceRuntime:
     """Build the vault runtime."""
     settings = settings or VaultSettings()
-    runtime = ServiceRuntime(settings, outbox=outbox)
+    runtime = ServiceRuntime(settings, outbox=OUTBOX)
     ctx = build_context(settings, runtime, providers)
     refresher = Refresher(ctx)
     refresh = refresh_responder(ctx, refresher)
@@ -78,8 +78,6 @@ def create_runtime(
     )
     audit = AuditBuffer(
         libpq_url(settings.database_url),
-        outbox=f"{outbox.schema}.{outbox.name}",
-        connections=f"{connections.schema}.{connections.name}",
         interval_seconds=settings.audit_flush_interval_seconds,
         max_records=settings.audit_flush_max_records,
         on_flushed=lambda: runtime.relay.wake() if runtime.relay is not None else None,

@@ -13,6 +13,10 @@ class VaultSettings(ServiceSettings):
 
     service_name: str = "vault"
     http_port: int = 8081
+    # Each of the two psycopg pools (transactions; single statements, the refreshes' among them),
+    # opened as needed: the size of the SQLAlchemy pool they replace. SQLAlchemy's pool
+    # (GRANTLINE_DATABASE_POOL_SIZE) is never opened by the vault.
+    database_driver_pool_size: int = Field(default=10, ge=1, le=200)
 
     # The master keyring: a JSON document from a mounted Secret file (preferred) or a variable.
     master_keyring_file: Path | None = None

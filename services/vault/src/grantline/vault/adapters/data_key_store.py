@@ -6,8 +6,8 @@ and the reservation made there (automatic rotation). The counter therefore never
 rolled-back seal leaves its reservation counted, which errs on the side of rotating early. The
 resolve path never seals, so it never touches the counter.
 
-Statements run on psycopg directly: on the connection under a session (the caller's transaction),
-or on the refresh path's autocommit connection.
+Statements run on psycopg directly, on the caller's connection: a use case's transaction
+(``runtime.driver_transaction``), or the refresh path's autocommit connection.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg.rows import namedtuple_row
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from grantline.runtime.db.driver import DriverConnection, driver_connection
+from grantline.runtime.db.driver import DriverConnection
 from grantline.vault.adapters.keyring_source import KeyringSource
 from grantline.vault.domain import (
     DataKey,
@@ -111,23 +110,13 @@ class DataKeyStore:
         self.cache.put(tenant_id, key)
         return key
 
-    async def find(self, session: AsyncSession, tenant_id: str) -> TenantDataKeys | None:
-        """The tenant's data keys, or None when it has none yet (nothing created, nothing counted)."""
-        return await self.load(await driver_connection(session), tenant_id)
-
-    async def for_opening(self, session: AsyncSession, tenant_id: str) -> TenantDataKeys:
+    async def for_opening(self, conn: DriverConnection, tenant_id: str) -> TenantDataKeys:
         """The tenant's keys to open values with (created on first use, nothing counted)."""
-        conn = await driver_connection(session)
         keys = await self.load(conn, tenant_id)
         if keys is not None:
             return keys
         await self.add_version(conn, tenant_id, after=0)
         return await self._loaded(conn, tenant_id)
-
-    async def for_sealing(self, session: AsyncSession, tenant_id: str, *, encryptions: int) -> TenantDataKeys:
-        """The tenant's keys, with `encryptions` counted on the newest version (in the session's
-        transaction); rotates first when that version would pass its limit."""
-        return await self.reserve(await driver_connection(session), tenant_id, encryptions)
 
     async def load(self, conn: DriverConnection, tenant_id: str) -> TenantDataKeys | None:
         """The tenant's keys as stored (None: it has none yet)."""
@@ -139,7 +128,8 @@ class DataKeyStore:
         return TenantDataKeys.from_rows(tenant_id, rows, lambda wrapped: self.unwrap(tenant_id, wrapped))
 
     async def reserve(self, conn: DriverConnection, tenant_id: str, encryptions: int) -> TenantDataKeys:
-        """Count `encryptions` on the newest version (rotating past the limit), then load the keys."""
+        """The tenant's keys to seal with, `encryptions` counted on the newest version (in `conn`'s
+        transaction); rotates first when that version would pass its limit."""
         if not 1 <= encryptions <= self.max_encryptions:
             raise ValueError("encryptions must be between 1 and the per-version limit")
         params = {"tenant_id": tenant_id, "n": encryptions, "limit": self.max_encryptions}

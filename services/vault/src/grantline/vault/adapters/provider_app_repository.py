@@ -1,71 +1,145 @@
-"""Provider app rows (SQLAlchemy Core)."""
+"""Provider app rows, on the caller's psycopg connection (JSON columns take ``Jsonb`` parameters)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg import sql
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
-from grantline.vault.adapters.tables import provider_apps
-
-a = provider_apps.c
+from grantline.runtime.db.driver import DriverConnection
 
 # The owner of operators' platform apps (no tenant id can start with an underscore, see the contract).
 PLATFORM = "_platform"
+# As for connections: None stores JSON null, as SQLAlchemy's JSONB type did.
+_JSON_COLUMNS = frozenset({"settings", "provider_definition"})
+
+
+@dataclass(frozen=True)
+class StoredProviderApp:
+    """A provider app row; its secrets stay sealed here and are opened only for a provider call."""
+
+    id: str
+    tenant_id: str
+    provider: str
+    name: str | None
+    client_id: str
+    client_secret: bytes | None = field(repr=False)
+    webhook_secret: bytes | None = field(repr=False)
+    scopes: list[str]
+    settings: dict[str, Any]
+    allow_workspace_fallback: bool
+    force_workspace_connection: bool
+    enabled: bool
+    provider_definition: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_COLUMNS = (
+    "id, tenant_id, provider, name, client_id, client_secret, webhook_secret, scopes, settings,"
+    " allow_workspace_fallback, force_workspace_connection, enabled, provider_definition, created_at,"
+    " updated_at"
+)
+_SELECT = f"SELECT {_COLUMNS} FROM vault.provider_apps"  # noqa: S608 - this module's constants only
+_OF_TENANT = " WHERE tenant_id = %(tenant_id)s AND provider = %(provider)s"
+_DEFAULT_APP = " AND name IS NULL"
+_NAMED_APP = " AND name = %(name)s"
+_FOR_UPDATE = " FOR UPDATE"
+
+
+async def _one(conn: DriverConnection, statement: str, params: Mapping[str, Any]) -> StoredProviderApp | None:
+    async with conn.cursor(row_factory=class_row(StoredProviderApp)) as cursor:
+        await cursor.execute(statement, params)
+        return await cursor.fetchone()
+
+
+async def _all(conn: DriverConnection, statement: str, params: Mapping[str, Any]) -> list[StoredProviderApp]:
+    async with conn.cursor(row_factory=class_row(StoredProviderApp)) as cursor:
+        await cursor.execute(statement, params)
+        return await cursor.fetchall()
 
 
 async def get(
-    session: AsyncSession, tenant_id: str, provider: str, *, name: str | None = None, for_update: bool = False
-) -> Row[Any] | None:
+    conn: DriverConnection,
+    tenant_id: str,
+    provider: str,
+    *,
+    name: str | None = None,
+    for_update: bool = False,
+) -> StoredProviderApp | None:
     """A tenant's app for a provider: its default one, or the one named ``name``."""
-    named = a.name.is_(None) if name is None else a.name == name
-    query = select(provider_apps).where(a.tenant_id == tenant_id, a.provider == provider, named)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).first()
+    statement = (
+        _SELECT
+        + _OF_TENANT
+        + (_DEFAULT_APP if name is None else _NAMED_APP)
+        + (_FOR_UPDATE if for_update else "")
+    )
+    return await _one(conn, statement, {"tenant_id": tenant_id, "provider": provider, "name": name})
 
 
-async def get_for_flow(session: AsyncSession, tenant_id: str, provider: str) -> Row[Any] | None:
+# The tenant's own first: "_platform" sorts after no tenant id, so order on the match instead.
+_FOR_FLOW = (
+    _SELECT + " WHERE tenant_id IN (%(tenant_id)s, %(platform)s) AND provider = %(provider)s"
+    " AND name IS NULL ORDER BY tenant_id = %(platform)s LIMIT 1"
+)
+
+
+async def get_for_flow(conn: DriverConnection, tenant_id: str, provider: str) -> StoredProviderApp | None:
     """The app a flow of the tenant uses without naming one: its own default app (enabled or not) when
     it has one, else the platform's."""
-    query = (
-        select(provider_apps)
-        .where(a.tenant_id.in_([tenant_id, PLATFORM]), a.provider == provider, a.name.is_(None))
-        # The tenant's own first: "_platform" sorts after no tenant id, so order on the match instead.
-        .order_by((a.tenant_id == PLATFORM).asc())
-        .limit(1)
-    )
-    return (await session.execute(query)).first()
+    return await _one(conn, _FOR_FLOW, {"tenant_id": tenant_id, "provider": provider, "platform": PLATFORM})
 
 
-async def get_by_id(session: AsyncSession, app_id: str) -> Row[Any] | None:
+_BY_ID = _SELECT + " WHERE id = %(id)s"
+
+
+async def get_by_id(conn: DriverConnection, app_id: str) -> StoredProviderApp | None:
     """An app by its id."""
-    return (await session.execute(select(provider_apps).where(a.id == app_id))).first()
+    return await _one(conn, _BY_ID, {"id": app_id})
 
 
-async def list_for_tenant(session: AsyncSession, tenant_id: str) -> Sequence[Row[Any]]:
+_OF_TENANT_ALL = _SELECT + " WHERE tenant_id = %(tenant_id)s ORDER BY provider, name IS NOT NULL, name"
+
+
+async def list_for_tenant(conn: DriverConnection, tenant_id: str) -> list[StoredProviderApp]:
     """A tenant's apps, by provider, the default one first, then by name."""
-    query = (
-        select(provider_apps)
-        .where(a.tenant_id == tenant_id)
-        .order_by(a.provider, a.name.is_not(None), a.name)
-    )
-    return (await session.execute(query)).all()
+    return await _all(conn, _OF_TENANT_ALL, {"tenant_id": tenant_id})
 
 
-async def enabled_for_provider(session: AsyncSession, provider: str) -> Sequence[Row[Any]]:
+_ENABLED_FOR_PROVIDER = _SELECT + " WHERE provider = %(provider)s AND enabled ORDER BY tenant_id"
+
+
+async def enabled_for_provider(conn: DriverConnection, provider: str) -> list[StoredProviderApp]:
     """Every enabled app for a provider, the platform's too (webhook verification tries each secret)."""
-    query = select(provider_apps).where(a.provider == provider, a.enabled).order_by(a.tenant_id)
-    return (await session.execute(query)).all()
+    return await _all(conn, _ENABLED_FOR_PROVIDER, {"provider": provider})
 
 
-async def insert(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Insert an app row."""
-    await session.execute(provider_apps.insert().values(**values))
+def _parameters(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {column: Jsonb(value) if column in _JSON_COLUMNS else value for column, value in values.items()}
 
 
-async def update_row(session: AsyncSession, app_id: str, values: dict[str, Any]) -> None:
+async def insert(conn: DriverConnection, values: Mapping[str, Any]) -> None:
+    """Insert an app row (``values`` by column; the names come from the vault's code)."""
+    statement = sql.SQL("INSERT INTO vault.provider_apps ({columns}) VALUES ({values})").format(
+        columns=sql.SQL(", ").join(sql.Identifier(column) for column in values),
+        values=sql.SQL(", ").join(sql.Placeholder(column) for column in values),
+    )
+    await conn.execute(statement, _parameters(values))
+
+
+async def update_row(conn: DriverConnection, app_id: str, values: Mapping[str, Any]) -> None:
     """Update an app row."""
-    await session.execute(update(provider_apps).where(a.id == app_id).values(**values, updated_at=func.now()))
+    statement = sql.SQL(
+        "UPDATE vault.provider_apps SET {assignments}, updated_at = now() WHERE id = {app_id}"
+    ).format(
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column)) for column in values
+        ),
+        app_id=sql.Placeholder("where_app_id"),
+    )
+    await conn.execute(statement, {**_parameters(values), "where_app_id": app_id})

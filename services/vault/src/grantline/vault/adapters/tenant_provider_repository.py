@@ -1,74 +1,93 @@
-"""Tenant-defined provider rows (SQLAlchemy Core)."""
+"""Tenant-defined provider rows and tenants' provider switches, on the caller's psycopg connection."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg.types.json import Jsonb
 
-from grantline.vault.adapters.tables import tenant_provider_switches, tenant_providers
+from grantline.runtime.db.driver import DriverConnection
 
-t = tenant_providers.c
-s = tenant_provider_switches.c
+_DEFINITION = (
+    "SELECT definition FROM vault.tenant_providers"
+    " WHERE tenant_id = %(tenant_id)s AND provider = %(provider)s"
+)
 
 
-async def definition(session: AsyncSession, tenant_id: str, provider: str) -> dict[str, Any] | None:
+async def definition(conn: DriverConnection, tenant_id: str, provider: str) -> dict[str, Any] | None:
     """The tenant's stored definition of `provider`, as JSON."""
-    query = select(t.definition).where(t.tenant_id == tenant_id, t.provider == provider)
-    return (await session.execute(query)).scalar_one_or_none()
+    cursor = await conn.execute(_DEFINITION, {"tenant_id": tenant_id, "provider": provider})
+    row = await cursor.fetchone()
+    return None if row is None else row[0]
 
 
-async def definitions(session: AsyncSession, tenant_id: str) -> list[dict[str, Any]]:
+_DEFINITIONS = (
+    "SELECT definition FROM vault.tenant_providers WHERE tenant_id = %(tenant_id)s ORDER BY provider"
+)
+
+
+async def definitions(conn: DriverConnection, tenant_id: str) -> list[dict[str, Any]]:
     """Every definition of a tenant, by provider id."""
-    query = select(t.definition).where(t.tenant_id == tenant_id).order_by(t.provider)
-    return list((await session.execute(query)).scalars())
+    cursor = await conn.execute(_DEFINITIONS, {"tenant_id": tenant_id})
+    return [stored for (stored,) in await cursor.fetchall()]
 
 
-async def count(session: AsyncSession, tenant_id: str) -> int:
-    """How many providers a tenant has defined."""
-    query = select(func.count()).select_from(tenant_providers).where(t.tenant_id == tenant_id)
-    return int((await session.execute(query)).scalar_one())
+# A new row has both timestamps from the same now(); a replaced one gets a later updated_at.
+_PUT_NEW = """
+    INSERT INTO vault.tenant_providers (tenant_id, provider, definition)
+    VALUES (%(tenant_id)s, %(provider)s, %(definition)s)
+    ON CONFLICT (tenant_id, provider) DO NOTHING
+    RETURNING created_at = updated_at
+    """
+_PUT_REPLACING = """
+    INSERT INTO vault.tenant_providers (tenant_id, provider, definition)
+    VALUES (%(tenant_id)s, %(provider)s, %(definition)s)
+    ON CONFLICT (tenant_id, provider) DO UPDATE SET definition = EXCLUDED.definition, updated_at = now()
+    RETURNING created_at = updated_at
+    """
 
 
 async def put(
-    session: AsyncSession, tenant_id: str, provider: str, definition: dict[str, Any], *, only_if_absent: bool
+    conn: DriverConnection, tenant_id: str, provider: str, definition: dict[str, Any], *, only_if_absent: bool
 ) -> bool:
     """Insert or replace (or with `only_if_absent`, keep a stored one); True when the row is new."""
-    statement = pg_insert(tenant_providers).values(
-        tenant_id=tenant_id, provider=provider, definition=definition
-    )
-    if only_if_absent:
-        statement = statement.on_conflict_do_nothing(index_elements=[t.tenant_id, t.provider])
-    else:
-        statement = statement.on_conflict_do_update(
-            index_elements=[t.tenant_id, t.provider],
-            set_={"definition": statement.excluded.definition, "updated_at": func.now()},
-        )
-    returned = (await session.execute(statement.returning(t.created_at == t.updated_at))).first()
+    params = {"tenant_id": tenant_id, "provider": provider, "definition": Jsonb(definition)}
+    cursor = await conn.execute(_PUT_NEW if only_if_absent else _PUT_REPLACING, params)
+    returned = await cursor.fetchone()
     return bool(returned and returned[0])
 
 
-async def remove(session: AsyncSession, tenant_id: str, provider: str) -> bool:
+_REMOVE = (
+    "DELETE FROM vault.tenant_providers WHERE tenant_id = %(tenant_id)s AND provider = %(provider)s"
+    " RETURNING provider"
+)
+
+
+async def remove(conn: DriverConnection, tenant_id: str, provider: str) -> bool:
     """Delete a definition; True when there was one."""
-    statement = delete(tenant_providers).where(t.tenant_id == tenant_id, t.provider == provider)
-    return bool((await session.execute(statement.returning(t.provider))).first())
+    cursor = await conn.execute(_REMOVE, {"tenant_id": tenant_id, "provider": provider})
+    return await cursor.fetchone() is not None
 
 
-async def disabled(session: AsyncSession, tenant_id: str) -> list[str]:
+_DISABLED = (
+    "SELECT provider FROM vault.tenant_provider_switches"
+    " WHERE tenant_id = %(tenant_id)s AND enabled IS false ORDER BY provider"
+)
+
+
+async def disabled(conn: DriverConnection, tenant_id: str) -> list[str]:
     """The providers a tenant switched off, by id."""
-    query = select(s.provider).where(s.tenant_id == tenant_id, s.enabled.is_(False)).order_by(s.provider)
-    return list((await session.execute(query)).scalars())
+    cursor = await conn.execute(_DISABLED, {"tenant_id": tenant_id})
+    return [provider for (provider,) in await cursor.fetchall()]
 
 
-async def switch(session: AsyncSession, tenant_id: str, provider: str, enabled: bool) -> None:
+_SWITCH = """
+    INSERT INTO vault.tenant_provider_switches (tenant_id, provider, enabled)
+    VALUES (%(tenant_id)s, %(provider)s, %(enabled)s)
+    ON CONFLICT (tenant_id, provider) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()
+    """
+
+
+async def switch(conn: DriverConnection, tenant_id: str, provider: str, enabled: bool) -> None:
     """Switch a provider on or off for a tenant."""
-    statement = pg_insert(tenant_provider_switches).values(
-        tenant_id=tenant_id, provider=provider, enabled=enabled
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[s.tenant_id, s.provider], set_={"enabled": enabled, "updated_at": func.now()}
-        )
-    )
+    await conn.execute(_SWITCH, {"tenant_id": tenant_id, "provider": provider, "enabled": enabled})

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from grantline.contract.registry import decode_event
 from grantline.contract.runs import RunFinished
+from grantline.runtime.db.driver import DriverConnection
 from grantline.runtime.nats.batched_consumer import BatchedConsumer, Received
 from grantline.runtime.nats.consumers import VAULT_RUNS_FINISHED
 from grantline.runtime.service_runtime import ServiceRuntime
@@ -25,19 +26,20 @@ PRUNE_INTERVAL_SECONDS = 600.0
 def finished_runs_consumer(runtime: ServiceRuntime, *, batch_size: int = 100) -> BatchedConsumer:
     """The consumer that records finished runs."""
 
-    async def record(session: object, batch: list[Received]) -> None:
+    async def record(conn: DriverConnection, batch: list[Received]) -> None:
         runs = {
             (received.event.tenant_id, received.event.run_id)
             for received in batch
             if isinstance(received.event, RunFinished)
         }
-        await add_finished(session, sorted(runs))  # type: ignore[arg-type]
+        await add_finished(conn, sorted(runs))
 
     return BatchedConsumer(
         runtime,
         consumer=VAULT_RUNS_FINISHED,
         decode=decode_event,
         handle=record,
+        unit_of_work=runtime.driver_transaction,
         loops=1,
         batch_size=batch_size,
     )
@@ -49,8 +51,8 @@ async def prune_finished_runs(runtime: ServiceRuntime, max_grant_lifetime_second
         await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
         cutoff = datetime.now(UTC) - timedelta(seconds=max_grant_lifetime_seconds + 60)
         try:
-            async with runtime.transaction() as session:
-                forgotten = await forget_finished_before(session, cutoff)
+            async with runtime.single_statement(wake_relay=False) as conn:
+                forgotten = await forget_finished_before(conn, cutoff)
         except Exception as error:  # Postgres restarting: try again next round
             log.warning("finished runs not pruned", extra={"error": type(error).__name__})
         else:

@@ -34,8 +34,8 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
     """Validate the fields against the provider's definition (a catalogue one, or the tenant's own)
     and store them sealed."""
     try:
-        async with ctx.transaction() as session:
-            definition, stored = await ctx.tenant_definition(session, request.tenant_id, request.provider)
+        async with ctx.single_statement(wake_relay=False) as conn:
+            definition, stored = await ctx.tenant_definition(conn, request.tenant_id, request.provider)
     except (UnknownProvider, CatalogueError):
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
     if definition.api_key is None:
@@ -65,11 +65,11 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
     if refused is not None:
         return refused
     connection_id = f"conn_{secrets.token_hex(12)}"
-    async with ctx.transaction() as session:
-        keys = await ctx.keys.for_sealing(session, request.tenant_id, encryptions=1)
+    async with ctx.transaction() as conn:
+        keys = await ctx.keys.reserve(conn, request.tenant_id, encryptions=1)
         context = connection_context(request, connection_id, SecretField.API_KEY)
         await connection_rows.insert(
-            session,
+            conn,
             {
                 "id": connection_id,
                 "tenant_id": request.tenant_id,
@@ -87,17 +87,17 @@ async def store_api_key(ctx: VaultContext, request: StoreApiKeyRequest) -> Conne
             },
         )
         default = await connection_rows.current_default(
-            session, request.tenant_id, request.owner, request.provider
+            conn, request.tenant_id, request.owner, request.provider
         )
-        row = await connection_rows.get(session, request.tenant_id, connection_id)
+        row = await connection_rows.get(conn, request.tenant_id, connection_id)
         assert row is not None
         if default is None or default.status == ConnectionStatus.REVOKED:
-            await connection_rows.set_default(session, row)
-            row = await connection_rows.get(session, request.tenant_id, connection_id)
+            await connection_rows.set_default(conn, row)
+            row = await connection_rows.get(conn, request.tenant_id, connection_id)
             assert row is not None
         await emit(
             ctx,
-            session,
+            conn,
             ConnectionGranted(
                 tenant_id=request.tenant_id,
                 connection_id=connection_id,
@@ -145,9 +145,9 @@ async def _checked_with_provider(
 
 async def list_connections(ctx: VaultContext, request: ListConnectionsRequest) -> ConnectionList:
     """A page of connections (metadata only), ordered by id; the cursor is the last id."""
-    async with ctx.transaction() as session:
+    async with ctx.single_statement(wake_relay=False) as conn:
         rows = await connection_rows.list_page(
-            session,
+            conn,
             request.tenant_id,
             owner=request.owner,
             provider=request.provider,
@@ -162,8 +162,8 @@ async def list_connections(ctx: VaultContext, request: ListConnectionsRequest) -
 
 async def get_connection(ctx: VaultContext, request: ConnectionRef) -> ConnectionInfo | ErrorReply:
     """One connection's metadata."""
-    async with ctx.transaction() as session:
-        row = await connection_rows.get(session, request.tenant_id, request.connection_id)
+    async with ctx.single_statement(wake_relay=False) as conn:
+        row = await connection_rows.get(conn, request.tenant_id, request.connection_id)
     if row is None:
         return ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
     return connection_info(row)
@@ -171,22 +171,22 @@ async def get_connection(ctx: VaultContext, request: ConnectionRef) -> Connectio
 
 async def set_default(ctx: VaultContext, request: ConnectionRef) -> ConnectionInfo | ErrorReply:
     """Make an active connection its owner's default for its provider."""
-    async with ctx.transaction() as session:
-        row = await connection_rows.get(session, request.tenant_id, request.connection_id, for_update=True)
+    async with ctx.transaction() as conn:
+        row = await connection_rows.get(conn, request.tenant_id, request.connection_id, for_update=True)
         if row is None:
             return ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
         if row.status != ConnectionStatus.ACTIVE:
             return ErrorReply.of(ErrorCode.CONFLICT, f"a {row.status} connection cannot be the default")
-        await connection_rows.set_default(session, row)
-        updated = await connection_rows.get(session, request.tenant_id, request.connection_id)
+        await connection_rows.set_default(conn, row)
+        updated = await connection_rows.get(conn, request.tenant_id, request.connection_id)
         assert updated is not None
         return connection_info(updated)
 
 
 async def remove_revoked(ctx: VaultContext, request: ConnectionRef) -> ConnectionInfo | ErrorReply:
     """Delete a revoked connection for good (the user's "Remove"); an active one must be revoked first."""
-    async with ctx.transaction() as session:
-        row = await connection_rows.get(session, request.tenant_id, request.connection_id, for_update=True)
+    async with ctx.transaction() as conn:
+        row = await connection_rows.get(conn, request.tenant_id, request.connection_id, for_update=True)
         if row is None:
             return ErrorReply.of(ErrorCode.NOT_FOUND, "no such connection")
         if row.status != ConnectionStatus.REVOKED:
@@ -194,10 +194,10 @@ async def remove_revoked(ctx: VaultContext, request: ConnectionRef) -> Connectio
                 ErrorCode.CONFLICT, f"a {row.status} connection must be revoked before removal"
             )
         info = connection_info(row)
-        await connection_rows.delete_revoked(session, request.tenant_id, request.connection_id)
+        await connection_rows.delete_revoked(conn, request.tenant_id, request.connection_id)
         await emit(
             ctx,
-            session,
+            conn,
             audit(
                 request.tenant_id,
                 AuditAction.CONNECTION_REMOVED,

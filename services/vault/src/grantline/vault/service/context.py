@@ -7,19 +7,19 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
-
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import Catalogue, UnknownProviderError, parse_definition
 from grantline.providers.definition import ProviderDefinition
 from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import OutboxTable
 from grantline.vault.adapters import tenant_provider_repository as tenant_provider_rows
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.provider_client import ProviderClient
 from grantline.vault.settings import VaultSettings
 
-UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+# ``ServiceRuntime.driver_transaction``: a psycopg connection in a (pipelined) transaction that
+# commits when the block ends and rolls back if it raises.
+UnitOfWork = Callable[[], AbstractAsyncContextManager[DriverConnection]]
 # ``ServiceRuntime.single_statement``: psycopg in autocommit, for the refresh path's one-statement
 # units of work (``wake_relay=False`` for one that writes no event).
 DriverUnitOfWork = Callable[..., AbstractAsyncContextManager[DriverConnection]]
@@ -38,7 +38,7 @@ class VaultContext:
     keys: DataKeyStore
     providers: ProviderClient
     fingerprint_key: bytes
-    outbox: Table
+    outbox: OutboxTable
     transaction: UnitOfWork
     single_statement: DriverUnitOfWork
     # Replica identity, written as the refresh lease owner.
@@ -62,13 +62,13 @@ class VaultContext:
         raise UnknownProvider(provider)
 
     async def tenant_definition(
-        self, session: AsyncSession, tenant_id: str, provider: str
+        self, conn: DriverConnection, tenant_id: str, provider: str
     ) -> tuple[ProviderDefinition, dict[str, Any] | None]:
         """The definition to act on and, for a tenant's own provider, its JSON (kept with a connection)."""
         found = self.catalogue.find(provider)
         if found is not None:
             return found, None
-        stored = await tenant_provider_rows.definition(session, tenant_id, provider)
+        stored = await tenant_provider_rows.definition(conn, tenant_id, provider)
         if stored is None:
             raise UnknownProvider(provider)
         return parse_definition(stored, source=f"tenant provider {provider!r}"), stored

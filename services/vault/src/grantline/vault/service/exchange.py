@@ -9,9 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.audit import AuditAction
 from grantline.contract.connections import ConnectionGranted
 from grantline.contract.errors import ErrorCode, ErrorReply
@@ -22,9 +19,11 @@ from grantline.providers.authorize import SettingsError, resolve_settings
 from grantline.providers.catalogue import CatalogueError
 from grantline.providers.definition import ProviderDefinition
 from grantline.providers.token_response import TokenResponseError, TokenSet
+from grantline.runtime.db.driver import DriverConnection
 from grantline.runtime.nats.secret_wire import is_masked
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
+from grantline.vault.adapters.provider_app_repository import StoredProviderApp
 from grantline.vault.adapters.provider_client import ClientCredentials, ProviderUnavailable
 from grantline.vault.domain import SecretField, fingerprint
 from grantline.vault.domain.connection_rules import ConnectionStatus, union_scopes
@@ -49,29 +48,29 @@ async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInf
     """
     if is_masked(request.code) or is_masked(request.code_verifier):
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, MASKED_SECRET)
-    async with ctx.transaction() as session:
+    async with ctx.transaction() as conn:
         try:
-            definition, stored = await ctx.tenant_definition(session, request.tenant_id, request.provider)
+            definition, stored = await ctx.tenant_definition(conn, request.tenant_id, request.provider)
         except (UnknownProvider, CatalogueError):
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"unknown provider {request.provider!r}")
         if definition.oauth is None:
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, f"{request.provider!r} is not an OAuth provider")
-        refused = await _target_refused(session, request)
+        refused = await _target_refused(conn, request)
         if refused is not None:
             return refused
         if request.provider_app is not None:
             # A named app is only ever the tenant's own: another tenant's, or a platform app, is none.
-            app = await app_rows.get(session, request.tenant_id, request.provider, name=request.provider_app)
+            app = await app_rows.get(conn, request.tenant_id, request.provider, name=request.provider_app)
         else:
             # The tenant's own app, else the operator's platform app (a tenant's own takes precedence).
-            app = await app_rows.get_for_flow(session, request.tenant_id, request.provider)
+            app = await app_rows.get_for_flow(conn, request.tenant_id, request.provider)
         if app is None or not app.enabled:
             named = f" named {request.provider_app!r}" if request.provider_app is not None else ""
             return ErrorReply.of(
                 ErrorCode.INVALID_REQUEST,
                 f"no enabled provider app for {request.provider!r}{named} in this tenant",
             )
-        client = await client_credentials(ctx, session, app)
+        client = await client_credentials(ctx, conn, app)
     try:
         # The flow's settings (the app's, under the connection's own) fill the definition's URL
         # templates: they must match its patterns.
@@ -102,10 +101,10 @@ async def exchange(ctx: VaultContext, request: ExchangeRequest) -> ConnectionInf
     return await _store(ctx, request, definition, stored, app, client, tokens)
 
 
-async def _target_refused(session: AsyncSession, request: ExchangeRequest) -> ErrorReply | None:
+async def _target_refused(conn: DriverConnection, request: ExchangeRequest) -> ErrorReply | None:
     # A re-authorization replaces a connection's tokens: only ever those of the same tenant, owner
     # and provider. A new connection must not take an id that is already in use.
-    existing = await connection_rows.get(session, request.tenant_id, request.connection_id)
+    existing = await connection_rows.get(conn, request.tenant_id, request.connection_id)
     if request.reauthorize:
         if existing is None or existing.owner != request.owner or existing.provider != request.provider:
             return ErrorReply.of(
@@ -145,10 +144,10 @@ async def _failed(
         )
         if rediscovered is not None:
             detail["rediscovered"] = rediscovered
-    async with ctx.transaction() as session:
+    async with ctx.transaction() as conn:
         await emit(
             ctx,
-            session,
+            conn,
             audit(
                 request.tenant_id,
                 AuditAction.CONNECTION_EXCHANGED,
@@ -181,23 +180,21 @@ async def _store(
     request: ExchangeRequest,
     definition: ProviderDefinition,
     stored: dict[str, Any] | None,
-    app: Row[Any],
+    app: StoredProviderApp,
     client: ClientCredentials,
     tokens: TokenSet,
 ) -> ConnectionInfo:
     account = tokens.account.id if tokens.account else None
     superseded: ProviderRevocation | None = None
-    async with ctx.transaction() as session:
-        existing = await connection_rows.get(
-            session, request.tenant_id, request.connection_id, for_update=True
-        )
+    async with ctx.transaction() as conn:
+        existing = await connection_rows.get(conn, request.tenant_id, request.connection_id, for_update=True)
         if existing is not None and (
             existing.owner != request.owner or existing.provider != request.provider
         ):
             existing = None  # an id from another grant: never re-use it across owners or providers
         if existing is None and account is not None:
             existing = await connection_rows.find_by_account(
-                session,
+                conn,
                 request.tenant_id,
                 request.owner,
                 request.provider,
@@ -206,7 +203,7 @@ async def _store(
                 provider_app=app.name,
             )
         connection_id = existing.id if existing is not None else request.connection_id
-        key = await ctx.keys.for_sealing(session, request.tenant_id, encryptions=TOKEN_COLUMNS)
+        key = await ctx.keys.reserve(conn, request.tenant_id, encryptions=TOKEN_COLUMNS)
         stored_account = account or (existing.account if existing is not None else None)
         context = connection_context(request, connection_id, SecretField.ACCESS_TOKEN)
         sealed = seal_tokens(key, context, tokens)
@@ -235,18 +232,18 @@ async def _store(
         moved_from_app = None
         if existing is not None and existing.provider_app_id != app.id:
             moved_from_app = existing.provider_app_id
-            superseded = await revoke_superseded_grant(ctx, session, existing, new_client_id=client.client_id)
+            superseded = await revoke_superseded_grant(ctx, conn, existing, new_client_id=client.client_id)
         if existing is not None:
             # A narrowing re-authorization keeps what the new grant has; otherwise grants add up.
             kept = [] if request.replace_scopes and request.reauthorize else existing.scopes or []
             values["scopes"] = union_scopes(kept, tokens.scopes)
             # Step-up: what the server said was missing and is now granted is no longer missing.
             values["missing_scopes"] = [s for s in existing.missing_scopes or [] if s not in values["scopes"]]
-            await connection_rows.update_row(session, connection_id, values)
+            await connection_rows.update_row(conn, connection_id, values)
         else:
             values["scopes"] = union_scopes(tokens.scopes)
             await connection_rows.insert(
-                session,
+                conn,
                 {
                     "id": connection_id,
                     "tenant_id": request.tenant_id,
@@ -256,19 +253,19 @@ async def _store(
                     **values,
                 },
             )
-        row = await connection_rows.get(session, request.tenant_id, connection_id)
+        row = await connection_rows.get(conn, request.tenant_id, connection_id)
         assert row is not None
         default = await connection_rows.current_default(
-            session, request.tenant_id, request.owner, request.provider
+            conn, request.tenant_id, request.owner, request.provider
         )
         if default is None or default.status == ConnectionStatus.REVOKED or default.id == row.id:
-            await connection_rows.set_default(session, row)
-        row = await connection_rows.get(session, request.tenant_id, connection_id)
+            await connection_rows.set_default(conn, row)
+        row = await connection_rows.get(conn, request.tenant_id, connection_id)
         assert row is not None
         fallback = bool(app.allow_workspace_fallback) and request.owner == "workspace"
         await emit(
             ctx,
-            session,
+            conn,
             ConnectionGranted(
                 tenant_id=request.tenant_id,
                 connection_id=connection_id,

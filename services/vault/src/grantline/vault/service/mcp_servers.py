@@ -152,9 +152,9 @@ async def _kept_registration(
     ctx: VaultContext, tenant_id: str, provider: str
 ) -> tuple[dict[str, Any], str] | None:
     """The stored MCP section and client id of a server kept under `provider`, if any."""
-    async with ctx.transaction() as session:
-        stored = await tenant_provider_rows.definition(session, tenant_id, provider)
-        app = await app_rows.get(session, tenant_id, provider)
+    async with ctx.transaction() as conn:
+        stored = await tenant_provider_rows.definition(conn, tenant_id, provider)
+        app = await app_rows.get(conn, tenant_id, provider)
     if not stored or not isinstance(stored.get("mcp"), dict) or app is None or not app.enabled:
         return None
     return stored["mcp"], app.client_id
@@ -225,8 +225,8 @@ async def _discover(
 async def add_mcp_server(ctx: VaultContext, request: AddMcpServerRequest) -> McpServerInfo | ErrorReply:
     """Discover and register; keep the definition and its client. Adding the same URL again rediscovers."""
     if request.provider is not None:
-        async with ctx.transaction() as session:
-            stored = await tenant_provider_rows.definition(session, request.tenant_id, request.provider)
+        async with ctx.single_statement(wake_relay=False) as conn:
+            stored = await tenant_provider_rows.definition(conn, request.tenant_id, request.provider)
         if not stored or not isinstance(stored.get("mcp"), dict):
             # Rediscovery may only refresh a server kept as one, never take over another provider's id.
             return ErrorReply.of(ErrorCode.NOT_FOUND, f"no MCP server {request.provider!r} to rediscover")

@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.providers.authorize import resolve_settings
 from grantline.providers.catalogue import Catalogue
+from grantline.runtime.db.driver import DriverConnection
 from grantline.vault.adapters import provider_app_repository as app_rows
 from grantline.vault.adapters.data_key_store import DataKeyStore
 from grantline.vault.adapters.provider_app_repository import PLATFORM
@@ -31,7 +31,7 @@ class PlatformAppError(ValueError):
 
 
 async def put_platform_app(
-    session: AsyncSession,
+    conn: DriverConnection,
     keys: DataKeyStore,
     catalogue: Catalogue,
     *,
@@ -57,7 +57,7 @@ async def put_platform_app(
         resolved = resolve_settings(definition, dict(settings or {}))
     except ValueError as error:
         raise PlatformAppError(str(error)) from None
-    existing = await app_rows.get(session, PLATFORM, provider, for_update=True)
+    existing = await app_rows.get(conn, PLATFORM, provider, for_update=True)
     if existing is None and client_secret is None:
         raise PlatformAppError("a new platform app needs its client secret")
     app_id = existing.id if existing is not None else f"pa_{secrets.token_hex(12)}"
@@ -70,7 +70,7 @@ async def put_platform_app(
     }
     new_secrets = [secret for secret in (client_secret, webhook_secret) if secret is not None]
     if new_secrets:
-        key = await keys.for_sealing(session, PLATFORM, encryptions=len(new_secrets))
+        key = await keys.reserve(conn, PLATFORM, encryptions=len(new_secrets))
         context = SealContext.for_provider_app(PLATFORM, app_id, provider=provider)
         if client_secret is not None:
             values["client_secret"] = seal_value(key, context, client_secret)
@@ -80,9 +80,9 @@ async def put_platform_app(
                 key, context.with_field(SecretField.API_KEY), webhook_secret
             )
     if existing is None:
-        await app_rows.insert(session, {"id": app_id, "tenant_id": PLATFORM, "provider": provider, **values})
+        await app_rows.insert(conn, {"id": app_id, "tenant_id": PLATFORM, "provider": provider, **values})
     else:
-        await app_rows.update_row(session, app_id, values)
+        await app_rows.update_row(conn, app_id, values)
     return app_id
 
 
@@ -102,9 +102,9 @@ class PlatformAppView:
         return f"/v1/webhooks/{self.provider}/{self.app_id}"
 
 
-async def list_platform_apps(session: AsyncSession) -> list[PlatformAppView]:
+async def list_platform_apps(conn: DriverConnection) -> list[PlatformAppView]:
     """Every platform app."""
     return [
         PlatformAppView(row.id, row.provider, row.client_id, row.enabled, row.webhook_secret is not None)
-        for row in await app_rows.list_for_tenant(session, PLATFORM)
+        for row in await app_rows.list_for_tenant(conn, PLATFORM)
     ]

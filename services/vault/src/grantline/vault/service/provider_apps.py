@@ -6,8 +6,6 @@ import secrets
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.contract.audit import AuditAction
 from grantline.contract.connections import SharingChanged
@@ -24,10 +22,11 @@ from grantline.providers.authorize import resolve_settings
 
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import CatalogueError
+from grantline.runtime.db.driver import DriverConnection
 from grantline.runtime.nats.secret_wire import is_masked
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
-from grantline.vault.adapters.provider_app_repository import PLATFORM
+from grantline.vault.adapters.provider_app_repository import PLATFORM, StoredProviderApp
 from grantline.vault.adapters.provider_client import ClientCredentials
 from grantline.vault.domain import SealContext, SecretField
 from grantline.vault.service.context import UnknownProvider, VaultContext
@@ -36,7 +35,7 @@ from grantline.vault.service.revocation import ProviderRevocation, revoke_in_tra
 from grantline.vault.service.sealing import open_value, seal_value
 
 
-def app_info(row: Row[Any], tenant_id: str | None = None) -> ProviderAppInfo:
+def app_info(row: StoredProviderApp, tenant_id: str | None = None) -> ProviderAppInfo:
     """What a reply may say about an app: never its secrets, only whether they are set. A platform
     app is described to the tenant asking (``tenant_id``) as ``platform``."""
     return ProviderAppInfo(
@@ -58,9 +57,11 @@ def app_info(row: Row[Any], tenant_id: str | None = None) -> ProviderAppInfo:
     )
 
 
-async def client_credentials(ctx: VaultContext, session: AsyncSession, app: Row[Any]) -> ClientCredentials:
+async def client_credentials(
+    ctx: VaultContext, conn: DriverConnection, app: StoredProviderApp
+) -> ClientCredentials:
     """The app's client id and decrypted secret, for one call to the app's provider."""
-    key = await ctx.keys.for_opening(session, app.tenant_id)
+    key = await ctx.keys.for_opening(conn, app.tenant_id)
     context = SealContext.for_provider_app(app.tenant_id, app.id, provider=app.provider)
     secret = open_value(key, context, app.client_secret, accept_unbound=ctx.accept_unbound_seals)
     return ClientCredentials(
@@ -80,15 +81,15 @@ def _app_label(provider: str, name: str | None) -> str:
 
 
 async def _revoke_connections_of(
-    ctx: VaultContext, session: AsyncSession, app: Row[Any], actor: str
+    ctx: VaultContext, conn: DriverConnection, app: StoredProviderApp, actor: str
 ) -> tuple[list[ProviderRevocation], int]:
-    """Revoke every connection made with the app (reason ``provider_app_disabled``) in the session's
+    """Revoke every connection made with the app (reason ``provider_app_disabled``) in `conn`'s
     transaction: a resolve after it commits finds them revoked. Returns the provider calls still to make."""
     pending: list[ProviderRevocation] = []
-    rows = await connection_rows.active_for_app(session, app.id)
+    rows = await connection_rows.active_for_app(conn, app.id)
     for row in rows:
         job = await revoke_in_transaction(
-            ctx, session, row, reason="provider_app_disabled", actor=actor, app=app
+            ctx, conn, row, reason="provider_app_disabled", actor=actor, app=app
         )
         if job is not None:
             pending.append(job)
@@ -103,9 +104,9 @@ async def put_app(ctx: VaultContext, request: PutProviderAppRequest) -> Provider
         # Resolve reads the sharing policy from the default app only (one policy per provider).
         return ErrorReply.of(ErrorCode.INVALID_REQUEST, NAMED_APP_SHARES_NOTHING)
     pending: list[ProviderRevocation] = []
-    async with ctx.transaction() as session:
+    async with ctx.transaction() as conn:
         try:
-            definition, stored = await ctx.tenant_definition(session, request.tenant_id, request.provider)
+            definition, stored = await ctx.tenant_definition(conn, request.tenant_id, request.provider)
             settings = (
                 resolve_settings(definition, request.settings)
                 if definition.auth != "api_key"
@@ -116,10 +117,10 @@ async def put_app(ctx: VaultContext, request: PutProviderAppRequest) -> Provider
         except (CatalogueError, ValueError) as error:
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
         existing = await app_rows.get(
-            session, request.tenant_id, request.provider, name=request.name, for_update=True
+            conn, request.tenant_id, request.provider, name=request.name, for_update=True
         )
         app_id = existing.id if existing is not None else f"pa_{secrets.token_hex(12)}"
-        key = await ctx.keys.for_sealing(session, request.tenant_id, encryptions=2)
+        key = await ctx.keys.reserve(conn, request.tenant_id, encryptions=2)
         values: dict[str, Any] = {
             "client_id": request.client_id,
             "scopes": list(request.scopes),
@@ -140,7 +141,7 @@ async def put_app(ctx: VaultContext, request: PutProviderAppRequest) -> Provider
             )
         if existing is None:
             await app_rows.insert(
-                session,
+                conn,
                 {
                     "id": app_id,
                     "tenant_id": request.tenant_id,
@@ -150,15 +151,15 @@ async def put_app(ctx: VaultContext, request: PutProviderAppRequest) -> Provider
                 },
             )
         else:
-            await app_rows.update_row(session, app_id, values)
+            await app_rows.update_row(conn, app_id, values)
         revoked = 0
         if existing is not None and existing.enabled and not request.enabled:
-            pending, revoked = await _revoke_connections_of(ctx, session, existing, request.actor)
+            pending, revoked = await _revoke_connections_of(ctx, conn, existing, request.actor)
         if existing is not None:
-            await _tell_sharing(ctx, session, existing, request)
+            await _tell_sharing(ctx, conn, existing, request)
         await emit(
             ctx,
-            session,
+            conn,
             audit(
                 request.tenant_id,
                 AuditAction.PROVIDER_APP_CHANGED,
@@ -172,7 +173,7 @@ async def put_app(ctx: VaultContext, request: PutProviderAppRequest) -> Provider
                 },
             ),
         )
-        row = await app_rows.get(session, request.tenant_id, request.provider, name=request.name)
+        row = await app_rows.get(conn, request.tenant_id, request.provider, name=request.name)
         assert row is not None
     await tell_providers(ctx, pending)
     return app_info(row)
@@ -184,7 +185,7 @@ def _sharing(allow: bool, force: bool, enabled: bool) -> tuple[bool, bool]:
 
 
 async def _tell_sharing(
-    ctx: VaultContext, session: AsyncSession, existing: Row[Any], request: PutProviderAppRequest
+    ctx: VaultContext, conn: DriverConnection, existing: StoredProviderApp, request: PutProviderAppRequest
 ) -> None:
     """Tell satisfaction when the app's workspace connections now share differently (no new grant
     carries it): `connections.sharing_changed` for each of them. Revoked ones too: a revoked forced
@@ -195,10 +196,10 @@ async def _tell_sharing(
     after = _sharing(request.allow_workspace_fallback, request.force_workspace_connection, request.enabled)
     if before == after:
         return
-    for row in await connection_rows.workspace_for_app(session, existing.id):
+    for row in await connection_rows.workspace_for_app(conn, existing.id):
         await emit(
             ctx,
-            session,
+            conn,
             SharingChanged(
                 tenant_id=row.tenant_id,
                 connection_id=row.id,
@@ -213,11 +214,11 @@ async def _tell_sharing(
 async def get_app(ctx: VaultContext, request: ProviderAppRef) -> ProviderAppInfo | ErrorReply:
     """One app's metadata; with ``or_platform``, the operator's platform app when the tenant has none.
     A named app is only ever the tenant's own."""
-    async with ctx.transaction() as session:
+    async with ctx.single_statement(wake_relay=False) as conn:
         if request.or_platform and request.name is None:
-            row = await app_rows.get_for_flow(session, request.tenant_id, request.provider)
+            row = await app_rows.get_for_flow(conn, request.tenant_id, request.provider)
         else:
-            row = await app_rows.get(session, request.tenant_id, request.provider, name=request.name)
+            row = await app_rows.get(conn, request.tenant_id, request.provider, name=request.name)
     if row is None:
         return ErrorReply.of(
             ErrorCode.NOT_FOUND, f"no provider app for {_app_label(request.provider, request.name)}"
@@ -228,13 +229,11 @@ async def get_app(ctx: VaultContext, request: ProviderAppRef) -> ProviderAppInfo
 async def list_apps(ctx: VaultContext, request: ProviderAppRef) -> ProviderAppList:
     """Every app of the tenant, named ones too (the request's provider is ignored); with
     ``or_platform``, also the platform apps of providers the tenant has no default app for."""
-    async with ctx.transaction() as session:
-        rows = list(await app_rows.list_for_tenant(session, request.tenant_id))
+    async with ctx.transaction() as conn:
+        rows = list(await app_rows.list_for_tenant(conn, request.tenant_id))
         if request.or_platform:
             own = {row.provider for row in rows if row.name is None}
-            rows += [
-                row for row in await app_rows.list_for_tenant(session, PLATFORM) if row.provider not in own
-            ]
+            rows += [row for row in await app_rows.list_for_tenant(conn, PLATFORM) if row.provider not in own]
     return ProviderAppList(provider_apps=[app_info(row, request.tenant_id) for row in rows])
 
 
@@ -242,19 +241,19 @@ async def delete_app(ctx: VaultContext, request: ProviderAppDeleteRequest) -> Pr
     """Disable the app and revoke every connection made with it (reason `provider_app_disabled`).
     A named app is disabled the same way: its row stays (revocations at the provider need its
     client), and a later put under the same name enables it again."""
-    async with ctx.transaction() as session:
+    async with ctx.transaction() as conn:
         app = await app_rows.get(
-            session, request.tenant_id, request.provider, name=request.name, for_update=True
+            conn, request.tenant_id, request.provider, name=request.name, for_update=True
         )
         if app is None:
             return ErrorReply.of(
                 ErrorCode.NOT_FOUND, f"no provider app for {_app_label(request.provider, request.name)}"
             )
-        await app_rows.update_row(session, app.id, {"enabled": False})
-        pending, revoked = await _revoke_connections_of(ctx, session, app, request.actor)
+        await app_rows.update_row(conn, app.id, {"enabled": False})
+        pending, revoked = await _revoke_connections_of(ctx, conn, app, request.actor)
         await emit(
             ctx,
-            session,
+            conn,
             audit(
                 request.tenant_id,
                 AuditAction.PROVIDER_APP_CHANGED,

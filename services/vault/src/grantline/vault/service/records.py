@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.audit import AuditRecord, Outcome
 from grantline.contract.envelope import Event
 from grantline.contract.vault import ConnectionInfo
-from grantline.runtime.outbox import add_events
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import write_events
+from grantline.vault.adapters.connection_repository import StoredConnection
 from grantline.vault.service.context import VaultContext
 
 ACTOR = "vault"
@@ -42,9 +41,9 @@ def audit(
     )
 
 
-async def emit(ctx: VaultContext, session: AsyncSession, *events: Event) -> None:
-    """Write events to the outbox in the session's transaction."""
-    await add_events(session, ctx.outbox, list(events))
+async def emit(ctx: VaultContext, conn: DriverConnection, *events: Event) -> None:
+    """Write events to the outbox in `conn`'s transaction."""
+    await write_events(conn, ctx.outbox, events)
 
 
 def owner_user(owner: str) -> str | None:
@@ -52,7 +51,7 @@ def owner_user(owner: str) -> str | None:
     return owner.removeprefix("user:") if owner.startswith("user:") else None
 
 
-def connection_info(row: Row[Any]) -> ConnectionInfo:
+def connection_info(row: StoredConnection) -> ConnectionInfo:
     """Connection metadata for replies: never a secret column."""
     return ConnectionInfo(
         connection_id=row.id,

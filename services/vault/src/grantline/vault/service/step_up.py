@@ -72,14 +72,14 @@ class StepUpService:
         # holds them all by the record, the token was refused anyway: the record is wrong (the server
         # granted less than asked without saying so) and all of them are missing.
         missing = [scope for scope in named if scope not in current.held_scopes] or named
-        async with self._ctx.transaction() as session:
-            row = await connection_rows.get(session, grant.tenant_id, current.id, for_update=True)
+        async with self._ctx.transaction() as conn:
+            row = await connection_rows.get(conn, grant.tenant_id, current.id, for_update=True)
             if row is not None and not set(missing) <= set(row.missing_scopes or []):
                 marked = union_scopes(row.missing_scopes or [], missing)
-                await connection_rows.update_row(session, current.id, {"missing_scopes": marked})
+                await connection_rows.update_row(conn, current.id, {"missing_scopes": marked})
                 await emit(
                     self._ctx,
-                    session,
+                    conn,
                     ScopesMissing(
                         tenant_id=row.tenant_id,
                         connection_id=row.id,

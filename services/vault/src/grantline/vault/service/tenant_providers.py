@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.connections import (
     ProviderEnablementChanged,
     TenantProviderApp,
@@ -33,6 +31,7 @@ from grantline.contract.vault_admin import (
 # mypy reads the catalogue/ data directory as a namespace package shadowing catalogue.py.
 from grantline.providers.catalogue import CatalogueError, parse_definition
 from grantline.providers.definition import ProviderDefinition
+from grantline.runtime.db.driver import DriverConnection
 from grantline.vault.adapters import tenant_provider_repository as tenant_provider_rows
 from grantline.vault.service.context import VaultContext
 from grantline.vault.service.records import emit
@@ -52,7 +51,7 @@ def defined_event(tenant_id: str, definition: ProviderDefinition) -> TenantProvi
 
 async def store_definition(
     ctx: VaultContext,
-    session: AsyncSession,
+    conn: DriverConnection,
     tenant_id: str,
     definition: ProviderDefinition,
     *,
@@ -64,20 +63,20 @@ async def store_definition(
     of the tenant's catalogue never misses one."""
     stored = definition.model_dump(mode="json", exclude_none=True)
     created = await tenant_provider_rows.put(
-        session, tenant_id, definition.id, stored, only_if_absent=only_if_absent
+        conn, tenant_id, definition.id, stored, only_if_absent=only_if_absent
     )
-    kept = await tenant_provider_rows.definition(session, tenant_id, definition.id) or stored
+    kept = await tenant_provider_rows.definition(conn, tenant_id, definition.id) or stored
     announced = definition if kept == stored else _parsed(kept)
     if announced is not None:
-        await emit(ctx, session, defined_event(tenant_id, announced))
+        await emit(ctx, conn, defined_event(tenant_id, announced))
     return created, kept
 
 
-async def forget_definition(ctx: VaultContext, session: AsyncSession, tenant_id: str, provider: str) -> bool:
+async def forget_definition(ctx: VaultContext, conn: DriverConnection, tenant_id: str, provider: str) -> bool:
     """Delete a tenant definition and announce it (``connections.provider_removed``); False when absent."""
-    deleted = await tenant_provider_rows.remove(session, tenant_id, provider)
+    deleted = await tenant_provider_rows.remove(conn, tenant_id, provider)
     if deleted:
-        await emit(ctx, session, TenantProviderRemoved(tenant_id=tenant_id, provider=provider))
+        await emit(ctx, conn, TenantProviderRemoved(tenant_id=tenant_id, provider=provider))
     return deleted
 
 
@@ -100,10 +99,10 @@ async def put_provider(
         return ErrorReply.of(
             ErrorCode.CONFLICT, f"provider id {definition.id!r} is a catalogue provider; pick another"
         )
-    async with ctx.transaction() as session:
+    async with ctx.transaction() as conn:
         others = [
             parsed
-            for raw in await tenant_provider_rows.definitions(session, request.tenant_id)
+            for raw in await tenant_provider_rows.definitions(conn, request.tenant_id)
             if (parsed := _parsed(raw)) is not None and parsed.id != definition.id
         ]
         if len(others) >= MAX_TENANT_PROVIDERS:
@@ -115,7 +114,7 @@ async def put_provider(
         except CatalogueError as error:
             return ErrorReply.of(ErrorCode.INVALID_REQUEST, str(error)[:500])
         created, kept = await store_definition(
-            ctx, session, request.tenant_id, definition, only_if_absent=request.only_if_absent
+            ctx, conn, request.tenant_id, definition, only_if_absent=request.only_if_absent
         )
     return TenantProviderInfo(
         tenant_id=request.tenant_id, provider=definition.id, definition=kept, created=created
@@ -124,8 +123,8 @@ async def put_provider(
 
 async def get_provider(ctx: VaultContext, request: TenantProviderRef) -> TenantProviderInfo | ErrorReply:
     """One of the tenant's own definitions."""
-    async with ctx.transaction() as session:
-        raw = await tenant_provider_rows.definition(session, request.tenant_id, request.provider)
+    async with ctx.single_statement(wake_relay=False) as conn:
+        raw = await tenant_provider_rows.definition(conn, request.tenant_id, request.provider)
     if raw is None or request.provider in ctx.catalogue:
         return ErrorReply.of(ErrorCode.NOT_FOUND, f"tenant provider {request.provider!r} not found")
     return TenantProviderInfo(tenant_id=request.tenant_id, provider=request.provider, definition=raw)
@@ -133,9 +132,9 @@ async def get_provider(ctx: VaultContext, request: TenantProviderRef) -> TenantP
 
 async def list_providers(ctx: VaultContext, request: TenantProviderListRequest) -> TenantProviderList:
     """The tenant's own definitions (never one under a catalogue id)."""
-    async with ctx.transaction() as session:
-        raws = await tenant_provider_rows.definitions(session, request.tenant_id)
-        disabled = await tenant_provider_rows.disabled(session, request.tenant_id)
+    async with ctx.transaction() as conn:
+        raws = await tenant_provider_rows.definitions(conn, request.tenant_id)
+        disabled = await tenant_provider_rows.disabled(conn, request.tenant_id)
     return TenantProviderList(
         tenant_id=request.tenant_id,
         definitions=[raw for raw in raws if raw.get("id") not in ctx.catalogue],
@@ -151,18 +150,17 @@ async def set_enabled(
     Connections stay as they are: a switched-off provider can no longer be connected and satisfies no
     requirement; disabling the provider app is what revokes connections.
     """
-    async with ctx.transaction() as session:
+    async with ctx.transaction() as conn:
         known = (
             request.provider in ctx.catalogue
-            or (await tenant_provider_rows.definition(session, request.tenant_id, request.provider))
-            is not None
+            or (await tenant_provider_rows.definition(conn, request.tenant_id, request.provider)) is not None
         )
         if not known:
             return ErrorReply.of(ErrorCode.NOT_FOUND, f"provider {request.provider!r} not found")
-        await tenant_provider_rows.switch(session, request.tenant_id, request.provider, request.enabled)
+        await tenant_provider_rows.switch(conn, request.tenant_id, request.provider, request.enabled)
         await emit(
             ctx,
-            session,
+            conn,
             ProviderEnablementChanged(
                 tenant_id=request.tenant_id, provider=request.provider, enabled=request.enabled
             ),
@@ -172,6 +170,6 @@ async def set_enabled(
 
 async def delete_provider(ctx: VaultContext, request: TenantProviderRef) -> TenantProviderDeleted:
     """Forget a definition; connections made with it keep the copy they were granted with."""
-    async with ctx.transaction() as session:
-        deleted = await forget_definition(ctx, session, request.tenant_id, request.provider)
+    async with ctx.transaction() as conn:
+        deleted = await forget_definition(ctx, conn, request.tenant_id, request.provider)
     return TenantProviderDeleted(tenant_id=request.tenant_id, provider=request.provider, deleted=deleted)

@@ -16,9 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.contract.vault_admin import WebhookConnection, WebhookVerdict, WebhookVerifyRequest
 from grantline.providers.webhooks import (
     VerifiedWebhook,
@@ -28,9 +25,10 @@ from grantline.providers.webhooks import (
     verify_google_risc_webhook,
     verify_slack_webhook,
 )
+from grantline.runtime.db.driver import DriverConnection
 from grantline.vault.adapters import connection_repository as connection_rows
 from grantline.vault.adapters import provider_app_repository as app_rows
-from grantline.vault.adapters.provider_app_repository import PLATFORM
+from grantline.vault.adapters.provider_app_repository import PLATFORM, StoredProviderApp
 from grantline.vault.adapters.provider_client import ProviderUnavailable
 from grantline.vault.domain import DecryptionError, SealContext, SecretField
 from grantline.vault.service.context import UnknownProvider, VaultContext
@@ -69,8 +67,8 @@ class RiscKeys:
 
 
 async def _verify_risc(
-    risc: RiscKeys, request: WebhookVerifyRequest, apps: Sequence[Row[Any]], now: datetime
-) -> tuple[VerifiedWebhook | None, Row[Any] | None, str]:
+    risc: RiscKeys, request: WebhookVerifyRequest, apps: Sequence[StoredProviderApp], now: datetime
+) -> tuple[VerifiedWebhook | None, StoredProviderApp | None, str]:
     """The verified token and the app whose client id it is for, or the last reason; the JWKS is
     refetched once on an unknown `kid` (Google rotated its keys since the cached copy)."""
     jwks = await risc.get()
@@ -113,8 +111,8 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
     except UnknownProvider:
         return WebhookVerdict(verified=False, reason="unknown_provider")
     now = datetime.now(UTC)
-    async with ctx.transaction() as session:
-        apps = await app_rows.enabled_for_provider(session, request.provider)
+    async with ctx.transaction() as conn:
+        apps = await app_rows.enabled_for_provider(conn, request.provider)
         if request.provider_app_id is not None:
             # The per-app URL: one secret to try, not one per tenant.
             apps = [app for app in apps if app.id == request.provider_app_id]
@@ -123,7 +121,7 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
         verified: VerifiedWebhook | None = None
         # The app whose secret (or client id) verified the delivery: it says which tenant (or the
         # platform), and which connections the event can be about.
-        verifier: Row[Any] | None = None
+        verifier: StoredProviderApp | None = None
         last_reason = WebhookRejection.NOT_CONFIGURED.value
         security_event = request.provider == "google" or definition.webhook_scheme == "google_risc"
         if security_event:
@@ -140,7 +138,7 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
             for app in apps:
                 if app.webhook_secret is None:
                     continue
-                key = await ctx.keys.for_opening(session, app.tenant_id)
+                key = await ctx.keys.for_opening(conn, app.tenant_id)
                 context = SealContext.for_provider_app(
                     app.tenant_id, app.id, provider=request.provider, field=SecretField.API_KEY
                 )
@@ -173,7 +171,7 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
             # tried first on the per-provider URL, would keep the owner's connections from being revoked.
             holders = [app for app in apps if app.client_id == verifier.client_id]
         connections = await _connections_named(
-            ctx, session, request.provider, affected_accounts(verified), apps=holders
+            ctx, conn, request.provider, affected_accounts(verified), apps=holders
         )
     platform = verifier.tenant_id == PLATFORM
     return WebhookVerdict(
@@ -191,11 +189,11 @@ async def verify_webhook(ctx: VaultContext, risc: RiscKeys, request: WebhookVeri
 
 async def _connections_named(
     ctx: VaultContext,
-    session: AsyncSession,
+    conn: DriverConnection,
     provider: str,
     accounts: Sequence[str],
     *,
-    apps: Sequence[Row[Any]],
+    apps: Sequence[StoredProviderApp],
 ) -> list[WebhookConnection]:
     """The live connections of ``accounts`` made with the apps the delivery is about.
 
@@ -211,12 +209,14 @@ async def _connections_named(
         return found
     for app in apps:
         platform = app.tenant_id == PLATFORM
-        tenants = await connection_rows.tenants_using_app(session, app.id) if platform else [app.tenant_id]
+        tenants = await connection_rows.tenants_using_app(conn, app.id) if platform else [app.tenant_id]
         for tenant_id in tenants:
-            keys = await ctx.keys.for_opening(session, tenant_id)
+            keys = await ctx.keys.for_opening(conn, tenant_id)
             digests = [keys.account_digest(provider, account) for account in accounts]
-            rows = await connection_rows.by_accounts(
-                session, tenant_id, provider, accounts, digests, provider_app_id=app.id
+            ids = await connection_rows.by_accounts(
+                conn, tenant_id, provider, accounts, digests, provider_app_id=app.id
             )
-            found += [WebhookConnection(tenant_id=tenant_id, connection_id=row.id) for row in rows]
+            found += [
+                WebhookConnection(tenant_id=tenant_id, connection_id=connection_id) for connection_id in ids
+            ]
     return found
