@@ -31,21 +31,21 @@ def test_ensure_tenant_with_key_is_idempotent_and_stores_only_a_hash(database_ur
 
 
 def test_created_key_authenticates_until_revoked(database_url):
-    async def create(session):
-        await tenant_service.create_tenant(session, "acme", ["https://app.acme.test"])
-        return await tenant_service.create_api_key(session, "acme")
+    async def create(conn):
+        await tenant_service.create_tenant(conn, "acme", ["https://app.acme.test"])
+        return await tenant_service.create_api_key(conn, "acme")
 
     key_id, key = run_in_transaction(database_url, create)
     assert key.startswith("glk_")
 
-    async def auth(session):
-        return await tenant_service.authenticate(session, key)
+    async def auth(conn):
+        return await tenant_service.authenticate(conn, key)
 
     principal = run_in_transaction(database_url, auth)
     assert principal.kind == "api_key" and principal.credential_id == key_id
 
-    async def revoke(session):
-        await tenant_service.revoke_api_key(session, key_id)
+    async def revoke(conn):
+        await tenant_service.revoke_api_key(conn, key_id)
 
     run_in_transaction(database_url, revoke)
     with pytest.raises(Problem) as refused:
@@ -54,15 +54,40 @@ def test_created_key_authenticates_until_revoked(database_url):
 
 
 def test_duplicate_tenant_and_bad_allow_list_are_refused(database_url):
-    async def twice(session):
-        await tenant_service.create_tenant(session, "acme", [])
-        await tenant_service.create_tenant(session, "acme", [])
+    async def twice(conn):
+        await tenant_service.create_tenant(conn, "acme", [])
+        await tenant_service.create_tenant(conn, "acme", [])
 
     with pytest.raises(tenant_service.TenantError):
         run_in_transaction(database_url, twice)
 
-    async def bad(session):
-        await tenant_service.create_tenant(session, "other", ["javascript:alert(1)"])
+    async def bad(conn):
+        await tenant_service.create_tenant(conn, "other", ["javascript:alert(1)"])
 
     with pytest.raises(tenant_service.TenantError):
         run_in_transaction(database_url, bad)
+
+
+def test_the_tenant_commands_create_allow_mint_and_revoke(database_url):
+    from typer.testing import CliRunner
+
+    from grantline.cli.tenant_commands import app
+
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, [*args, "--database-url", database_url])
+
+    created = run("tenants", "create", "acme", "--allow-return-to", "https://app.acme.test")
+    assert created.exit_code == 0, created.output
+    assert run("tenants", "create", "acme").exit_code == 1  # the name is taken
+    assert run("tenants", "allow-return-to", "acme", "https://new.acme.test").exit_code == 0
+    (tenant,) = rows(database_url, tenants)
+    assert tenant["return_to_allow_list"] == ["https://new.acme.test"]
+    minted = run("api-keys", "create", "acme")
+    assert minted.exit_code == 0, minted.output
+    (key,) = rows(database_url, api_keys)
+    assert key["tenant_id"] == tenant["tenant_id"] and key["revoked_at"] is None
+    assert run("api-keys", "revoke", key["key_id"]).exit_code == 0
+    assert rows(database_url, api_keys)[0]["revoked_at"] is not None
+    assert run("api-keys", "revoke", key["key_id"]).exit_code == 1  # no longer active

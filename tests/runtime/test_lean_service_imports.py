@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from grantline.cli.services import ROLES
 from grantline.runner_auth.adapters.nats_jwt import new_account_seed
 from tests.fixtures.run_grants import SIGNING_KEYS, VERIFICATION_KEYS
 
@@ -113,8 +114,8 @@ def test_a_stateless_service_loads_no_database_library() -> None:
     assert probe == {"roles": ["proxy"], "databases": [False], "loaded": []}
 
 
-# The services written on psycopg alone (runtime.driver_transaction / single_statement).
-_ON_PSYCOPG_ALONE = ("refresher", "notifier", "satisfaction", "runner-auth", "audit", "vault")
+# Every service with state runs on psycopg alone (runtime.driver_transaction / single_statement).
+_ON_PSYCOPG_ALONE = tuple(role.name for role in ROLES.values() if role.stateful)
 
 _BUILT = textwrap.dedent(
     """

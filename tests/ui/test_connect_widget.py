@@ -167,8 +167,8 @@ async def test_a_page_of_another_origin_receives_no_outcome(
     async with ui_stack(nats_url, database_url, tmp_path) as stack:
         await stack.configure_sandbox_app()
         # Only the platform's origin is registered (not every loopback port, as for development).
-        async with stack.gateway.transaction() as session:
-            await set_allow_list(session, stack.tenant_id, [platform_site])
+        async with stack.gateway.driver_transaction() as conn:
+            await set_allow_list(conn, stack.tenant_id, [platform_site])
         try:
             for user, claimed in (("erin", hostile_site), ("frank", platform_site)):
                 page = await (await browser.new_context()).new_page()
@@ -200,5 +200,5 @@ async def test_a_page_of_another_origin_receives_no_outcome(
                 )
                 await page.context.close()
         finally:
-            async with stack.gateway.transaction() as session:
-                await set_allow_list(session, stack.tenant_id, DEV_ALLOW_LIST)
+            async with stack.gateway.driver_transaction() as conn:
+                await set_allow_list(conn, stack.tenant_id, DEV_ALLOW_LIST)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:  # psycopg is loaded by the commands that run, not by every `grantline` start
+    from grantline.runtime.db.driver import DriverConnection
 
 app = typer.Typer(no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants (workspaces).", no_args_is_help=True)
@@ -43,8 +47,8 @@ def create_tenant(
     """Create a tenant and print its id."""
     from grantline.auth_gateway.service.tenants import create_tenant as create
 
-    async def work(session: AsyncSession) -> str:
-        return (await create(session, name, allow_return_to)).tenant_id
+    async def work(conn: DriverConnection) -> str:
+        return (await create(conn, name, allow_return_to)).tenant_id
 
     typer.echo(_run(database_url, work))
 
@@ -58,8 +62,8 @@ def allow_return_to(
     """Replace a tenant's return_to allow-list."""
     from grantline.auth_gateway.service.tenants import set_allow_list
 
-    async def work(session: AsyncSession) -> None:
-        await set_allow_list(session, tenant, entries)
+    async def work(conn: DriverConnection) -> None:
+        await set_allow_list(conn, tenant, entries)
 
     _run(database_url, work)
     typer.echo("allow-list updated")
@@ -72,8 +76,8 @@ def create_api_key(
     """Mint an API key for a tenant. It is printed once and cannot be shown again."""
     from grantline.auth_gateway.service.tenants import create_api_key as create
 
-    async def work(session: AsyncSession) -> tuple[str, str]:
-        return await create(session, tenant)
+    async def work(conn: DriverConnection) -> tuple[str, str]:
+        return await create(conn, tenant)
 
     key_id, key = _run(database_url, work)
     typer.echo(f"key id: {key_id}", err=True)
@@ -87,8 +91,8 @@ def revoke_api_key(
     """Revoke an API key by id."""
     from grantline.auth_gateway.service.tenants import revoke_api_key as revoke
 
-    async def work(session: AsyncSession) -> None:
-        await revoke(session, key_id)
+    async def work(conn: DriverConnection) -> None:
+        await revoke(conn, key_id)
 
     _run(database_url, work)
     typer.echo(f"revoked {key_id}")

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from grantline.auth_gateway.adapters.bus import Bus
-from grantline.auth_gateway.adapters.tables import outbox
+from grantline.auth_gateway.adapters.outbox import OUTBOX
 from grantline.auth_gateway.entrypoints.connect_link_responder import connect_link_responder
 from grantline.auth_gateway.entrypoints.housekeeping import housekeeping
 from grantline.auth_gateway.entrypoints.http.api import create_api
@@ -22,7 +22,7 @@ def create_runtime(settings: GatewaySettings | None = None) -> ServiceRuntime:
     """Build the auth gateway runtime."""
     settings = settings or GatewaySettings()
     api = create_api()
-    runtime = ServiceRuntime(settings, outbox=outbox, http_app=api)
+    runtime = ServiceRuntime(settings, outbox=OUTBOX, http_app=api)
     bus = Bus(lambda: runtime.nats, timeout=settings.bus_timeout_seconds)
     catalogue = TenantCatalogue(
         load_catalogue(settings.provider_dirs, sandbox_url=settings.sandbox_url),

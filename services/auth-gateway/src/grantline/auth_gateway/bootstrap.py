@@ -7,25 +7,20 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg import IntegrityError
 
 from grantline.auth_gateway.service import tenants
-from grantline.runtime.db.engine import create_engine, session_factory, transaction
+from grantline.runtime.db.driver import DriverConnection, connect
 
 T = TypeVar("T")
 
 
-def run_in_transaction(database_url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def run_in_transaction(database_url: str, work: Callable[[DriverConnection], Awaitable[T]]) -> T:
     """Run `work` in one committed transaction on its own event loop (callable from any thread)."""
 
     async def main() -> T:
-        engine = create_engine(database_url, pool_size=1, application_name="grantline-cli")
-        try:
-            async with transaction(session_factory(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
+        async with await connect(database_url, application_name="grantline-cli") as conn, conn.transaction():
+            return await work(conn)
 
     # A thread of its own: the caller may already be inside a running event loop.
     with ThreadPoolExecutor(1) as pool:
@@ -35,8 +30,8 @@ def run_in_transaction(database_url: str, work: Callable[[AsyncSession], Awaitab
 def ensure_tenant_with_key(database_url: str, *, name: str, api_key: str) -> str:
     """Create tenant `name` (dev allow-list) holding `api_key` unless both exist; returns the tenant id."""
 
-    async def work(session: AsyncSession) -> str:
-        return await tenants.ensure_tenant_with_key(session, name=name, api_key=api_key)
+    async def work(conn: DriverConnection) -> str:
+        return await tenants.ensure_tenant_with_key(conn, name=name, api_key=api_key)
 
     try:
         return run_in_transaction(database_url, work)

@@ -13,6 +13,11 @@ class GatewaySettings(ServiceSettings):
     public_url: str = "http://127.0.0.1:8080"
     # How long a NATS request to the vault, satisfaction or audit may take before we answer 503.
     bus_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Every statement runs on psycopg (grantline.runtime.db.driver): each of its two pools (pipelined
+    # transactions; autocommit for one-statement work such as every request's key check) may open this
+    # many, together what SQLAlchemy's pool did with its overflow: a flow's start keeps its connection
+    # while it asks the vault. SQLAlchemy's pool (GRANTLINE_DATABASE_POOL_SIZE) is never opened.
+    database_driver_pool_size: int = Field(default=10, ge=1, le=200)
     # Connect sessions: default and longest lifetime.
     connect_session_ttl_seconds: int = Field(default=1800, ge=60)
     connect_session_max_ttl_seconds: int = Field(default=86400, ge=60)

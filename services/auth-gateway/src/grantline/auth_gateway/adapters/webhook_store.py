@@ -4,34 +4,51 @@ body hash).
 The body hash catches a replay whose delivery id was changed where the provider does not sign it
 (GitHub's `X-GitHub-Delivery`). Both keys are per provider app (the one whose secret verified it): two
 apps, of one tenant or of two, can be sent byte-identical bodies, and one's delivery is no replay of
-the other's."""
+the other's.
+
+Every statement runs on psycopg directly (grantline.runtime.db.driver), hence its placeholders: the
+gateway never loads SQLAlchemy (adapters/tables.py declares the table for the migrations only).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from grantline.runtime.db.driver import DriverConnection
 
-from grantline.auth_gateway.adapters.tables import webhook_deliveries
+_DELIVERY_SEEN = """
+    SELECT delivery_id FROM gateway.webhook_deliveries
+     WHERE provider = %(provider)s AND provider_app_id = %(provider_app_id)s
+       AND (delivery_id = %(delivery_id)s OR body_sha256 = %(body_sha256)s)
+    """
 
 
 async def delivery_seen(
-    session: AsyncSession, provider: str, provider_app_id: str, delivery_id: str, body_sha256: str
+    conn: DriverConnection, provider: str, provider_app_id: str, delivery_id: str, body_sha256: str
 ) -> bool:
     """True when this delivery to this app (its id, or its signed body) was handled before."""
-    d = webhook_deliveries.c
-    query = select(d.delivery_id).where(
-        d.provider == provider,
-        d.provider_app_id == provider_app_id,
-        or_(d.delivery_id == delivery_id, d.body_sha256 == body_sha256),
-    )
-    return (await session.execute(query)).first() is not None
+    params = {
+        "provider": provider,
+        "provider_app_id": provider_app_id,
+        "delivery_id": delivery_id,
+        "body_sha256": body_sha256,
+    }
+    return await (await conn.execute(_DELIVERY_SEEN, params)).fetchone() is not None
+
+
+# No conflict target: a delivery is already recorded by its id (the key) or by its body (the unique
+# index on the body hash), and either makes this one a replay.
+_RECORD_DELIVERY = """
+    INSERT INTO gateway.webhook_deliveries
+           (provider, provider_app_id, delivery_id, tenant_id, kind, body_sha256)
+    VALUES (%(provider)s, %(provider_app_id)s, %(delivery_id)s, %(tenant_id)s, %(kind)s, %(body_sha256)s)
+    ON CONFLICT DO NOTHING
+    RETURNING delivery_id
+    """
 
 
 async def record_delivery(
-    session: AsyncSession,
+    conn: DriverConnection,
     *,
     provider: str,
     provider_app_id: str,
@@ -41,25 +58,27 @@ async def record_delivery(
     kind: str | None,
 ) -> bool:
     """Remember a delivery; False when another request recorded it (or its body) first."""
-    result = await session.execute(
-        pg_insert(webhook_deliveries)
-        .values(
-            provider=provider,
-            provider_app_id=provider_app_id,
-            delivery_id=delivery_id,
-            tenant_id=tenant_id,
-            kind=kind,
-        )
-        .values(body_sha256=body_sha256)
-        .on_conflict_do_nothing()
-        .returning(webhook_deliveries.c.delivery_id)
+    params = {
+        "provider": provider,
+        "provider_app_id": provider_app_id,
+        "delivery_id": delivery_id,
+        "body_sha256": body_sha256,
+        "tenant_id": tenant_id,
+        "kind": kind,
+    }
+    return await (await conn.execute(_RECORD_DELIVERY, params)).fetchone() is not None
+
+
+# RETURNING, counted: in pipeline mode (runtime.driver_transaction) a result is there only once read.
+_DELETE_OLD_DELIVERIES = """
+    WITH forgotten AS (
+        DELETE FROM gateway.webhook_deliveries WHERE received_at < %(before)s RETURNING 1
     )
-    return result.first() is not None
+    SELECT count(*) FROM forgotten
+    """
 
 
-async def delete_old_deliveries(session: AsyncSession, *, before: datetime) -> int:
+async def delete_old_deliveries(conn: DriverConnection, *, before: datetime) -> int:
     """Forget deliveries older than every provider's replay window."""
-    result = await session.execute(
-        delete(webhook_deliveries).where(webhook_deliveries.c.received_at < before)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    row = await (await conn.execute(_DELETE_OLD_DELIVERIES, {"before": before})).fetchone()
+    return int(row[0]) if row is not None else 0

@@ -29,11 +29,11 @@ def housekeeping(runtime: ServiceRuntime, bus: Bus, *, every_seconds: float = 30
         while True:
             now = datetime.now(UTC)
             try:
-                async with runtime.transaction() as session:
-                    await flow_store.delete_expired_pending(session, before=now - PENDING_GRACE)
-                    await flow_store.delete_expired_connect_sessions(session, before=now)
-                    await webhook_store.delete_old_deliveries(session, before=now - DELIVERY_RETENTION)
-                    await rate_limit_store.delete_expired(session, before=now - RATE_LIMIT_RETENTION)
+                async with runtime.driver_transaction(wake_relay=False) as conn:
+                    await flow_store.delete_expired_pending(conn, before=now - PENDING_GRACE)
+                    await flow_store.delete_expired_connect_sessions(conn, before=now)
+                    await webhook_store.delete_old_deliveries(conn, before=now - DELIVERY_RETENTION)
+                    await rate_limit_store.delete_expired(conn, before=now - RATE_LIMIT_RETENTION)
                 await hand_over_tenant_providers(runtime, bus)
             except Exception as error:  # Postgres restarting: try again next round
                 log.warning("housekeeping failed", extra={"error": type(error).__name__})

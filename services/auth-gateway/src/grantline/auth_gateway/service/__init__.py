@@ -1,1 +1,1 @@
-"""Use cases of the auth gateway: they flush, the entrypoint commits."""
+"""Use cases of the auth gateway: they work on the entrypoint's connection, the entrypoint commits."""

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.auth_gateway.adapters import flow_store, tenant_store
 from grantline.auth_gateway.domain.credentials import (
     credential_hash,
@@ -27,6 +25,7 @@ from grantline.auth_gateway.service.provider_apps import get_provider_app
 from grantline.auth_gateway.service.tenant_providers import catalogue_view
 from grantline.auth_gateway.service.views import CatalogueView, default_scope_ids, is_connectable
 from grantline.contract.connect_links import ConnectLinkReply, ConnectLinkRequest
+from grantline.runtime.db.driver import DriverConnection
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class IssuedConnectSession:
 
 
 async def create_connect_session(
-    session: AsyncSession,
+    conn: DriverConnection,
     *,
     tenant_id: str,
     user_id: str,
@@ -67,9 +66,7 @@ async def create_connect_session(
         run_id=run_id,
         provider_apps=provider_apps,
     )
-    await flow_store.insert_connect_session(
-        session, token_hash=credential_hash(token), record=record, now=now
-    )
+    await flow_store.insert_connect_session(conn, token_hash=credential_hash(token), record=record, now=now)
     connect_url = f"{public_url.rstrip('/')}/connect?{urlencode({'connect_session': token})}"
     return IssuedConnectSession(record.session_id, token, record.expires_at, connect_url)
 
@@ -122,11 +119,11 @@ async def mint_connect_link(gw: Gateway, request: ConnectLinkRequest) -> Connect
     confirmed by POST and bound to that browser.
     """
     scope = await session_scope(gw, request.tenant_id, request.providers, request.provider_apps)
-    async with gw.runtime.transaction() as session:
-        if await tenant_store.tenant_by_id(session, request.tenant_id) is None:
+    async with gw.runtime.driver_transaction(wake_relay=False) as conn:
+        if await tenant_store.tenant_by_id(conn, request.tenant_id) is None:
             raise Problem(404, "not_found", "tenant not found")
         issued = await create_connect_session(
-            session,
+            conn,
             tenant_id=request.tenant_id,
             user_id=request.user_id,
             expires_in=min(request.expires_in, gw.settings.connect_session_max_ttl_seconds),
@@ -146,7 +143,7 @@ async def mint_connect_link(gw: Gateway, request: ConnectLinkRequest) -> Connect
 
 
 async def open_connect_link(
-    session: AsyncSession, token: str, *, now: datetime | None = None
+    conn: DriverConnection, token: str, *, now: datetime | None = None
 ) -> flow_store.ConnectSession | None:
     """The connect session a link's token stands for, or None when unknown, malformed, expired or used.
 
@@ -155,20 +152,20 @@ async def open_connect_link(
     """
     if not (looks_like_credential(token) and is_connect_session_token(token)):
         return None
-    record = await flow_store.connect_session_by_hash(session, credential_hash(token))
+    record = await flow_store.connect_session_by_hash(conn, credential_hash(token))
     if record is None or record.link_used or record.expires_at <= (now or datetime.now(UTC)):
         return None
     return record
 
 
-async def confirm_connect_link(session: AsyncSession, session_id: str, *, now: datetime) -> datetime | None:
+async def confirm_connect_link(conn: DriverConnection, session_id: str, *, now: datetime) -> datetime | None:
     """Use a connect link for its one browser session: the session's expiry, None when used or expired."""
-    return await flow_store.use_connect_link(session, session_id, now=now)
+    return await flow_store.use_connect_link(conn, session_id, now=now)
 
 
-async def tenant_name(session: AsyncSession, tenant_id: str) -> str:
+async def tenant_name(conn: DriverConnection, tenant_id: str) -> str:
     """The name the confirm page shows for the tenant a link belongs to."""
-    tenant = await tenant_store.tenant_by_id(session, tenant_id)
+    tenant = await tenant_store.tenant_by_id(conn, tenant_id)
     return tenant.name if tenant else tenant_id
 
 

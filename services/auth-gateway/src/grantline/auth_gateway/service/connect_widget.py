@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.auth_gateway.adapters import tenant_store
 from grantline.auth_gateway.domain.return_to import ReturnToError, check_return_to, registered_origin
+from grantline.runtime.db.driver import DriverConnection
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,10 @@ class WidgetDestination:
 
 
 async def widget_destination(
-    session: AsyncSession, tenant_id: str, mode: str, target: str
+    conn: DriverConnection, tenant_id: str, mode: str, target: str
 ) -> WidgetDestination | None:
     """The widget's page, if ``target`` is registered for the tenant; None otherwise."""
-    tenant = await tenant_store.tenant_by_id(session, tenant_id)
+    tenant = await tenant_store.tenant_by_id(conn, tenant_id)
     if tenant is None or mode not in ("popup", "redirect"):
         return None
     try:

@@ -14,11 +14,12 @@ from grantline.runtime.service_runtime import ServiceRuntime
 
 @dataclass
 class Gateway:
-    """The runtime (sessions and transactions), settings, the bus to the other services, the catalogue,
-    the OAuth flow and the rate limits.
+    """The runtime (Postgres connections and transactions), settings, the bus to the other services,
+    the catalogue, the OAuth flow and the rate limits.
 
-    Use cases that write take the session of the entrypoint's transaction; those that only read
-    Postgres before asking another service open a read-only session here (nothing to commit).
+    Use cases that write take the connection of the entrypoint's unit of work
+    (`runtime.driver_transaction()`); those that only read Postgres before asking another service
+    read on `runtime.single_statement(wake_relay=False)` (nothing to commit).
     """
 
     runtime: ServiceRuntime

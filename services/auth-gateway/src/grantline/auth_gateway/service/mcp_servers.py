@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.auth_gateway.adapters import tenant_store
 from grantline.auth_gateway.adapters.bus import Bus
@@ -24,6 +23,7 @@ from grantline.contract import vault_admin
 from grantline.contract.errors import ErrorReply
 from grantline.providers.definition import ProviderDefinition
 from grantline.providers.mcp_discovery import canonical_server_uri, client_metadata_document
+from grantline.runtime.db.driver import DriverConnection
 
 if TYPE_CHECKING:  # the gateway context builds the OAuth flow, which discovers catalogue MCP entries
     from grantline.auth_gateway.service.context import Gateway
@@ -148,9 +148,9 @@ async def server_to_connect(
     return definition
 
 
-async def client_metadata(gw: Gateway, session: AsyncSession, tenant_id: str) -> dict[str, Any]:
+async def client_metadata(gw: Gateway, conn: DriverConnection, tenant_id: str) -> dict[str, Any]:
     """The tenant's Client ID Metadata Document (public; it names no secret)."""
-    tenant = await tenant_store.tenant_by_id(session, tenant_id)
+    tenant = await tenant_store.tenant_by_id(conn, tenant_id)
     if tenant is None:
         raise not_found("client")
     return client_metadata_document(

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from grantline.auth_gateway.adapters import flow_store, tenant_store
 from grantline.auth_gateway.adapters.bus import Bus
-from grantline.auth_gateway.adapters.tables import outbox
+from grantline.auth_gateway.adapters.outbox import OUTBOX
 from grantline.auth_gateway.domain.incremental_scopes import scopes_for_reauthorization
 from grantline.auth_gateway.domain.oauth_state import (
     StateError,
@@ -52,7 +51,8 @@ from grantline.contract import vault
 from grantline.contract.audit import AuditAction, AuditRecord
 from grantline.contract.errors import ErrorReply
 from grantline.providers.authorize import build_authorize_url, with_always_scopes
-from grantline.runtime.outbox import add_event
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import write_events
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class OAuthFlow:
 
     async def initiate(
         self,
-        session: AsyncSession,
+        conn: DriverConnection,
         principal: Principal,
         request: InitiateInput,
         *,
@@ -109,7 +109,7 @@ class OAuthFlow:
             raise invalid(f"provider {definition.id!r} uses API keys: POST /v1/connections/api-key")
         if not definition.enabled:
             raise provider_disabled(definition.id)
-        tenant = await tenant_store.tenant_by_id(session, principal.tenant_id)
+        tenant = await tenant_store.tenant_by_id(conn, principal.tenant_id)
         if tenant is None:
             raise not_found("tenant")
         try:
@@ -186,7 +186,7 @@ class OAuthFlow:
             domain_hint=request.domain_hint,
         )
         await flow_store.insert_pending(
-            session,
+            conn,
             pending,
             reauthorize=reauthorize,
             name=name,
@@ -196,29 +196,31 @@ class OAuthFlow:
             replace_scopes=request.narrow,
             provider_app=provider_app,
         )
-        await add_event(
-            session,
-            outbox,
-            AuditRecord(
-                tenant_id=principal.tenant_id,
-                actor=principal.actor,
-                action=AuditAction.CONNECTION_INITIATED,
-                connection_id=connection_id,
-                provider=definition.id,
-                user_id=owner.removeprefix("user:") if owner.startswith("user:") else None,
-                detail={
-                    "scopes": scopes,
-                    "reauthorize": reauthorize,
-                    "pkce": verifier is not None,
-                    **({"provider_app": provider_app} if provider_app is not None else {}),
-                },
-            ),
+        await write_events(
+            conn,
+            OUTBOX,
+            [
+                AuditRecord(
+                    tenant_id=principal.tenant_id,
+                    actor=principal.actor,
+                    action=AuditAction.CONNECTION_INITIATED,
+                    connection_id=connection_id,
+                    provider=definition.id,
+                    user_id=owner.removeprefix("user:") if owner.startswith("user:") else None,
+                    detail={
+                        "scopes": scopes,
+                        "reauthorize": reauthorize,
+                        "pkce": verifier is not None,
+                        **({"provider_app": provider_app} if provider_app is not None else {}),
+                    },
+                )
+            ],
         )
         return Initiated(url, pending.expires_at, connection_id, reauthorize, scopes, definition.id)
 
     async def claim(
         self,
-        session: AsyncSession,
+        conn: DriverConnection,
         *,
         state: str | None,
         iss: str | None,
@@ -236,7 +238,7 @@ class OAuthFlow:
             state_hash = state_hash_for_lookup(state)
         except StateError as error:
             raise FlowRefused(error.code.value) from None
-        stored = await flow_store.pending_by_hash(session, state_hash, lock=True)
+        stored = await flow_store.pending_by_hash(conn, state_hash, lock=True)
         try:
             check_pending(
                 stored.pending if stored else None,
@@ -268,7 +270,7 @@ class OAuthFlow:
             check_issuer(issuer, iss, iss_required=issuer is not None)
         except StateError as error:
             raise FlowRefused(error.code.value, pending.return_to, pending.connection_id) from None
-        if not await flow_store.consume_pending(session, state_hash, now=now):
+        if not await flow_store.consume_pending(conn, state_hash, now=now):
             raise FlowRefused(StateErrorCode.USED_STATE.value, pending.return_to, pending.connection_id)
         return stored
 

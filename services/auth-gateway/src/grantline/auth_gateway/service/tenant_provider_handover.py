@@ -22,8 +22,8 @@ BATCH = 100
 
 async def hand_over_tenant_providers(runtime: ServiceRuntime, bus: Bus) -> int:
     """One pass over the rows left here; returns how many the vault took."""
-    async with runtime.sessions() as session:
-        rows = await tenant_store.legacy_tenant_providers(session, limit=BATCH)
+    async with runtime.single_statement(wake_relay=False) as conn:
+        rows = await tenant_store.legacy_tenant_providers(conn, limit=BATCH)
     taken = 0
     for tenant_id, provider, definition in rows:
         try:
@@ -39,7 +39,7 @@ async def hand_over_tenant_providers(runtime: ServiceRuntime, bus: Bus) -> int:
                 return taken  # the vault is away: the next pass tries again
             log.warning("the vault refused a stored tenant provider", extra={"code": problem.code})
             continue
-        async with runtime.transaction() as session:
-            await tenant_store.forget_legacy_tenant_provider(session, tenant_id, provider)
+        async with runtime.single_statement(wake_relay=False) as conn:
+            await tenant_store.forget_legacy_tenant_provider(conn, tenant_id, provider)
         taken += 1
     return taken

@@ -13,17 +13,17 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from grantline.auth_gateway.adapters import webhook_store
 from grantline.auth_gateway.adapters.bus import Bus
-from grantline.auth_gateway.adapters.tables import outbox
+from grantline.auth_gateway.adapters.outbox import OUTBOX
 from grantline.auth_gateway.service.problems import from_error_reply
 from grantline.contract import vault, vault_admin
 from grantline.contract.audit import AuditAction, AuditRecord
 from grantline.contract.connections import WebhookReceived
+from grantline.contract.envelope import Event
 from grantline.contract.errors import ErrorCode, ErrorReply
-from grantline.runtime.outbox import add_events
+from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.outbox_relay import write_events
 
 # Headers a provider signature scheme may need; everything else (cookies, proxies' additions) stays here.
 _FORWARDED_HEADER_PREFIXES = ("x-slack-", "x-hub-", "x-github-", "content-type", "user-agent", "x-goog-")
@@ -58,13 +58,13 @@ class WebhookIngress:
         )
 
     async def seen(
-        self, session: AsyncSession, provider: str, verdict: vault_admin.WebhookVerdict, body: bytes
+        self, conn: DriverConnection, provider: str, verdict: vault_admin.WebhookVerdict, body: bytes
     ) -> bool:
         """True when this delivery (by its id or its signed body) was handled before."""
         if not verdict.delivery_id:
             return False
         return await webhook_store.delivery_seen(
-            session, provider, verdict.provider_app_id or "", verdict.delivery_id, body_digest(body)
+            conn, provider, verdict.provider_app_id or "", verdict.delivery_id, body_digest(body)
         )
 
     async def revoke_matching(
@@ -92,7 +92,7 @@ class WebhookIngress:
 
     async def record(
         self,
-        session: AsyncSession,
+        conn: DriverConnection,
         provider: str,
         verdict: vault_admin.WebhookVerdict,
         body: bytes,
@@ -105,7 +105,7 @@ class WebhookIngress:
         tenant whose connections it revoked.
         """
         if verdict.delivery_id and not await webhook_store.record_delivery(
-            session,
+            conn,
             provider=provider,
             provider_app_id=verdict.provider_app_id or "",
             delivery_id=verdict.delivery_id,
@@ -119,31 +119,29 @@ class WebhookIngress:
             by_tenant.setdefault(connection.tenant_id, []).append(connection.connection_id)
         kind = verdict.kind or "unknown"
         received_at = datetime.now(UTC)
+        events: list[Event] = []
         for tenant_id, connection_ids in by_tenant.items():
-            await add_events(
-                session,
-                outbox,
-                [
-                    WebhookReceived(
-                        tenant_id=tenant_id,
-                        provider=provider,
-                        kind=kind,
-                        account=verdict.account,
-                        verified=True,
-                        received_at=received_at,
-                        connection_ids=connection_ids,
-                    ),
-                    AuditRecord(
-                        tenant_id=tenant_id,
-                        actor=f"provider:{provider}",
-                        action=AuditAction.WEBHOOK_RECEIVED,
-                        provider=provider,
-                        detail={
-                            "kind": kind,
-                            "delivery_id": verdict.delivery_id,
-                            "revoked_connections": connection_ids,
-                        },
-                    ),
-                ],
-            )
+            events += [
+                WebhookReceived(
+                    tenant_id=tenant_id,
+                    provider=provider,
+                    kind=kind,
+                    account=verdict.account,
+                    verified=True,
+                    received_at=received_at,
+                    connection_ids=connection_ids,
+                ),
+                AuditRecord(
+                    tenant_id=tenant_id,
+                    actor=f"provider:{provider}",
+                    action=AuditAction.WEBHOOK_RECEIVED,
+                    provider=provider,
+                    detail={
+                        "kind": kind,
+                        "delivery_id": verdict.delivery_id,
+                        "revoked_connections": connection_ids,
+                    },
+                ),
+            ]
+        await write_events(conn, OUTBOX, events)
         return True

@@ -47,9 +47,10 @@ class ConnectSessionOut(BaseModel):
 async def create(gw: GatewayDep, caller: AdminDep, body: ConnectSessionIn) -> ConnectSessionOut:
     """A short-lived token bound to one user: it may start flows, list and revoke for that user only."""
     scope = await session_scope(gw, caller.tenant_id, body.providers, body.provider_apps)
-    async with gw.runtime.transaction() as session:
+    # One insert: autocommit makes it the whole transaction.
+    async with gw.runtime.single_statement(wake_relay=False) as conn:
         issued = await create_connect_session(
-            session,
+            conn,
             tenant_id=caller.tenant_id,
             user_id=body.user_id,
             expires_in=body.expires_in,

@@ -64,8 +64,8 @@ class RevokedView(BaseModel):
 async def initiate(gw: GatewayDep, caller: CallerDep, body: InitiateIn) -> InitiateOut:
     """The URL to send the user's browser to; the flow ends at `return_to` with its outcome."""
     await rate_limits.admit(gw.runtime, gw.limits.initiate_per_tenant, caller.tenant_id)
-    async with gw.runtime.transaction() as session:
-        started = await gw.flow.initiate(session, caller, body.flow_input())
+    async with gw.runtime.driver_transaction() as conn:
+        started = await gw.flow.initiate(conn, caller, body.flow_input())
     return InitiateOut(
         authorize_url=started.authorize_url,
         expires_at=started.expires_at,

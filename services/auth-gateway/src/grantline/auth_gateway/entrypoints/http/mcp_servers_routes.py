@@ -54,6 +54,6 @@ async def delete_mcp_server(gw: GatewayDep, caller: AdminDep, provider: Provider
     response_model=dict[str, Any],
 )
 async def client_metadata(gw: GatewayDep, tenant_id: TenantId) -> JSONResponse:
-    async with gw.runtime.sessions() as session:
-        document = await mcp_servers.client_metadata(gw, session, tenant_id)
+    async with gw.runtime.single_statement(wake_relay=False) as conn:
+        document = await mcp_servers.client_metadata(gw, conn, tenant_id)
     return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})

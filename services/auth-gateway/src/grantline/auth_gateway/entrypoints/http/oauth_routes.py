@@ -53,8 +53,8 @@ async def callback(
     address = client_address(request)
     await rate_limits.check_failures(gw.runtime, gw.limits.failed_state_per_address, address)
     try:
-        async with gw.runtime.transaction() as session:
-            stored = await gw.flow.claim(session, state=state, iss=iss, browser_binding=binding)
+        async with gw.runtime.driver_transaction(wake_relay=False) as conn:
+            stored = await gw.flow.claim(conn, state=state, iss=iss, browser_binding=binding)
     except FlowRefused as refused:
         if over := await rate_limits.record_failure(gw.runtime, gw.limits.failed_state_per_address, address):
             raise over from None
@@ -99,9 +99,9 @@ async def exchange_code(
     address = client_address(request)
     await rate_limits.check_failures(gw.runtime, gw.limits.failed_state_per_address, address)
     try:
-        async with gw.runtime.transaction() as session:
+        async with gw.runtime.driver_transaction(wake_relay=False) as conn:
             stored = await gw.flow.claim(
-                session, state=body.state, iss=body.iss, tenant_id=caller.tenant_id, principal=caller
+                conn, state=body.state, iss=body.iss, tenant_id=caller.tenant_id, principal=caller
             )
     except FlowRefused as refused:
         if over := await rate_limits.record_failure(gw.runtime, gw.limits.failed_state_per_address, address):

@@ -107,10 +107,10 @@ async def _receive(gw: Gateway, request: Request, provider: str, app_id: str | N
         raise Problem(401, "invalid_signature", f"webhook not verified: {verdict.reason or 'rejected'}")
     if verdict.challenge is not None:
         return WebhookAck(status="challenge", challenge=verdict.challenge)
-    async with gw.runtime.sessions() as session:
-        if await ingress.seen(session, provider, verdict, body):
+    async with gw.runtime.single_statement(wake_relay=False) as conn:
+        if await ingress.seen(conn, provider, verdict, body):
             return WebhookAck(status="duplicate")
     affected = await ingress.revoke_matching(verdict)
-    async with gw.runtime.transaction() as session:
-        recorded = await ingress.record(session, provider, verdict, body, affected)
+    async with gw.runtime.driver_transaction() as conn:
+        recorded = await ingress.record(conn, provider, verdict, body, affected)
     return WebhookAck(status="accepted" if recorded else "duplicate", revoked_connections=len(affected))

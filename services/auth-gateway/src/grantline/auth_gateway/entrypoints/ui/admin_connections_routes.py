@@ -206,9 +206,9 @@ async def start_connection(request: Request) -> Response:
             provider_app=optional(str(form.get("provider_app") or ""), APP_NAME, _("OAuth client")),
         )
         flow_value = browser_value(request, gw.settings.public_url)
-        async with gw.runtime.transaction() as session:
+        async with gw.runtime.driver_transaction() as conn:
             started = await gw.flow.initiate(
-                session, caller, body.flow_input(), browser_binding=binding_of(flow_value)
+                conn, caller, body.flow_input(), browser_binding=binding_of(flow_value)
             )
     except ValidationError:
         message = _("Give a user id (or choose the workspace) and a provider.")

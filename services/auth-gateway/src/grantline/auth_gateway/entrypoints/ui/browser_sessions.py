@@ -95,8 +95,8 @@ async def admin_session(request: Request) -> tuple[Principal, AdminSession] | No
     found = ui_of(request).signer.open_admin(request.cookies.get(ADMIN_COOKIE))
     if found is None:
         return None
-    async with gateway_of(request).runtime.sessions() as session:
-        keys = await tenant_store.list_api_keys(session, found.tenant_id)
+    async with gateway_of(request).runtime.single_statement(wake_relay=False) as conn:
+        keys = await tenant_store.list_api_keys(conn, found.tenant_id)
     # Revoking the key ends every admin session opened with it, at the next page.
     if not any(k.key_id == found.key_id and k.revoked_at is None for k in keys):
         return None

@@ -115,9 +115,9 @@ async def authorize(request: Request, provider: str) -> Response:
         )
         await rate_limits.admit(gw.runtime, gw.limits.initiate_per_tenant, caller.tenant_id)
         flow_value = browser_value(request, gw.settings.public_url)
-        async with gw.runtime.transaction() as session:
+        async with gw.runtime.driver_transaction() as conn:
             started = await gw.flow.initiate(
-                session, caller, body.flow_input(), browser_binding=binding_of(flow_value)
+                conn, caller, body.flow_input(), browser_binding=binding_of(flow_value)
             )
     except Problem as problem:
         return await _consent_page(

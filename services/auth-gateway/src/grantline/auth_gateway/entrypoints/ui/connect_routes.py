@@ -80,8 +80,8 @@ async def _open_link(request: Request, token: str) -> Response:
     # Opening a link signs nobody in (login CSRF): it only remembers, in a cookie that is no session,
     # which user the link is for, until the user confirms on the next page.
     now = datetime.now(UTC)
-    async with gateway_of(request).runtime.sessions() as session:
-        record = await open_connect_link(session, token, now=now)
+    async with gateway_of(request).runtime.single_statement(wake_relay=False) as conn:
+        record = await open_connect_link(conn, token, now=now)
     if record is None:
         return redirect(CONNECT_PATH + "?expired=1")
     expires_at = min(int(record.expires_at.timestamp()), int(now.timestamp()) + _LINK_TTL_SECONDS)
@@ -101,8 +101,8 @@ async def _open_link(request: Request, token: str) -> Response:
 
 
 async def _confirm_page(request: Request, link: ConnectBrowserSession, error: str | None = None) -> Response:
-    async with gateway_of(request).runtime.sessions() as session:
-        name = await tenant_name(session, link.tenant_id)
+    async with gateway_of(request).runtime.single_statement(wake_relay=False) as conn:
+        name = await tenant_name(conn, link.tenant_id)
     context = connect_context(
         request, link, _("Confirm who you are"), user_id=link.user_id, tenant_name=name, error_message=error
     )
@@ -128,8 +128,9 @@ async def use_link(request: Request) -> Response:
     if not csrf_ok(request, form, link.nonce):
         return await _confirm_page(request, link, error=STALE_FORM)
     now = datetime.now(UTC)
-    async with gateway_of(request).runtime.transaction() as session:
-        session_expires = await confirm_connect_link(session, link.session_id, now=now)
+    # One update: autocommit makes it the whole transaction.
+    async with gateway_of(request).runtime.single_statement(wake_relay=False) as conn:
+        session_expires = await confirm_connect_link(conn, link.session_id, now=now)
     if session_expires is None:
         response = expired_page(request)
         clear_session_cookie(request, response, name=CONNECT_LINK_COOKIE, path=CONNECT_PATH)

@@ -55,8 +55,8 @@ async def widget_outcome(
     mode, _, quoted = remembered.partition(" ")
     if not quoted:
         return None
-    async with gateway_of(request).runtime.sessions() as session:
-        destination = await widget_destination(session, tenant_id, mode, unquote(quoted))
+    async with gateway_of(request).runtime.single_statement(wake_relay=False) as conn:
+        destination = await widget_destination(conn, tenant_id, mode, unquote(quoted))
     if destination is None:
         return None
     if destination.mode == "redirect":
