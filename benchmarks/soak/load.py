@@ -115,9 +115,9 @@ class Load:
         _expect(authorized, 302)
         landed = await self.browser.get(authorized.headers["location"], follow_redirects=False)
         _expect(landed, 303)
-        status = parse_qs(urlsplit(landed.headers["location"]).query).get("status")
-        if status != ["connected"]:
-            raise AssertionError(f"callback ended {status}")
+        outcome = parse_qs(urlsplit(landed.headers["location"]).query)
+        if outcome.get("status") != ["connected"]:
+            raise AssertionError(f"callback ended {outcome.get('status')}, error {outcome.get('error')}")
         self.granted_runs.add(run_id)
         await self.runner.wait_until_admitted(run_id)
         self.active.append(ActiveRun(run_id, user, connection_id))

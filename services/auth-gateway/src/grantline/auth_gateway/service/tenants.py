@@ -77,18 +77,7 @@ async def add_api_key(conn: DriverConnection, tenant_id: str, key: str, *, actor
     key_id = await tenant_store.insert_api_key(
         conn, tenant_id=tenant_id, key_hash=credential_hash(key), hint=key_hint(key)
     )
-    await write_events(
-        conn,
-        OUTBOX,
-        [
-            AuditRecord(
-                tenant_id=tenant_id,
-                actor=actor,
-                action=AuditAction.API_KEY_CREATED,
-                detail={"key_id": key_id},
-            )
-        ],
-    )
+    await _audit_key(conn, tenant_id, key_id, AuditAction.API_KEY_CREATED, actor)
     return key_id
 
 
@@ -104,18 +93,12 @@ async def revoke_api_key(conn: DriverConnection, key_id: str, *, actor: str = "c
     tenant_id = await tenant_store.revoke_api_key(conn, key_id)
     if tenant_id is None:
         raise TenantError(f"no active API key {key_id!r}")
-    await write_events(
-        conn,
-        OUTBOX,
-        [
-            AuditRecord(
-                tenant_id=tenant_id,
-                actor=actor,
-                action=AuditAction.API_KEY_REVOKED,
-                detail={"key_id": key_id},
-            )
-        ],
-    )
+    await _audit_key(conn, tenant_id, key_id, AuditAction.API_KEY_REVOKED, actor)
+
+
+async def _audit_key(conn: DriverConnection, tenant_id: str, key_id: str, action: str, actor: str) -> None:
+    record = AuditRecord(tenant_id=tenant_id, actor=actor, action=action, detail={"key_id": key_id})
+    await write_events(conn, OUTBOX, [record])
 
 
 async def ensure_tenant_with_key(conn: DriverConnection, *, name: str, api_key: str) -> str:

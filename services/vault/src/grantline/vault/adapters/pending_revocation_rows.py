@@ -27,32 +27,17 @@ class RevocationBinding:
 
 
 @dataclass(frozen=True)
-class PendingRevocation:
+class PendingRevocation(RevocationBinding):
     """A revocation call taken for another attempt (its row, as the claim left it)."""
 
     id: str
     attempts: int
-    tenant_id: str
-    connection_id: str
-    owner: str
-    provider: str
-    provider_app_id: str
-    field: str
-    sealed_token: bytes = dataclasses.field(repr=False)
-    token_type_hint: str
 
     @property
     def binding(self) -> RevocationBinding:
         """The token and what it is bound to."""
         return RevocationBinding(
-            self.tenant_id,
-            self.connection_id,
-            self.owner,
-            self.provider,
-            self.provider_app_id,
-            self.field,
-            self.sealed_token,
-            self.token_type_hint,
+            **{field.name: getattr(self, field.name) for field in dataclasses.fields(RevocationBinding)}
         )
 
 
