@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
     from starlette.types import ASGIApp
 
+    from grantline.runtime.asgi_server import HttpServer
     from grantline.runtime.db.database import Database
     from grantline.runtime.db.driver import DriverConnection
     from grantline.runtime.outbox_relay import OutboxLocation, OutboxRelay
@@ -297,14 +298,16 @@ class ServiceRuntime:
             self._running.append(asyncio.create_task(self._guard(task), name=f"{self.name}:{task}"))
         log.info("service started", extra={"service": self.name})
 
-    async def _serve_http(self, listening: socket.socket) -> _HttpServer:
+    async def _serve_http(self, listening: socket.socket) -> HttpServer:
         if self._http_app is None:
             from grantline.runtime.health_server import HealthServer
 
             health = HealthServer(self.name, self.readiness)
             await health.start(listening)
             return health
-        return await _AsgiServer.start(self.http_application(), listening, self.settings)
+        from grantline.runtime.asgi_server import AsgiServer
+
+        return await AsgiServer.start(self.http_application(), listening)
 
     async def _guard(self, task: BackgroundTask) -> None:
         # A background task that crashes is restarted: one bad iteration must not stop refreshing.
@@ -390,43 +393,3 @@ class ServiceRuntime:
             http.stop_accepting()
             await self.stop()
             await http.wait_closed()
-
-
-class _HttpServer(Protocol):
-    def stop_accepting(self) -> None: ...
-
-    async def wait_closed(self) -> None: ...
-
-
-class _AsgiServer:
-    """uvicorn serving a service's own API (with the health routes added) on the bound socket."""
-
-    def __init__(self, server: Any, task: asyncio.Task[None]) -> None:
-        self._server = server
-        self._task = task
-
-    @classmethod
-    async def start(cls, app: ASGIApp, listening: socket.socket, settings: ServiceSettings) -> _AsgiServer:
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-        server = uvicorn.Server(config)
-        # The runtime owns SIGTERM/SIGINT (stop consumers, drain, then close HTTP); uvicorn must not
-        # install its own handlers over ours.
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        return cls(server, asyncio.create_task(server.serve(sockets=[listening])))
-
-    def stop_accepting(self) -> None:
-        """Ask uvicorn to finish (it stops accepting, then lets in-flight requests end)."""
-        self._server.should_exit = True
-
-    async def wait_closed(self) -> None:
-        """Until uvicorn has finished."""
-        await self._task

@@ -21,11 +21,13 @@ round trips, not CPU: its per-command bookkeeping costs more than it saves when 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from grantline.runtime.db.urls import libpq_url
@@ -34,10 +36,35 @@ if TYPE_CHECKING:  # a service on psycopg alone never loads SQLAlchemy (runtime/
     from sqlalchemy.ext.asyncio import AsyncSession
 
 DriverConnection = psycopg.AsyncConnection[Any]
+Row = TypeVar("Row")
 # How long a unit of work waits for a connection before it fails with psycopg_pool.PoolTimeout (an
 # OperationalError: the gateway answers 503). psycopg_pool's own default, 30 s, held API requests for
 # half a minute while Postgres was down; a connection is otherwise free within milliseconds.
 CHECKOUT_TIMEOUT_SECONDS = 5.0
+
+
+async def fetch_one(
+    conn: DriverConnection, row_type: type[Row], statement: str, params: Mapping[str, Any]
+) -> Row | None:
+    """The statement's first row as a ``row_type`` (a dataclass whose fields are the columns)."""
+    async with conn.cursor(row_factory=class_row(row_type)) as cursor:
+        await cursor.execute(statement, params)
+        return await cursor.fetchone()
+
+
+async def fetch_all(
+    conn: DriverConnection, row_type: type[Row], statement: str, params: Mapping[str, Any]
+) -> list[Row]:
+    """Every row of the statement as a ``row_type``."""
+    async with conn.cursor(row_factory=class_row(row_type)) as cursor:
+        await cursor.execute(statement, params)
+        return await cursor.fetchall()
+
+
+def with_jsonb(values: Mapping[str, Any], json_columns: frozenset[str]) -> dict[str, Any]:
+    """Column values as parameters, those of ``json_columns`` wrapped in ``Jsonb`` (None too: it
+    stores JSON null, as SQLAlchemy's JSONB type did, not SQL NULL)."""
+    return {column: Jsonb(value) if column in json_columns else value for column, value in values.items()}
 
 
 async def driver_connection(session: AsyncSession) -> DriverConnection:
@@ -147,4 +174,12 @@ async def _check_status(connection: DriverConnection) -> None:
         raise psycopg.OperationalError("connection is not usable")
 
 
-__all__ = ["DriverConnection", "DriverPool", "connect", "driver_connection"]
+__all__ = [
+    "DriverConnection",
+    "DriverPool",
+    "connect",
+    "driver_connection",
+    "fetch_all",
+    "fetch_one",
+    "with_jsonb",
+]

@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import sql
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.db.driver import DriverConnection, fetch_all, fetch_one, with_jsonb
 
 SECRET_COLUMNS = ("access_token", "refresh_token", "id_token", "api_key")
 NO_SECRETS: dict[str, Any] = dict.fromkeys(SECRET_COLUMNS)
@@ -64,24 +63,12 @@ _GET = f"SELECT {_COLUMNS} FROM vault.connections WHERE tenant_id = %(tenant_id)
 _GET_FOR_UPDATE = _GET + " FOR UPDATE"
 
 
-async def _one(conn: DriverConnection, statement: str, params: Mapping[str, Any]) -> StoredConnection | None:
-    async with conn.cursor(row_factory=class_row(StoredConnection)) as cursor:
-        await cursor.execute(statement, params)
-        return await cursor.fetchone()
-
-
-async def _all(conn: DriverConnection, statement: str, params: Mapping[str, Any]) -> list[StoredConnection]:
-    async with conn.cursor(row_factory=class_row(StoredConnection)) as cursor:
-        await cursor.execute(statement, params)
-        return await cursor.fetchall()
-
-
 async def get(
     conn: DriverConnection, tenant_id: str, connection_id: str, *, for_update: bool = False
 ) -> StoredConnection | None:
     """One connection of a tenant (optionally locked for the rest of the transaction)."""
     statement = _GET_FOR_UPDATE if for_update else _GET
-    return await _one(conn, statement, {"tenant_id": tenant_id, "id": connection_id})
+    return await fetch_one(conn, StoredConnection, statement, {"tenant_id": tenant_id, "id": connection_id})
 
 
 _FIND_BY_ACCOUNT = f"""
@@ -115,7 +102,7 @@ async def find_by_account(
         "settings": Jsonb(settings or {}),
         "provider_app": provider_app,
     }
-    return await _one(conn, _FIND_BY_ACCOUNT, params)
+    return await fetch_one(conn, StoredConnection, _FIND_BY_ACCOUNT, params)
 
 
 _CURRENT_DEFAULT = f"""
@@ -130,11 +117,7 @@ async def current_default(
 ) -> StoredConnection | None:
     """The owner's default connection to the provider, if any (locked)."""
     params = {"tenant_id": tenant_id, "owner": owner, "provider": provider}
-    return await _one(conn, _CURRENT_DEFAULT, params)
-
-
-def _parameter(column: str, value: Any) -> Any:
-    return Jsonb(value) if column in _JSON_COLUMNS else value
+    return await fetch_one(conn, StoredConnection, _CURRENT_DEFAULT, params)
 
 
 async def insert(conn: DriverConnection, values: Mapping[str, Any]) -> None:
@@ -143,7 +126,7 @@ async def insert(conn: DriverConnection, values: Mapping[str, Any]) -> None:
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in values),
         values=sql.SQL(", ").join(sql.Placeholder(column) for column in values),
     )
-    await conn.execute(statement, {column: _parameter(column, value) for column, value in values.items()})
+    await conn.execute(statement, with_jsonb(values, _JSON_COLUMNS))
 
 
 async def update_row(conn: DriverConnection, connection_id: str, values: Mapping[str, Any]) -> None:
@@ -157,7 +140,7 @@ async def update_row(conn: DriverConnection, connection_id: str, values: Mapping
         ),
         connection_id=sql.Placeholder("where_connection_id"),
     )
-    params = {column: _parameter(column, value) for column, value in values.items()}
+    params = with_jsonb(values, _JSON_COLUMNS)
     await conn.execute(statement, {**params, "where_connection_id": connection_id})
 
 
@@ -203,7 +186,7 @@ _NEXT_DEFAULT = f"""
 async def promote_next_default(conn: DriverConnection, row: StoredConnection) -> None:
     """After `row` stops being usable, hand the default to the owner's newest active connection."""
     params = {"tenant_id": row.tenant_id, "owner": row.owner, "provider": row.provider, "id": row.id}
-    successor = await _one(conn, _NEXT_DEFAULT, params)
+    successor = await fetch_one(conn, StoredConnection, _NEXT_DEFAULT, params)
     if successor is not None:
         await set_default(conn, successor)
 
@@ -251,7 +234,7 @@ async def list_page(
         "after_id": after_id,
         "limit": limit,
     }
-    return await _all(conn, _LIST_PAGE.format(filters=filters), params)
+    return await fetch_all(conn, StoredConnection, _LIST_PAGE.format(filters=filters), params)
 
 
 _ACTIVE_FOR_APP = f"""
@@ -264,7 +247,7 @@ _ACTIVE_FOR_APP = f"""
 
 async def active_for_app(conn: DriverConnection, provider_app_id: str) -> list[StoredConnection]:
     """Every not-yet-revoked connection made with a provider app, locked."""
-    return await _all(conn, _ACTIVE_FOR_APP, {"provider_app_id": provider_app_id})
+    return await fetch_all(conn, StoredConnection, _ACTIVE_FOR_APP, {"provider_app_id": provider_app_id})
 
 
 _WORKSPACE_FOR_APP = f"""
@@ -277,7 +260,7 @@ _WORKSPACE_FOR_APP = f"""
 
 async def workspace_for_app(conn: DriverConnection, provider_app_id: str) -> list[StoredConnection]:
     """Every workspace connection made with a provider app, revoked ones included, locked."""
-    return await _all(conn, _WORKSPACE_FOR_APP, {"provider_app_id": provider_app_id})
+    return await fetch_all(conn, StoredConnection, _WORKSPACE_FOR_APP, {"provider_app_id": provider_app_id})
 
 
 _TENANTS_USING_APP = """

@@ -8,10 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import sql
-from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
-from grantline.runtime.db.driver import DriverConnection
+from grantline.runtime.db.driver import DriverConnection, fetch_all, fetch_one, with_jsonb
 
 # The owner of operators' platform apps (no tenant id can start with an underscore, see the contract).
 PLATFORM = "_platform"
@@ -52,18 +50,6 @@ _NAMED_APP = " AND name = %(name)s"
 _FOR_UPDATE = " FOR UPDATE"
 
 
-async def _one(conn: DriverConnection, statement: str, params: Mapping[str, Any]) -> StoredProviderApp | None:
-    async with conn.cursor(row_factory=class_row(StoredProviderApp)) as cursor:
-        await cursor.execute(statement, params)
-        return await cursor.fetchone()
-
-
-async def _all(conn: DriverConnection, statement: str, params: Mapping[str, Any]) -> list[StoredProviderApp]:
-    async with conn.cursor(row_factory=class_row(StoredProviderApp)) as cursor:
-        await cursor.execute(statement, params)
-        return await cursor.fetchall()
-
-
 async def get(
     conn: DriverConnection,
     tenant_id: str,
@@ -79,7 +65,9 @@ async def get(
         + (_DEFAULT_APP if name is None else _NAMED_APP)
         + (_FOR_UPDATE if for_update else "")
     )
-    return await _one(conn, statement, {"tenant_id": tenant_id, "provider": provider, "name": name})
+    return await fetch_one(
+        conn, StoredProviderApp, statement, {"tenant_id": tenant_id, "provider": provider, "name": name}
+    )
 
 
 # The tenant's own first: "_platform" sorts after no tenant id, so order on the match instead.
@@ -92,7 +80,12 @@ _FOR_FLOW = (
 async def get_for_flow(conn: DriverConnection, tenant_id: str, provider: str) -> StoredProviderApp | None:
     """The app a flow of the tenant uses without naming one: its own default app (enabled or not) when
     it has one, else the platform's."""
-    return await _one(conn, _FOR_FLOW, {"tenant_id": tenant_id, "provider": provider, "platform": PLATFORM})
+    return await fetch_one(
+        conn,
+        StoredProviderApp,
+        _FOR_FLOW,
+        {"tenant_id": tenant_id, "provider": provider, "platform": PLATFORM},
+    )
 
 
 _BY_ID = _SELECT + " WHERE id = %(id)s"
@@ -100,7 +93,7 @@ _BY_ID = _SELECT + " WHERE id = %(id)s"
 
 async def get_by_id(conn: DriverConnection, app_id: str) -> StoredProviderApp | None:
     """An app by its id."""
-    return await _one(conn, _BY_ID, {"id": app_id})
+    return await fetch_one(conn, StoredProviderApp, _BY_ID, {"id": app_id})
 
 
 _OF_TENANT_ALL = _SELECT + " WHERE tenant_id = %(tenant_id)s ORDER BY provider, name IS NOT NULL, name"
@@ -108,7 +101,7 @@ _OF_TENANT_ALL = _SELECT + " WHERE tenant_id = %(tenant_id)s ORDER BY provider, 
 
 async def list_for_tenant(conn: DriverConnection, tenant_id: str) -> list[StoredProviderApp]:
     """A tenant's apps, by provider, the default one first, then by name."""
-    return await _all(conn, _OF_TENANT_ALL, {"tenant_id": tenant_id})
+    return await fetch_all(conn, StoredProviderApp, _OF_TENANT_ALL, {"tenant_id": tenant_id})
 
 
 _ENABLED_FOR_PROVIDER = _SELECT + " WHERE provider = %(provider)s AND enabled ORDER BY tenant_id"
@@ -116,11 +109,7 @@ _ENABLED_FOR_PROVIDER = _SELECT + " WHERE provider = %(provider)s AND enabled OR
 
 async def enabled_for_provider(conn: DriverConnection, provider: str) -> list[StoredProviderApp]:
     """Every enabled app for a provider, the platform's too (webhook verification tries each secret)."""
-    return await _all(conn, _ENABLED_FOR_PROVIDER, {"provider": provider})
-
-
-def _parameters(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {column: Jsonb(value) if column in _JSON_COLUMNS else value for column, value in values.items()}
+    return await fetch_all(conn, StoredProviderApp, _ENABLED_FOR_PROVIDER, {"provider": provider})
 
 
 async def insert(conn: DriverConnection, values: Mapping[str, Any]) -> None:
@@ -129,7 +118,7 @@ async def insert(conn: DriverConnection, values: Mapping[str, Any]) -> None:
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in values),
         values=sql.SQL(", ").join(sql.Placeholder(column) for column in values),
     )
-    await conn.execute(statement, _parameters(values))
+    await conn.execute(statement, with_jsonb(values, _JSON_COLUMNS))
 
 
 async def update_row(conn: DriverConnection, app_id: str, values: Mapping[str, Any]) -> None:
@@ -142,4 +131,4 @@ async def update_row(conn: DriverConnection, app_id: str, values: Mapping[str, A
         ),
         app_id=sql.Placeholder("where_app_id"),
     )
-    await conn.execute(statement, {**_parameters(values), "where_app_id": app_id})
+    await conn.execute(statement, {**with_jsonb(values, _JSON_COLUMNS), "where_app_id": app_id})
